@@ -1,0 +1,219 @@
+import net from 'node:net';
+import tls from 'node:tls';
+import { EventEmitter } from 'eventemitter3';
+import { GuardError } from '../errors.js';
+import { AmiFrameDecoder, type Fields, type MalformedKind } from './frame-decoder.js';
+
+export interface AmiTlsOptions {
+  readonly ca?: string | Buffer;
+  /** Asterisk's certificate is often self-signed for 127.0.0.1: the admin chooses. */
+  readonly rejectUnauthorized: boolean;
+  readonly servername?: string;
+}
+
+export interface AmiClientOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly username: string;
+  readonly secret: string;
+  readonly tls?: AmiTlsOptions;
+  /** A Ping goes out this often; a peer that has not answered the previous one is dead. */
+  readonly pingIntervalMs: number;
+  readonly loginTimeoutMs: number;
+  readonly reconnectBaseMs: number;
+  readonly reconnectMaxMs: number;
+  /** Jitter source for reconnect delays (half fixed, half random); injectable for tests. */
+  readonly random?: () => number;
+}
+
+export interface AmiClientEvents {
+  /** A frame with an `Event` field, and the wall-clock time its bytes arrived. */
+  event: (fields: Fields, arrival: number) => void;
+  connected: (banner: string) => void;
+  disconnected: (reason: string, retryInMs: number) => void;
+  malformed: (kind: MalformedKind, detail: string) => void;
+  /** Login refused after having worked once: retried, but the admin must hear it. */
+  authFailed: (error: GuardError) => void;
+}
+
+type State = 'idle' | 'connecting' | 'ready' | 'stopped';
+
+/**
+ * A small AMI client for one job: log in, receive events, notice a dead peer, come back.
+ * Only Login, Ping and Logoff are ever sent.
+ */
+export class AmiClient extends EventEmitter<AmiClientEvents> {
+  private state: State = 'idle';
+  private socket: net.Socket | undefined;
+  private pingTimer: NodeJS.Timeout | undefined;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private loginTimer: NodeJS.Timeout | undefined;
+  private attempt = 0;
+  private actionSeq = 0;
+  private awaitingPing = false;
+  private bannerText = '';
+  private everLoggedIn = false;
+  private closeReason: string | undefined;
+  private firstLogin: { resolve: () => void; reject: (e: Error) => void } | undefined;
+  readonly stats = { reconnects: 0, pings: 0, deadPeers: 0 };
+
+  constructor(private readonly options: AmiClientOptions) {
+    super();
+  }
+
+  get connected(): boolean {
+    return this.state === 'ready';
+  }
+
+  /**
+   * Connects and logs in. Resolves on the first successful login; rejects if Asterisk refuses
+   * the credentials (a config error the admin must fix). Connection failures are retried.
+   */
+  start(): Promise<void> {
+    if (this.state !== 'idle') throw new Error('AmiClient.start called twice');
+    return new Promise((resolve, reject) => {
+      this.firstLogin = { resolve, reject };
+      this.connect();
+    });
+  }
+
+  /** Logs off and closes; no reconnect after this. */
+  async stop(): Promise<void> {
+    this.state = 'stopped';
+    this.clearTimers();
+    const socket = this.socket;
+    this.socket = undefined;
+    if (!socket || socket.destroyed) return;
+    await new Promise<void>((resolve) => {
+      socket.once('close', () => resolve());
+      if (socket.writable) socket.end(this.action('Logoff', {}));
+      else socket.destroy();
+      setTimeout(() => socket.destroy(), 1000).unref();
+    });
+  }
+
+  private connect(): void {
+    if (this.state === 'stopped') return;
+    this.state = 'connecting';
+    this.bannerText = '';
+    const { host, port } = this.options;
+    const socket = this.options.tls
+      ? tls.connect({ host, port, ...this.options.tls })
+      : net.connect({ host, port });
+    this.socket = socket;
+    socket.setNoDelay(true);
+    const decoder = new AmiFrameDecoder({
+      frame: (fields) => this.onFrame(fields),
+      banner: (text) => {
+        this.bannerText = text;
+        socket.write(this.action('Login', { Username: this.options.username, Secret: this.options.secret, Events: 'security' }));
+      },
+      malformed: (kind, detail) => this.emit('malformed', kind, detail),
+    });
+    socket.on('data', (chunk: Buffer) => {
+      this.awaitingPing = false;
+      decoder.push(chunk);
+    });
+    socket.on('close', () => {
+      decoder.end();
+      if (this.socket === socket) this.lost(this.closeReason ?? 'connection closed');
+      this.closeReason = undefined;
+    });
+    socket.on('error', (error) => {
+      this.closeReason = `${error.message}`;
+    });
+    this.loginTimer = setTimeout(() => {
+      this.closeReason = `no AMI login answer within ${this.options.loginTimeoutMs} ms (is ${host}:${port} Asterisk's manager port?)`;
+      socket.destroy();
+    }, this.options.loginTimeoutMs);
+  }
+
+  private onFrame(fields: Fields): void {
+    if (fields['Event'] !== undefined) {
+      this.emit('event', fields, Date.now());
+      return;
+    }
+    const id = fields['ActionID'] ?? '';
+    if (id.startsWith('login-')) this.onLoginResponse(fields);
+  }
+
+  private onLoginResponse(fields: Fields): void {
+    clearTimeout(this.loginTimer);
+    if (fields['Response'] === 'Success') {
+      this.state = 'ready';
+      this.attempt = 0;
+      this.everLoggedIn = true;
+      this.startPing();
+      this.emit('connected', this.bannerText);
+      this.firstLogin?.resolve();
+      this.firstLogin = undefined;
+      return;
+    }
+    const error = new GuardError(
+      'AG_ERR_AMI_AUTH',
+      `Asterisk at ${this.options.host}:${this.options.port} refused the login of user ${JSON.stringify(this.options.username)}: ` +
+        `${fields['Message'] ?? 'no reason given'}. Check the secret and the permit/deny lines of [${this.options.username}] in manager.conf.`,
+    );
+    if (this.firstLogin) {
+      this.firstLogin.reject(error);
+      this.firstLogin = undefined;
+      void this.stop();
+      return;
+    }
+    this.emit('authFailed', error);
+    this.closeReason = error.message;
+    this.socket?.destroy();
+  }
+
+  private startPing(): void {
+    this.awaitingPing = false;
+    this.pingTimer = setInterval(() => {
+      if (this.awaitingPing) {
+        // Nothing at all came back for a whole interval: the peer is gone (a dead TCP peer can
+        // stay "open" for minutes without this).
+        this.stats.deadPeers++;
+        this.closeReason = `no answer to Ping within ${this.options.pingIntervalMs} ms`;
+        this.socket?.destroy();
+        return;
+      }
+      this.awaitingPing = true;
+      this.stats.pings++;
+      this.socket?.write(this.action('Ping', {}));
+    }, this.options.pingIntervalMs);
+    this.pingTimer.unref();
+  }
+
+  private lost(reason: string): void {
+    this.clearTimers();
+    this.socket = undefined;
+    if (this.state === 'stopped') return;
+    this.state = 'connecting';
+    const random = this.options.random ?? Math.random;
+    const ceiling = Math.min(this.options.reconnectMaxMs, this.options.reconnectBaseMs * 2 ** this.attempt);
+    const delay = Math.round(ceiling / 2 + (random() * ceiling) / 2);
+    this.attempt++;
+    if (this.everLoggedIn) this.stats.reconnects++;
+    this.emit('disconnected', reason, delay);
+    this.reconnectTimer = setTimeout(() => this.connect(), delay);
+  }
+
+  private clearTimers(): void {
+    clearInterval(this.pingTimer);
+    clearTimeout(this.reconnectTimer);
+    clearTimeout(this.loginTimer);
+    this.pingTimer = undefined;
+    this.reconnectTimer = undefined;
+    this.loginTimer = undefined;
+  }
+
+  private action(name: string, fields: Record<string, string>): string {
+    const id = `${name.toLowerCase()}-${++this.actionSeq}`;
+    let text = `Action: ${name}\r\nActionID: ${id}\r\n`;
+    for (const [k, v] of Object.entries(fields)) {
+      // A CR or LF in a value would start a new field: refuse rather than send it.
+      if (/[\r\n]/.test(v)) throw new GuardError('AG_ERR_AMI_PROTOCOL', `AMI ${name} field ${k} contains a line break`);
+      text += `${k}: ${v}\r\n`;
+    }
+    return `${text}\r\n`;
+  }
+}

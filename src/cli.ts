@@ -1,0 +1,131 @@
+#!/usr/bin/env node
+import { existsSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { GuardError, isGuardError } from './errors.js';
+import { DEFAULT_CONFIG_PATH, loadConfigFile, parseConfig } from './config/load.js';
+import type { Config } from './config/schema.js';
+import { createLogger } from './log.js';
+import { decisionJson, formatDecisionLine, replayFile } from './replay.js';
+import { startService } from './service.js';
+
+/** Exit codes a script can rely on. */
+export const EXIT = { ok: 0, failure: 1, usage: 2, config: 3 } as const;
+
+const USAGE = `usage: asterisk-guard COMMAND [options]
+
+commands:
+  run                  the daemon: AMI security events -> scores -> nftables drop
+  replay FILE          decide on a raw AMI capture or an Asterisk security log (dry run);
+                       one line per decision, or one JSON object with --json
+  check-config         validate the config file and print the AMI settings it leads to
+
+options:
+  --config FILE        config file (default ${DEFAULT_CONFIG_PATH})
+  --json               replay: JSON lines instead of text
+  -h, --help           this text
+  -v, --version        the version
+
+exit codes: 0 ok, 1 runtime failure, 2 bad command line, 3 bad config or manager.conf`;
+
+function loadConfig(path: string | undefined, required: boolean): Config {
+  const file = path ?? DEFAULT_CONFIG_PATH;
+  if (path === undefined && !required && !existsSync(file)) return parseConfig('{}', '(defaults)');
+  return loadConfigFile(file);
+}
+
+async function main(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        config: { type: 'string', short: 'c' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean', short: 'v' },
+      },
+    });
+  } catch (e) {
+    throw new GuardError('AG_ERR_CLI_USAGE', `${(e as Error).message}\n${USAGE}`);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return EXIT.ok;
+  }
+  if (values.version) {
+    const { createRequire } = await import('node:module');
+    process.stdout.write(`${(createRequire(import.meta.url)('../../package.json') as { version: string }).version}\n`);
+    return EXIT.ok;
+  }
+  const [command, ...rest] = positionals;
+  const expectArgs = (n: number, what: string) => {
+    if (rest.length !== n) throw new GuardError('AG_ERR_CLI_USAGE', `${command} takes ${what}\n${USAGE}`);
+  };
+  switch (command) {
+    case 'replay': {
+      expectArgs(1, 'one FILE');
+      const config = loadConfig(values.config, false);
+      const log = createLogger(config.log.level === 'info' ? 'warn' : config.log.level, 'stderr');
+      const summary = await replayFile(rest[0]!, config, log, (d) => {
+        process.stdout.write(`${values.json ? decisionJson(d) : formatDecisionLine(d)}\n`);
+      });
+      const problems = [...summary.problems].map(([k, n]) => `${k}:${n}`).join(',') || 'none';
+      process.stderr.write(`replayed ${summary.events} security events (${summary.format}), ${summary.decisions.length} decisions, skipped input: ${problems}\n`);
+      return EXIT.ok;
+    }
+    case 'check-config': {
+      expectArgs(0, 'no arguments');
+      const config = loadConfig(values.config, true);
+      const { resolveAmiOptions } = await import('./ami/settings.js');
+      const ami = resolveAmiOptions(config);
+      process.stdout.write(
+        `config OK: AMI ${ami.tls ? 'tls' : 'tcp'}://${ami.host}:${ami.port} as ${ami.username} (settings from ${ami.source}), ` +
+          `firewall ${config.firewall.driver}, threshold ${config.detect.threshold}\n`,
+      );
+      return EXIT.ok;
+    }
+    case 'run': {
+      expectArgs(0, 'no arguments');
+      const config = loadConfig(values.config, true);
+      const log = createLogger(config.log.level, 'stdout');
+      const service = await startService(config, log);
+      await new Promise<void>((resolve) => {
+        const stop = (signal: string) => {
+          log.info({ signal }, 'stopping: finishing kernel updates in flight; bans stay in the kernel');
+          void service.stop().then(resolve);
+        };
+        process.once('SIGTERM', () => stop('SIGTERM'));
+        process.once('SIGINT', () => stop('SIGINT'));
+      });
+      log.info('stopped');
+      return EXIT.ok;
+    }
+    case undefined:
+      throw new GuardError('AG_ERR_CLI_USAGE', USAGE);
+    default:
+      throw new GuardError('AG_ERR_CLI_USAGE', `unknown command ${JSON.stringify(command)}\n${USAGE}`);
+  }
+}
+
+function exitCodeFor(e: GuardError): number {
+  if (e.code === 'AG_ERR_CLI_USAGE') return EXIT.usage;
+  if (e.code.startsWith('AG_ERR_CONFIG') || e.code === 'AG_ERR_MANAGER_CONF') return EXIT.config;
+  return EXIT.failure;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    if (isGuardError(e)) {
+      process.stderr.write(`asterisk-guard: ${e.code}: ${e.message}\n`);
+      process.exitCode = exitCodeFor(e);
+    } else {
+      process.stderr.write(`asterisk-guard: unexpected error: ${(e as Error).stack ?? String(e)}\n`);
+      process.exitCode = EXIT.failure;
+    }
+  },
+);

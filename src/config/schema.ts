@@ -1,0 +1,106 @@
+import { z } from 'zod';
+import { parseIpPrefix, type IpPrefix } from '../net/ip-prefix.js';
+import { FAILURE_KINDS, type FailureKind } from '../events/security-event.js';
+import { parseDuration } from './duration.js';
+
+const duration = (min: number) =>
+  z.union([z.string(), z.number()]).transform((v, ctx) => {
+    const ms = parseDuration(v);
+    if (ms === undefined) {
+      ctx.addIssue({ code: 'custom', message: `${JSON.stringify(v)} is not a duration (use 500ms, 30s, 10m, 1h, 1d, 1w or seconds)` });
+      return z.NEVER;
+    }
+    if (ms < min) {
+      ctx.addIssue({ code: 'custom', message: `must be at least ${min} ms` });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
+const prefix = z.string().transform((v, ctx): IpPrefix => {
+  const p = parseIpPrefix(v.trim());
+  if (!p.ok) {
+    ctx.addIssue({ code: 'custom', message: p.reason });
+    return z.NEVER;
+  }
+  return p.value;
+});
+
+const weights = z
+  .object(Object.fromEntries(FAILURE_KINDS.map((k) => [k, z.number().min(0).max(100).optional()])))
+  .strict()
+  .prefault({});
+
+// nft identifiers: validated here so they can be spliced into scripts safely.
+const nftName = z.string().regex(/^[A-Za-z][A-Za-z0-9_]{0,30}$/, 'letters, digits and _ only, starting with a letter');
+
+export const configSchema = z
+  .object({
+    ami: z
+      .object({
+        host: z.string().min(1).optional(),
+        port: z.number().int().min(1).max(65535).optional(),
+        username: z.string().regex(/^[^\s\r\n]+$/, 'no spaces or line breaks').default('asterisk-guard'),
+        secret: z.string().min(1).optional(),
+        tls: z
+          .union([
+            z.boolean(),
+            z.object({ ca: z.string().optional(), reject_unauthorized: z.boolean().default(true), servername: z.string().optional() }).strict(),
+          ])
+          .optional(),
+        manager_conf: z.string().default('/etc/asterisk/manager.conf'),
+        ping_interval: duration(200).default(5000),
+        login_timeout: duration(100).default(10_000),
+        reconnect_base: duration(10).default(500),
+        reconnect_max: duration(10).default(30_000),
+      })
+      .strict()
+      .prefault({}),
+    detect: z
+      .object({
+        threshold: z.number().positive().default(5),
+        half_life: duration(1).default(60_000),
+        slow_threshold: z.number().positive().default(20),
+        slow_half_life: duration(1).default(3_600_000),
+        weights,
+        ipv6_prefix: z.number().int().min(16).max(128).default(64),
+        max_sources: z.number().int().min(1).default(1_000_000),
+      })
+      .strict()
+      .prefault({}),
+    policy: z
+      .object({
+        bantime: duration(1000).default(600_000),
+        allow: z.array(prefix).default([]),
+      })
+      .strict()
+      .prefault({}),
+    firewall: z
+      .object({
+        driver: z.enum(['nftables', 'dry-run']).default('nftables'),
+        table: nftName.default('asterisk_guard'),
+        priority: z.number().int().min(-400).max(400).default(-310),
+        retry_base: duration(10).default(200),
+        retry_max: duration(10).default(30_000),
+      })
+      .strict()
+      .prefault({}),
+    log: z
+      .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
+export type RawConfig = z.output<typeof configSchema>;
+
+export interface Config extends RawConfig {
+  readonly detect: RawConfig['detect'] & { readonly weights: Readonly<Record<FailureKind, number>> };
+}
+
+export const DEFAULT_WEIGHT = 1;
+
+export function finish(raw: RawConfig): Config {
+  const w = Object.fromEntries(FAILURE_KINDS.map((k) => [k, raw.detect.weights[k] ?? DEFAULT_WEIGHT])) as Record<FailureKind, number>;
+  return Object.freeze({ ...raw, detect: { ...raw.detect, weights: w } });
+}

@@ -1,0 +1,41 @@
+import type { Logger } from 'pino';
+import type { IpPrefix } from '../net/ip-prefix.js';
+import type { Ban, FirewallDriver } from './firewall-driver.js';
+
+/** A real backend that changes nothing: says what it would do, and remembers it for `list`. */
+export class DryRunDriver implements FirewallDriver {
+  readonly name = 'dry-run';
+  private readonly bans = new Map<string, Ban>();
+
+  constructor(private readonly log: Logger) {}
+
+  async init(): Promise<void> {
+    this.log.info({ driver: this.name }, 'dry-run firewall: nothing will be dropped');
+  }
+
+  async ban(bans: readonly Ban[], now: number): Promise<void> {
+    for (const b of bans) {
+      this.bans.set(b.prefix.text, b);
+      this.log.info({ prefix: b.prefix.text, seconds: b.until === null ? null : Math.round((b.until - now) / 1000) }, 'dry-run: would drop');
+    }
+  }
+
+  async unban(prefixes: readonly IpPrefix[]): Promise<void> {
+    for (const p of prefixes) {
+      this.bans.delete(p.text);
+      this.log.info({ prefix: p.text }, 'dry-run: would stop dropping');
+    }
+  }
+
+  async list(now: number): Promise<Ban[]> {
+    return [...this.bans.values()].filter((b) => b.until === null || b.until > now);
+  }
+
+  async flushConnections(prefix: IpPrefix): Promise<void> {
+    this.log.debug({ prefix: prefix.text }, 'dry-run: would delete tracked connections');
+  }
+
+  async destroy(): Promise<void> {
+    this.bans.clear();
+  }
+}

@@ -1,0 +1,24 @@
+import type { IpPrefix } from '../net/ip-prefix.js';
+
+/** A prefix to drop until a time (ms since the epoch), or for good when `until` is null. */
+export interface Ban {
+  readonly prefix: IpPrefix;
+  readonly until: number | null;
+}
+
+/**
+ * What enforcement needs from a firewall, after cs-firewall-bouncer's backend interface.
+ * `ban` is one transaction for the whole list: either all of it is in the kernel or none.
+ */
+export interface FirewallDriver {
+  readonly name: string;
+  init(): Promise<void>;
+  ban(bans: readonly Ban[], now: number): Promise<void>;
+  unban(prefixes: readonly IpPrefix[]): Promise<void>;
+  /** The bans the kernel holds now (our table only). */
+  list(now: number): Promise<Ban[]>;
+  /** Deletes the prefix's tracked connections, both directions, so established flows end. */
+  flushConnections(prefix: IpPrefix): Promise<void>;
+  /** Removes everything the driver created (uninstall). */
+  destroy(): Promise<void>;
+}

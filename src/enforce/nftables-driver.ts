@@ -1,0 +1,200 @@
+import { contains, parseIpPrefix, widen, type IpPrefix } from '../net/ip-prefix.js';
+import { commandFailure, type CommandRunner } from './command-runner.js';
+import type { Ban, FirewallDriver } from './firewall-driver.js';
+import { elementsScript, FAMILIES, initScript, setName, type ElementChange, type NftNames } from './nft-script.js';
+
+interface Held {
+  readonly prefix: IpPrefix;
+  readonly until: number | null;
+}
+
+/**
+ * Owns one nft table (`inet asterisk_guard` by default) and nothing else. Keeps a mirror of the
+ * elements it put in the sets so a ban that extends an existing one, or covers smaller ones,
+ * is written without an overlap error; the mirror is re-read from the kernel when a
+ * transaction fails, and the transaction retried once.
+ */
+export class NftablesDriver implements FirewallDriver {
+  readonly name = 'nftables';
+  private readonly held = new Map<string, Held>();
+  /** How many held elements have each prefix length: lets the overlap checks skip scans. */
+  private readonly lengths = new Map<number, number>();
+
+  constructor(
+    private readonly runner: CommandRunner,
+    private readonly names: NftNames,
+  ) {}
+
+  async init(): Promise<void> {
+    await this.nft(['-f', '-'], initScript(this.names));
+  }
+
+  async ban(bans: readonly Ban[], now: number): Promise<void> {
+    if (bans.length === 0) return;
+    const changes = this.plan(bans, now);
+    if (changes.length === 0) return;
+    try {
+      await this.nft(['-f', '-'], elementsScript(this.names, changes, now));
+    } catch (firstError) {
+      // Someone (an admin, an expiry racing us) changed the sets: re-read them and retry once.
+      await this.resync(now);
+      const retry = this.plan(bans, now);
+      if (retry.length === 0) return;
+      await this.nft(['-f', '-'], elementsScript(this.names, retry, now)).catch((e: unknown) => {
+        throw new AggregateError([firstError, e], (e as Error).message);
+      });
+      return this.commit(retry);
+    }
+    this.commit(changes);
+  }
+
+  async unban(prefixes: readonly IpPrefix[]): Promise<void> {
+    const changes: ElementChange[] = [];
+    for (const p of prefixes) if (this.held.has(p.text)) changes.push({ op: 'delete', prefix: p });
+    if (changes.length === 0) return;
+    await this.nft(['-f', '-'], elementsScript(this.names, changes, 0));
+    this.commit(changes);
+  }
+
+  async list(now: number): Promise<Ban[]> {
+    await this.resync(now);
+    return [...this.held.values()];
+  }
+
+  async flushConnections(prefix: IpPrefix): Promise<void> {
+    const family = prefix.family === 4 ? 'ipv4' : 'ipv6';
+    await Promise.all(
+      ['--orig-src', '--reply-dst'].map(async (direction) => {
+        const args = ['-D', '-f', family, direction, prefix.text];
+        const result = await this.runner.run('conntrack', args);
+        // conntrack -D exits 1 when nothing matched: for us that is success.
+        if (result.exitCode === 0 || /0 flow entries have been deleted/.test(result.stderr)) return;
+        throw commandFailure('conntrack', args, result);
+      }),
+    );
+  }
+
+  async destroy(): Promise<void> {
+    const result = await this.runner.run('nft', ['list', 'table', 'inet', this.names.table]);
+    if (result.exitCode !== 0) return;
+    await this.nft(['delete', 'table', 'inet', this.names.table]);
+    this.held.clear();
+    this.lengths.clear();
+  }
+
+  private plan(bans: readonly Ban[], now: number): ElementChange[] {
+    this.expire(now);
+    const adds = new Map<string, Ban>();
+    for (const ban of bans) {
+      const earlier = adds.get(ban.prefix.text);
+      if (earlier && outlasts(earlier.until, ban.until)) continue;
+      const held = this.held.get(ban.prefix.text);
+      if (held && outlasts(held.until, ban.until)) continue;
+      if (this.coveredByWider(ban)) continue;
+      adds.set(ban.prefix.text, ban);
+    }
+    const changes: ElementChange[] = [];
+    for (const ban of adds.values()) {
+      // Held elements inside a new ban (the same prefix with a shorter time, or narrower ones)
+      // are deleted in the same transaction: nft refuses overlapping intervals.
+      for (const inside of this.heldInside(ban.prefix)) changes.push({ op: 'delete', prefix: inside });
+      changes.push({ op: 'add', prefix: ban.prefix, until: ban.until });
+    }
+    return changes;
+  }
+
+  /** Is the ban already enforced by a wider element that lasts at least as long? */
+  private coveredByWider(ban: Ban): boolean {
+    for (const length of this.lengths.keys()) {
+      if (length >= ban.prefix.length) continue;
+      const wider = this.held.get(widen(ban.prefix, length).text);
+      if (wider && wider.prefix.family === ban.prefix.family && outlasts(wider.until, ban.until)) return true;
+    }
+    return false;
+  }
+
+  private heldInside(prefix: IpPrefix): IpPrefix[] {
+    const same = this.held.get(prefix.text);
+    const out = same ? [same.prefix] : [];
+    // Only a wider ban over narrower elements needs the scan: rare (subnet bans), so linear.
+    let narrower = false;
+    for (const length of this.lengths.keys()) if (length > prefix.length) narrower = true;
+    if (!narrower) return out;
+    for (const h of this.held.values()) {
+      if (h.prefix.length > prefix.length && contains(prefix, h.prefix)) out.push(h.prefix);
+    }
+    return out;
+  }
+
+  private commit(changes: readonly ElementChange[]): void {
+    for (const c of changes) if (c.op === 'delete') this.forget(c.prefix.text);
+    for (const c of changes) if (c.op === 'add') this.hold({ prefix: c.prefix, until: c.until });
+  }
+
+  private expire(now: number): void {
+    for (const [k, h] of this.held) if (h.until !== null && h.until <= now) this.forget(k);
+  }
+
+  private hold(h: Held): void {
+    this.forget(h.prefix.text);
+    this.held.set(h.prefix.text, h);
+    this.lengths.set(h.prefix.length, (this.lengths.get(h.prefix.length) ?? 0) + 1);
+  }
+
+  private forget(text: string): void {
+    const h = this.held.get(text);
+    if (!h) return;
+    this.held.delete(text);
+    const n = (this.lengths.get(h.prefix.length) ?? 1) - 1;
+    if (n === 0) this.lengths.delete(h.prefix.length);
+    else this.lengths.set(h.prefix.length, n);
+  }
+
+  private async resync(now: number): Promise<void> {
+    this.held.clear();
+    this.lengths.clear();
+    for (const f of FAMILIES) {
+      const args = ['-j', 'list', 'set', 'inet', this.names.table, setName(f)];
+      const out = await this.nft(args);
+      for (const ban of parseSetJson(out, now)) this.hold(ban);
+    }
+  }
+
+  private async nft(args: readonly string[], input?: string): Promise<string> {
+    const result = await this.runner.run('nft', args, input);
+    if (result.exitCode !== 0) throw commandFailure('nft', args, result);
+    return result.stdout;
+  }
+}
+
+function outlasts(a: number | null, b: number | null): boolean {
+  return a === null || (b !== null && a >= b);
+}
+
+interface NftJsonElem {
+  elem?: { val: unknown; timeout?: number; expires?: number };
+}
+
+function valText(val: unknown): string | undefined {
+  if (typeof val === 'string') return val;
+  const p = (val as { prefix?: { addr?: unknown; len?: unknown } } | null)?.prefix;
+  if (p && typeof p.addr === 'string' && typeof p.len === 'number') return `${p.addr}/${p.len}`;
+  return undefined;
+}
+
+/** Reads `nft -j list set` output into bans; elements we can't parse are left out. */
+export function parseSetJson(json: string, now: number): Ban[] {
+  const doc = JSON.parse(json) as { nftables?: Array<{ set?: { elem?: unknown[] } }> };
+  const out: Ban[] = [];
+  for (const item of doc.nftables ?? []) {
+    for (const e of item.set?.elem ?? []) {
+      const wrapped = (e as NftJsonElem).elem;
+      const text = valText(wrapped ? wrapped.val : e);
+      const parsed = text === undefined ? undefined : parseIpPrefix(text);
+      if (!parsed?.ok) continue;
+      const expires = wrapped?.expires;
+      out.push({ prefix: parsed.value, until: typeof expires === 'number' ? now + expires * 1000 : null });
+    }
+  }
+  return out;
+}

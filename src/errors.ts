@@ -1,0 +1,34 @@
+// Every error an admin may see has a stable code, a message saying what to do, and an entry in
+// docs/errors.md (a test keeps the two in step).
+
+export const ERROR_CODES = {
+  AG_ERR_CONFIG_READ: 'cannot read the config file',
+  AG_ERR_CONFIG_YAML: 'the config file is not valid YAML',
+  AG_ERR_CONFIG_INVALID: 'a config key is unknown or has a bad value',
+  AG_ERR_CONFIG_ENV: 'a config value names an environment variable that is not set',
+  AG_ERR_MANAGER_CONF: 'Asterisk manager.conf cannot be used for the AMI connection',
+  AG_ERR_AMI_AUTH: 'Asterisk refused the AMI login',
+  AG_ERR_AMI_CONNECT: 'cannot connect to the Asterisk Manager Interface',
+  AG_ERR_AMI_PROTOCOL: 'the AMI peer does not speak the Asterisk Manager protocol',
+  AG_ERR_FIREWALL_COMMAND: 'a firewall command (nft or conntrack) failed',
+  AG_ERR_REPLAY_INPUT: 'the replay input cannot be read',
+  AG_ERR_CLI_USAGE: 'the command line is not valid',
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export class GuardError extends Error {
+  override readonly name = 'GuardError';
+
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+export function isGuardError(e: unknown, code?: ErrorCode): e is GuardError {
+  return e instanceof GuardError && (code === undefined || e.code === code);
+}
