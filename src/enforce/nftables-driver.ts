@@ -1,4 +1,4 @@
-import { contains, parseIpPrefix, widen, type IpPrefix } from '../net/ip-prefix.js';
+import { contains, isSingleAddress, parseIpPrefix, widen, type IpPrefix } from '../net/ip-prefix.js';
 import { commandFailure, type CommandRunner } from './command-runner.js';
 import type { Ban, FirewallDriver } from './firewall-driver.js';
 import { elementsScript, FAMILIES, initScript, setName, type ElementChange, type NftNames } from './nft-script.js';
@@ -63,8 +63,11 @@ export class NftablesDriver implements FirewallDriver {
 
   async flushConnections(prefix: IpPrefix): Promise<void> {
     const family = prefix.family === 4 ? 'ipv4' : 'ipv6';
+    // conntrack 1.4.7 takes CIDR for --orig-src but not for --reply-dst, so a subnet ban flushes
+    // the flows it originated; the reply direction differs from it only behind SNAT.
+    const directions = isSingleAddress(prefix) ? ['--orig-src', '--reply-dst'] : ['--orig-src'];
     await Promise.all(
-      ['--orig-src', '--reply-dst'].map(async (direction) => {
+      directions.map(async (direction) => {
         const args = ['-D', '-f', family, direction, prefix.text];
         const result = await this.runner.run('conntrack', args);
         // conntrack -D exits 1 when nothing matched: for us that is success.

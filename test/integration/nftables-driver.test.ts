@@ -1,0 +1,161 @@
+import { execa, type ResultPromise } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { netnsRunner } from '../../src/enforce/command-runner.js';
+import { NftablesDriver } from '../../src/enforce/nftables-driver.js';
+import { LabNetwork } from '../../src/lab/netns.js';
+import { parseIpPrefix, type IpPrefix } from '../../src/net/ip-prefix.js';
+import { sleep, startSender, UdpListener } from '../support/udp.js';
+
+// The driver against the real kernel, in namespaces this test makes and always removes.
+
+const PBX4 = '192.0.2.1';
+const PBX6 = '2001:db8::1';
+const ATK = '203.0.113.66';
+const ATK2 = '203.0.113.67';
+const PHONE = '198.51.100.10';
+const ATK6 = '2001:db8:66::66';
+
+function prefix(text: string): IpPrefix {
+  const p = parseIpPrefix(text);
+  if (!p.ok) throw new Error(p.reason);
+  return p.value;
+}
+
+// Someone else's firewall, as in the seed story: established flows accepted before anything else.
+const FOREIGN_TABLE = `table inet lab_filter {
+  chain input {
+    type filter hook input priority 0; policy drop;
+    ct state established,related accept
+    udp dport 5060 accept
+    meta l4proto ipv6-icmp accept
+  }
+}
+`;
+
+let net: LabNetwork;
+let pbx: string;
+let listener: UdpListener;
+const senders: ResultPromise[] = [];
+const run = (args: string[], input?: string) => execa('ip', ['netns', 'exec', pbx, ...args], { input: input ?? '', reject: false });
+
+async function delivered(from: string, ms: number): Promise<number> {
+  const before = listener.count(from);
+  await sleep(ms);
+  return listener.count(from) - before;
+}
+
+describe('nftables driver in a network namespace', () => {
+  let driver: NftablesDriver;
+
+  beforeAll(async () => {
+    net = await LabNetwork.create("agdrv", { name: 'pbx', addresses: [PBX4, PBX6] }, [
+      { name: 'atk', addresses: [ATK, ATK2, ATK6] },
+      { name: 'phone', addresses: [PHONE] },
+    ]);
+    pbx = net.ns('pbx');
+    const applied = await run(['nft', '-f', '-'], FOREIGN_TABLE);
+    expect(applied.stderr).toBe('');
+    listener = await UdpListener.start(pbx, 5060);
+    for (const [ns, from, to] of [
+      ['atk', ATK, PBX4],
+      ['atk', ATK2, PBX4],
+      ['atk', ATK6, PBX6],
+      ['phone', PHONE, PBX4],
+    ] as const) {
+      senders.push(startSender(net.ns(ns), from, to, 5060, 20));
+    }
+    driver = new NftablesDriver(netnsRunner(pbx), { table: 'asterisk_guard', priority: -310 });
+    await driver.init();
+    await sleep(500);
+  });
+
+  afterAll(async () => {
+    for (const s of senders) s.kill('SIGKILL');
+    listener?.stop();
+    await net?.destroy();
+  });
+
+  it('lets everyone through before any ban, each as one tracked flow', async () => {
+    for (const src of [ATK, ATK2, ATK6, PHONE]) expect(await delivered(src, 300), src).toBeGreaterThan(5);
+    const tracked = await run(['conntrack', '-L', '-s', ATK]);
+    expect(tracked.stdout).toContain(`src=${ATK}`);
+  });
+
+  it('drops an established flow the other table accepts, and deletes its conntrack entry', async () => {
+    await driver.ban([{ prefix: prefix(ATK), until: Date.now() + 60_000 }], Date.now());
+    await driver.flushConnections(prefix(ATK));
+    const tracked = await run(['conntrack', '-L', '-s', ATK]);
+    expect(tracked.stdout).not.toContain(`src=${ATK}`);
+    await sleep(100);
+    expect(await delivered(ATK, 500)).toBe(0);
+    expect(await delivered(ATK2, 300)).toBeGreaterThan(5);
+    expect(await delivered(PHONE, 300)).toBeGreaterThan(5);
+    const again = await run(['conntrack', '-L', '-s', ATK]);
+    expect(again.stdout).not.toContain(`src=${ATK}`);
+  });
+
+  it('treats "nothing to delete" from conntrack as success', async () => {
+    await expect(driver.flushConnections(prefix('203.0.113.200'))).resolves.toBeUndefined();
+  });
+
+  it('bans a CIDR, replacing the single address inside it in the same transaction', async () => {
+    await driver.ban([{ prefix: prefix('203.0.113.0/24'), until: Date.now() + 60_000 }], Date.now());
+    await driver.flushConnections(prefix('203.0.113.0/24'));
+    await sleep(100);
+    expect(await delivered(ATK2, 500)).toBe(0);
+    expect(await delivered(PHONE, 300)).toBeGreaterThan(5);
+    const list = (await driver.list(Date.now())).map((b) => b.prefix.text);
+    expect(list).toEqual(['203.0.113.0/24']);
+  });
+
+  it('bans an IPv6 /64', async () => {
+    await driver.ban([{ prefix: prefix('2001:db8:66::/64'), until: Date.now() + 60_000 }], Date.now());
+    await driver.flushConnections(prefix('2001:db8:66::/64'));
+    await sleep(100);
+    expect(await delivered(ATK6, 500)).toBe(0);
+  });
+
+  it('extends a ban and skips one already covered', async () => {
+    const now = Date.now();
+    await driver.ban([{ prefix: prefix('203.0.113.0/24'), until: now + 600_000 }], now);
+    await driver.ban([{ prefix: prefix('203.0.113.99'), until: now + 60_000 }], now);
+    const bans = await driver.list(Date.now());
+    expect(bans.map((b) => b.prefix.text).sort()).toEqual(['2001:db8:66::/64', '203.0.113.0/24']);
+    const wide = bans.find((b) => b.prefix.text === '203.0.113.0/24')!;
+    expect(wide.until! - now).toBeGreaterThan(590_000);
+  });
+
+  it('lets traffic through again when a ban expires in the kernel', async () => {
+    await driver.unban([prefix('203.0.113.0/24')]);
+    await driver.ban([{ prefix: prefix(ATK2), until: Date.now() + 1500 }], Date.now());
+    await driver.flushConnections(prefix(ATK2));
+    await sleep(100);
+    expect(await delivered(ATK2, 400)).toBe(0);
+    await sleep(1500);
+    expect(await delivered(ATK2, 500)).toBeGreaterThan(5);
+  });
+
+  it('recovers when someone removed an element behind its back', async () => {
+    await driver.ban([{ prefix: prefix(ATK), until: Date.now() + 60_000 }], Date.now());
+    await run(['nft', 'delete', 'element', 'inet', 'asterisk_guard', 'banned_v4', `{ ${ATK} }`]);
+    await driver.ban([{ prefix: prefix(ATK), until: Date.now() + 120_000 }], Date.now());
+    await sleep(100);
+    expect(await delivered(ATK, 500)).toBe(0);
+  });
+
+  it('never touches tables it did not create, and removes only its own', async () => {
+    const before = await run(['nft', 'list', 'table', 'inet', 'lab_filter']);
+    await driver.init();
+    await driver.destroy();
+    const after = await run(['nft', 'list', 'table', 'inet', 'lab_filter']);
+    expect(after.stdout).toBe(before.stdout);
+    const ours = await run(['nft', 'list', 'table', 'inet', 'asterisk_guard']);
+    expect(ours.exitCode).not.toBe(0);
+  });
+
+  it('names the command and its stderr when nft fails', async () => {
+    const broken = new NftablesDriver(netnsRunner(pbx), { table: 'asterisk_guard', priority: -310 });
+    // No init: the table does not exist, so adding an element must fail with nft's own words.
+    await expect(broken.ban([{ prefix: prefix(ATK), until: Date.now() + 60_000 }], Date.now())).rejects.toThrow(/nft .*exited 1: .*No such file or directory/);
+  });
+});

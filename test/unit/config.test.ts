@@ -1,0 +1,85 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadConfigFile, parseConfig } from '../../src/config/load.js';
+import { parseDuration } from '../../src/config/duration.js';
+import { GuardError } from '../../src/errors.js';
+
+function error(yaml: string, env: Record<string, string> = {}): GuardError {
+  try {
+    parseConfig(yaml, '/etc/asterisk-guard/config.yaml', env);
+  } catch (e) {
+    if (e instanceof GuardError) return e;
+    throw e;
+  }
+  throw new Error('config was accepted');
+}
+
+describe('config', () => {
+  it('has working defaults', () => {
+    const c = parseConfig('', 'x');
+    expect(c.detect.threshold).toBe(5);
+    expect(c.policy.bantime).toBe(600_000);
+    expect(c.firewall.driver).toBe('nftables');
+    expect(c.ami.username).toBe('asterisk-guard');
+    expect(c.detect.weights.ChallengeResponseFailed).toBe(1);
+  });
+
+  it('parses durations and prefixes', () => {
+    const c = parseConfig('policy:\n  bantime: 1h30m\n  allow:\n    - 198.51.100.0/24\n    - 2001:db8::/32\n', 'x');
+    expect(c.policy.bantime).toBe(5_400_000);
+    expect(c.policy.allow.map((p) => p.text)).toEqual(['198.51.100.0/24', '2001:db8::/32']);
+  });
+
+  it('names an unknown key and its line', () => {
+    const e = error('detect:\n  threshold: 5\n  treshold: 7\n');
+    expect(e.code).toBe('AG_ERR_CONFIG_INVALID');
+    expect(e.message).toMatch(/config\.yaml:3: detect\.treshold: unknown key/);
+  });
+
+  it('names a bad value and its line', () => {
+    expect(error('policy:\n  bantime: 10 minutes\n').message).toMatch(/:2: policy\.bantime: "10 minutes" is not a duration/);
+    expect(error('policy:\n  allow:\n    - 198.51.100.0/24\n    - 300.1.1.1\n').message).toMatch(/:4: policy\.allow\.1: not an IP address/);
+    expect(error('firewall:\n  driver: iptables\n').message).toMatch(/:2: firewall\.driver/);
+    expect(error('firewall:\n  table: "x; flush ruleset"\n').message).toMatch(/:2: firewall\.table/);
+    expect(error('detect:\n  threshold: -1\n').message).toMatch(/:2: detect\.threshold/);
+    expect(error('ami:\n  port: 99999\n').message).toMatch(/:2: ami\.port/);
+  });
+
+  it('refuses malformed YAML with its line', () => {
+    const e = error('detect:\n  threshold: [5\n');
+    expect(e.code).toBe('AG_ERR_CONFIG_YAML');
+    expect(e.message).toMatch(/config\.yaml:\d+:/);
+    expect(error('a: 1\na: 2\n').code).toBe('AG_ERR_CONFIG_YAML');
+    expect(error('- just\n- a list\n').code).toBe('AG_ERR_CONFIG_INVALID');
+  });
+
+  it('takes secrets from the environment', () => {
+    const c = parseConfig('ami:\n  secret: ${AG_SECRET}\n', 'x', { AG_SECRET: 's3cret' });
+    expect(c.ami.secret).toBe('s3cret');
+    const e = error('ami:\n  username: g\n  secret: ${AG_SECRET}\n');
+    expect(e.code).toBe('AG_ERR_CONFIG_ENV');
+    expect(e.message).toMatch(/:3: ami\.secret uses \$\{AG_SECRET\}/);
+  });
+
+  it('says which file it cannot read', () => {
+    expect(() => loadConfigFile('/nonexistent/config.yaml')).toThrow(/cannot read config \/nonexistent\/config\.yaml/);
+    const dir = mkdtempSync(path.join(tmpdir(), 'ag-config-'));
+    writeFileSync(path.join(dir, 'c.yaml'), 'log:\n  level: loud\n');
+    expect(() => loadConfigFile(path.join(dir, 'c.yaml'))).toThrow(/c\.yaml:2: log\.level/);
+  });
+});
+
+describe('parseDuration', () => {
+  it.each([
+    ['10m', 600_000],
+    ['1h30m', 5_400_000],
+    ['500ms', 500],
+    ['1w', 604_800_000],
+    ['90', 90_000],
+    [90, 90_000],
+  ] as const)('%j', (input, ms) => expect(parseDuration(input)).toBe(ms));
+
+  it.each(['', 'm', '10 m', '10x', '-5s', '1h 30m', 'ten'])('rejects %j', (input) => expect(parseDuration(input)).toBeUndefined());
+});

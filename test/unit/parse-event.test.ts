@@ -1,0 +1,60 @@
+import { describe, expect, it } from 'vitest';
+import { parseEventTime, parseSecurityEvent } from '../../src/events/parse-event.js';
+
+const base = {
+  Event: 'ChallengeResponseFailed',
+  EventTV: '2026-11-25T06:03:55.621+0000',
+  Service: 'PJSIP',
+  AccountID: '1001',
+  SessionID: '2066618266@127.0.0.1',
+  LocalAddress: 'IPV4/UDP/192.0.2.1/5060',
+  RemoteAddress: 'IPV4/UDP/198.51.100.10/41412',
+};
+
+describe('parseSecurityEvent', () => {
+  it('types every field and keeps the raw ones', () => {
+    const r = parseSecurityEvent(base, 123, true);
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    expect(r.event).toMatchObject({
+      kind: 'ChallengeResponseFailed',
+      service: 'PJSIP',
+      account: '1001',
+      session: '2066618266@127.0.0.1',
+      time: Date.UTC(2026, 10, 25, 6, 3, 55, 621),
+    });
+    expect(r.event.remote.ip.text).toBe('198.51.100.10');
+    expect(r.event.remote.port).toBe(41412);
+    expect(r.event.local?.ip.text).toBe('192.0.2.1');
+    expect(r.event.raw).toBe(base);
+  });
+
+  it('uses arrival time live', () => {
+    const r = parseSecurityEvent(base, 123, false);
+    expect(r.ok && r.event.time).toBe(123);
+  });
+
+  it.each([
+    [{ ...base, Event: undefined }, 'not-security-event'],
+    [{ ...base, Event: 'Newchannel' }, 'unknown-event'],
+    [{ ...base, Service: undefined }, 'missing-field'],
+    [{ ...base, RemoteAddress: undefined }, 'missing-field'],
+    [{ ...base, RemoteAddress: 'IPV4/UDP/999.1.1.1/5060' }, 'bad-remote-address'],
+    [{ ...base, EventTV: 'yesterday' }, 'bad-event-time'],
+  ])('rejects %j as %s', (fields, kind) => {
+    const clean = Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined)) as Record<string, string>;
+    const r = parseSecurityEvent(clean, 0, true);
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.kind).toBe(kind);
+  });
+});
+
+describe('parseEventTime', () => {
+  it('reads both EventTV forms', () => {
+    expect(parseEventTime('2026-11-25T06:03:55.621+0000')).toBe(Date.UTC(2026, 10, 25, 6, 3, 55, 621));
+    expect(parseEventTime('2026-11-25T07:03:55.621+0100')).toBe(Date.UTC(2026, 10, 25, 6, 3, 55, 621));
+    expect(parseEventTime('1369139052-186542')).toBe(1369139052186);
+    expect(parseEventTime('')).toBeUndefined();
+    expect(parseEventTime('2026-13-45T99:99:99+0000')).toBeUndefined();
+  });
+});

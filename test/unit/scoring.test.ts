@@ -1,0 +1,95 @@
+import { describe, expect, it } from 'vitest';
+import { parseConfig } from '../../src/config/load.js';
+import { buildPipeline } from '../../src/service.js';
+import { createLogger } from '../../src/log.js';
+import { replayFile } from '../../src/replay.js';
+import { event } from '../support/events.js';
+
+const log = createLogger('silent', 'stderr');
+const defaults = parseConfig('{}', 'test');
+const MIN = 60_000;
+
+function policy(yaml = '{}') {
+  return buildPipeline(parseConfig(yaml, 'test'), log, true).policy;
+}
+
+describe('default scoring', () => {
+  it('bans the svcrack flood of the real capture on its 5th failed guess', async () => {
+    const seen: string[] = [];
+    const summary = await replayFile(new URL('../fixtures/asterisk22-security-log.txt', import.meta.url).pathname, defaults, log, (d) => seen.push(d.target.text));
+    expect(seen).toEqual(['203.0.113.66']);
+    expect(summary.decisions[0]!.evidence.events).toEqual({ ChallengeResponseFailed: 5 });
+  });
+
+  it('bans a slow attacker guessing once a minute within the hour', () => {
+    const p = policy();
+    let bannedAt: number | undefined;
+    for (let i = 0; i < 60 && bannedAt === undefined; i++) {
+      if (p.handle(event('ChallengeResponseFailed', '203.0.113.9', i * MIN))) bannedAt = i;
+    }
+    expect(bannedAt).toBeDefined();
+    expect(bannedAt!).toBeLessThan(60);
+  });
+
+  it('does not ban a phone with a stale password retrying every 60 s in its first 10 minutes', () => {
+    const p = policy();
+    for (let t = 0; t <= 10 * MIN; t += MIN) {
+      expect(p.handle(event('ChallengeResponseFailed', '198.51.100.10', t)), `at ${t / MIN} min`).toBeUndefined();
+    }
+  });
+
+  it('ignores ChallengeSent and SuccessfulAuth for banning', () => {
+    const p = policy();
+    for (let i = 0; i < 100; i++) {
+      expect(p.handle(event('ChallengeSent', '203.0.113.9', i))).toBeUndefined();
+      expect(p.handle(event('SuccessfulAuth', '203.0.113.9', i))).toBeUndefined();
+    }
+  });
+
+  it('scores IPv6 sources per /64 and bans the /64', () => {
+    const p = policy();
+    const decisions = [1, 2, 3, 4, 5].map((i) => p.handle(event('InvalidAccountID', `2001:db8:66::${i}`, i)));
+    expect(decisions.slice(0, 4)).toEqual([undefined, undefined, undefined, undefined]);
+    expect(decisions[4]!.target.text).toBe('2001:db8:66::/64');
+  });
+
+  it('honours the configured threshold and weights', () => {
+    const p = policy('detect: { threshold: 3, weights: { InvalidAccountID: 0.5 } }');
+    const kinds = ['InvalidAccountID', 'InvalidAccountID', 'ChallengeResponseFailed', 'InvalidAccountID', 'InvalidAccountID'] as const;
+    const results = kinds.map((k, i) => p.handle(event(k, '203.0.113.7', i)));
+    expect(results.findIndex((r) => r !== undefined)).toBe(4);
+  });
+
+  it('does not ban again while a ban lasts, and scores afresh after it ends', () => {
+    const p = policy('policy: { bantime: 10m }');
+    for (let i = 0; i < 5; i++) p.handle(event('ChallengeResponseFailed', '203.0.113.9', i));
+    for (let i = 0; i < 50; i++) expect(p.handle(event('ChallengeResponseFailed', '203.0.113.9', 1000 + i))).toBeUndefined();
+    const after = [0, 1, 2, 3, 4].map((i) => p.handle(event('ChallengeResponseFailed', '203.0.113.9', 11 * MIN + i)));
+    expect(after[4]?.target.text).toBe('203.0.113.9');
+  });
+});
+
+describe('allow-list and never-ban', () => {
+  it('never bans an allow-listed source, loopback or the PBX itself', () => {
+    const p = policy('policy: { allow: [198.51.100.0/24] }');
+    for (const src of ['198.51.100.10', '127.0.0.1', '::1', '192.0.2.1']) {
+      for (let i = 0; i < 50; i++) expect(p.handle(event('ChallengeResponseFailed', src, i))).toBeUndefined();
+    }
+    expect(p.outcomes.allowed).toBe(200);
+  });
+
+  it('bans only the address, not its /64, when the /64 holds an allowed address', () => {
+    const p = policy('policy: { allow: ["2001:db8:66::10"] }');
+    let d;
+    for (let i = 0; i < 5; i++) d = p.handle(event('ChallengeResponseFailed', '2001:db8:66::66', i));
+    expect(d?.target.text).toBe('2001:db8:66::66');
+  });
+
+  it('forgets the least recently seen sources beyond max_sources', () => {
+    const { policy: p, scoreboard } = buildPipeline(parseConfig('detect: { max_sources: 3 }', 'test'), log, true);
+    for (let i = 1; i <= 10; i++) p.handle(event('ChallengeResponseFailed', `203.0.113.${i}`, i));
+    expect(scoreboard.size).toBe(3);
+    // 203.0.113.1 was evicted: four more failures are not enough to ban it.
+    for (let i = 0; i < 4; i++) expect(p.handle(event('ChallengeResponseFailed', '203.0.113.1', 20 + i))).toBeUndefined();
+  });
+});
