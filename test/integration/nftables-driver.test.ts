@@ -48,7 +48,7 @@ describe('nftables driver in a network namespace', () => {
   let driver: NftablesDriver;
 
   beforeAll(async () => {
-    net = await LabNetwork.create("agdrv", { name: 'pbx', addresses: [PBX4, PBX6] }, [
+    net = await LabNetwork.create('agdrv', { name: 'pbx', addresses: [PBX4, PBX6] }, [
       { name: 'atk', addresses: [ATK, ATK2, ATK6] },
       { name: 'phone', addresses: [PHONE] },
     ]);

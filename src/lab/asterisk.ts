@@ -1,0 +1,121 @@
+import { execa, type ResultPromise } from 'execa';
+import { randomBytes } from 'node:crypto';
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+
+// A real Asterisk 22 for the lab and the tests: Debian unstable's package in a debootstrap root
+// (Debian 12 has no Asterisk), run inside a network namespace with the project's asterisk-conf/.
+
+export const DEFAULT_LAB_CACHE = '/var/cache/asterisk-guard-lab';
+const PBX_DIR = '/opt/pbx';
+
+export interface AsteriskRootOptions {
+  readonly cacheDir: string;
+  readonly log: (line: string) => void;
+}
+
+/** The root with Asterisk in it: built once with debootstrap (about 90 s), then reused. */
+export async function ensureAsteriskRoot({ cacheDir, log }: AsteriskRootOptions): Promise<string> {
+  const root = path.join(cacheDir, 'root');
+  if (existsSync(path.join(root, 'usr/sbin/asterisk')) && existsSync(path.join(root, '.complete'))) return root;
+  log(`building the Asterisk 22 root in ${root} with debootstrap (first run only, about 2 minutes)`);
+  rmSync(root, { recursive: true, force: true });
+  mkdirSync(cacheDir, { recursive: true });
+  await execa('debootstrap', ['--variant=minbase', '--include=asterisk,asterisk-modules,asterisk-config', 'sid', root], {
+    stdout: 'ignore',
+    stderr: 'pipe',
+  });
+  writeFileSync(path.join(root, '.complete'), new Date().toISOString());
+  return root;
+}
+
+export interface AsteriskOptions {
+  readonly root: string;
+  /** Network namespace to run in. */
+  readonly namespace: string;
+  /** The project's asterisk-conf/ folder. */
+  readonly confDir: string;
+}
+
+/** One Asterisk process. Its AMI secret for the guard is made fresh for each lab. */
+export class LabAsterisk {
+  readonly amiSecret = randomBytes(18).toString('base64url');
+  private process: ResultPromise | undefined;
+  private mountedProc = false;
+
+  constructor(private readonly options: AsteriskOptions) {}
+
+  /** manager.conf as seen from outside the root: what the guard reads. */
+  get managerConf(): string {
+    return path.join(this.options.root, PBX_DIR, 'etc/manager.conf');
+  }
+
+  get logDir(): string {
+    return path.join(this.options.root, PBX_DIR, 'log');
+  }
+
+  /** Copies asterisk-conf/ into the root, with a fresh secret, and clears old logs and state. */
+  prepare(): void {
+    const base = path.join(this.options.root, PBX_DIR);
+    rmSync(base, { recursive: true, force: true });
+    for (const d of ['etc', 'cache', 'lib', 'spool', 'run', 'log']) mkdirSync(path.join(base, d), { recursive: true });
+    cpSync(this.options.confDir, path.join(base, 'etc'), { recursive: true });
+    const guardUser = path.join(base, 'etc/manager.d/asterisk-guard.conf');
+    writeFileSync(guardUser, readFileSync(guardUser, 'utf8').replace('change-me-to-a-long-random-string', this.amiSecret));
+  }
+
+  async start(): Promise<void> {
+    const { root, namespace } = this.options;
+    const procDir = path.join(root, 'proc');
+    const mounted = await execa('mountpoint', ['-q', procDir], { reject: false });
+    if (mounted.exitCode !== 0) {
+      await execa('mount', ['-t', 'proc', 'proc', procDir]);
+      this.mountedProc = true;
+    }
+    this.process = execa(
+      'ip',
+      ['netns', 'exec', namespace, 'chroot', root, 'asterisk', '-C', `${PBX_DIR}/etc/asterisk.conf`, '-f', '-n', '-q'],
+      { reject: false, stdout: 'ignore', stderr: 'ignore', stdin: 'ignore' },
+    );
+    for (let i = 0; i < 100; i++) {
+      const r = await this.cli('core waitfullybooted').catch(() => undefined);
+      if (r !== undefined && r.includes('fully booted')) return;
+      if (this.process.exitCode !== null) throw new Error('Asterisk exited during startup');
+      await new Promise((res) => setTimeout(res, 200));
+    }
+    throw new Error('Asterisk did not finish booting within 20 s');
+  }
+
+  /** Runs an Asterisk CLI command through its control socket. */
+  async cli(command: string): Promise<string> {
+    const { root, namespace } = this.options;
+    const r = await execa('ip', ['netns', 'exec', namespace, 'chroot', root, 'asterisk', '-C', `${PBX_DIR}/etc/asterisk.conf`, '-rx', command], {
+      timeout: 10_000,
+    });
+    return String(r.stdout);
+  }
+
+  /** Pauses or resumes the process: a dead peer that keeps its TCP connections open. */
+  async signal(signal: 'SIGSTOP' | 'SIGCONT'): Promise<void> {
+    // `ip netns exec` and `chroot` exec in place, so the child's pid is Asterisk's.
+    this.process?.kill(signal);
+  }
+
+  async stop(): Promise<void> {
+    const child = this.process;
+    this.process = undefined;
+    if (child && child.exitCode === null) {
+      await this.cli('core stop now').catch(() => undefined);
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await child;
+      clearTimeout(timer);
+    }
+  }
+
+  /** Stops Asterisk and unmounts what start mounted. */
+  async dispose(): Promise<void> {
+    await this.stop();
+    if (this.mountedProc) await execa('umount', [path.join(this.options.root, 'proc')], { reject: false });
+    this.mountedProc = false;
+  }
+}

@@ -1,0 +1,58 @@
+import { execa, type ResultPromise } from 'execa';
+import { createInterface } from 'node:readline';
+
+const CLI = new URL('../../dist/src/cli.js', import.meta.url).pathname;
+
+export type LogLine = Record<string, unknown> & { msg?: string; time?: number };
+
+/** The real `asterisk-guard` command in a namespace, its JSON log lines collected as they come. */
+export class GuardProcess {
+  readonly lines: LogLine[] = [];
+  readonly stderr: string[] = [];
+  private waiters: Array<() => void> = [];
+
+  private constructor(readonly child: ResultPromise) {
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      try {
+        this.lines.push(JSON.parse(line) as LogLine);
+      } catch {
+        this.lines.push({ msg: line });
+      }
+      for (const w of this.waiters) w();
+    });
+    createInterface({ input: child.stderr! }).on('line', (line) => this.stderr.push(line));
+  }
+
+  static start(namespace: string, args: string[]): GuardProcess {
+    return new GuardProcess(execa('ip', ['netns', 'exec', namespace, process.execPath, CLI, ...args], { reject: false, buffer: false }));
+  }
+
+  /** Resolves with the first log line (from `from` on) matching, or rejects after `ms`. */
+  waitFor(match: (l: LogLine) => boolean, ms: number, from = 0): Promise<LogLine> {
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        const hit = this.lines.slice(from).find(match);
+        if (hit) {
+          clearTimeout(timer);
+          this.waiters = this.waiters.filter((w) => w !== check);
+          resolve(hit);
+        }
+      };
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== check);
+        reject(new Error(`no matching log line within ${ms} ms; last lines:\n${this.lines.slice(-5).map((l) => JSON.stringify(l)).join('\n')}\n${this.stderr.join('\n')}`));
+      }, ms);
+      this.waiters.push(check);
+      check();
+    });
+  }
+
+  async exit(): Promise<{ exitCode: number | undefined; stderr: string }> {
+    const r = await this.child;
+    return { exitCode: r.exitCode, stderr: this.stderr.join('\n') };
+  }
+
+  kill(signal: NodeJS.Signals = 'SIGTERM'): void {
+    this.child.kill(signal);
+  }
+}
