@@ -8,8 +8,6 @@ export const ERROR_CODES = {
   AG_ERR_CONFIG_ENV: 'a config value names an environment variable that is not set',
   AG_ERR_MANAGER_CONF: 'Asterisk manager.conf cannot be used for the AMI connection',
   AG_ERR_AMI_AUTH: 'Asterisk refused the AMI login',
-  AG_ERR_AMI_CONNECT: 'cannot connect to the Asterisk Manager Interface',
-  AG_ERR_AMI_PROTOCOL: 'the AMI peer does not speak the Asterisk Manager protocol',
   AG_ERR_FIREWALL_COMMAND: 'a firewall command (nft or conntrack) failed',
   AG_ERR_REPLAY_INPUT: 'the replay input cannot be read',
   AG_ERR_CLI_USAGE: 'the command line is not valid',

@@ -210,8 +210,8 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
     const id = `${name.toLowerCase()}-${++this.actionSeq}`;
     let text = `Action: ${name}\r\nActionID: ${id}\r\n`;
     for (const [k, v] of Object.entries(fields)) {
-      // A CR or LF in a value would start a new field: refuse rather than send it.
-      if (/[\r\n]/.test(v)) throw new GuardError('AG_ERR_AMI_PROTOCOL', `AMI ${name} field ${k} contains a line break`);
+      // A CR or LF would start a new field. The config refuses them; this is the last guard.
+      if (/[\r\n]/.test(v)) throw new Error(`AMI ${name} field ${k} contains a line break`);
       text += `${k}: ${v}\r\n`;
     }
     return `${text}\r\n`;

@@ -41,7 +41,7 @@ export const configSchema = z
         host: z.string().min(1).optional(),
         port: z.number().int().min(1).max(65535).optional(),
         username: z.string().regex(/^[^\s\r\n]+$/, 'no spaces or line breaks').default('asterisk-guard'),
-        secret: z.string().min(1).optional(),
+        secret: z.string().regex(/^[^\r\n]+$/, 'one line, not empty').optional(),
         tls: z
           .union([
             z.boolean(),

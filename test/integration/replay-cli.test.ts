@@ -1,0 +1,56 @@
+import { execa } from 'execa';
+import { describe, expect, it } from 'vitest';
+
+const CLI = new URL('../../dist/src/cli.js', import.meta.url).pathname;
+const fixture = (name: string) => new URL(`../fixtures/${name}`, import.meta.url).pathname;
+const cli = (...args: string[]) => execa(process.execPath, [CLI, ...args], { reject: false });
+
+describe('asterisk-guard replay', () => {
+  it('bans 203.0.113.66 and nothing else in the mixed Asterisk 22 capture', async () => {
+    const r = await cli('replay', fixture('ami-asterisk22-mixed.raw'));
+    expect(r.exitCode).toBe(0);
+    const lines = String(r.stdout).trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^ban 203\.0\.113\.66 for 10m reason=brute-force .*events=InvalidAccountID:2,ChallengeResponseFailed:3/);
+    expect(String(r.stderr)).toMatch(/replayed 352 security events \(ami\), 1 decisions/);
+  });
+
+  it('prints one JSON object per decision with --json, same decisions from the security log', async () => {
+    const r = await cli('replay', '--json', fixture('asterisk22-security-log.txt'));
+    const decisions = String(r.stdout).trim().split('\n').map((l) => JSON.parse(l) as { action: string; target: string; evidence: { events: object } });
+    expect(decisions.map((d) => `${d.action} ${d.target}`)).toEqual(['ban 203.0.113.66']);
+    expect(decisions[0]!.evidence.events).toEqual({ ChallengeResponseFailed: 5 });
+  });
+
+  it('bans the IPv6 attacker by its /64', async () => {
+    const r = await cli('replay', fixture('ami-asterisk22-ipv6.raw'));
+    expect(String(r.stdout).trim()).toMatch(/^ban 2001:db8:66::\/64 /);
+  });
+
+  it('refuses a file that is neither format, and a missing file', async () => {
+    const r = await cli('replay', fixture('README.md'));
+    expect(r.exitCode).toBe(1);
+    expect(String(r.stderr)).toMatch(/AG_ERR_REPLAY_INPUT: .*neither a raw AMI capture/);
+    const missing = await cli('replay', '/nonexistent.raw');
+    expect(missing.exitCode).toBe(1);
+    expect(String(missing.stderr)).toMatch(/AG_ERR_REPLAY_INPUT: cannot read \/nonexistent\.raw/);
+  });
+
+  it('answers bad command lines with usage and exit 2', async () => {
+    for (const args of [[], ['frobnicate'], ['replay'], ['replay', 'a', 'b'], ['run', '--nope']]) {
+      const r = await cli(...args);
+      expect(r.exitCode, args.join(' ')).toBe(2);
+      expect(String(r.stderr)).toMatch(/AG_ERR_CLI_USAGE/);
+    }
+  });
+
+  it('checks a config and names the bad key and line, exit 3', async () => {
+    const { writeConfig } = await import('../support/lab.js');
+    const bad = await cli('check-config', '--config', writeConfig('ami:\n  secret: x\ndetect:\n  thresold: 3\n'));
+    expect(bad.exitCode).toBe(3);
+    expect(String(bad.stderr)).toMatch(/config\.yaml:4: detect\.thresold: unknown key/);
+    const good = await cli('check-config', '--config', writeConfig('ami:\n  secret: x\n'));
+    expect(good.exitCode).toBe(0);
+    expect(String(good.stdout)).toMatch(/config OK: AMI tcp:\/\/127\.0\.0\.1:5038 as asterisk-guard \(settings from config\)/);
+  });
+});
