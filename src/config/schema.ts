@@ -71,7 +71,8 @@ export const configSchema = z
     policy: z
       .object({
         bantime: duration(1000).default(600_000),
-        allow: z.array(prefix).default([]),
+        // `allow:` with every entry commented out is null in YAML: an admin means "none".
+        allow: z.array(prefix).nullable().default([]).transform((v) => v ?? []),
       })
       .strict()
       .prefault({}),

@@ -83,3 +83,10 @@ describe('parseDuration', () => {
 
   it.each(['', 'm', '10 m', '10x', '-5s', '1h 30m', 'ten'])('rejects %j', (input) => expect(parseDuration(input)).toBeUndefined());
 });
+
+describe('the shipped sample config', () => {
+  it('parses and equals the defaults', () => {
+    const sample = loadConfigFile(new URL('../../docs/config.sample.yaml', import.meta.url).pathname, {});
+    expect(JSON.stringify(sample)).toBe(JSON.stringify(parseConfig('', 'x')));
+  });
+});
