@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Config } from './config/schema.js';
 import { formatDuration } from './config/duration.js';
-import type { Decision } from './policy/decision.js';
+import { warningText, type Decision } from './policy/decision.js';
 import { buildPipeline } from './service.js';
 import { readCapture, type CaptureFormat } from './source/capture-file.js';
 
@@ -38,6 +38,7 @@ export async function replayFile(file: string, config: Config, log: Logger, onDe
 /** One line per decision, action and target first: easy to grep, easy to diff. */
 export function formatDecisionLine(d: Decision): string {
   const e = d.evidence;
+  if (d.action === 'warn') return `warn ${d.target.text} reason=${d.reason} ${warningText(d)}`;
   const kinds = Object.entries(e.events).map(([k, n]) => `${k}:${n}`).join(',');
   return [
     `${d.action} ${d.target.text}`,
@@ -58,7 +59,7 @@ export function decisionJson(d: Decision): string {
     action: d.action,
     target: d.target.text,
     time: new Date(d.time).toISOString(),
-    bantime_s: d.durationMs / 1000,
+    ...(d.action === 'ban' ? { bantime_s: d.durationMs / 1000 } : {}),
     reason: d.reason,
     evidence: { ...d.evidence, firstSeen: new Date(d.evidence.firstSeen).toISOString(), lastSeen: new Date(d.evidence.lastSeen).toISOString() },
   });

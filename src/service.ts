@@ -13,6 +13,7 @@ import { NftablesDriver } from './enforce/nftables-driver.js';
 import { parseIpAddress, type IpPrefix } from './net/ip-prefix.js';
 import { Pipeline, ProblemCounter } from './pipeline.js';
 import { Policy } from './policy/policy.js';
+import { warningText } from './policy/decision.js';
 
 /** The pure part of the guard, built from the config: the same for `run` and `replay`. */
 export function buildPipeline(config: Config, log: Logger, useEventTime: boolean, neverBan: readonly IpPrefix[] = []): { pipeline: Pipeline; policy: Policy; scoreboard: Scoreboard } {
@@ -70,7 +71,9 @@ export async function startService(config: Config, log: Logger, options: Service
   ami.on('event', (fields, arrival) => {
     const received = performance.now();
     const result = pipeline.ingest(fields, arrival);
-    if (result?.decision) enforcer.submit(result.decision, received);
+    const decision = result?.decision;
+    if (decision?.action === 'ban') enforcer.submit(decision, received);
+    else if (decision?.action === 'warn') log.warn({ decision: 'warn', prefix: decision.target.text, reason: decision.reason, evidence: decision.evidence }, warningText(decision));
   });
   ami.on('malformed', (kind, detail) => pipeline.problems.report(kind, detail));
   ami.on('connected', (banner) => log.info({ host: amiOptions.host, port: amiOptions.port, banner, settings_from: amiOptions.source }, 'AMI connected, receiving security events'));

@@ -18,7 +18,12 @@ export interface ScoringConfig {
   readonly maxAccountsPerSource: number;
 }
 
-export type Trigger = 'burst' | 'slow';
+/** burst and slow ban; stale-password only warns (one account, failing slowly: a phone). */
+export type Trigger = 'burst' | 'slow' | 'stale-password';
+
+// A phone with an old password fails on its one account at its retry pace; an attacker tries
+// many accounts, or fails fast. Warn from the third such failure, once per source.
+const STALE_PASSWORD_FAILURES = 3;
 
 export interface Evidence {
   readonly source: string;
@@ -46,6 +51,7 @@ interface SourceState {
   readonly events: Partial<Record<FailureKind, number>>;
   readonly accounts: string[];
   readonly services: string[];
+  warned: boolean;
 }
 
 // Failures in a flood arrive a few ms apart, so the first ones have decayed by a hair when the
@@ -92,10 +98,24 @@ export class Scoreboard {
         ? 'burst'
         : state.slowScore + SCORE_TOLERANCE >= this.config.slowThreshold
           ? 'slow'
-          : undefined;
+          : this.looksLikeStalePassword(state)
+            ? 'stale-password'
+            : undefined;
     if (trigger === undefined) return undefined;
-    this.sources.delete(key.text);
+    if (trigger === 'stale-password') state.warned = true;
+    else this.sources.delete(key.text);
     return { source: key, evidence: evidenceOf(state, trigger) };
+  }
+
+  private looksLikeStalePassword(state: SourceState): boolean {
+    const failures = state.events.ChallengeResponseFailed ?? 0;
+    return (
+      !state.warned &&
+      failures >= STALE_PASSWORD_FAILURES &&
+      Object.keys(state.events).length === 1 &&
+      state.accounts.length === 1 &&
+      state.score < this.config.threshold / 2
+    );
   }
 
   /** Forgets a source, e.g. once it is banned or allow-listed. */
@@ -120,6 +140,7 @@ export class Scoreboard {
       events: {},
       accounts: [],
       services: [],
+      warned: false,
     };
     this.sources.set(key.text, state);
     if (this.sources.size > this.config.maxSources) {

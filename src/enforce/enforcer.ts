@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Decision } from '../policy/decision.js';
+import type { BanDecision } from '../policy/decision.js';
 import type { FirewallDriver } from './firewall-driver.js';
 
 export interface EnforcerOptions {
@@ -13,7 +13,7 @@ export interface EnforcerOptions {
 }
 
 interface Pending {
-  readonly decision: Decision;
+  readonly decision: BanDecision;
   /** Monotonic time the deciding event was received. */
   readonly receivedAt: number;
 }
@@ -60,7 +60,7 @@ export class Enforcer {
     return this.ready;
   }
 
-  submit(decision: Decision, receivedAt: number): void {
+  submit(decision: BanDecision, receivedAt: number): void {
     this.queue.push({ decision, receivedAt });
     if (!this.running && !this.retryTimer) this.kick();
   }

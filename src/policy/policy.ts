@@ -13,7 +13,7 @@ export interface PolicyConfig {
   readonly ipv6PrefixLength: number;
 }
 
-export type Outcome = 'ban' | 'scored' | 'allowed' | 'already-banned' | 'not-a-failure';
+export type Outcome = 'ban' | 'warn' | 'scored' | 'allowed' | 'already-banned' | 'not-a-failure';
 
 const ALWAYS_SPARED = ['127.0.0.0/8', '::1/128', '0.0.0.0/32', '::/128'].map((t) => {
   const p = parseIpPrefix(t);
@@ -31,6 +31,7 @@ export class Policy {
   private readonly banned = new Map<string, number>();
   readonly outcomes: Record<Outcome, number> = {
     ban: 0,
+    warn: 0,
     scored: 0,
     allowed: 0,
     'already-banned': 0,
@@ -66,6 +67,10 @@ export class Policy {
     }
     const offense = this.scoreboard.recordFailure(event as SecurityEvent & { kind: FailureKind }, key);
     if (!offense) return this.count('scored');
+    if (offense.evidence.trigger === 'stale-password') {
+      this.count('warn');
+      return { action: 'warn', target: offense.source, time: event.time, reason: 'stale-password', evidence: offense.evidence };
+    }
     this.banned.set(key.text, event.time + this.config.bantimeMs);
     this.count('ban');
     return {

@@ -2,7 +2,7 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LabAsterisk } from '../../src/lab/asterisk.js';
 import { LabNetwork } from '../../src/lab/netns.js';
-import { GuardProcess } from '../support/guard-process.js';
+import { GuardProcess } from '../../src/lab/guard-process.js';
 import { amiBruteForce, labAsterisk, writeConfig } from '../support/lab.js';
 import { sleep } from '../support/udp.js';
 

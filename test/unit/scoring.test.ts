@@ -4,6 +4,7 @@ import { buildPipeline } from '../../src/service.js';
 import { createLogger } from '../../src/log.js';
 import { replayFile } from '../../src/replay.js';
 import { event } from '../support/events.js';
+import { warningText } from '../../src/policy/decision.js';
 
 const log = createLogger('silent', 'stderr');
 const defaults = parseConfig('{}', 'test');
@@ -25,17 +26,31 @@ describe('default scoring', () => {
     const p = policy();
     let bannedAt: number | undefined;
     for (let i = 0; i < 60 && bannedAt === undefined; i++) {
-      if (p.handle(event('ChallengeResponseFailed', '203.0.113.9', i * MIN))) bannedAt = i;
+      if (p.handle(event('ChallengeResponseFailed', '203.0.113.9', i * MIN))?.action === 'ban') bannedAt = i;
     }
     expect(bannedAt).toBeDefined();
+    expect(bannedAt!).toBeGreaterThan(10);
     expect(bannedAt!).toBeLessThan(60);
   });
 
-  it('does not ban a phone with a stale password retrying every 60 s in its first 10 minutes', () => {
+  it('does not ban a phone with a stale password retrying every 60 s in its first 10 minutes, and warns once naming the account', () => {
     const p = policy();
+    const decisions = [];
     for (let t = 0; t <= 10 * MIN; t += MIN) {
-      expect(p.handle(event('ChallengeResponseFailed', '198.51.100.10', t)), `at ${t / MIN} min`).toBeUndefined();
+      const d = p.handle(event('ChallengeResponseFailed', '198.51.100.10', t, { AccountID: '1003' }));
+      if (d) decisions.push(d);
     }
+    expect(decisions).toHaveLength(1);
+    expect(decisions[0]!.action).toBe('warn');
+    expect(decisions[0]!.action === 'warn' && warningText(decisions[0]!)).toBe('198.51.100.10: account 1003 failing, stale password?');
+  });
+
+  it('does not mistake a flood or an enumeration for a stale password', () => {
+    const p = policy();
+    const flood = [0, 1, 2, 3, 4].map((i) => p.handle(event('ChallengeResponseFailed', '203.0.113.66', i * 6)));
+    expect(flood.map((d) => d?.action)).toEqual([undefined, undefined, undefined, undefined, 'ban']);
+    const accounts = [0, 1, 2, 3].map((i) => p.handle(event('ChallengeResponseFailed', '203.0.113.67', i * MIN, { AccountID: `10${i}` })));
+    expect(accounts.filter((d) => d !== undefined)).toEqual([]);
   });
 
   it('ignores ChallengeSent and SuccessfulAuth for banning', () => {

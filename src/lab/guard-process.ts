@@ -1,7 +1,8 @@
 import { execa, type ResultPromise } from 'execa';
 import { createInterface } from 'node:readline';
+import { compiled } from './paths.js';
 
-const CLI = new URL('../../dist/src/cli.js', import.meta.url).pathname;
+const CLI = compiled('src/cli.js');
 
 export type LogLine = Record<string, unknown> & { msg?: string; time?: number };
 
