@@ -88,6 +88,7 @@ export async function startService(config: Config, log: Logger, options: Service
       await ami.stop();
       await enforcer.drain();
       enforcer.stop();
+      driver.close();
     },
   };
 }

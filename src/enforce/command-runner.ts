@@ -9,11 +9,14 @@ export interface CommandResult {
 
 /** Runs a program with an argument array, never through a shell. */
 export interface CommandRunner {
+  /** Words put before every command (`ip netns exec NS`), for long-lived processes too. */
+  readonly prefix: readonly string[];
   run(command: string, args: readonly string[], input?: string): Promise<CommandResult>;
 }
 
 export function execaRunner(prefix: readonly string[] = []): CommandRunner {
   return {
+    prefix,
     async run(command, args, input) {
       const [file, ...rest] = prefix.length > 0 ? [...prefix, command, ...args] : [command, ...args];
       const result = await execa(file!, rest, {

@@ -35,6 +35,8 @@ export class DryRunDriver implements FirewallDriver {
     this.log.debug({ prefix: prefix.text }, 'dry-run: would delete tracked connections');
   }
 
+  close(): void {}
+
   async destroy(): Promise<void> {
     this.bans.clear();
   }

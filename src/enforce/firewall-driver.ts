@@ -19,6 +19,8 @@ export interface FirewallDriver {
   list(now: number): Promise<Ban[]>;
   /** Deletes the prefix's tracked connections, both directions, so established flows end. */
   flushConnections(prefix: IpPrefix): Promise<void>;
+  /** Releases processes and handles; the kernel keeps every ban. */
+  close(): void;
   /** Removes everything the driver created (uninstall). */
   destroy(): Promise<void>;
 }

@@ -54,7 +54,8 @@ export type ElementChange =
   | { readonly op: 'add'; readonly prefix: IpPrefix; readonly until: number | null }
   | { readonly op: 'delete'; readonly prefix: IpPrefix };
 
-export function elementsScript(names: NftNames, changes: readonly ElementChange[], now: number): string {
+/** One statement per set and operation; the caller applies them as one transaction. */
+export function elementStatements(names: NftNames, changes: readonly ElementChange[], now: number): string[] {
   const t = `inet ${names.table}`;
   const lines: string[] = [];
   // Deletes first: an add that replaces a covered element must not overlap it. One statement
@@ -70,5 +71,5 @@ export function elementsScript(names: NftNames, changes: readonly ElementChange[
       if (items.length > 0) lines.push(`${op} element ${t} ${setName(f)} { ${items.join(', ')} }`);
     }
   }
-  return lines.join('\n') + '\n';
+  return lines;
 }

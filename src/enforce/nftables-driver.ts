@@ -1,7 +1,8 @@
 import { contains, isSingleAddress, parseIpPrefix, widen, type IpPrefix } from '../net/ip-prefix.js';
 import { commandFailure, type CommandRunner } from './command-runner.js';
 import type { Ban, FirewallDriver } from './firewall-driver.js';
-import { elementsScript, FAMILIES, initScript, setName, type ElementChange, type NftNames } from './nft-script.js';
+import { NftSession } from './nft-session.js';
+import { elementStatements, FAMILIES, initScript, setName, type ElementChange, type NftNames } from './nft-script.js';
 
 interface Held {
   readonly prefix: IpPrefix;
@@ -20,13 +21,19 @@ export class NftablesDriver implements FirewallDriver {
   /** How many held elements have each prefix length: lets the overlap checks skip scans. */
   private readonly lengths = new Map<number, number>();
 
+  private readonly session: NftSession;
+
   constructor(
     private readonly runner: CommandRunner,
     private readonly names: NftNames,
-  ) {}
+  ) {
+    this.session = new NftSession(runner);
+  }
 
   async init(): Promise<void> {
     await this.nft(['-f', '-'], initScript(this.names));
+    // Start the long-lived nft now: the first ban must not pay for its start (~25 ms).
+    await this.session.apply([`add table inet ${this.names.table}`]);
   }
 
   async ban(bans: readonly Ban[], now: number): Promise<void> {
@@ -34,13 +41,13 @@ export class NftablesDriver implements FirewallDriver {
     const changes = this.plan(bans, now);
     if (changes.length === 0) return;
     try {
-      await this.nft(['-f', '-'], elementsScript(this.names, changes, now));
+      await this.session.apply(elementStatements(this.names, changes, now));
     } catch (firstError) {
       // Someone (an admin, an expiry racing us) changed the sets: re-read them and retry once.
       await this.resync(now);
       const retry = this.plan(bans, now);
       if (retry.length === 0) return;
-      await this.nft(['-f', '-'], elementsScript(this.names, retry, now)).catch((e: unknown) => {
+      await this.session.apply(elementStatements(this.names, retry, now)).catch((e: unknown) => {
         throw new AggregateError([firstError, e], (e as Error).message);
       });
       return this.commit(retry);
@@ -52,7 +59,7 @@ export class NftablesDriver implements FirewallDriver {
     const changes: ElementChange[] = [];
     for (const p of prefixes) if (this.held.has(p.text)) changes.push({ op: 'delete', prefix: p });
     if (changes.length === 0) return;
-    await this.nft(['-f', '-'], elementsScript(this.names, changes, 0));
+    await this.session.apply(elementStatements(this.names, changes, 0));
     this.commit(changes);
   }
 
@@ -77,7 +84,13 @@ export class NftablesDriver implements FirewallDriver {
     );
   }
 
+  /** Ends the long-lived nft process (bans stay in the kernel). */
+  close(): void {
+    this.session.close();
+  }
+
   async destroy(): Promise<void> {
+    this.session.close();
     const result = await this.runner.run('nft', ['list', 'table', 'inet', this.names.table]);
     if (result.exitCode !== 0) return;
     await this.nft(['delete', 'table', 'inet', this.names.table]);

@@ -1,0 +1,110 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { GuardError } from '../errors.js';
+import { commandFailure, type CommandRunner } from './command-runner.js';
+
+// One `nft -f -` process costs about 7-25 ms to start; at 175 guesses a second that is up to
+// four free guesses per ban. A long-lived `nft -i` takes one transaction per line in well under
+// a millisecond. Each line is followed by a sentinel command that fails on purpose with a
+// unique name: its error on stderr marks the end of the line's output, and anything on stderr
+// before it is the line's own error.
+
+/** Lines longer than this go through a one-off `nft -f -` (a mass ban of thousands). */
+const MAX_LINE = 64 * 1024;
+const LINE_TIMEOUT_MS = 10_000;
+
+interface Pending {
+  readonly sentinel: string;
+  readonly line: string;
+  readonly resolve: () => void;
+  readonly reject: (e: Error) => void;
+  readonly timer: NodeJS.Timeout;
+}
+
+export class NftSession {
+  private child: ChildProcess | undefined;
+  private stderr = '';
+  private seq = 0;
+  private readonly pending: Pending[] = [];
+
+  constructor(private readonly runner: CommandRunner) {}
+
+  /** Applies statements as one transaction: all of them or none. */
+  async apply(statements: readonly string[]): Promise<void> {
+    const line = statements.join('; ');
+    if (line.length > MAX_LINE || line.includes('\n')) {
+      const script = statements.join('\n') + '\n';
+      const result = await this.runner.run('nft', ['-f', '-'], script);
+      if (result.exitCode !== 0) throw commandFailure('nft', ['-f', '-'], result);
+      return;
+    }
+    const child = this.ensure();
+    const sentinel = `ag_sentinel_${process.pid}_${++this.seq}`;
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.restart(new GuardError('AG_ERR_FIREWALL_COMMAND', `nft -i did not answer within ${LINE_TIMEOUT_MS} ms; restarting it`));
+      }, LINE_TIMEOUT_MS);
+      this.pending.push({ sentinel, line, resolve, reject, timer });
+      child.stdin!.write(`${line}\ndelete table inet ${sentinel}\n`);
+    });
+  }
+
+  close(): void {
+    const child = this.child;
+    this.child = undefined;
+    child?.stdin?.end();
+  }
+
+  private ensure(): ChildProcess {
+    if (this.child) return this.child;
+    const [file, ...args] = [...this.runner.prefix, 'nft', '-i'];
+    const child = spawn(file!, args, { stdio: ['pipe', 'ignore', 'pipe'] });
+    this.child = child;
+    this.stderr = '';
+    child.stderr!.setEncoding('utf8');
+    child.stderr!.on('data', (chunk: string) => this.onStderr(chunk));
+    child.on('error', (e: NodeJS.ErrnoException) => {
+      const missing = e.code === 'ENOENT';
+      this.fail(child, new GuardError('AG_ERR_FIREWALL_COMMAND', missing ? 'nft: command not found; install it (Debian: apt-get install nftables)' : `nft -i: ${e.message}`));
+    });
+    child.on('exit', (code, signal) => {
+      this.fail(child, new GuardError('AG_ERR_FIREWALL_COMMAND', `nft -i exited (${signal ?? code}): ${this.stderr.trim().slice(0, 300) || 'no output'}`));
+    });
+    child.stdin!.on('error', () => {});
+    return child;
+  }
+
+  private onStderr(chunk: string): void {
+    this.stderr += chunk;
+    for (;;) {
+      const head = this.pending[0];
+      if (!head) return;
+      const at = this.stderr.indexOf(head.sentinel);
+      if (at === -1) return;
+      // The sentinel's own error message ends with a caret line under its name.
+      const end = this.stderr.indexOf('\n', this.stderr.indexOf('^', at));
+      if (end === -1) return;
+      const before = this.stderr.slice(0, this.stderr.lastIndexOf('Error:', at));
+      this.stderr = this.stderr.slice(end + 1);
+      this.pending.shift();
+      clearTimeout(head.timer);
+      if (before.includes('Error:')) {
+        head.reject(commandFailure('nft', ['-i'], { exitCode: 1, stdout: '', stderr: before }));
+      } else head.resolve();
+    }
+  }
+
+  private fail(child: ChildProcess, error: Error): void {
+    if (this.child === child) this.child = undefined;
+    for (const p of this.pending.splice(0)) {
+      clearTimeout(p.timer);
+      p.reject(error);
+    }
+  }
+
+  private restart(error: Error): void {
+    const child = this.child;
+    if (!child) return;
+    this.fail(child, error);
+    child.kill('SIGKILL');
+  }
+}

@@ -1,0 +1,43 @@
+#!/usr/bin/env node
+// `npm run demo`: builds (once) and starts the lab, runs every scenario, tells the story, and
+// tears everything down, also on Ctrl-C or failure. Exit 0 only when every scenario passed.
+import { performance } from 'node:perf_hooks';
+import { Lab } from './lab.js';
+import { runScenarios } from './scenarios.js';
+
+const started = performance.now();
+const say = (line: string) => {
+  const t = ((performance.now() - started) / 1000).toFixed(1).padStart(5);
+  process.stdout.write(`[${t}s] ${line}\n`);
+};
+
+if (process.getuid?.() !== 0) {
+  process.stderr.write('the lab needs root: it creates network namespaces, nft tables and a chroot\n');
+  process.exit(1);
+}
+
+let lab: Lab | undefined;
+let stopping = false;
+const teardown = async (code: number) => {
+  if (stopping) return;
+  stopping = true;
+  say('tearing down the lab');
+  await lab?.down().catch((e: unknown) => process.stderr.write(`teardown: ${String(e)}\n`));
+  process.exit(code);
+};
+process.on('SIGINT', () => void teardown(130));
+process.on('SIGTERM', () => void teardown(143));
+
+try {
+  say('starting the lab: Asterisk 22 and asterisk-guard in namespace pbx (192.0.2.1, 2001:db8::1)');
+  lab = await Lab.up({ cacheDir: process.env['AG_LAB_CACHE'], say });
+  say(`lab up: ${(await lab.asterisk.cli('core show version')).split(' built')[0]}; asterisk-guard connected to AMI`);
+  const results = await runScenarios(lab, say);
+  const passed = results.filter((r) => r.ok).length;
+  say(`${passed}/${results.length} scenarios passed`);
+  for (const r of results.sort((a, b) => a.id - b.id)) say(`  ${r.ok ? '✔' : '✘'} ${r.id}. ${r.title}: ${r.detail}`);
+  await teardown(passed === results.length ? 0 : 1);
+} catch (e) {
+  process.stderr.write(`lab failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  await teardown(1);
+}

@@ -1,0 +1,229 @@
+import { execa, type Options, type ResultPromise } from 'execa';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { parseSetJson } from '../enforce/nftables-driver.js';
+import { DEFAULT_LAB_CACHE, ensureAsteriskRoot, LabAsterisk } from './asterisk.js';
+import { GuardProcess } from './guard-process.js';
+import { LabNetwork } from './netns.js';
+import { compiled, PROJECT_ROOT } from './paths.js';
+
+// The live lab: a real Asterisk 22 and asterisk-guard in namespace `pbx`, attackers and phones
+// in namespaces of their own, all on documentation addresses. Everything a scenario observes is
+// read from the real thing: Asterisk's security log, nft counters, conntrack, the guard's log.
+
+export const PBX4 = '192.0.2.1';
+export const PBX6 = '2001:db8::1';
+export const PHONE = '198.51.100.10';
+export const STALE_PHONE = '198.51.100.20';
+/**
+ * One attacker per scenario (a ban is per source), each in a namespace of its own: SIPVicious
+ * sends from the namespace's only address whatever its -b option says.
+ */
+export const ATTACKERS = {
+  svcrack: '203.0.113.66',
+  svwar: '203.0.113.67',
+  ami: '203.0.113.68',
+  afterRestart: '203.0.113.69',
+  afterKill: '203.0.113.70',
+  ipv6: '2001:db8:66::66',
+} as const;
+
+export type Attacker = keyof typeof ATTACKERS;
+
+export const PHONE_ACCOUNT = { user: '1002', password: 'lab-phone-1002-password' };
+/** 1003's password was changed on the PBX; this phone still has the old one. */
+export const STALE_ACCOUNT = { user: '1003', password: 'lab-phone-1003-old-password' };
+
+/**
+ * The lab's guard config: the core's defaults with every time window 10 times shorter, so the
+ * stale-password phone (one try every 6 s instead of every 60 s) plays out in a minute.
+ */
+export const LAB_THRESHOLD = 5;
+function guardConfig(managerConf: string): string {
+  return `ami:
+  manager_conf: ${managerConf}
+  ping_interval: 1s
+  reconnect_base: 200ms
+  reconnect_max: 2s
+detect:
+  threshold: ${LAB_THRESHOLD}
+  half_life: 6s
+  slow_threshold: 20
+  slow_half_life: 6m
+policy:
+  bantime: 10m
+firewall:
+  driver: nftables
+`;
+}
+
+/**
+ * Someone else's rule set on the PBX, as in the seed story: it accepts established flows before
+ * anything else (scenario 8). Its \`count\` chain, after conntrack and before filtering, counts
+ * the attackers' packets that got past our drop: what reaches Asterisk's sockets.
+ */
+function foreignRuleset(): string {
+  const counters = Object.values(ATTACKERS)
+    .map((a) => `    ${a.includes(':') ? 'ip6' : 'ip'} saddr ${a} counter comment "${a}"`)
+    .join('\n');
+  return `table inet lab_filter {
+  chain count {
+    type filter hook input priority -150; policy accept;
+${counters}
+  }
+  chain input {
+    type filter hook input priority 0; policy drop;
+    ct state established,related accept
+    iif lo accept
+    udp dport 5060 accept
+    tcp dport 5038 accept
+    meta l4proto { icmp, ipv6-icmp } accept
+  }
+}
+`;
+}
+
+export interface LabOptions {
+  readonly cacheDir?: string;
+  readonly prefix?: string;
+  readonly say: (line: string) => void;
+}
+
+export class Lab {
+  guard: GuardProcess | undefined;
+  private readonly configFile: string;
+
+  private constructor(
+    readonly net: LabNetwork,
+    readonly asterisk: LabAsterisk,
+  ) {
+    this.configFile = path.join(mkdtempSync(path.join(tmpdir(), 'ag-lab-')), 'config.yaml');
+    writeFileSync(this.configFile, guardConfig(asterisk.managerConf));
+  }
+
+  static async up(options: LabOptions): Promise<Lab> {
+    const root = await ensureAsteriskRoot({ cacheDir: options.cacheDir ?? DEFAULT_LAB_CACHE, log: options.say });
+    const net = await LabNetwork.create(options.prefix ?? 'aglab', { name: 'pbx', addresses: [PBX4, PBX6] }, [
+      ...Object.entries(ATTACKERS).map(([name, address]) => ({ name, addresses: [address] })),
+      { name: 'phone', addresses: [PHONE] },
+      { name: 'stale', addresses: [STALE_PHONE] },
+    ]);
+    const asterisk = new LabAsterisk({ root, namespace: net.ns('pbx'), confDir: path.join(PROJECT_ROOT, 'asterisk-conf') });
+    const lab = new Lab(net, asterisk);
+    try {
+      await lab.exec('pbx', 'nft', ['-f', '-'], { input: foreignRuleset() });
+      asterisk.prepare();
+      await asterisk.start();
+      await lab.startGuard();
+    } catch (e) {
+      await lab.down();
+      throw e;
+    }
+    return lab;
+  }
+
+  async down(): Promise<void> {
+    this.guard?.kill('SIGKILL');
+    await this.guard?.exit();
+    this.guard = undefined;
+    await this.asterisk.dispose();
+    await this.net.destroy();
+  }
+
+  exec(host: string, command: string, args: readonly string[], options: Options = {}) {
+    return execa('ip', ['netns', 'exec', this.net.ns(host), command, ...args], { reject: false, ...options });
+  }
+
+  /** asterisk-guard run, in the PBX's namespace; resolves once it receives AMI events. */
+  async startGuard(): Promise<GuardProcess> {
+    const guard = GuardProcess.start(this.net.ns('pbx'), ['run', '--config', this.configFile]);
+    this.guard = guard;
+    await guard.waitFor((l) => l.msg === 'AMI connected, receiving security events', 20_000);
+    return guard;
+  }
+
+  async killGuard(): Promise<void> {
+    this.guard?.kill('SIGKILL');
+    await this.guard?.exit();
+    this.guard = undefined;
+  }
+
+  /** One REGISTER with digest auth (sipsak, a real SIP client); true on 200 OK. */
+  async register(host: 'phone' | 'stale', account: { user: string; password: string }): Promise<boolean> {
+    const from = host === 'phone' ? PHONE : STALE_PHONE;
+    const r = await this.exec(host, 'sipsak', ['-U', '-C', `sip:${account.user}@${from}`, '-s', `sip:${account.user}@${PBX4}`, '--auth-username', account.user, '-a', account.password, '-x', '3600', '-H', from, '-i'], {
+      timeout: 10_000,
+    });
+    return r.exitCode === 0;
+  }
+
+  /** Contacts Asterisk holds for an AOR, as `pjsip show aor` lists them. */
+  async contacts(aor: string): Promise<string[]> {
+    const out = await this.asterisk.cli(`pjsip show aor ${aor}`);
+    return [...out.matchAll(/Contact:\s+(\S+\/sip:\S+)/g)].map((m) => m[1]!);
+  }
+
+  svcrack(attacker: Attacker, account: string): ResultPromise {
+    // Fixed local port: every guess rides one UDP flow, which conntrack marks established.
+    return this.exec(attacker, 'svcrack', ['-u', account, '-r', '1-1000000', '-P', '5070', PBX4], { timeout: 60_000, cwd: tmpdir() });
+  }
+
+  svwar(attacker: Attacker, extensions: string): ResultPromise {
+    return this.exec(attacker, 'svwar', ['-e', extensions, '--force', PBX4], { timeout: 60_000, cwd: tmpdir() });
+  }
+
+  async amiBruteForce(attacker: Attacker, user: string, count: number): Promise<{ answered: number; unanswered: number }> {
+    const r = await this.exec(attacker, process.execPath, [compiled('src/lab/ami-attack.js'), PBX4, '5038', String(count), user, ATTACKERS[attacker]], { reject: true });
+    return JSON.parse(String(r.stdout)) as { answered: number; unanswered: number };
+  }
+
+  /** REGISTER digest guesses from an attacker (IPv4 or IPv6 by its address). */
+  sipGuess(attacker: Attacker, account: string, count: number, everyMs?: number): ResultPromise {
+    const from = ATTACKERS[attacker];
+    const to = from.includes(':') ? PBX6 : PBX4;
+    return this.exec(attacker, process.execPath, [compiled('src/lab/sip-guess.js'), from, to, account, String(count), ...(everyMs ? [String(everyMs)] : [])]);
+  }
+
+  /** Security events Asterisk itself logged for a source (its log, not the guard's counters). */
+  securityEvents(kind: string, source: string): number {
+    let text = '';
+    try {
+      text = readFileSync(path.join(this.asterisk.logDir, 'security'), 'utf8');
+    } catch {
+      return 0;
+    }
+    const needle = `/${source}/`;
+    return text.split('\n').filter((l) => l.includes(`SecurityEvent="${kind}"`) && l.includes(needle)).length;
+  }
+
+  /** Packets from `source` that got past the drop into the input path (towards Asterisk). */
+  async packetsPastDrop(source: string): Promise<number> {
+    const r = await this.exec('pbx', 'nft', ['-j', 'list', 'chain', 'inet', 'lab_filter', 'count']);
+    const doc = JSON.parse(String(r.stdout)) as { nftables: Array<{ rule?: { comment?: string; expr: Array<{ counter?: { packets: number } }> } }> };
+    const rule = doc.nftables.find((x) => x.rule?.comment === source)?.rule;
+    return rule?.expr.find((e) => e.counter)?.counter?.packets ?? 0;
+  }
+
+  /** Packets our prerouting chain dropped so far. */
+  async packetsDropped(): Promise<number> {
+    const r = await this.exec('pbx', 'nft', ['-j', 'list', 'chain', 'inet', 'asterisk_guard', 'prerouting']);
+    if (r.exitCode !== 0) return 0;
+    const doc = JSON.parse(String(r.stdout)) as { nftables: Array<{ rule?: { expr: Array<{ counter?: { packets: number } }> } }> };
+    return doc.nftables.reduce((sum, x) => sum + (x.rule?.expr.find((e) => e.counter)?.counter?.packets ?? 0), 0);
+  }
+
+  async bannedPrefixes(): Promise<string[]> {
+    const out: string[] = [];
+    for (const set of ['banned_v4', 'banned_v6']) {
+      const r = await this.exec('pbx', 'nft', ['-j', 'list', 'set', 'inet', 'asterisk_guard', set]);
+      if (r.exitCode === 0) out.push(...parseSetJson(String(r.stdout), Date.now()).map((b) => b.prefix.text));
+    }
+    return out;
+  }
+
+  async conntrackEntries(source: string): Promise<number> {
+    const r = await this.exec('pbx', 'conntrack', ['-L', '-f', source.includes(':') ? 'ipv6' : 'ipv4', '-s', source]);
+    return String(r.stdout).split('\n').filter((l) => l.trim() !== '').length;
+  }
+}
