@@ -79,7 +79,12 @@ export async function startService(config: Config, log: Logger, options: Service
   ami.on('connected', (banner) => log.info({ host: amiOptions.host, port: amiOptions.port, banner, settings_from: amiOptions.source }, 'AMI connected, receiving security events'));
   ami.on('disconnected', (reason, retryInMs) => log.warn({ reason, retry_in_ms: retryInMs }, 'AMI connection lost; reconnecting'));
   ami.on('authFailed', (error) => log.error({ code: error.code }, error.message));
-  await ami.start();
+  try {
+    await ami.start();
+  } catch (e) {
+    driver.close();
+    throw e;
+  }
   return {
     ami,
     enforcer,
