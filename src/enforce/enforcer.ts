@@ -88,7 +88,7 @@ export class Enforcer {
 
   private async commitQueued(): Promise<void> {
     const now = this.options.now();
-    const batch = this.queue.filter((p) => p.decision.durationMs > 0);
+    const batch = this.queue;
     this.queue = [];
     if (batch.length === 0) return;
     try {

@@ -75,21 +75,14 @@ export class NftSession {
 
   private onStderr(chunk: string): void {
     this.stderr += chunk;
-    for (;;) {
-      const head = this.pending[0];
-      if (!head) return;
-      const at = this.stderr.indexOf(head.sentinel);
-      if (at === -1) return;
-      // The sentinel's own error message ends with a caret line under its name.
-      const end = this.stderr.indexOf('\n', this.stderr.indexOf('^', at));
-      if (end === -1) return;
-      const before = this.stderr.slice(0, this.stderr.lastIndexOf('Error:', at));
-      this.stderr = this.stderr.slice(end + 1);
+    for (let head = this.pending[0]; head; head = this.pending[0]) {
+      const outcome = lineOutcome(this.stderr, head.sentinel);
+      if (!outcome) return;
+      this.stderr = this.stderr.slice(outcome.consumed);
       this.pending.shift();
       clearTimeout(head.timer);
-      if (before.includes('Error:')) {
-        head.reject(commandFailure('nft', ['-i'], { exitCode: 1, stdout: '', stderr: before }));
-      } else head.resolve();
+      if (outcome.error === undefined) head.resolve();
+      else head.reject(commandFailure('nft', ['-i'], { exitCode: 1, stdout: '', stderr: outcome.error }));
     }
   }
 
@@ -107,4 +100,20 @@ export class NftSession {
     this.fail(child, error);
     child.kill('SIGKILL');
   }
+}
+
+/**
+ * Reads one line's outcome off the front of `nft -i`'s stderr: undefined until the sentinel's
+ * error is complete (its command echo and the caret line under it); then how many characters
+ * the line and its sentinel used, and the line's own error text if it had one.
+ */
+export function lineOutcome(stderr: string, sentinel: string): { consumed: number; error: string | undefined } | undefined {
+  // `_1` must not match inside `_10`: the echo ends the name with a newline.
+  const at = stderr.indexOf(`delete table inet ${sentinel}\n`);
+  if (at === -1) return undefined;
+  const caret = stderr.indexOf('^', at);
+  const end = caret === -1 ? -1 : stderr.indexOf('\n', caret);
+  if (end === -1) return undefined;
+  const before = stderr.slice(0, stderr.lastIndexOf('Error:', at));
+  return { consumed: end + 1, error: before.includes('Error:') ? before : undefined };
 }

@@ -29,6 +29,7 @@ export class Policy {
   private readonly allow: PrefixList;
   private readonly spared: PrefixList;
   private readonly banned = new Map<string, number>();
+  private pruneAt = 1024;
   readonly outcomes: Record<Outcome, number> = {
     ban: 0,
     warn: 0,
@@ -72,6 +73,7 @@ export class Policy {
       return { action: 'warn', target: offense.source, time: event.time, reason: 'stale-password', evidence: offense.evidence };
     }
     this.banned.set(key.text, event.time + this.config.bantimeMs);
+    if (this.banned.size > this.pruneAt) this.pruneExpired(event.time);
     this.count('ban');
     return {
       action: 'ban',
@@ -81,6 +83,12 @@ export class Policy {
       reason: offense.evidence.trigger === 'burst' ? 'brute-force' : 'slow-brute-force',
       evidence: offense.evidence,
     };
+  }
+
+  /** Keeps the ban map to the live bans: amortised, it runs when the map has doubled. */
+  private pruneExpired(now: number): void {
+    for (const [k, until] of this.banned) if (until <= now) this.banned.delete(k);
+    this.pruneAt = Math.max(1024, this.banned.size * 2);
   }
 
   private count(outcome: Outcome): undefined {
