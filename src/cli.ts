@@ -90,15 +90,19 @@ async function main(argv: string[]): Promise<number> {
       expectArgs(0, 'no arguments');
       const config = loadConfig(values.config, true);
       const log = createLogger(config.log.level, 'stdout');
-      const service = await startService(config, log);
-      await new Promise<void>((resolve) => {
-        const stop = (signal: string) => {
-          log.info({ signal }, 'stopping: finishing kernel updates in flight; bans stay in the kernel');
-          void service.stop().then(resolve);
-        };
-        process.once('SIGTERM', () => stop('SIGTERM'));
-        process.once('SIGINT', () => stop('SIGINT'));
-      });
+      // Signals are handled from the start: a daemon waiting for Asterisk must stop cleanly too.
+      let service: Awaited<ReturnType<typeof startService>> | undefined;
+      let stopped!: () => void;
+      const done = new Promise<void>((resolve) => (stopped = resolve));
+      const stop = (signal: string) => {
+        log.info({ signal }, 'stopping: finishing kernel updates in flight; bans stay in the kernel');
+        if (service) void service.stop().then(stopped);
+        else process.exit(EXIT.ok);
+      };
+      process.once('SIGTERM', () => stop('SIGTERM'));
+      process.once('SIGINT', () => stop('SIGINT'));
+      service = await startService(config, log);
+      await done;
       log.info('stopped');
       return EXIT.ok;
     }

@@ -54,14 +54,23 @@ export class LabAsterisk {
     return path.join(this.options.root, PBX_DIR, 'log');
   }
 
-  /** Copies asterisk-conf/ into the root, with a fresh secret, and clears old logs and state. */
-  prepare(): void {
+  /** Copies asterisk-conf/ into the root, with a fresh secret and a self-signed AMI TLS
+   *  certificate, and clears old logs and state. */
+  async prepare(): Promise<void> {
     const base = path.join(this.options.root, PBX_DIR);
     rmSync(base, { recursive: true, force: true });
     for (const d of ['etc', 'cache', 'lib', 'spool', 'run', 'log']) mkdirSync(path.join(base, d), { recursive: true });
     cpSync(this.options.confDir, path.join(base, 'etc'), { recursive: true });
     const guardUser = path.join(base, 'etc/manager.d/asterisk-guard.conf');
     writeFileSync(guardUser, readFileSync(guardUser, 'utf8').replace('change-me-to-a-long-random-string', this.amiSecret));
+    const keys = path.join(base, 'etc/keys');
+    mkdirSync(keys, { recursive: true });
+    await execa('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=asterisk-guard lab', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', path.join(keys, 'ami.key'), '-out', path.join(keys, 'ami.pem')]);
+  }
+
+  /** The AMI TLS certificate, for a client that checks it. */
+  get tlsCertificate(): string {
+    return path.join(this.options.root, PBX_DIR, 'etc/keys/ami.pem');
   }
 
   async start(): Promise<void> {

@@ -113,7 +113,7 @@ export class Lab {
     const lab = new Lab(net, asterisk);
     try {
       await lab.exec('pbx', 'nft', ['-f', '-'], { input: foreignRuleset() });
-      asterisk.prepare();
+      await asterisk.prepare();
       await asterisk.start();
       await lab.startGuard();
     } catch (e) {

@@ -60,6 +60,28 @@ describe('asterisk-guard run, against a real Asterisk', () => {
     expect(stderr).toMatch(/AG_ERR_MANAGER_CONF: .*no \[nobody\] user: add the section/);
   });
 
+  it('logs in over TLS on the port manager.conf gives, checking the certificate', async () => {
+    const g = GuardProcess.start(pbx, ['run', '--config', config(`  tls:\n    ca: ${asterisk.tlsCertificate}\n`)]);
+    try {
+      const connected = await g.waitFor((l) => l.msg === 'AMI connected, receiving security events', 15_000);
+      expect(connected).toMatchObject({ port: 5039, host: '127.0.0.1' });
+    } finally {
+      g.kill('SIGTERM');
+      expect((await g.exit()).exitCode).toBe(0);
+    }
+  });
+
+  it('refuses a TLS peer whose certificate it cannot verify', async () => {
+    const g = GuardProcess.start(pbx, ['run', '--config', config('  tls: true\n')]);
+    try {
+      const lost = await g.waitFor((l) => l.msg === 'AMI connection lost; reconnecting', 15_000);
+      expect(String(lost['reason'])).toMatch(/self[- ]signed/i);
+    } finally {
+      g.kill('SIGTERM');
+      await g.exit();
+    }
+  });
+
   it('reads manager.conf, logs in and bans an AMI brute force within threshold + 1 answered guesses', async () => {
     guard = GuardProcess.start(pbx, ['run', '--config', config()]);
     await guard.waitFor((l) => l.msg === 'AMI connected, receiving security events', 15_000);

@@ -10,7 +10,7 @@ const AMI_ATTACK = new URL('../../dist/src/lab/ami-attack.js', import.meta.url).
 export async function labAsterisk(namespace: string): Promise<LabAsterisk> {
   const root = await ensureAsteriskRoot({ cacheDir: process.env['AG_LAB_CACHE'] ?? DEFAULT_LAB_CACHE, log: (l) => console.log(l) });
   const asterisk = new LabAsterisk({ root, namespace, confDir: CONF_DIR });
-  asterisk.prepare();
+  await asterisk.prepare();
   await asterisk.start();
   return asterisk;
 }
