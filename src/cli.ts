@@ -9,7 +9,8 @@ import { decisionJson, formatDecisionLine, replayFile } from './replay.js';
 import { startService } from './service.js';
 
 /** Exit codes a script can rely on. */
-export const EXIT = { ok: 0, failure: 1, usage: 2, config: 3 } as const;
+export { EXIT } from './exit-codes.js';
+import { EXIT } from './exit-codes.js';
 
 const USAGE = `usage: asterisk-guard COMMAND [options]
 
@@ -19,9 +20,20 @@ commands:
                        one line per decision, or one JSON object with --json
   check-config         validate the config file and print the AMI settings it leads to
 
+  status               is the daemon connected to AMI, events per second, bans, last decision
+  list                 the bans in force
+  ban PREFIX           ban an address or CIDR now [--for 1h|permanent] [--reason TEXT]
+  unban PREFIX         lift a ban, in the kernel and the store
+  why ADDRESS          its scores, accounts tried, bans, decisions and trust
+  allow PREFIX         never score or ban it (kept in the store)
+  disallow PREFIX      take it off the runtime allow-list
+  export               the bans in force as JSON, for import elsewhere
+  import FILE          ban what an export lists (progress on stderr)
+
 options:
   --config FILE        config file (default ${DEFAULT_CONFIG_PATH})
-  --json               replay: JSON lines instead of text
+  --socket PATH        the daemon's admin socket (default: control.socket of the config)
+  --json               JSON output (replay: one object per line)
   -h, --help           this text
   -v, --version        the version
 
@@ -41,6 +53,9 @@ async function main(argv: string[]): Promise<number> {
       allowPositionals: true,
       options: {
         config: { type: 'string', short: 'c' },
+        socket: { type: 'string' },
+        for: { type: 'string' },
+        reason: { type: 'string' },
         json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
@@ -105,6 +120,19 @@ async function main(argv: string[]): Promise<number> {
       await done;
       log.info('stopped');
       return EXIT.ok;
+    }
+    case 'status':
+    case 'list':
+    case 'export':
+    case 'ban':
+    case 'unban':
+    case 'why':
+    case 'allow':
+    case 'disallow':
+    case 'import': {
+      const socket = values.socket ?? loadConfig(values.config, false).control.socket;
+      const { adminCommand } = await import('./control/commands.js');
+      return adminCommand(socket, command, rest, { json: values.json === true, for: values.for, reason: values.reason });
     }
     case undefined:
       throw new GuardError('AG_ERR_CLI_USAGE', USAGE);

@@ -31,7 +31,7 @@ export class Pipeline {
     private readonly useEventTime: boolean,
   ) {}
 
-  ingest(fields: Fields, arrival: number): { event: SecurityEvent; decision: Decision | undefined } | undefined {
+  ingest(fields: Fields, arrival: number): { event: SecurityEvent; decisions: readonly Decision[] } | undefined {
     const parsed = parseSecurityEvent(fields, arrival, this.useEventTime);
     if (!parsed.ok) {
       this.problems.report(parsed.kind, parsed.reason);
@@ -39,6 +39,6 @@ export class Pipeline {
     }
     const key = `${parsed.event.service}/${parsed.event.kind}`;
     this.eventsByKind.set(key, (this.eventsByKind.get(key) ?? 0) + 1);
-    return { event: parsed.event, decision: this.policy.handle(parsed.event) };
+    return { event: parsed.event, decisions: this.policy.handle(parsed.event) };
   }
 }

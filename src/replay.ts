@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Config } from './config/schema.js';
 import { formatDuration } from './config/duration.js';
-import { warningText, type Decision } from './policy/decision.js';
+import type { Decision } from './policy/decision.js';
 import { buildPipeline } from './service.js';
 import { readCapture, type CaptureFormat } from './source/capture-file.js';
 
@@ -25,9 +25,9 @@ export async function replayFile(file: string, config: Config, log: Logger, onDe
       const result = pipeline.ingest(fields, 0);
       if (!result) return;
       events++;
-      if (result.decision) {
-        decisions.push(result.decision);
-        onDecision(result.decision);
+      for (const d of result.decisions) {
+        decisions.push(d);
+        onDecision(d);
       }
     },
     malformed: (kind, detail) => pipeline.problems.report(kind, detail),
@@ -37,30 +37,30 @@ export async function replayFile(file: string, config: Config, log: Logger, onDe
 
 /** One line per decision, action and target first: easy to grep, easy to diff. */
 export function formatDecisionLine(d: Decision): string {
+  if (d.action === 'trust') return `trust ${d.target.text} until=${new Date(d.until).toISOString()} account=${d.account ?? '-'}`;
+  if (d.action === 'alert') return `alert ${d.target?.text ?? '-'} severity=${d.severity} reason=${d.reason} ${d.text}`;
   const e = d.evidence;
-  if (d.action === 'warn') return `warn ${d.target.text} reason=${d.reason} ${warningText(d)}`;
-  const kinds = Object.entries(e.events).map(([k, n]) => `${k}:${n}`).join(',');
   return [
-    `${d.action} ${d.target.text}`,
-    `for ${formatDuration(d.durationMs)}`,
+    `ban ${d.target.text}`,
+    `for ${d.durationMs === null ? 'ever' : formatDuration(d.durationMs)}`,
     `reason=${d.reason}`,
-    `score=${e.score}`,
-    `slow_score=${e.slowScore}`,
-    `events=${kinds}`,
-    `accounts=${e.accounts.join(',') || '-'}`,
-    `services=${e.services.join(',')}`,
-    `first=${new Date(e.firstSeen).toISOString()}`,
-    `last=${new Date(e.lastSeen).toISOString()}`,
+    `step=${d.step}`,
+    ...(e
+      ? [
+          `score=${e.score}`,
+          `slow_score=${e.slowScore}`,
+          `events=${Object.entries(e.events).map(([k, n]) => `${k}:${n}`).join(',')}`,
+          `accounts=${e.accounts.join(',') || '-'}`,
+          `services=${e.services.join(',')}`,
+          `first=${new Date(e.firstSeen).toISOString()}`,
+          `last=${new Date(e.lastSeen).toISOString()}`,
+        ]
+      : []),
   ].join(' ');
 }
 
 export function decisionJson(d: Decision): string {
-  return JSON.stringify({
-    action: d.action,
-    target: d.target.text,
-    time: new Date(d.time).toISOString(),
-    ...(d.action === 'ban' ? { bantime_s: d.durationMs / 1000 } : {}),
-    reason: d.reason,
-    evidence: { ...d.evidence, firstSeen: new Date(d.evidence.firstSeen).toISOString(), lastSeen: new Date(d.evidence.lastSeen).toISOString() },
-  });
+  const iso = (t: number) => new Date(t).toISOString();
+  const evidence = 'evidence' in d && d.evidence ? { ...d.evidence, firstSeen: iso(d.evidence.firstSeen), lastSeen: iso(d.evidence.lastSeen) } : undefined;
+  return JSON.stringify({ ...d, target: d.target?.text, time: iso(d.time), ...(evidence ? { evidence } : {}), ...(d.action === 'trust' ? { until: iso(d.until) } : {}) });
 }

@@ -4,6 +4,8 @@ import type { Logger } from 'pino';
 import { AmiClient } from './ami/client.js';
 import { resolveAmiOptions } from './ami/settings.js';
 import type { Config } from './config/schema.js';
+import { adminHandler } from './control/admin.js';
+import { ControlServer } from './control/server.js';
 import { Scoreboard } from './detect/scoreboard.js';
 import { execaRunner, type CommandRunner } from './enforce/command-runner.js';
 import { DryRunDriver } from './enforce/dry-run-driver.js';
@@ -12,8 +14,10 @@ import type { FirewallDriver } from './enforce/firewall-driver.js';
 import { NftablesDriver } from './enforce/nftables-driver.js';
 import { parseIpAddress, type IpPrefix } from './net/ip-prefix.js';
 import { Pipeline, ProblemCounter } from './pipeline.js';
+import type { BanDecision, Decision } from './policy/decision.js';
 import { Policy } from './policy/policy.js';
-import { warningText } from './policy/decision.js';
+import { Persister } from './store/persister.js';
+import { Store, type BanOrigin } from './store/store.js';
 
 /** The pure part of the guard, built from the config: the same for `run` and `replay`. */
 export function buildPipeline(config: Config, log: Logger, useEventTime: boolean, neverBan: readonly IpPrefix[] = []): { pipeline: Pipeline; policy: Policy; scoreboard: Scoreboard } {
@@ -28,8 +32,20 @@ export function buildPipeline(config: Config, log: Logger, useEventTime: boolean
     maxSources: d.max_sources,
     maxAccountsPerSource: 16,
   });
+  const p = config.policy;
   const policy = new Policy(
-    { bantimeMs: config.policy.bantime, allow: config.policy.allow, neverBan, ipv6PrefixLength: d.ipv6_prefix },
+    {
+      ladder: p.ladder,
+      lookbackMs: p.lookback,
+      allow: p.allow,
+      neverBan,
+      ipv6PrefixLength: d.ipv6_prefix,
+      trust: { durationMs: config.trust.duration, factor: config.trust.factor },
+      guessedPasswordFailures: config.trust.guessed_password_failures,
+      decoys: d.decoys,
+      subnet: { count: p.subnet.count, ipv4Length: p.subnet.ipv4_prefix, ipv6Length: p.subnet.ipv6_prefix },
+      accountAttack: { sources: p.account_attack.sources, windowMs: p.account_attack.window },
+    },
     scoreboard,
   );
   return { pipeline: new Pipeline(policy, new ProblemCounter(log), useEventTime), policy, scoreboard };
@@ -44,6 +60,7 @@ export interface RunningService {
   readonly ami: AmiClient;
   readonly enforcer: Enforcer;
   readonly pipeline: Pipeline;
+  readonly store: Store;
   /** Stop reading, finish kernel updates in flight; bans stay in the kernel. */
   stop(): Promise<void>;
 }
@@ -53,47 +70,112 @@ export interface ServiceOptions {
   readonly driver?: FirewallDriver;
 }
 
+const ORIGIN: Partial<Record<BanDecision['reason'], BanOrigin>> = { manual: 'cli', import: 'import' };
+
+/** Logs an alert at its severity; the one line the admin greps for. */
+function logAlert(log: Logger, d: Decision & { action: 'alert' }): void {
+  const fields = { decision: 'alert', severity: d.severity, reason: d.reason, prefix: d.target?.text ?? null, evidence: d.evidence };
+  if (d.severity === 'critical') log.error(fields, d.text);
+  else log.warn(fields, d.text);
+}
+
 /** Starts the daemon. Rejects when Asterisk refuses the login or manager.conf is unusable. */
 export async function startService(config: Config, log: Logger, options: ServiceOptions = {}): Promise<RunningService> {
   const amiOptions = resolveAmiOptions(config);
+  const store = Store.open(config.store.path);
   const amiHost = parseIpAddress(amiOptions.host);
-  const { pipeline } = buildPipeline(config, log, false, amiHost.ok ? [amiHost.value] : []);
+  const { pipeline, policy, scoreboard } = buildPipeline(config, log, false, amiHost.ok ? [amiHost.value] : []);
   const driver = options.driver ?? buildDriver(config, log, options.runner);
+  const persister = new Persister(log);
+  const now = Date.now();
+
+  // Restart: the store is the truth; the kernel is made to match it in one transaction.
+  const active = store.activeBans(now);
+  policy.restore({ bans: active, history: store.banHistory(now - config.policy.lookback), trusted: store.trusted(now) });
+  for (const p of store.allowed()) policy.allow(p);
+
+  let lastDecision: Decision | undefined;
   const enforcer = new Enforcer(driver, log, {
     now: Date.now,
     monotonic: () => performance.now(),
     retryBaseMs: config.firewall.retry_base,
     retryMaxMs: config.firewall.retry_max,
     conntrackAttempts: 3,
+    onCommitted: (d, until) => {
+      persister.write(`ban ${d.target.text}`, () => {
+        store.recordBan({ prefix: d.target, since: d.time, until, reason: d.reason, origin: ORIGIN[d.reason] ?? 'auto', step: d.step, evidence: d.evidence ?? null });
+        if (d.evidence) store.recordOffense(d.target.text, d.evidence.events, d.evidence.accounts, d.evidence.firstSeen, d.evidence.lastSeen);
+        store.audit({ time: d.time, action: 'ban', target: d.target.text, detail: { reason: d.reason, step: d.step, until, evidence: d.evidence ?? null } });
+      });
+    },
   });
-  await enforcer.prepare();
+  if (await enforcer.prepare()) {
+    const started = performance.now();
+    try {
+      await driver.reconcile(active.map((b) => ({ prefix: b.prefix, until: b.until })), Date.now());
+      await driver.setAllowed([...config.policy.allow, ...store.allowed()]);
+      log.info({ bans: active.length, ms: Math.round(performance.now() - started) }, 'kernel bans reconciled with the store');
+    } catch (e) {
+      log.error({ err: e }, 'reconciling the kernel with the store failed; new bans still work');
+    }
+  }
+
+  let events = 0;
+  let rate = 0;
+  const rateTimer = setInterval(() => {
+    rate = events / 5;
+    events = 0;
+  }, 5000);
+  rateTimer.unref();
+
   const ami = new AmiClient(amiOptions);
   ami.on('event', (fields, arrival) => {
     const received = performance.now();
+    events++;
     const result = pipeline.ingest(fields, arrival);
-    const decision = result?.decision;
-    if (decision?.action === 'ban') enforcer.submit(decision, received);
-    else if (decision?.action === 'warn') log.warn({ decision: 'warn', prefix: decision.target.text, reason: decision.reason, evidence: decision.evidence }, warningText(decision));
+    if (!result) return;
+    for (const d of result.decisions) {
+      lastDecision = d;
+      if (d.action === 'ban') enforcer.submit(d, received);
+      else if (d.action === 'alert') logAlert(log, d);
+      else persister.write(`trust ${d.target.text}`, () => store.setTrust(d.target.text, d.until, d.account));
+    }
   });
   ami.on('malformed', (kind, detail) => pipeline.problems.report(kind, detail));
   ami.on('connected', (banner) => log.info({ host: amiOptions.host, port: amiOptions.port, banner, settings_from: amiOptions.source }, 'AMI connected, receiving security events'));
   ami.on('disconnected', (reason, retryInMs) => log.warn({ reason, retry_in_ms: retryInMs }, 'AMI connection lost; reconnecting'));
   ami.on('authFailed', (error) => log.error({ code: error.code }, error.message));
+
+  const control = new ControlServer(
+    config.control.socket,
+    adminHandler({ store, policy, scoreboard, driver, enforcer, pipeline, ami, configAllow: config.policy.allow, now: Date.now, log, lastDecision: () => lastDecision, eventsPerSecond: () => rate }),
+    log,
+  );
+  const release = async () => {
+    await control.close();
+    clearInterval(rateTimer);
+    persister.flush();
+    persister.stop();
+    driver.close();
+    store.close();
+  };
   try {
+    await control.listen();
     await ami.start();
   } catch (e) {
-    driver.close();
+    await release();
     throw e;
   }
   return {
     ami,
     enforcer,
     pipeline,
+    store,
     async stop() {
       await ami.stop();
       await enforcer.drain();
       enforcer.stop();
-      driver.close();
+      await release();
     },
   };
 }

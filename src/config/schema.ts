@@ -65,17 +65,58 @@ export const configSchema = z
         weights,
         ipv6_prefix: z.number().int().min(16).max(128).default(64),
         max_sources: z.number().int().min(1).default(1_000_000),
+        // Decoy account names nobody legitimate uses: one failure against them bans (tripwire).
+        decoys: z.array(z.string().min(1)).nullable().default([]).transform((v) => v ?? []),
       })
       .strict()
       .prefault({}),
     policy: z
       .object({
-        bantime: duration(1000).default(600_000),
+        // fail2ban's bantime.increment: each step is the ban length for the nth ban in the lookback.
+        ladder: z
+          .array(
+            z.union([z.string(), z.number()]).transform((v, ctx): number | null => {
+              if (v === 'permanent') return null;
+              const ms = parseDuration(v);
+              if (ms === undefined || ms < 1000) {
+                ctx.addIssue({ code: 'custom', message: `${JSON.stringify(v)} is not a duration of 1s or more, nor "permanent"` });
+                return z.NEVER;
+              }
+              return ms;
+            }),
+          )
+          .min(1)
+          .default([600_000, 3_600_000, 86_400_000, 604_800_000])
+          .refine((l) => l.every((x, i) => x !== null || i === l.length - 1), 'only the last step may be permanent'),
+        lookback: duration(1000).default(30 * 86_400_000),
+        subnet: z
+          .object({
+            count: z.number().int().min(2).default(5),
+            ipv4_prefix: z.number().int().min(8).max(31).default(24),
+            ipv6_prefix: z.number().int().min(16).max(127).default(48),
+          })
+          .strict()
+          .prefault({}),
+        account_attack: z
+          .object({ sources: z.number().int().min(2).default(10), window: duration(1000).default(3_600_000) })
+          .strict()
+          .prefault({}),
         // `allow:` with every entry commented out is null in YAML: an admin means "none".
         allow: z.array(prefix).nullable().default([]).transform((v) => v ?? []),
       })
       .strict()
       .prefault({}),
+    trust: z
+      .object({
+        duration: duration(1000).default(7 * 86_400_000),
+        // A trusted source needs this many times the score to be banned.
+        factor: z.number().min(1).default(4),
+        guessed_password_failures: z.number().int().min(1).default(3),
+      })
+      .strict()
+      .prefault({}),
+    store: z.object({ path: z.string().min(1).default('/var/lib/asterisk-guard/state.db') }).strict().prefault({}),
+    control: z.object({ socket: z.string().min(1).default('/run/asterisk-guard/control.sock') }).strict().prefault({}),
     firewall: z
       .object({
         driver: z.enum(['nftables', 'dry-run']).default('nftables'),

@@ -18,8 +18,11 @@ export interface ScoringConfig {
   readonly maxAccountsPerSource: number;
 }
 
-/** burst and slow ban; stale-password only warns (one account, failing slowly: a phone). */
-export type Trigger = 'burst' | 'slow' | 'stale-password';
+/**
+ * What made a decision. burst and slow ban; stale-password and trusted-failing only warn (a
+ * phone with an old password); guessed-password and tripwire are the policy's own.
+ */
+export type Trigger = 'burst' | 'slow' | 'stale-password' | 'trusted-failing' | 'guessed-password' | 'tripwire';
 
 // A phone with an old password fails on its one account at its retry pace; an attacker tries
 // many accounts, or fails fast. Warn from the third such failure, once per source.
@@ -82,8 +85,11 @@ export class Scoreboard {
     return this.sources.size;
   }
 
-  /** Records one failure; returns the offense when the source crosses a threshold. */
-  recordFailure(event: SecurityEvent & { kind: FailureKind }, key: IpPrefix): Offense | undefined {
+  /**
+   * Records one failure; returns the offense when the source crosses a threshold. A trusted
+   * source needs `trustFactor` times the score, and its first failure is worth a warning.
+   */
+  recordFailure(event: SecurityEvent & { kind: FailureKind }, key: IpPrefix, trustFactor = 1): Offense | undefined {
     const weight = this.config.weights[event.kind];
     const state = this.touch(key, event.time);
     const dt = Math.max(0, event.time - state.last);
@@ -94,15 +100,19 @@ export class Scoreboard {
     remember(state.accounts, event.account, this.config.maxAccountsPerSource);
     remember(state.services, event.service, 8);
     const trigger: Trigger | undefined =
-      state.score + SCORE_TOLERANCE >= this.config.threshold
+      state.score + SCORE_TOLERANCE >= this.config.threshold * trustFactor
         ? 'burst'
-        : state.slowScore + SCORE_TOLERANCE >= this.config.slowThreshold
+        : state.slowScore + SCORE_TOLERANCE >= this.config.slowThreshold * trustFactor
           ? 'slow'
-          : this.looksLikeStalePassword(state)
-            ? 'stale-password'
-            : undefined;
+          : state.warned
+            ? undefined
+            : trustFactor > 1
+              ? 'trusted-failing'
+              : this.looksLikeStalePassword(state)
+                ? 'stale-password'
+                : undefined;
     if (trigger === undefined) return undefined;
-    if (trigger === 'stale-password') state.warned = true;
+    if (trigger === 'stale-password' || trigger === 'trusted-failing') state.warned = true;
     else this.sources.delete(key.text);
     return { source: key, evidence: evidenceOf(state, trigger) };
   }
@@ -110,12 +120,31 @@ export class Scoreboard {
   private looksLikeStalePassword(state: SourceState): boolean {
     const failures = state.events.ChallengeResponseFailed ?? 0;
     return (
-      !state.warned &&
       failures >= STALE_PASSWORD_FAILURES &&
       Object.keys(state.events).length === 1 &&
       state.accounts.length === 1 &&
       state.score < this.config.threshold / 2
     );
+  }
+
+  /** How many failures the source has on record now. */
+  failures(key: IpPrefix): number {
+    const state = this.sources.get(key.text);
+    return state ? Object.values(state.events).reduce((a, b) => a + (b ?? 0), 0) : 0;
+  }
+
+  /** The source's evidence as it stands, for a decision the policy makes itself. */
+  snapshot(key: IpPrefix, trigger: Trigger): Evidence | undefined {
+    const state = this.sources.get(key.text);
+    return state && evidenceOf(state, trigger);
+  }
+
+  /** Live scores for `why`, decayed to `now`. */
+  scores(key: IpPrefix, now: number): { score: number; slowScore: number } | undefined {
+    const state = this.sources.get(key.text);
+    if (!state) return undefined;
+    const dt = Math.max(0, now - state.last);
+    return { score: round2(state.score * Math.exp(-dt * this.lnHalf)), slowScore: round2(state.slowScore * Math.exp(-dt * this.slowLnHalf)) };
   }
 
   /** Forgets a source, e.g. once it is banned or allow-listed. */

@@ -27,6 +27,15 @@ export class DryRunDriver implements FirewallDriver {
     }
   }
 
+  async reconcile(bans: readonly Ban[], now: number): Promise<void> {
+    this.bans.clear();
+    await this.ban(bans, now);
+  }
+
+  async setAllowed(prefixes: readonly IpPrefix[]): Promise<void> {
+    this.log.info({ allowed: prefixes.map((p) => p.text) }, 'dry-run: would accept these first');
+  }
+
   async list(now: number): Promise<Ban[]> {
     return [...this.bans.values()].filter((b) => b.until === null || b.until > now);
   }

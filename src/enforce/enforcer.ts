@@ -2,6 +2,9 @@ import type { Logger } from 'pino';
 import type { BanDecision } from '../policy/decision.js';
 import type { FirewallDriver } from './firewall-driver.js';
 
+/** Told about each ban once the kernel has it: the store, later alerts. Never on the hot path. */
+export type CommittedListener = (decision: BanDecision, until: number | null) => void;
+
 export interface EnforcerOptions {
   /** Wall clock (ms since the epoch): kernel timeouts are wall time, whatever the event clock. */
   readonly now: () => number;
@@ -10,6 +13,7 @@ export interface EnforcerOptions {
   readonly retryBaseMs: number;
   readonly retryMaxMs: number;
   readonly conntrackAttempts: number;
+  readonly onCommitted?: CommittedListener;
 }
 
 interface Pending {
@@ -97,7 +101,7 @@ export class Enforcer {
         this.ready = true;
       }
       await this.driver.ban(
-        batch.map((p) => ({ prefix: p.decision.target, until: now + p.decision.durationMs })),
+        batch.map((p) => ({ prefix: p.decision.target, until: p.decision.durationMs === null ? null : now + p.decision.durationMs })),
         now,
       );
     } catch (error) {
@@ -120,6 +124,7 @@ export class Enforcer {
     this.failures = 0;
     const committedAt = this.options.monotonic();
     this.stats.committed += batch.length;
+    for (const p of batch) this.options.onCommitted?.(p.decision, p.decision.durationMs === null ? null : now + p.decision.durationMs);
     for (const p of batch) this.track(this.flushThenLog(p, committedAt));
   }
 
@@ -149,7 +154,8 @@ export class Enforcer {
         decision: d.action,
         prefix: d.target.text,
         reason: d.reason,
-        bantime_s: Math.round(d.durationMs / 1000),
+        bantime_s: d.durationMs === null ? null : Math.round(d.durationMs / 1000),
+        step: d.step,
         evidence: d.evidence,
         latency_ms: {
           kernel: round3(committedAt - p.receivedAt),

@@ -15,6 +15,11 @@ export interface FirewallDriver {
   init(): Promise<void>;
   ban(bans: readonly Ban[], now: number): Promise<void>;
   unban(prefixes: readonly IpPrefix[]): Promise<void>;
+  /** Makes the kernel hold exactly these bans, in one transaction: missing ones added with
+   *  their remaining time, expired and foreign elements removed. */
+  reconcile(bans: readonly Ban[], now: number): Promise<void>;
+  /** Addresses accepted before any drop, even inside a banned subnet. */
+  setAllowed(prefixes: readonly IpPrefix[]): Promise<void>;
   /** The bans the kernel holds now (our table only). */
   list(now: number): Promise<Ban[]>;
   /** Deletes the prefix's tracked connections, both directions, so established flows end. */

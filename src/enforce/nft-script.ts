@@ -12,13 +12,14 @@ export interface NftNames {
 
 interface FamilyContext {
   readonly set: string;
+  readonly allowSet: string;
   readonly type: string;
   readonly match: string;
 }
 
 const FAMILY: Readonly<Record<IpFamily, FamilyContext>> = {
-  4: { set: 'banned_v4', type: 'ipv4_addr', match: 'ip saddr' },
-  6: { set: 'banned_v6', type: 'ipv6_addr', match: 'ip6 saddr' },
+  4: { set: 'banned_v4', allowSet: 'allowed_v4', type: 'ipv4_addr', match: 'ip saddr' },
+  6: { set: 'banned_v6', allowSet: 'allowed_v6', type: 'ipv6_addr', match: 'ip6 saddr' },
 };
 
 export function setName(family: IpFamily): string {
@@ -34,15 +35,15 @@ export function initScript(names: NftNames): string {
   for (const f of FAMILIES) {
     const c = FAMILY[f];
     lines.push(`add set ${t} ${c.set} { type ${c.type}; flags interval, timeout; }`);
+    lines.push(`add set ${t} ${c.allowSet} { type ${c.type}; flags interval; }`);
   }
   lines.push(
     `add chain ${t} prerouting { type filter hook prerouting priority ${names.priority}; policy accept; }`,
     `flush chain ${t} prerouting`,
   );
-  for (const f of FAMILIES) {
-    const c = FAMILY[f];
-    lines.push(`add rule ${t} prerouting ${c.match} @${c.set} counter drop`);
-  }
+  // Allowed addresses first: an allowed office inside a banned subnet stays reachable.
+  for (const f of FAMILIES) lines.push(`add rule ${t} prerouting ${FAMILY[f].match} @${FAMILY[f].allowSet} accept`);
+  for (const f of FAMILIES) lines.push(`add rule ${t} prerouting ${FAMILY[f].match} @${FAMILY[f].set} counter drop`);
   return lines.join('\n') + '\n';
 }
 
@@ -72,4 +73,12 @@ export function elementStatements(names: NftNames, changes: readonly ElementChan
     }
   }
   return lines;
+}
+
+/** Replaces a set's whole content in one transaction (flush, then add). */
+export function replaceSetStatements(names: NftNames, which: 'banned' | 'allowed', family: IpFamily, elements: readonly string[]): string[] {
+  const c = FAMILY[family];
+  const set = which === 'banned' ? c.set : c.allowSet;
+  const t = `inet ${names.table}`;
+  return [`flush set ${t} ${set}`, ...(elements.length > 0 ? [`add element ${t} ${set} { ${elements.join(', ')} }`] : [])];
 }

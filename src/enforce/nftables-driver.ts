@@ -2,7 +2,7 @@ import { contains, isSingleAddress, parseIpPrefix, widen, type IpPrefix } from '
 import { commandFailure, type CommandRunner } from './command-runner.js';
 import type { Ban, FirewallDriver } from './firewall-driver.js';
 import { NftSession } from './nft-session.js';
-import { elementStatements, FAMILIES, initScript, setName, type ElementChange, type NftNames } from './nft-script.js';
+import { elementStatements, FAMILIES, initScript, replaceSetStatements, setName, timeoutText, type ElementChange, type NftNames } from './nft-script.js';
 
 interface Held {
   readonly prefix: IpPrefix;
@@ -61,6 +61,28 @@ export class NftablesDriver implements FirewallDriver {
     if (changes.length === 0) return;
     await this.session.apply(elementStatements(this.names, changes, 0));
     this.commit(changes);
+  }
+
+  async reconcile(bans: readonly Ban[], now: number): Promise<void> {
+    const live = withoutCovered(bans.filter((b) => b.until === null || b.until > now));
+    const statements: string[] = [];
+    for (const f of FAMILIES) {
+      const elements = live.filter((b) => b.prefix.family === f).map((b) => b.prefix.text + (b.until === null ? '' : ` timeout ${timeoutText(b.until - now)}`));
+      statements.push(...replaceSetStatements(this.names, 'banned', f, elements));
+    }
+    await this.session.apply(statements);
+    this.held.clear();
+    this.lengths.clear();
+    for (const b of live) this.hold(b);
+  }
+
+  async setAllowed(prefixes: readonly IpPrefix[]): Promise<void> {
+    const widest = withoutCovered(prefixes.map((prefix) => ({ prefix, until: null })));
+    const statements: string[] = [];
+    for (const f of FAMILIES) {
+      statements.push(...replaceSetStatements(this.names, 'allowed', f, widest.filter((b) => b.prefix.family === f).map((b) => b.prefix.text)));
+    }
+    await this.session.apply(statements);
   }
 
   async list(now: number): Promise<Ban[]> {
@@ -181,6 +203,28 @@ export class NftablesDriver implements FirewallDriver {
     if (result.exitCode !== 0) throw commandFailure('nft', args, result);
     return result.stdout;
   }
+}
+
+/** Drops prefixes inside a wider one of the list (nft refuses overlapping intervals). */
+function withoutCovered(bans: readonly Ban[]): Ban[] {
+  const byLength = [...bans].sort((a, b) => a.prefix.length - b.prefix.length);
+  // Kept prefixes per family and length, so "is it covered" is one lookup per length in use.
+  const kept = new Map<string, Set<string>>();
+  const out: Ban[] = [];
+  for (const b of byLength) {
+    let covered = false;
+    for (const [k, texts] of kept) {
+      const [family, length] = k.split('/').map(Number);
+      if (family === b.prefix.family && length! <= b.prefix.length && texts.has(widen(b.prefix, length!).text)) covered = true;
+    }
+    if (covered) continue;
+    const k = `${b.prefix.family}/${b.prefix.length}`;
+    const texts = kept.get(k) ?? new Set<string>();
+    texts.add(b.prefix.text);
+    kept.set(k, texts);
+    out.push(b);
+  }
+  return out;
 }
 
 function outlasts(a: number | null, b: number | null): boolean {

@@ -40,8 +40,12 @@ export const STALE_ACCOUNT = { user: '1003', password: 'lab-phone-1003-old-passw
  * stale-password phone (one try every 6 s instead of every 60 s) plays out in a minute.
  */
 export const LAB_THRESHOLD = 5;
-function guardConfig(managerConf: string): string {
-  return `ami:
+function guardConfig(managerConf: string, dir: string): string {
+  return `store:
+  path: ${dir}/state.db
+control:
+  socket: ${dir}/control.sock
+ami:
   manager_conf: ${managerConf}
   ping_interval: 1s
   reconnect_base: 200ms
@@ -51,8 +55,6 @@ detect:
   half_life: 6s
   slow_threshold: 20
   slow_half_life: 6m
-policy:
-  bantime: 10m
 firewall:
   driver: nftables
 `;
@@ -98,8 +100,9 @@ export class Lab {
     readonly net: LabNetwork,
     readonly asterisk: LabAsterisk,
   ) {
-    this.configFile = path.join(mkdtempSync(path.join(tmpdir(), 'ag-lab-')), 'config.yaml');
-    writeFileSync(this.configFile, guardConfig(asterisk.managerConf));
+    const dir = mkdtempSync(path.join(tmpdir(), 'ag-lab-'));
+    this.configFile = path.join(dir, 'config.yaml');
+    writeFileSync(this.configFile, guardConfig(asterisk.managerConf, dir));
   }
 
   static async up(options: LabOptions): Promise<Lab> {

@@ -16,6 +16,12 @@ export class PrefixList {
     return true;
   }
 
+  remove(prefix: IpPrefix): boolean {
+    if (!this.texts.delete(prefix.text)) return false;
+    this.items.splice(this.items.findIndex((p) => p.text === prefix.text), 1);
+    return true;
+  }
+
   /** The entry that contains `ip`, if any. */
   match(ip: IpPrefix): IpPrefix | undefined {
     for (const p of this.items) if (contains(p, ip)) return p;

@@ -1,4 +1,7 @@
 import { execa } from 'execa';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LabAsterisk } from '../../src/lab/asterisk.js';
 import { LabNetwork } from '../../src/lab/netns.js';
@@ -19,8 +22,14 @@ let asterisk: LabAsterisk;
 let guard: GuardProcess | undefined;
 let pbx: string;
 
+const stateDir = mkdtempSync(path.join(tmpdir(), 'ag-daemon-'));
+
 function config(extra = ''): string {
-  return writeConfig(`ami:
+  return writeConfig(`store:
+  path: ${stateDir}/state.db
+control:
+  socket: ${stateDir}/control.sock
+ami:
   manager_conf: ${asterisk.managerConf}
   ping_interval: ${PING_MS}ms
   reconnect_base: 200ms
@@ -47,7 +56,7 @@ describe('asterisk-guard run, against a real Asterisk', () => {
   });
 
   it('exits non-zero at startup, naming the problem, when Asterisk refuses the secret', async () => {
-    const g = GuardProcess.start(pbx, ['run', '--config', writeConfig('ami:\n  secret: not-the-secret\nlog:\n  level: silent\n')]);
+    const g = GuardProcess.start(pbx, ['run', '--config', writeConfig(`store:\n  path: ${stateDir}/wrong.db\ncontrol:\n  socket: ${stateDir}/wrong.sock\nami:\n  secret: not-the-secret\nlog:\n  level: silent\n`)]);
     const { exitCode, stderr } = await g.exit();
     expect(exitCode).toBe(1);
     expect(stderr).toMatch(/AG_ERR_AMI_AUTH: Asterisk at 127\.0\.0\.1:5038 refused the login of user "asterisk-guard": Authentication failed/);

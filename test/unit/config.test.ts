@@ -20,15 +20,15 @@ describe('config', () => {
   it('has working defaults', () => {
     const c = parseConfig('', 'x');
     expect(c.detect.threshold).toBe(5);
-    expect(c.policy.bantime).toBe(600_000);
+    expect(c.policy.ladder).toEqual([600_000, 3_600_000, 86_400_000, 604_800_000]);
     expect(c.firewall.driver).toBe('nftables');
     expect(c.ami.username).toBe('asterisk-guard');
     expect(c.detect.weights.ChallengeResponseFailed).toBe(1);
   });
 
   it('parses durations and prefixes', () => {
-    const c = parseConfig('policy:\n  bantime: 1h30m\n  allow:\n    - 198.51.100.0/24\n    - 2001:db8::/32\n', 'x');
-    expect(c.policy.bantime).toBe(5_400_000);
+    const c = parseConfig('policy:\n  ladder: [1h30m, permanent]\n  allow:\n    - 198.51.100.0/24\n    - 2001:db8::/32\n', 'x');
+    expect(c.policy.ladder).toEqual([5_400_000, null]);
     expect(c.policy.allow.map((p) => p.text)).toEqual(['198.51.100.0/24', '2001:db8::/32']);
   });
 
@@ -39,7 +39,8 @@ describe('config', () => {
   });
 
   it('names a bad value and its line', () => {
-    expect(error('policy:\n  bantime: 10 minutes\n').message).toMatch(/:2: policy\.bantime: "10 minutes" is not a duration/);
+    expect(error('policy:\n  ladder: [10m, 10 minutes]\n').message).toMatch(/:2: policy\.ladder\.1: .*"10 minutes" is not a duration/);
+    expect(error('policy:\n  ladder: [permanent, 1h]\n').message).toMatch(/:2: policy\.ladder: only the last step may be permanent/);
     expect(error('policy:\n  allow:\n    - 198.51.100.0/24\n    - 300.1.1.1\n').message).toMatch(/:4: policy\.allow\.1: not an IP address/);
     expect(error('firewall:\n  driver: iptables\n').message).toMatch(/:2: firewall\.driver/);
     expect(error('firewall:\n  table: "x; flush ruleset"\n').message).toMatch(/:2: firewall\.table/);

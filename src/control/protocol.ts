@@ -1,0 +1,66 @@
+import { z } from 'zod';
+import { parseIpPrefix, type IpPrefix } from '../net/ip-prefix.js';
+import { parseDuration } from '../config/duration.js';
+
+// The admin socket's requests: one JSON object per line, validated here before anything acts.
+
+const prefix = z.string().max(64).transform((v, ctx): IpPrefix => {
+  const p = parseIpPrefix(v.trim());
+  if (!p.ok) {
+    ctx.addIssue({ code: 'custom', message: p.reason });
+    return z.NEVER;
+  }
+  return p.value;
+});
+
+const banFor = z.union([z.literal('permanent'), z.string().max(32), z.number().positive()]).transform((v, ctx): number | null => {
+  if (v === 'permanent') return null;
+  const ms = typeof v === 'number' ? v * 1000 : parseDuration(v);
+  if (ms === undefined || ms < 1000) {
+    ctx.addIssue({ code: 'custom', message: `${JSON.stringify(v)} is not a ban length (30m, 1h, 1d, permanent)` });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+export const importedBan = z
+  .object({
+    prefix,
+    until: z.union([z.number().int().positive(), z.null()]),
+    reason: z.string().max(200).default('import'),
+    since: z.number().int().positive().optional(),
+  })
+  .strict();
+
+export const requestSchema = z.discriminatedUnion('cmd', [
+  z.object({ cmd: z.literal('status') }).strict(),
+  z.object({ cmd: z.literal('list') }).strict(),
+  z.object({ cmd: z.literal('ban'), prefix, for: banFor.optional(), reason: z.string().max(200).optional() }).strict(),
+  z.object({ cmd: z.literal('unban'), prefix }).strict(),
+  z.object({ cmd: z.literal('why'), address: prefix }).strict(),
+  z.object({ cmd: z.literal('allow'), prefix }).strict(),
+  z.object({ cmd: z.literal('disallow'), prefix }).strict(),
+  z.object({ cmd: z.literal('export') }).strict(),
+  z.object({ cmd: z.literal('import'), bans: z.array(importedBan).max(10_000) }).strict(),
+]);
+
+export type Request = z.output<typeof requestSchema>;
+export type ImportedBan = z.output<typeof importedBan>;
+
+export type Response = { ok: true; data: unknown } | { ok: false; error: { code: string; message: string } };
+
+/** Requests larger than this are refused before parsing (an import goes in chunks). */
+export const MAX_REQUEST_BYTES = 4 * 1024 * 1024;
+
+export function parseRequest(line: string): { ok: true; request: Request } | { ok: false; message: string } {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(line);
+  } catch (e) {
+    return { ok: false, message: `not JSON: ${(e as Error).message}` };
+  }
+  const r = requestSchema.safeParse(raw);
+  if (r.success) return { ok: true, request: r.data };
+  const issue = r.error.issues[0]!;
+  return { ok: false, message: `${issue.path.join('.') || 'request'}: ${issue.message}` };
+}

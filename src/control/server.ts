@@ -1,0 +1,84 @@
+import { chmodSync, mkdirSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { isGuardError } from '../errors.js';
+import { MAX_REQUEST_BYTES, parseRequest, type Request, type Response } from './protocol.js';
+
+export type Handler = (request: Request) => Promise<unknown>;
+
+/**
+ * The admin socket: a unix socket, mode 0600 (root only), one JSON request per line, one JSON
+ * response per line. A malformed request gets an error answer; nothing a client sends can
+ * stop the daemon.
+ */
+export class ControlServer {
+  private server: net.Server | undefined;
+
+  constructor(
+    private readonly socketPath: string,
+    private readonly handle: Handler,
+    private readonly log: Logger,
+  ) {}
+
+  async listen(): Promise<void> {
+    mkdirSync(path.dirname(this.socketPath), { recursive: true, mode: 0o700 });
+    rmSync(this.socketPath, { force: true });
+    const server = net.createServer((socket) => this.serve(socket));
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      // The umask keeps the socket private between bind and chmod.
+      const umask = process.umask(0o177);
+      server.listen(this.socketPath, () => {
+        process.umask(umask);
+        resolve();
+      });
+    });
+    chmodSync(this.socketPath, 0o600);
+  }
+
+  async close(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    if (!server) return;
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    rmSync(this.socketPath, { force: true });
+  }
+
+  private serve(socket: net.Socket): void {
+    let buffer = '';
+    socket.setEncoding('utf8');
+    socket.on('error', () => {});
+    socket.on('data', (chunk: string) => {
+      buffer += chunk;
+      if (buffer.length > MAX_REQUEST_BYTES) {
+        this.reply(socket, { ok: false, error: { code: 'AG_ERR_CONTROL_REQUEST', message: `request larger than ${MAX_REQUEST_BYTES} bytes` } });
+        socket.end();
+        buffer = '';
+        return;
+      }
+      for (let nl = buffer.indexOf('\n'); nl !== -1; nl = buffer.indexOf('\n')) {
+        const line = buffer.slice(0, nl);
+        buffer = buffer.slice(nl + 1);
+        if (line.trim() !== '') void this.answer(socket, line);
+      }
+    });
+  }
+
+  private async answer(socket: net.Socket, line: string): Promise<void> {
+    const parsed = parseRequest(line);
+    if (!parsed.ok) return this.reply(socket, { ok: false, error: { code: 'AG_ERR_CONTROL_REQUEST', message: parsed.message } });
+    try {
+      this.reply(socket, { ok: true, data: await this.handle(parsed.request) });
+    } catch (e) {
+      const code = isGuardError(e) ? e.code : 'AG_ERR_CONTROL_REQUEST';
+      if (!isGuardError(e)) this.log.error({ err: e, cmd: parsed.request.cmd }, 'admin request failed');
+      this.reply(socket, { ok: false, error: { code, message: (e as Error).message } });
+    }
+  }
+
+  private reply(socket: net.Socket, response: Response): void {
+    if (socket.writable) socket.write(`${JSON.stringify(response)}\n`);
+  }
+}

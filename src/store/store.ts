@@ -1,0 +1,224 @@
+import Database from 'better-sqlite3';
+import { existsSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { GuardError } from '../errors.js';
+import { parseIpPrefix, type IpPrefix } from '../net/ip-prefix.js';
+
+// SQLite persistence: bans (with their escalation step and evidence), offenses per source,
+// trust, the admin's runtime allow-list, and an audit trail of every decision.
+
+export type BanOrigin = 'auto' | 'cli' | 'import';
+
+export interface StoredBan {
+  readonly prefix: IpPrefix;
+  readonly since: number;
+  /** null: permanent. */
+  readonly until: number | null;
+  readonly reason: string;
+  readonly origin: BanOrigin;
+  readonly step: number;
+  readonly evidence: unknown;
+}
+
+export interface AuditEntry {
+  readonly time: number;
+  readonly action: string;
+  readonly target: string;
+  readonly detail: unknown;
+}
+
+/** Schema migrations, in order; the version table says how many have run. */
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE bans (
+     id INTEGER PRIMARY KEY,
+     prefix TEXT NOT NULL,
+     since INTEGER NOT NULL,
+     until INTEGER,
+     reason TEXT NOT NULL,
+     origin TEXT NOT NULL CHECK (origin IN ('auto', 'cli', 'import')),
+     step INTEGER NOT NULL DEFAULT 0,
+     lifted INTEGER,
+     evidence TEXT
+   );
+   CREATE INDEX bans_prefix ON bans (prefix, since);
+   CREATE INDEX bans_active ON bans (lifted, until);
+   CREATE TABLE offenses (
+     source TEXT PRIMARY KEY,
+     events TEXT NOT NULL,
+     accounts TEXT NOT NULL,
+     first_seen INTEGER NOT NULL,
+     last_seen INTEGER NOT NULL
+   );
+   CREATE TABLE trust (source TEXT PRIMARY KEY, until INTEGER NOT NULL, account TEXT);
+   CREATE TABLE allow (prefix TEXT PRIMARY KEY, added INTEGER NOT NULL);
+   CREATE TABLE audit (id INTEGER PRIMARY KEY, time INTEGER NOT NULL, action TEXT NOT NULL, target TEXT NOT NULL, detail TEXT);
+   CREATE INDEX audit_target ON audit (target, time);`,
+];
+
+function prefixOf(text: string): IpPrefix {
+  const p = parseIpPrefix(text);
+  if (!p.ok) throw new GuardError('AG_ERR_STORE_CORRUPT', `the store holds a bad prefix ${JSON.stringify(text)}: ${p.reason}`);
+  return p.value;
+}
+
+interface BanRow {
+  prefix: string;
+  since: number;
+  until: number | null;
+  reason: string;
+  origin: BanOrigin;
+  step: number;
+  evidence: string | null;
+}
+
+function banOf(r: BanRow): StoredBan {
+  return { prefix: prefixOf(r.prefix), since: r.since, until: r.until, reason: r.reason, origin: r.origin, step: r.step, evidence: r.evidence === null ? null : JSON.parse(r.evidence) };
+}
+
+export class Store {
+  private constructor(private readonly db: Database.Database) {}
+
+  /** Opens (creating if needed) and migrates. A file that is not a usable database is an error, never replaced. */
+  static open(file: string): Store {
+    if (file !== ':memory:') mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+    const existed = file !== ':memory:' && existsSync(file);
+    let db: Database.Database;
+    try {
+      db = new Database(file, { timeout: 2000 });
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+      const check = db.pragma('quick_check', { simple: true });
+      if (check !== 'ok') throw new Error(`quick_check: ${String(check)}`);
+      migrate(db);
+    } catch (e) {
+      throw new GuardError(
+        'AG_ERR_STORE_CORRUPT',
+        `cannot use the state database ${file}${existed ? '' : ' (new)'}: ${(e as Error).message}. ` +
+          'It was left as it is: move it aside to start with an empty state, or restore a backup.',
+        { cause: e },
+      );
+    }
+    return new Store(db);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  get schemaVersion(): number {
+    return (this.db.prepare('SELECT version FROM schema_version').get() as { version: number }).version;
+  }
+
+  recordBan(ban: StoredBan): void {
+    this.db
+      .prepare('INSERT INTO bans (prefix, since, until, reason, origin, step, evidence) VALUES (?, ?, ?, ?, ?, ?, ?)')
+      .run(ban.prefix.text, ban.since, ban.until, ban.reason, ban.origin, ban.step, ban.evidence === null ? null : JSON.stringify(ban.evidence));
+  }
+
+  /** Many bans in one SQLite transaction (import, mass bans). */
+  recordBans(bans: readonly StoredBan[]): void {
+    this.db.transaction(() => {
+      for (const b of bans) this.recordBan(b);
+    })();
+  }
+
+  /** Ends every active ban of the prefix now; returns how many there were. */
+  liftBan(prefix: IpPrefix, now: number): number {
+    return this.db.prepare('UPDATE bans SET lifted = ? WHERE prefix = ? AND lifted IS NULL AND (until IS NULL OR until > ?)').run(now, prefix.text, now).changes;
+  }
+
+  /** The bans in force at `now`, the longest one per prefix. */
+  activeBans(now: number): StoredBan[] {
+    const rows = this.db
+      .prepare(
+        `SELECT prefix, since, until, reason, origin, step, evidence FROM bans
+         WHERE lifted IS NULL AND (until IS NULL OR until > ?) ORDER BY prefix, until IS NULL, until`,
+      )
+      .all(now) as BanRow[];
+    const longest = new Map<string, BanRow>();
+    for (const r of rows) longest.set(r.prefix, r);
+    return [...longest.values()].map(banOf);
+  }
+
+  /** Ban start times per prefix since `since`: the escalation history. */
+  banHistory(since: number): Map<string, number[]> {
+    const out = new Map<string, number[]>();
+    for (const r of this.db.prepare('SELECT prefix, since FROM bans WHERE since >= ? ORDER BY since').all(since) as Array<{ prefix: string; since: number }>) {
+      const list = out.get(r.prefix) ?? [];
+      list.push(r.since);
+      out.set(r.prefix, list);
+    }
+    return out;
+  }
+
+  bansOf(prefix: IpPrefix): StoredBan[] {
+    return (this.db.prepare('SELECT prefix, since, until, reason, origin, step, evidence FROM bans WHERE prefix = ? ORDER BY since').all(prefix.text) as BanRow[]).map(banOf);
+  }
+
+  /** Adds an offense's evidence to the source's running totals. */
+  recordOffense(source: string, events: Readonly<Record<string, number>>, accounts: readonly string[], first: number, last: number): void {
+    this.db.transaction(() => {
+      const old = this.db.prepare('SELECT events, accounts, first_seen, last_seen FROM offenses WHERE source = ?').get(source) as
+        | { events: string; accounts: string; first_seen: number; last_seen: number }
+        | undefined;
+      const total: Record<string, number> = old ? (JSON.parse(old.events) as Record<string, number>) : {};
+      for (const [k, n] of Object.entries(events)) total[k] = (total[k] ?? 0) + n;
+      const allAccounts = [...new Set([...(old ? (JSON.parse(old.accounts) as string[]) : []), ...accounts])].slice(0, 64);
+      this.db
+        .prepare('INSERT OR REPLACE INTO offenses (source, events, accounts, first_seen, last_seen) VALUES (?, ?, ?, ?, ?)')
+        .run(source, JSON.stringify(total), JSON.stringify(allAccounts), Math.min(first, old?.first_seen ?? first), Math.max(last, old?.last_seen ?? last));
+    })();
+  }
+
+  offense(source: string): { events: Record<string, number>; accounts: string[]; firstSeen: number; lastSeen: number } | undefined {
+    const r = this.db.prepare('SELECT events, accounts, first_seen, last_seen FROM offenses WHERE source = ?').get(source) as
+      | { events: string; accounts: string; first_seen: number; last_seen: number }
+      | undefined;
+    return r && { events: JSON.parse(r.events) as Record<string, number>, accounts: JSON.parse(r.accounts) as string[], firstSeen: r.first_seen, lastSeen: r.last_seen };
+  }
+
+  setTrust(source: string, until: number, account: string | undefined): void {
+    this.db.prepare('INSERT OR REPLACE INTO trust (source, until, account) VALUES (?, ?, ?)').run(source, until, account ?? null);
+  }
+
+  trusted(now: number): Array<{ source: string; until: number; account: string | null }> {
+    return this.db.prepare('SELECT source, until, account FROM trust WHERE until > ?').all(now) as Array<{ source: string; until: number; account: string | null }>;
+  }
+
+  allow(prefix: IpPrefix, now: number): void {
+    this.db.prepare('INSERT OR IGNORE INTO allow (prefix, added) VALUES (?, ?)').run(prefix.text, now);
+  }
+
+  disallow(prefix: IpPrefix): boolean {
+    return this.db.prepare('DELETE FROM allow WHERE prefix = ?').run(prefix.text).changes > 0;
+  }
+
+  allowed(): IpPrefix[] {
+    return (this.db.prepare('SELECT prefix FROM allow ORDER BY prefix').all() as Array<{ prefix: string }>).map((r) => prefixOf(r.prefix));
+  }
+
+  audit(entry: AuditEntry): void {
+    this.db.prepare('INSERT INTO audit (time, action, target, detail) VALUES (?, ?, ?, ?)').run(entry.time, entry.action, entry.target, JSON.stringify(entry.detail));
+  }
+
+  auditOf(target: string, limit = 50): AuditEntry[] {
+    return (this.db.prepare('SELECT time, action, target, detail FROM audit WHERE target = ? ORDER BY time DESC, id DESC LIMIT ?').all(target, limit) as Array<{ time: number; action: string; target: string; detail: string }>).map((r) => ({
+      ...r,
+      detail: JSON.parse(r.detail) as unknown,
+    }));
+  }
+}
+
+function migrate(db: Database.Database): void {
+  db.exec('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)');
+  const row = db.prepare('SELECT version FROM schema_version').get() as { version: number } | undefined;
+  const version = row?.version ?? 0;
+  if (version > MIGRATIONS.length) {
+    throw new Error(`schema version ${version} is newer than this asterisk-guard knows (${MIGRATIONS.length}): upgrade asterisk-guard`);
+  }
+  db.transaction(() => {
+    for (let v = version; v < MIGRATIONS.length; v++) db.exec(MIGRATIONS[v]!);
+    if (row) db.prepare('UPDATE schema_version SET version = ?').run(MIGRATIONS.length);
+    else db.prepare('INSERT INTO schema_version (version) VALUES (?)').run(MIGRATIONS.length);
+  })();
+}
