@@ -174,11 +174,12 @@ export class Policy {
     const key = this.keyOf(ip);
     const trustedUntil = this.trusted.get(key.text);
     const trusted = trustedUntil !== undefined && trustedUntil > event.time;
-    if (!trusted && this.scoreboard.failures(key) >= this.config.guessedPasswordFailures) {
+    const failures = this.scoreboard.failures(key);
+    if (!trusted && failures >= this.config.guessedPasswordFailures) {
       const evidence = this.scoreboard.snapshot(key, 'guessed-password');
       const account = event.account ?? '?';
       return [
-        this.alert('critical', 'guessed-password', event.time, `${key.text} guessed the password of account ${account} after ${evidence?.accounts.length ?? 0} account(s) failed: banned; change the password of ${account}`, key, evidence),
+        this.alert('critical', 'guessed-password', event.time, `${key.text} authenticated as ${account} after ${failures} failures: a guessed password. Banned; change the password of ${account}`, key, evidence),
         ...this.ban(key, event.time, 'guessed-password', evidence),
       ];
     }

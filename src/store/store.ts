@@ -84,7 +84,8 @@ export class Store {
     const existed = file !== ':memory:' && existsSync(file);
     let db: Database.Database;
     try {
-      db = new Database(file, { timeout: 2000 });
+      // A short busy wait: SQLite blocks the event loop meanwhile; the Persister retries later.
+      db = new Database(file, { timeout: 20 });
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');
       const check = db.pragma('quick_check', { simple: true });

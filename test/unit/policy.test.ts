@@ -1,0 +1,98 @@
+import { describe, expect, it } from 'vitest';
+import { parseConfig } from '../../src/config/load.js';
+import { createLogger } from '../../src/log.js';
+import type { Decision } from '../../src/policy/decision.js';
+import { buildPipeline } from '../../src/service.js';
+import { event } from '../support/events.js';
+
+const log = createLogger('silent', 'stderr');
+const MIN = 60_000;
+const DAY = 86_400_000;
+
+function setup(yaml = '{}') {
+  return buildPipeline(parseConfig(yaml, 'test'), log, true);
+}
+
+const summary = (ds: readonly Decision[]) => ds.map((d) => `${d.action} ${d.target?.text ?? '-'} ${'reason' in d ? d.reason : ''}`.trim());
+
+function flood(p: ReturnType<typeof setup>['policy'], src: string, t0: number, n = 5, extra: Record<string, string> = {}): Decision[] {
+  const out: Decision[] = [];
+  for (let i = 0; i < n; i++) out.push(...p.handle(event('ChallengeResponseFailed', src, t0 + i * 5, extra)));
+  return out;
+}
+
+describe('escalation', () => {
+  it('bans repeat offenders along the ladder within the lookback, then starts over', () => {
+    const { policy } = setup('policy: { ladder: [10m, 1h, permanent], lookback: 30d }');
+    const steps: Array<number | null> = [];
+    for (const t of [0, 1 * DAY, 2 * DAY, 3 * DAY]) {
+      const ban = flood(policy, '203.0.113.9', t).find((d) => d.action === 'ban');
+      if (ban?.action === 'ban') steps.push(ban.durationMs);
+    }
+    // The third ban is permanent: the fourth flood finds the source banned already.
+    expect(steps).toEqual([600_000, 3_600_000, null]);
+    const { policy: fresh } = setup('policy: { ladder: [10m, 1h], lookback: 1d }');
+    flood(fresh, '203.0.113.9', 0);
+    const later = flood(fresh, '203.0.113.9', 2 * DAY).find((d) => d.action === 'ban');
+    expect(later).toMatchObject({ durationMs: 600_000, step: 0 });
+  });
+});
+
+describe('trust', () => {
+  it('trusts a source after SuccessfulAuth, warns first on its failures, and needs 4 times the score to ban it', () => {
+    const { policy } = setup();
+    expect(summary(policy.handle(event('SuccessfulAuth', '198.51.100.10', 0, { AccountID: '1003' })))).toEqual(['trust 198.51.100.10']);
+    const decisions = flood(policy, '198.51.100.10', MIN, 19, { AccountID: '1003' });
+    expect(summary(decisions)).toEqual(['alert 198.51.100.10 trusted-failing']);
+    expect(decisions[0]).toMatchObject({ severity: 'warning', text: '198.51.100.10: account 1003 failing, stale password?' });
+    expect(summary(flood(policy, '198.51.100.10', MIN + 200, 1))).toEqual(['ban 198.51.100.10 brute-force']);
+  });
+
+  it('treats failures then a success from an untrusted source as a guessed password: ban and critical alert', () => {
+    const { policy } = setup();
+    flood(policy, '203.0.113.50', 0, 3, { AccountID: '1001' });
+    const ds = policy.handle(event('SuccessfulAuth', '203.0.113.50', 100, { AccountID: '1001' }));
+    expect(summary(ds)).toEqual(['alert 203.0.113.50 guessed-password', 'ban 203.0.113.50 guessed-password']);
+    expect(ds[0]).toMatchObject({ severity: 'critical' });
+    expect(ds[0]!.action === 'alert' && ds[0]!.text).toMatch(/authenticated as 1001 after 3 failures.*change the password of 1001/);
+    expect(policy.trustedUntil(policy.keyOf(event('SuccessfulAuth', '203.0.113.50', 0).remote.ip))).toBeUndefined();
+  });
+
+  it('never counts ChallengeSent for or against trust', () => {
+    const { policy } = setup();
+    for (let i = 0; i < 100; i++) expect(policy.handle(event('ChallengeSent', '198.51.100.11', i))).toEqual([]);
+    expect(summary(policy.handle(event('SuccessfulAuth', '198.51.100.11', 200)))).toEqual(['trust 198.51.100.11']);
+  });
+});
+
+describe('tripwires', () => {
+  it('bans at the first failure against a decoy account', () => {
+    const { policy } = setup('detect: { decoys: [admin, "100"] }');
+    expect(summary(policy.handle(event('InvalidAccountID', '203.0.113.77', 0, { AccountID: 'admin' })))).toEqual(['ban 203.0.113.77 tripwire']);
+  });
+
+  it('stops treating a decoy that authenticates as one, with a critical alert', () => {
+    const { policy } = setup('detect: { decoys: ["100"] }');
+    const ds = policy.handle(event('SuccessfulAuth', '198.51.100.12', 0, { AccountID: '100' }));
+    expect(ds[0]).toMatchObject({ action: 'alert', severity: 'critical', reason: 'decoy-authenticated' });
+    expect(policy.handle(event('ChallengeResponseFailed', '203.0.113.78', 10, { AccountID: '100' }))).toEqual([]);
+  });
+});
+
+describe('subnets and accounts', () => {
+  it('bans the /24 once 5 of its sources are banned, keeping the allowed address reachable', () => {
+    const { policy } = setup('policy: { allow: [203.0.113.200] }');
+    const all: Decision[] = [];
+    for (let i = 1; i <= 5; i++) all.push(...flood(policy, `203.0.113.${i}`, i * 1000));
+    expect(summary(all).filter((s) => s.includes('subnet'))).toEqual(['ban 203.0.113.0/24 subnet']);
+    expect(policy.handle(event('ChallengeResponseFailed', '203.0.113.200', 10_000))).toEqual([]);
+  });
+
+  it('alerts once when 10 sources fail on one account within the hour', () => {
+    const { policy } = setup();
+    const alerts: Decision[] = [];
+    for (let i = 1; i <= 12; i++) alerts.push(...policy.handle(event('ChallengeResponseFailed', `198.51.100.${i}`, i * MIN, { AccountID: '1001' })).filter((d) => d.action === 'alert' && d.reason === 'distributed-attack'));
+    expect(alerts).toHaveLength(1);
+    expect(alerts[0]!.action === 'alert' && alerts[0]!.text).toMatch(/account 1001: failing from 10 sources/);
+  });
+});
