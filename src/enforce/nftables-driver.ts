@@ -1,5 +1,5 @@
 import { contains, isSingleAddress, parseIpPrefix, widen, type IpPrefix } from '../net/ip-prefix.js';
-import { commandFailure, type CommandRunner } from './command-runner.js';
+import { commandFailure, type CommandResult, type CommandRunner } from './command-runner.js';
 import type { Ban, FirewallDriver } from './firewall-driver.js';
 import { NftSession } from './nft-session.js';
 import { elementStatements, FAMILIES, initScript, replaceSetStatements, setName, timeoutText, type ElementChange, type NftNames } from './nft-script.js';
@@ -99,8 +99,7 @@ export class NftablesDriver implements FirewallDriver {
       directions.map(async (direction) => {
         const args = ['-D', '-f', family, direction, prefix.text];
         const result = await this.runner.run('conntrack', args);
-        // conntrack -D exits 1 when nothing matched: for us that is success.
-        if (result.exitCode === 0 || /0 flow entries have been deleted/.test(result.stderr)) return;
+        if (conntrackDeleted(result)) return;
         throw commandFailure('conntrack', args, result);
       }),
     );
@@ -203,6 +202,15 @@ export class NftablesDriver implements FirewallDriver {
     if (result.exitCode !== 0) throw commandFailure('nft', args, result);
     return result.stdout;
   }
+}
+
+/**
+ * Did `conntrack -D` leave no matching entry? It exits 1 when nothing matched, and when the
+ * other direction's run (they go in parallel) deleted the entry between its listing and its
+ * delete: both mean the flows are gone.
+ */
+export function conntrackDeleted(result: CommandResult): boolean {
+  return result.exitCode === 0 || /0 flow entries have been deleted|such conntrack doesn't exist/.test(result.stderr);
 }
 
 /** Drops prefixes inside a wider one of the list (nft refuses overlapping intervals). */

@@ -1,5 +1,6 @@
 import { execa } from 'execa';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -23,6 +24,24 @@ let guard: GuardProcess | undefined;
 let pbx: string;
 
 const stateDir = mkdtempSync(path.join(tmpdir(), 'ag-daemon-'));
+const socketPath = path.join(stateDir, 'control.sock');
+const CLI = new URL('../../dist/src/cli.js', import.meta.url).pathname;
+const cli = (...args: string[]) => execa(process.execPath, [CLI, ...args, '--socket', socketPath], { reject: false });
+
+function rawRequest(line: string): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const s = connect(socketPath, () => s.write(`${line}\n`));
+    let buf = '';
+    s.on('data', (d) => {
+      buf += String(d);
+      if (buf.includes('\n')) {
+        s.end();
+        resolve(JSON.parse(buf));
+      }
+    });
+    s.on('error', reject);
+  });
+}
 
 function config(extra = ''): string {
   return writeConfig(`store:
@@ -125,6 +144,79 @@ describe('asterisk-guard run, against a real Asterisk', () => {
     const result = await amiBruteForce(net.ns('atk'), ATK2, PBX, 15, 'nosuchuser');
     expect(result.answered).toBeLessThanOrEqual(6);
     await guard!.waitFor((l) => l.msg === `ban ${ATK2}`, 5000, from);
+  });
+
+  it('answers the admin CLI: status, list, ban, unban, why, allow, disallow', async () => {
+    const status = JSON.parse(String((await cli('status', '--json')).stdout)) as { ami: { connected: boolean }; active_bans: number };
+    expect(status.ami.connected).toBe(true);
+    expect(status.active_bans).toBe(2);
+    const list = JSON.parse(String((await cli('list', '--json')).stdout)) as Array<{ prefix: string; origin: string }>;
+    expect(list.map((b) => b.prefix).sort()).toEqual([ATK, ATK2]);
+
+    const ban = await cli('ban', '203.0.113.128/25', '--for', '1h', '--reason', 'abuse report');
+    expect(ban.exitCode).toBe(0);
+    expect(String(ban.stdout)).toMatch(/^banned 203\.0\.113\.128\/25 until /);
+    expect(await bannedInKernel()).toContain('203.0.113.128/25');
+
+    const unban = await cli('unban', '203.0.113.128/25');
+    expect(unban.exitCode).toBe(0);
+    expect(await bannedInKernel()).not.toContain('203.0.113.128/25');
+    expect(String((await cli('list')).stdout)).not.toContain('203.0.113.128/25');
+    const again = await cli('unban', '203.0.113.128/25');
+    expect(again.exitCode).toBe(4);
+    expect(String(again.stderr)).toMatch(/is not banned/);
+
+    const why = JSON.parse(String((await cli('why', ATK, '--json')).stdout)) as { offenses: { events: Record<string, number>; accounts: string[] }; bans: Array<{ reason: string }>; decisions: unknown[] };
+    expect(why.offenses.accounts).toEqual(['admin']);
+    expect(why.offenses.events['FailedACL']).toBeGreaterThanOrEqual(5);
+    expect(why.bans[0]!.reason).toBe('brute-force');
+
+    expect((await cli('allow', '203.0.113.99')).exitCode).toBe(0);
+    const refused = await cli('ban', '203.0.113.99');
+    expect(refused.exitCode).toBe(1);
+    expect(String(refused.stderr)).toMatch(/203\.0\.113\.99 is allow-listed/);
+    const allowSet = await execa('ip', ['netns', 'exec', pbx, 'nft', 'list', 'set', 'inet', 'asterisk_guard', 'allowed_v4']);
+    expect(String(allowSet.stdout)).toContain('203.0.113.99');
+    expect((await cli('disallow', '203.0.113.99')).exitCode).toBe(0);
+    expect((await cli('disallow', '203.0.113.99')).exitCode).toBe(4);
+  });
+
+  it('answers malformed admin requests with an error, on a socket only root can open', async () => {
+    expect(statSync(socketPath).mode & 0o777).toBe(0o600);
+    for (const line of ['garbage', '{"cmd":"ban","prefix":"203.0.113.1; flush ruleset"}', '{"cmd":"nope"}', '{"cmd":"ban","prefix":"203.0.113.1","extra":1}', '[]', `{"cmd":"why","address":"${'9'.repeat(100)}"}`]) {
+      const answer = await rawRequest(line);
+      expect(answer, line).toMatchObject({ ok: false, error: { code: 'AG_ERR_CONTROL_REQUEST' } });
+    }
+    expect(JSON.parse(String((await cli('status', '--json')).stdout))).toMatchObject({ ami: { connected: true } });
+  });
+
+  it('exports and imports bans; a restart makes the kernel match the store, foreign elements gone', async () => {
+    const exported = await cli('export');
+    const file = path.join(stateDir, 'bans.json');
+    writeFileSync(file, String(exported.stdout));
+    expect((JSON.parse(String(exported.stdout)) as { bans: unknown[] }).bans).toHaveLength(2);
+    const many = { bans: Array.from({ length: 6000 }, (_, i) => ({ prefix: `2001:db8:${(i + 1).toString(16)}::/64`, until: Date.now() + 3_600_000 })) };
+    writeFileSync(path.join(stateDir, 'many.json'), JSON.stringify(many));
+    const imported = await cli('import', path.join(stateDir, 'many.json'));
+    expect(String(imported.stdout)).toMatch(/imported 6000 bans/);
+    expect(String(imported.stderr)).toMatch(/\[#+\] 6000\/6000/);
+
+    const from = guard!.lines.length;
+    guard!.kill('SIGTERM');
+    expect((await guard!.exit()).exitCode).toBe(0);
+    await execa('ip', ['netns', 'exec', pbx, 'nft', 'flush', 'set', 'inet', 'asterisk_guard', 'banned_v4']);
+    await execa('ip', ['netns', 'exec', pbx, 'nft', 'add', 'element', 'inet', 'asterisk_guard', 'banned_v4', '{ 198.51.100.200 }']);
+    guard = GuardProcess.start(pbx, ['run', '--config', config()]);
+    const reconciled = await guard.waitFor((l) => l.msg === 'kernel bans reconciled with the store', 15_000);
+    expect(reconciled['bans']).toBe(6002);
+    void from;
+    const v4 = await bannedInKernel();
+    expect(v4).toContain(ATK);
+    expect(v4).toContain(ATK2);
+    expect(v4).not.toContain('198.51.100.200');
+    const v6 = await execa('ip', ['netns', 'exec', pbx, 'nft', '-j', 'list', 'set', 'inet', 'asterisk_guard', 'banned_v6']);
+    expect(String(v6.stdout).match(/"prefix"/g)).toHaveLength(6000);
+    await guard.waitFor((l) => l.msg === 'AMI connected, receiving security events', 15_000);
   });
 
   it('stops on SIGTERM with exit 0 and leaves the bans in the kernel', async () => {

@@ -108,6 +108,36 @@ describe('nftables driver in a network namespace', () => {
     expect(list).toEqual(['203.0.113.0/24']);
   });
 
+  it('keeps an allowed address reachable inside a banned subnet', async () => {
+    await driver.setAllowed([prefix(ATK2)]);
+    await sleep(100);
+    expect(await delivered(ATK2, 500)).toBeGreaterThan(5);
+    expect(await delivered(ATK, 300)).toBe(0);
+    await driver.setAllowed([]);
+    await sleep(100);
+    expect(await delivered(ATK2, 300)).toBe(0);
+  });
+
+  it('reconciles the sets to exactly a list of bans in one go: foreign elements out, expired ones not in', async () => {
+    await run(['nft', 'add', 'element', 'inet', 'asterisk_guard', 'banned_v4', '{ 198.51.100.99 }']);
+    const now = Date.now();
+    await driver.reconcile(
+      [
+        { prefix: prefix('203.0.113.0/24'), until: now + 60_000 },
+        { prefix: prefix(ATK), until: now + 60_000 },
+        { prefix: prefix('198.51.100.50'), until: now - 1 },
+        { prefix: prefix('2001:db8:66::/64'), until: null },
+      ],
+      now,
+    );
+    const fresh = new NftablesDriver(netnsRunner(pbx), { table: 'asterisk_guard', priority: -310 });
+    expect((await fresh.list(Date.now())).map((b) => [b.prefix.text, b.until === null])).toEqual([
+      ['203.0.113.0/24', false],
+      ['2001:db8:66::/64', true],
+    ]);
+    fresh.close();
+  });
+
   it('bans an IPv6 /64', async () => {
     await driver.ban([{ prefix: prefix('2001:db8:66::/64'), until: Date.now() + 60_000 }], Date.now());
     await driver.flushConnections(prefix('2001:db8:66::/64'));

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { elementStatements, initScript } from '../../src/enforce/nft-script.js';
 import { parseIpPrefix } from '../../src/net/ip-prefix.js';
-import { parseSetJson } from '../../src/enforce/nftables-driver.js';
+import { conntrackDeleted, parseSetJson } from '../../src/enforce/nftables-driver.js';
 
 const names = { table: 'asterisk_guard', priority: -310 };
 const p = (t: string) => {
@@ -60,5 +60,15 @@ describe('nft scripts', () => {
       ['203.0.113.66', 30_000],
       ['192.0.2.9', null],
     ]);
+  });
+});
+
+describe('conntrackDeleted', () => {
+  it('takes "nothing matched" and "deleted meanwhile by the other direction" as done, and real failures as failures', () => {
+    expect(conntrackDeleted({ exitCode: 0, stdout: '', stderr: 'conntrack v1.4.7 (conntrack-tools): 1 flow entries have been deleted.' })).toBe(true);
+    expect(conntrackDeleted({ exitCode: 1, stdout: '', stderr: 'conntrack v1.4.7 (conntrack-tools): 0 flow entries have been deleted.' })).toBe(true);
+    expect(conntrackDeleted({ exitCode: 1, stdout: '', stderr: "conntrack v1.4.7 (conntrack-tools): Operation failed: such conntrack doesn't exist" })).toBe(true);
+    expect(conntrackDeleted({ exitCode: 1, stdout: '', stderr: 'conntrack v1.4.7 (conntrack-tools): Operation failed: Operation not permitted' })).toBe(false);
+    expect(conntrackDeleted({ exitCode: 2, stdout: '', stderr: "CIDR notation unavailable for `--reply-dst'" })).toBe(false);
   });
 });
