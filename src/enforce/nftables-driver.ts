@@ -4,6 +4,8 @@ import type { Ban, FirewallDriver } from './firewall-driver.js';
 import { NftSession } from './nft-session.js';
 import { elementStatements, FAMILIES, initScript, replaceSetStatements, setName, timeoutText, type ElementChange, type NftNames } from './nft-script.js';
 
+const RESTORE_RETRY_MS = 500;
+
 interface Held {
   readonly prefix: IpPrefix;
   readonly until: number | null;
@@ -14,12 +16,19 @@ interface Held {
  * elements it put in the sets so a ban that extends an existing one, or covers smaller ones,
  * is written without an overlap error; the mirror is re-read from the kernel when a
  * transaction fails, and the transaction retried once.
+ *
+ * An interval set cannot hold a prefix inside another, so a ban inside a wider element (or
+ * swallowed by a new wider one) is kept aside as superseded, and put back in the kernel when
+ * the wider element is unbanned or expires: no ban is ever lost to an overlap.
  */
 export class NftablesDriver implements FirewallDriver {
   readonly name = 'nftables';
   private readonly held = new Map<string, Held>();
   /** How many held elements have each prefix length: lets the overlap checks skip scans. */
   private readonly lengths = new Map<number, number>();
+  /** Bans not in the kernel because a wider element covers them (see the class comment). */
+  private readonly superseded = new Map<string, Held>();
+  private restoreTimer: NodeJS.Timeout | undefined;
 
   private readonly session: NftSession;
 
@@ -39,32 +48,39 @@ export class NftablesDriver implements FirewallDriver {
   async ban(bans: readonly Ban[], now: number): Promise<void> {
     if (bans.length === 0) return;
     const changes = this.plan(bans, now);
-    if (changes.length === 0) return;
+    if (changes.length === 0) return this.scheduleRestore();
     try {
       await this.session.apply(elementStatements(this.names, changes, now));
     } catch (firstError) {
       // Someone (an admin, an expiry racing us) changed the sets: re-read them and retry once.
       await this.resync(now);
       const retry = this.plan(bans, now);
-      if (retry.length === 0) return;
+      if (retry.length === 0) return this.scheduleRestore();
       await this.session.apply(elementStatements(this.names, retry, now)).catch((e: unknown) => {
         throw new AggregateError([firstError, e], (e as Error).message);
       });
-      return this.commit(retry);
+      this.commit(retry);
+      return this.scheduleRestore();
     }
     this.commit(changes);
+    this.scheduleRestore();
   }
 
   async unban(prefixes: readonly IpPrefix[]): Promise<void> {
     const changes: ElementChange[] = [];
-    for (const p of prefixes) if (this.held.has(p.text)) changes.push({ op: 'delete', prefix: p });
-    if (changes.length === 0) return;
-    await this.session.apply(elementStatements(this.names, changes, 0));
-    this.commit(changes);
+    for (const p of prefixes) {
+      this.superseded.delete(p.text);
+      if (this.held.has(p.text)) changes.push({ op: 'delete', prefix: p });
+    }
+    if (changes.length > 0) {
+      await this.session.apply(elementStatements(this.names, changes, 0));
+      this.commit(changes);
+    }
+    await this.restore(Date.now());
   }
 
   async reconcile(bans: readonly Ban[], now: number): Promise<void> {
-    const live = withoutCovered(bans.filter((b) => b.until === null || b.until > now));
+    const { kept: live, covered } = withoutCovered(bans.filter((b) => b.until === null || b.until > now));
     const statements: string[] = [];
     for (const f of FAMILIES) {
       const elements = live.filter((b) => b.prefix.family === f).map((b) => b.prefix.text + (b.until === null ? '' : ` timeout ${timeoutText(b.until - now)}`));
@@ -73,11 +89,14 @@ export class NftablesDriver implements FirewallDriver {
     await this.session.apply(statements);
     this.held.clear();
     this.lengths.clear();
+    this.superseded.clear();
     for (const b of live) this.hold(b);
+    for (const b of covered) this.superseded.set(b.prefix.text, b);
+    this.scheduleRestore();
   }
 
   async setAllowed(prefixes: readonly IpPrefix[]): Promise<void> {
-    const widest = withoutCovered(prefixes.map((prefix) => ({ prefix, until: null })));
+    const widest = withoutCovered(prefixes.map((prefix) => ({ prefix, until: null }))).kept;
     const statements: string[] = [];
     for (const f of FAMILIES) {
       statements.push(...replaceSetStatements(this.names, 'allowed', f, widest.filter((b) => b.prefix.family === f).map((b) => b.prefix.text)));
@@ -105,8 +124,9 @@ export class NftablesDriver implements FirewallDriver {
     );
   }
 
-  /** Ends the long-lived nft process (bans stay in the kernel). */
+  /** Ends the long-lived nft process and the restore timer (bans stay in the kernel). */
   close(): void {
+    clearTimeout(this.restoreTimer);
     this.session.close();
   }
 
@@ -127,7 +147,10 @@ export class NftablesDriver implements FirewallDriver {
       if (earlier && outlasts(earlier.until, ban.until)) continue;
       const held = this.held.get(ban.prefix.text);
       if (held && outlasts(held.until, ban.until)) continue;
-      if (this.coveredByWider(ban)) continue;
+      if (this.coveringWider(ban.prefix)) {
+        this.keepAside(ban);
+        continue;
+      }
       adds.set(ban.prefix.text, ban);
     }
     const changes: ElementChange[] = [];
@@ -140,14 +163,60 @@ export class NftablesDriver implements FirewallDriver {
     return changes;
   }
 
-  /** Is the ban already enforced by a wider element that lasts at least as long? */
-  private coveredByWider(ban: Ban): boolean {
+  /** The held element strictly wider than `prefix` that contains it, if any. */
+  private coveringWider(prefix: IpPrefix): Held | undefined {
     for (const length of this.lengths.keys()) {
-      if (length >= ban.prefix.length) continue;
-      const wider = this.held.get(widen(ban.prefix, length).text);
-      if (wider && wider.prefix.family === ban.prefix.family && outlasts(wider.until, ban.until)) return true;
+      if (length >= prefix.length) continue;
+      const wider = this.held.get(widen(prefix, length).text);
+      if (wider && wider.prefix.family === prefix.family) return wider;
     }
-    return false;
+    return undefined;
+  }
+
+  private keepAside(ban: Held): void {
+    const old = this.superseded.get(ban.prefix.text);
+    if (!old || !outlasts(old.until, ban.until)) this.superseded.set(ban.prefix.text, ban);
+  }
+
+  /** Puts superseded bans back once nothing wider covers them; the widest go first. */
+  private async restore(now: number): Promise<void> {
+    for (const [k, h] of this.superseded) if (h.until !== null && h.until <= now) this.superseded.delete(k);
+    this.expire(now);
+    const free = [...this.superseded.values()].filter((h) => !this.coveringWider(h.prefix));
+    if (free.length > 0) {
+      const { kept } = withoutCovered(free);
+      const changes: ElementChange[] = kept.map((h) => ({ op: 'add', prefix: h.prefix, until: h.until }));
+      await this.session.apply(elementStatements(this.names, changes, now));
+      for (const h of kept) this.superseded.delete(h.prefix.text);
+      this.commit(changes);
+    }
+    this.scheduleRestore();
+  }
+
+  /** Wakes up when the first wider element that covers a superseded ban expires. */
+  private scheduleRestore(): void {
+    clearTimeout(this.restoreTimer);
+    this.restoreTimer = undefined;
+    let first = Infinity;
+    for (const h of this.superseded.values()) {
+      const cover = this.coveringWider(h.prefix);
+      if (cover?.until != null) first = Math.min(first, cover.until);
+    }
+    if (first === Infinity) return;
+    this.restoreTimer = setTimeout(() => void this.restoreOrRetry(), Math.max(0, first - Date.now()) + 100);
+    this.restoreTimer.unref();
+  }
+
+  /** The kernel may still hold an expired interval for a moment (until its garbage collection),
+   *  and refuse the narrower one as overlapping: re-read the sets and try again shortly. */
+  private async restoreOrRetry(): Promise<void> {
+    try {
+      await this.restore(Date.now());
+    } catch {
+      await this.resync(Date.now()).catch(() => undefined);
+      this.restoreTimer = setTimeout(() => void this.restoreOrRetry(), RESTORE_RETRY_MS);
+      this.restoreTimer.unref();
+    }
   }
 
   private heldInside(prefix: IpPrefix): IpPrefix[] {
@@ -164,7 +233,13 @@ export class NftablesDriver implements FirewallDriver {
   }
 
   private commit(changes: readonly ElementChange[]): void {
-    for (const c of changes) if (c.op === 'delete') this.forget(c.prefix.text);
+    const adds = changes.filter((c) => c.op === 'add');
+    for (const c of changes) {
+      if (c.op !== 'delete') continue;
+      const swallowed = this.held.get(c.prefix.text);
+      if (swallowed && adds.some((a) => a.prefix.length < c.prefix.length && contains(a.prefix, c.prefix))) this.keepAside(swallowed);
+      this.forget(c.prefix.text);
+    }
     for (const c of changes) if (c.op === 'add') this.hold({ prefix: c.prefix, until: c.until });
   }
 
@@ -213,26 +288,31 @@ export function conntrackDeleted(result: CommandResult): boolean {
   return result.exitCode === 0 || /0 flow entries have been deleted|such conntrack doesn't exist/.test(result.stderr);
 }
 
-/** Drops prefixes inside a wider one of the list (nft refuses overlapping intervals). */
-function withoutCovered(bans: readonly Ban[]): Ban[] {
-  const byLength = [...bans].sort((a, b) => a.prefix.length - b.prefix.length);
+/** Splits a list into the prefixes no other one covers and the covered ones (nft refuses
+ *  overlapping intervals). */
+function withoutCovered<T extends { prefix: IpPrefix }>(items: readonly T[]): { kept: T[]; covered: T[] } {
+  const byLength = [...items].sort((a, b) => a.prefix.length - b.prefix.length);
   // Kept prefixes per family and length, so "is it covered" is one lookup per length in use.
-  const kept = new Map<string, Set<string>>();
-  const out: Ban[] = [];
-  for (const b of byLength) {
-    let covered = false;
-    for (const [k, texts] of kept) {
+  const index = new Map<string, Set<string>>();
+  const kept: T[] = [];
+  const covered: T[] = [];
+  for (const item of byLength) {
+    let hidden = false;
+    for (const [k, texts] of index) {
       const [family, length] = k.split('/').map(Number);
-      if (family === b.prefix.family && length! <= b.prefix.length && texts.has(widen(b.prefix, length!).text)) covered = true;
+      if (family === item.prefix.family && length! <= item.prefix.length && texts.has(widen(item.prefix, length!).text)) hidden = true;
     }
-    if (covered) continue;
-    const k = `${b.prefix.family}/${b.prefix.length}`;
-    const texts = kept.get(k) ?? new Set<string>();
-    texts.add(b.prefix.text);
-    kept.set(k, texts);
-    out.push(b);
+    if (hidden) {
+      covered.push(item);
+      continue;
+    }
+    const k = `${item.prefix.family}/${item.prefix.length}`;
+    const texts = index.get(k) ?? new Set<string>();
+    texts.add(item.prefix.text);
+    index.set(k, texts);
+    kept.push(item);
   }
-  return out;
+  return { kept, covered };
 }
 
 function outlasts(a: number | null, b: number | null): boolean {

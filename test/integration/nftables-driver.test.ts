@@ -138,6 +138,23 @@ describe('nftables driver in a network namespace', () => {
     fresh.close();
   });
 
+  it('puts a narrower ban back when the wider one that swallowed it expires or is lifted', async () => {
+    await driver.unban([prefix('203.0.113.0/24')]);
+    const now = Date.now();
+    await driver.ban([{ prefix: prefix('203.0.113.0/24'), until: now + 1500 }], now);
+    await driver.ban([{ prefix: prefix(ATK), until: now + 60_000 }], now);
+    expect((await driver.list(Date.now())).map((b) => b.prefix.text)).toContain('203.0.113.0/24');
+    await sleep(2500);
+    const after = (await driver.list(Date.now())).map((b) => b.prefix.text);
+    expect(after).toContain(ATK);
+    expect(after).not.toContain('203.0.113.0/24');
+    expect(await delivered(ATK, 400)).toBe(0);
+    expect(await delivered(ATK2, 400)).toBeGreaterThan(5);
+    await driver.ban([{ prefix: prefix('203.0.113.0/24'), until: null }], Date.now());
+    await driver.unban([prefix('203.0.113.0/24')]);
+    expect((await driver.list(Date.now())).map((b) => b.prefix.text)).toContain(ATK);
+  });
+
   it('bans an IPv6 /64', async () => {
     await driver.ban([{ prefix: prefix('2001:db8:66::/64'), until: Date.now() + 60_000 }], Date.now());
     await driver.flushConnections(prefix('2001:db8:66::/64'));
