@@ -137,7 +137,10 @@ export async function startService(config: Config, log: Logger, options: Service
     for (const d of result.decisions) {
       lastDecision = d;
       if (d.action === 'ban') enforcer.submit(d, received);
-      else if (d.action === 'alert') logAlert(log, d);
+      else if (d.action === 'alert') {
+        logAlert(log, d);
+        persister.write(`alert ${d.reason}`, () => store.audit({ time: d.time, action: `alert:${d.reason}`, target: d.target?.text ?? '-', detail: { severity: d.severity, text: d.text, evidence: d.evidence ?? null } }));
+      }
       else persister.write(`trust ${d.target.text}`, () => store.setTrust(d.target.text, d.until, d.account));
     }
   });

@@ -205,13 +205,15 @@ export class Policy {
     if (prefix.length <= length) return undefined;
     const subnet = widen(prefix, length);
     if ((this.banned.get(subnet.text) ?? 0) > time) return undefined;
+    // The PBX's own network is never banned whole (allow-listed addresses are: the kernel
+    // accepts them before the drop).
+    if (this.spared.overlaps(subnet)) return undefined;
     const members = this.subnets.get(subnet.text) ?? new Map<string, number>();
     members.set(prefix.text, time);
     this.subnets.set(subnet.text, members);
     const since = time - this.config.lookbackMs;
     for (const [k, t] of members) if (t < since) members.delete(k);
     if (members.size < this.config.subnet.count) return undefined;
-    // A subnet holding an allowed address is still banned: the allow set is accepted first.
     this.subnets.delete(subnet.text);
     const { step, durationMs } = this.nextStep(subnet, time);
     this.noteBan(subnet, time, durationMs);

@@ -88,6 +88,14 @@ describe('subnets and accounts', () => {
     expect(policy.handle(event('ChallengeResponseFailed', '203.0.113.200', 10_000))).toEqual([]);
   });
 
+  it("never bans the PBX's own /24 whole", () => {
+    const { policy } = setup();
+    const all: Decision[] = [];
+    for (let i = 10; i <= 16; i++) all.push(...flood(policy, `192.0.2.${i}`, i * 1000));
+    expect(summary(all).filter((s) => s.includes('subnet'))).toEqual([]);
+    expect(summary(all).filter((s) => s.startsWith('ban'))).toHaveLength(7);
+  });
+
   it('alerts once when 10 sources fail on one account within the hour', () => {
     const { policy } = setup();
     const alerts: Decision[] = [];
