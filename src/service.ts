@@ -17,6 +17,9 @@ import { Pipeline, ProblemCounter } from './pipeline.js';
 import type { BanDecision, Decision } from './policy/decision.js';
 import { Policy } from './policy/policy.js';
 import { Persister } from './store/persister.js';
+import { banAlert, decisionAlert, systemAlert } from './notify/alert.js';
+import { emailChannel, webhookChannel, type Channel } from './notify/channels.js';
+import { Notifier } from './notify/notifier.js';
 import { Store, type BanOrigin } from './store/store.js';
 
 /** The pure part of the guard, built from the config: the same for `run` and `replay`. */
@@ -49,6 +52,14 @@ export function buildPipeline(config: Config, log: Logger, useEventTime: boolean
     scoreboard,
   );
   return { pipeline: new Pipeline(policy, new ProblemCounter(log), useEventTime), policy, scoreboard };
+}
+
+export function buildChannels(config: Config): Channel[] {
+  return config.alerts.channels.map((c) =>
+    c.type === 'email'
+      ? emailChannel({ host: c.host, port: c.port, secure: c.secure, requireTls: c.starttls, rejectUnauthorized: c.reject_unauthorized, user: c.user, pass: c.pass, from: c.from, to: c.to, minSeverity: c.min_severity })
+      : webhookChannel({ url: c.url, format: c.format, minSeverity: c.min_severity }),
+  );
 }
 
 export function buildDriver(config: Config, log: Logger, runner: CommandRunner = execaRunner()): FirewallDriver {
@@ -86,7 +97,8 @@ export async function startService(config: Config, log: Logger, options: Service
   const amiHost = parseIpAddress(amiOptions.host);
   const { pipeline, policy, scoreboard } = buildPipeline(config, log, false, amiHost.ok ? [amiHost.value] : []);
   const driver = options.driver ?? buildDriver(config, log, options.runner);
-  const persister = new Persister(log);
+  const notifier = new Notifier(buildChannels(config), log, { digestIntervalMs: config.alerts.digest_interval, retryDelaysMs: config.alerts.retries, now: Date.now });
+  const persister = new Persister(log, 500, 60_000, (e) => notifier.notify(systemAlert('store-failing', Date.now(), `state database ${config.store.path} refuses writes: ${(e as Error).message}`)));
   const now = Date.now();
 
   // Restart: the store is the truth; the kernel is made to match it in one transaction.
@@ -101,7 +113,9 @@ export async function startService(config: Config, log: Logger, options: Service
     retryBaseMs: config.firewall.retry_base,
     retryMaxMs: config.firewall.retry_max,
     conntrackAttempts: 3,
+    onFailing: (e) => notifier.notify(systemAlert('firewall-failing', Date.now(), `firewall command failing, bans queued and retried: ${(e as Error).message}`)),
     onCommitted: (d, until) => {
+      notifier.notify(banAlert(d));
       persister.write(`ban ${d.target.text}`, () => {
         store.recordBan({ prefix: d.target, since: d.time, until, reason: d.reason, origin: ORIGIN[d.reason] ?? 'auto', step: d.step, evidence: d.evidence ?? null });
         if (d.evidence) store.recordOffense(d.target.text, d.evidence.events, d.evidence.accounts, d.evidence.firstSeen, d.evidence.lastSeen);
@@ -139,14 +153,29 @@ export async function startService(config: Config, log: Logger, options: Service
       if (d.action === 'ban') enforcer.submit(d, received);
       else if (d.action === 'alert') {
         logAlert(log, d);
+        notifier.notify(decisionAlert(d));
         persister.write(`alert ${d.reason}`, () => store.audit({ time: d.time, action: `alert:${d.reason}`, target: d.target?.text ?? '-', detail: { severity: d.severity, text: d.text, evidence: d.evidence ?? null } }));
       }
       else persister.write(`trust ${d.target.text}`, () => store.setTrust(d.target.text, d.until, d.account));
     }
   });
   ami.on('malformed', (kind, detail) => pipeline.problems.report(kind, detail));
-  ami.on('connected', (banner) => log.info({ host: amiOptions.host, port: amiOptions.port, banner, settings_from: amiOptions.source }, 'AMI connected, receiving security events'));
-  ami.on('disconnected', (reason, retryInMs) => log.warn({ reason, retry_in_ms: retryInMs }, 'AMI connection lost; reconnecting'));
+  // The admins hear when a working AMI connection goes, and when it is back; not about the
+  // retries while Asterisk is still starting.
+  let amiLost = false;
+  let connectedOnce = false;
+  ami.on('connected', (banner) => {
+    connectedOnce = true;
+    log.info({ host: amiOptions.host, port: amiOptions.port, banner, settings_from: amiOptions.source }, 'AMI connected, receiving security events');
+    if (amiLost) notifier.notify(systemAlert('ami-restored', Date.now(), `AMI connection to ${amiOptions.host}:${amiOptions.port} restored`));
+    amiLost = false;
+  });
+  ami.on('disconnected', (reason, retryInMs) => {
+    log.warn({ reason, retry_in_ms: retryInMs }, 'AMI connection lost; reconnecting');
+    if (!connectedOnce || amiLost) return;
+    notifier.notify(systemAlert('ami-lost', Date.now(), `AMI connection to ${amiOptions.host}:${amiOptions.port} lost (${reason}): no security events until it is back`));
+    amiLost = true;
+  });
   ami.on('authFailed', (error) => log.error({ code: error.code }, error.message));
 
   const control = new ControlServer(
@@ -155,6 +184,7 @@ export async function startService(config: Config, log: Logger, options: Service
     log,
   );
   const release = async () => {
+    await Promise.race([notifier.flush(), new Promise((r) => setTimeout(r, 5000).unref())]);
     await control.close();
     clearInterval(rateTimer);
     persister.flush();

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { parseIpPrefix, type IpPrefix } from '../net/ip-prefix.js';
 import { FAILURE_KINDS, type FailureKind } from '../events/security-event.js';
 import { parseDuration } from './duration.js';
+import { SEVERITIES } from '../notify/alert.js';
 
 const duration = (min: number) =>
   z.union([z.string(), z.number()]).transform((v, ctx) => {
@@ -112,6 +113,44 @@ export const configSchema = z
         // A trusted source needs this many times the score to be banned.
         factor: z.number().min(1).default(4),
         guessed_password_failures: z.number().int().min(1).default(3),
+      })
+      .strict()
+      .prefault({}),
+    alerts: z
+      .object({
+        digest_interval: duration(100).default(60_000),
+        retries: z.array(duration(10)).max(10).default([5000, 30_000, 120_000, 600_000]),
+        channels: z
+          .array(
+            z.discriminatedUnion('type', [
+              z
+                .object({
+                  type: z.literal('email'),
+                  host: z.string().min(1),
+                  port: z.number().int().min(1).max(65535).default(587),
+                  secure: z.boolean().default(false),
+                  starttls: z.boolean().default(true),
+                  reject_unauthorized: z.boolean().default(true),
+                  user: z.string().optional(),
+                  pass: z.string().optional(),
+                  from: z.string().min(3),
+                  to: z.array(z.string().min(3)).min(1),
+                  min_severity: z.enum(SEVERITIES).default('info'),
+                })
+                .strict(),
+              z
+                .object({
+                  type: z.literal('webhook'),
+                  url: z.url({ protocol: /^https?$/ }),
+                  format: z.enum(['json', 'slack']).default('json'),
+                  min_severity: z.enum(SEVERITIES).default('info'),
+                })
+                .strict(),
+            ]),
+          )
+          .nullable()
+          .default([])
+          .transform((v) => v ?? []),
       })
       .strict()
       .prefault({}),

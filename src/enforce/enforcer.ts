@@ -14,6 +14,8 @@ export interface EnforcerOptions {
   readonly retryMaxMs: number;
   readonly conntrackAttempts: number;
   readonly onCommitted?: CommittedListener;
+  /** The first failure of a streak (the admins hear once, not at every retry). */
+  readonly onFailing?: (error: unknown) => void;
 }
 
 interface Pending {
@@ -107,6 +109,7 @@ export class Enforcer {
     } catch (error) {
       this.failures++;
       this.stats.firewallErrors++;
+      if (this.failures === 1) this.options.onFailing?.(error);
       const delay = Math.min(this.options.retryMaxMs, this.options.retryBaseMs * 2 ** (this.failures - 1));
       this.log.error(
         { err: error, driver: this.driver.name, bans: batch.length, retry_in_ms: delay },

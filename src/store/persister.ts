@@ -15,6 +15,8 @@ export class Persister {
     private readonly log: Logger,
     private readonly retryBaseMs = 500,
     private readonly retryMaxMs = 60_000,
+    /** The first failure of a streak, for an alert. */
+    private readonly onFailing: (error: unknown) => void = () => {},
   ) {}
 
   get pending(): number {
@@ -36,6 +38,7 @@ export class Persister {
       } catch (e) {
         this.failed++;
         this.failures++;
+        if (this.failures === 1) this.onFailing(e);
         const delay = Math.min(this.retryMaxMs, this.retryBaseMs * 2 ** (this.failures - 1));
         this.log.error({ err: e, code: 'AG_ERR_STORE_WRITE', what: head.what, queued: this.queue.length, retry_in_ms: delay }, 'state database write failed; the kernel has the ban, the write is retried');
         this.timer = setTimeout(() => this.flush(), delay);

@@ -1,0 +1,59 @@
+import { formatDuration } from '../config/duration.js';
+import type { AlertDecision, BanDecision } from '../policy/decision.js';
+
+export const SEVERITIES = ['info', 'warning', 'critical'] as const;
+export type Severity = (typeof SEVERITIES)[number];
+
+export type AlertKind =
+  | 'ban'
+  | 'subnet-ban'
+  | AlertDecision['reason']
+  | 'ami-lost'
+  | 'ami-restored'
+  | 'firewall-failing'
+  | 'store-failing';
+
+/** One thing the admins hear about, whatever the channel. */
+export interface Alert {
+  readonly kind: AlertKind;
+  readonly severity: Severity;
+  readonly time: number;
+  /** One line: the e-mail subject, the chat message's first line. */
+  readonly title: string;
+  /** The evidence, as lines a person reads. */
+  readonly lines: readonly string[];
+}
+
+export function atLeast(severity: Severity, minimum: Severity): boolean {
+  return SEVERITIES.indexOf(severity) >= SEVERITIES.indexOf(minimum);
+}
+
+const iso = (t: number) => new Date(t).toISOString();
+
+export function banAlert(d: BanDecision): Alert {
+  const length = d.durationMs === null ? 'for good' : `for ${formatDuration(d.durationMs)}`;
+  const e = d.evidence;
+  const lines = [
+    `banned ${d.target.text} ${length} (reason ${d.reason}, escalation step ${d.step + 1})`,
+    ...(e
+      ? [
+          `events: ${Object.entries(e.events).map(([k, n]) => `${k} ${n}`).join(', ')}`,
+          `accounts tried: ${e.accounts.join(', ') || 'none'}`,
+          `services: ${e.services.join(', ')}`,
+          `first seen ${iso(e.firstSeen)}, last seen ${iso(e.lastSeen)}`,
+          `score ${e.score} (slow ${e.slowScore})`,
+        ]
+      : []),
+  ];
+  const subnet = d.reason === 'subnet';
+  return { kind: subnet ? 'subnet-ban' : 'ban', severity: subnet || d.reason === 'guessed-password' ? 'warning' : 'info', time: d.time, title: `asterisk-guard: banned ${d.target.text}`, lines };
+}
+
+export function decisionAlert(d: AlertDecision): Alert {
+  return { kind: d.reason, severity: d.severity, time: d.time, title: `asterisk-guard: ${d.text}`, lines: [d.text, ...(d.evidence ? [`accounts: ${d.evidence.accounts.join(', ')}`, `events: ${Object.entries(d.evidence.events).map(([k, n]) => `${k} ${n}`).join(', ')}`] : [])] };
+}
+
+export function systemAlert(kind: 'ami-lost' | 'ami-restored' | 'firewall-failing' | 'store-failing', time: number, text: string): Alert {
+  const severity: Severity = kind === 'ami-restored' ? 'info' : kind === 'ami-lost' ? 'warning' : 'critical';
+  return { kind, severity, time, title: `asterisk-guard: ${text}`, lines: [text] };
+}

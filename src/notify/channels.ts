@@ -1,0 +1,79 @@
+import nodemailer from 'nodemailer';
+import type { Alert, Severity } from './alert.js';
+
+/** What one delivery carries: one alert, or a digest of several bans. */
+export interface Message {
+  readonly subject: string;
+  readonly lines: readonly string[];
+  readonly alerts: readonly Alert[];
+}
+
+export interface Channel {
+  readonly name: string;
+  readonly minSeverity: Severity;
+  send(message: Message): Promise<void>;
+}
+
+export interface EmailOptions {
+  readonly host: string;
+  readonly port: number;
+  /** TLS from the first byte (port 465). */
+  readonly secure: boolean;
+  /** Refuse to send unless the server offers STARTTLS. */
+  readonly requireTls: boolean;
+  readonly rejectUnauthorized: boolean;
+  readonly user: string | undefined;
+  readonly pass: string | undefined;
+  readonly from: string;
+  readonly to: readonly string[];
+  readonly minSeverity: Severity;
+}
+
+export function emailChannel(o: EmailOptions): Channel {
+  const transport = nodemailer.createTransport({
+    host: o.host,
+    port: o.port,
+    secure: o.secure,
+    requireTLS: o.requireTls,
+    tls: { rejectUnauthorized: o.rejectUnauthorized },
+    ...(o.user !== undefined ? { auth: { user: o.user, pass: o.pass ?? '' } } : {}),
+    connectionTimeout: 10_000,
+    greetingTimeout: 10_000,
+    socketTimeout: 20_000,
+  });
+  return {
+    name: `email ${o.to.join(',')} via ${o.host}:${o.port}`,
+    minSeverity: o.minSeverity,
+    async send(m) {
+      await transport.sendMail({ from: o.from, to: [...o.to], subject: m.subject, text: `${m.lines.join('\n')}\n` });
+    },
+  };
+}
+
+export interface WebhookOptions {
+  readonly url: string;
+  /** json: the alerts as JSON; slack: Slack and Mattermost incoming-webhook `{ "text": ... }`. */
+  readonly format: 'json' | 'slack';
+  readonly minSeverity: Severity;
+}
+
+export function webhookChannel(o: WebhookOptions): Channel {
+  const host = new URL(o.url).host;
+  return {
+    name: `webhook ${host}`,
+    minSeverity: o.minSeverity,
+    async send(m) {
+      const body =
+        o.format === 'slack'
+          ? { text: `*${m.subject}*\n${m.lines.join('\n')}` }
+          : { subject: m.subject, lines: m.lines, alerts: m.alerts.map((a) => ({ ...a, time: new Date(a.time).toISOString() })) };
+      const response = await fetch(o.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+        signal: AbortSignal.timeout(10_000),
+      });
+      if (!response.ok) throw new Error(`${host} answered ${response.status} ${response.statusText}`);
+    },
+  };
+}
