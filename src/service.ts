@@ -20,6 +20,8 @@ import { Persister } from './store/persister.js';
 import { banAlert, decisionAlert, systemAlert } from './notify/alert.js';
 import { emailChannel, webhookChannel, type Channel } from './notify/channels.js';
 import { Notifier } from './notify/notifier.js';
+import { Metrics } from './metrics/metrics.js';
+import type { Server } from 'node:http';
 import { Store, type BanOrigin } from './store/store.js';
 
 /** The pure part of the guard, built from the config: the same for `run` and `replay`. */
@@ -107,6 +109,8 @@ export async function startService(config: Config, log: Logger, options: Service
   for (const p of store.allowed()) policy.allow(p);
 
   let lastDecision: Decision | undefined;
+  const bansByReason = new Map<string, number>();
+  let metrics: Metrics | undefined;
   const enforcer = new Enforcer(driver, log, {
     now: Date.now,
     monotonic: () => performance.now(),
@@ -114,7 +118,12 @@ export async function startService(config: Config, log: Logger, options: Service
     retryMaxMs: config.firewall.retry_max,
     conntrackAttempts: 3,
     onFailing: (e) => notifier.notify(systemAlert('firewall-failing', Date.now(), `firewall command failing, bans queued and retried: ${(e as Error).message}`)),
+    onLatency: (kernel, conntrack) => {
+      metrics?.latency.observe({ stage: 'kernel' }, kernel / 1000);
+      if (conntrack !== null) metrics?.latency.observe({ stage: 'conntrack' }, conntrack / 1000);
+    },
     onCommitted: (d, until) => {
+      bansByReason.set(d.reason, (bansByReason.get(d.reason) ?? 0) + 1);
       notifier.notify(banAlert(d));
       persister.write(`ban ${d.target.text}`, () => {
         store.recordBan({ prefix: d.target, since: d.time, until, reason: d.reason, origin: ORIGIN[d.reason] ?? 'auto', step: d.step, evidence: d.evidence ?? null });
@@ -183,7 +192,23 @@ export async function startService(config: Config, log: Logger, options: Service
     adminHandler({ store, policy, scoreboard, driver, enforcer, pipeline, ami, configAllow: config.policy.allow, now: Date.now, log, lastDecision: () => lastDecision, eventsPerSecond: () => rate }),
     log,
   );
+  let metricsServer: Server | undefined;
+  if (config.metrics.enabled) {
+    metrics = new Metrics({
+      eventsByKind: () => pipeline.eventsByKind,
+      outcomes: () => policy.outcomes,
+      skippedInput: () => pipeline.problems.counts,
+      activeBans: () => store.countActive(Date.now()),
+      bansByReason: () => bansByReason,
+      amiConnected: () => ami.connected,
+      amiReconnects: () => ami.stats.reconnects,
+      firewallErrors: () => enforcer.stats.firewallErrors,
+      conntrackErrors: () => enforcer.stats.conntrackErrors,
+      alerts: () => notifier.stats,
+    });
+  }
   const release = async () => {
+    metricsServer?.close();
     await Promise.race([notifier.flush(), new Promise((r) => setTimeout(r, 5000).unref())]);
     await control.close();
     clearInterval(rateTimer);
@@ -194,6 +219,10 @@ export async function startService(config: Config, log: Logger, options: Service
   };
   try {
     await control.listen();
+    if (metrics) {
+      metricsServer = await metrics.serve('127.0.0.1', config.metrics.port);
+      log.info({ url: `http://127.0.0.1:${config.metrics.port}/metrics` }, 'Prometheus metrics served');
+    }
     await ami.start();
   } catch (e) {
     await release();

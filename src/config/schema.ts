@@ -154,6 +154,8 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    // Prometheus text endpoint on 127.0.0.1, off by default.
+    metrics: z.object({ enabled: z.boolean().default(false), port: z.number().int().min(1).max(65535).default(9471) }).strict().prefault({}),
     store: z.object({ path: z.string().min(1).default('/var/lib/asterisk-guard/state.db') }).strict().prefault({}),
     control: z.object({ socket: z.string().min(1).default('/run/asterisk-guard/control.sock') }).strict().prefault({}),
     firewall: z

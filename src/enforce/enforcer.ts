@@ -16,6 +16,8 @@ export interface EnforcerOptions {
   readonly onCommitted?: CommittedListener;
   /** The first failure of a streak (the admins hear once, not at every retry). */
   readonly onFailing?: (error: unknown) => void;
+  /** Latencies of each ban, in ms: event to kernel commit, event to conntrack flushed. */
+  readonly onLatency?: (kernelMs: number, conntrackMs: number | null) => void;
 }
 
 interface Pending {
@@ -152,6 +154,7 @@ export class Enforcer {
       }
     }
     const d = p.decision;
+    this.options.onLatency?.(committedAt - p.receivedAt, flushed === null ? null : flushed - p.receivedAt);
     this.log.info(
       {
         decision: d.action,

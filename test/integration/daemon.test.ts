@@ -48,6 +48,8 @@ function config(extra = ''): string {
   path: ${stateDir}/state.db
 control:
   socket: ${stateDir}/control.sock
+metrics:
+  enabled: true
 ami:
   manager_conf: ${asterisk.managerConf}
   ping_interval: ${PING_MS}ms
@@ -119,6 +121,18 @@ describe('asterisk-guard run, against a real Asterisk', () => {
     const ban = await guard.waitFor((l) => l.msg === `ban ${ATK}`, 5000);
     expect(ban).toMatchObject({ prefix: ATK, reason: 'brute-force', evidence: { services: ['AMI'], accounts: ['admin'] } });
     expect(await bannedInKernel()).toContain(ATK);
+  });
+
+  it('serves Prometheus metrics on 127.0.0.1', async () => {
+    const r = await execa('ip', ['netns', 'exec', pbx, process.execPath, '-e', "fetch('http://127.0.0.1:9471/metrics').then((r) => r.text()).then((t) => process.stdout.write(t))"]);
+    const text = String(r.stdout);
+    expect(text).toMatch(/^asterisk_guard_security_events_total\{service="AMI",kind="FailedACL"\} ([5-9]|\d\d)$/m);
+    expect(text).toMatch(/^asterisk_guard_bans_total\{reason="brute-force"\} 1$/m);
+    expect(text).toMatch(/^asterisk_guard_active_bans 1$/m);
+    expect(text).toMatch(/^asterisk_guard_ami_connected 1$/m);
+    expect(text).toMatch(/^asterisk_guard_decisions_total\{outcome="ban"\} 1$/m);
+    expect(text).toMatch(/^asterisk_guard_decision_latency_seconds_count\{stage="kernel"\} 1$/m);
+    expect(text).toMatch(/^asterisk_guard_decision_latency_seconds_count\{stage="conntrack"\} 1$/m);
   });
 
   it('notices a frozen Asterisk within two Ping intervals', async () => {

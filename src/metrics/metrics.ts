@@ -1,0 +1,130 @@
+import http from 'node:http';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+// Prometheus metrics. The hot path keeps its own plain counters (Pipeline, Policy, Enforcer);
+// the metrics read them when scraped, so observing costs the event path nothing.
+
+export interface MetricSources {
+  readonly eventsByKind: () => ReadonlyMap<string, number>;
+  readonly outcomes: () => Readonly<Record<string, number>>;
+  readonly skippedInput: () => ReadonlyMap<string, number>;
+  readonly activeBans: () => number;
+  readonly bansByReason: () => ReadonlyMap<string, number>;
+  readonly amiConnected: () => boolean;
+  readonly amiReconnects: () => number;
+  readonly firewallErrors: () => number;
+  readonly conntrackErrors: () => number;
+  readonly alerts: () => { sent: number; failed: number };
+}
+
+export class Metrics {
+  readonly registry = new Registry();
+  readonly latency: Histogram<'stage'>;
+
+  constructor(sources: MetricSources) {
+    const r = [this.registry];
+    new Counter({
+      name: 'asterisk_guard_security_events_total',
+      help: 'Security events received from Asterisk, by kind and service',
+      labelNames: ['kind', 'service'],
+      registers: r,
+      collect() {
+        this.reset();
+        for (const [key, n] of sources.eventsByKind()) {
+          const [service, kind] = key.split('/');
+          this.inc({ service: service!, kind: kind! }, n);
+        }
+      },
+    });
+    new Counter({
+      name: 'asterisk_guard_decisions_total',
+      help: 'What the policy made of each security event',
+      labelNames: ['outcome'],
+      registers: r,
+      collect() {
+        this.reset();
+        for (const [outcome, n] of Object.entries(sources.outcomes())) this.inc({ outcome }, n);
+      },
+    });
+    new Counter({
+      name: 'asterisk_guard_input_skipped_total',
+      help: 'Malformed or unusable AMI input, skipped, by kind',
+      labelNames: ['kind'],
+      registers: r,
+      collect() {
+        this.reset();
+        for (const [kind, n] of sources.skippedInput()) this.inc({ kind }, n);
+      },
+    });
+    new Gauge({ name: 'asterisk_guard_active_bans', help: 'Bans in force', registers: r, collect() { this.set(sources.activeBans()); } });
+    new Counter({
+      name: 'asterisk_guard_bans_total',
+      help: 'Bans put in the kernel, by reason',
+      labelNames: ['reason'],
+      registers: r,
+      collect() {
+        this.reset();
+        for (const [reason, n] of sources.bansByReason()) this.inc({ reason }, n);
+      },
+    });
+    new Gauge({ name: 'asterisk_guard_ami_connected', help: '1 while logged in to AMI', registers: r, collect() { this.set(sources.amiConnected() ? 1 : 0); } });
+    new Counter({
+      name: 'asterisk_guard_ami_reconnects_total',
+      help: 'AMI reconnections after a lost connection',
+      registers: r,
+      collect() {
+        this.reset();
+        this.inc(sources.amiReconnects());
+      },
+    });
+    new Counter({
+      name: 'asterisk_guard_firewall_errors_total',
+      help: 'Failed firewall commands',
+      labelNames: ['command'],
+      registers: r,
+      collect() {
+        this.reset();
+        this.inc({ command: 'nft' }, sources.firewallErrors());
+        this.inc({ command: 'conntrack' }, sources.conntrackErrors());
+      },
+    });
+    new Counter({
+      name: 'asterisk_guard_alerts_total',
+      help: 'Alert deliveries, by result',
+      labelNames: ['result'],
+      registers: r,
+      collect() {
+        const a = sources.alerts();
+        this.reset();
+        this.inc({ result: 'sent' }, a.sent);
+        this.inc({ result: 'failed' }, a.failed);
+      },
+    });
+    this.latency = new Histogram({
+      name: 'asterisk_guard_decision_latency_seconds',
+      help: 'From the security event received to the drop committed in the kernel (stage=kernel) and to its conntrack entries deleted (stage=conntrack)',
+      labelNames: ['stage'],
+      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1],
+      registers: r,
+    });
+  }
+
+  /** Serves /metrics on the given address until closed. */
+  async serve(host: string, port: number): Promise<http.Server> {
+    const server = http.createServer((req, res) => {
+      if (req.url !== '/metrics') {
+        res.writeHead(404).end('see /metrics\n');
+        return;
+      }
+      this.registry.metrics().then(
+        (text) => res.writeHead(200, { 'content-type': this.registry.contentType }).end(text),
+        (e: Error) => res.writeHead(500).end(e.message),
+      );
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => resolve());
+    });
+    return server;
+  }
+}
