@@ -1,0 +1,41 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { Metrics } from '../../src/metrics/metrics.js';
+
+const metrics = new Metrics({
+  eventsByKind: () => new Map([['PJSIP/ChallengeResponseFailed', 7]]),
+  outcomes: () => ({ ban: 1 }),
+  skippedInput: () => new Map([['oversized-line', 2]]),
+  activeBans: () => 3,
+  bansByReason: () => new Map([['tripwire', 1]]),
+  amiConnected: () => true,
+  amiReconnects: () => 4,
+  firewallErrors: () => 0,
+  conntrackErrors: () => 1,
+  alerts: () => ({ sent: 5, failed: 1 }),
+});
+
+describe('metrics', () => {
+  it('reads the running totals when scraped', async () => {
+    const text = await metrics.registry.metrics();
+    for (const line of [
+      'asterisk_guard_security_events_total{service="PJSIP",kind="ChallengeResponseFailed"} 7',
+      'asterisk_guard_active_bans 3',
+      'asterisk_guard_bans_total{reason="tripwire"} 1',
+      'asterisk_guard_ami_reconnects_total 4',
+      'asterisk_guard_firewall_errors_total{command="conntrack"} 1',
+      'asterisk_guard_alerts_total{result="failed"} 1',
+      'asterisk_guard_input_skipped_total{kind="oversized-line"} 2',
+    ]) {
+      expect(text).toContain(line);
+    }
+  });
+
+  it('has a Grafana dashboard that asks only for metrics that exist', async () => {
+    const dashboard = JSON.parse(readFileSync(new URL('../../docs/grafana-dashboard.json', import.meta.url), 'utf8')) as { panels: Array<{ targets: Array<{ expr: string }> }> };
+    const names = new Set((await metrics.registry.getMetricsAsJSON()).map((m) => m.name));
+    const used = dashboard.panels.flatMap((p) => p.targets.flatMap((t) => t.expr.match(/asterisk_guard_[a-z_]+/g) ?? []));
+    expect(used.length).toBeGreaterThan(8);
+    for (const name of used) expect(names.has(name.replace(/_(bucket|sum|count)$/, '')), name).toBe(true);
+  });
+});
