@@ -22,6 +22,9 @@ import { emailChannel, webhookChannel, type Channel } from './notify/channels.js
 import { Notifier } from './notify/notifier.js';
 import { Metrics } from './metrics/metrics.js';
 import type { Server } from 'node:http';
+import path from 'node:path';
+import { CallHangup } from './ari/hangup.js';
+import { readAriSettings } from './ari/settings.js';
 import { Store, type BanOrigin } from './store/store.js';
 
 /** The pure part of the guard, built from the config: the same for `run` and `replay`. */
@@ -62,6 +65,18 @@ export function buildChannels(config: Config): Channel[] {
       ? emailChannel({ host: c.host, port: c.port, secure: c.secure, requireTls: c.starttls, rejectUnauthorized: c.reject_unauthorized, user: c.user, pass: c.pass, from: c.from, to: c.to, minSeverity: c.min_severity })
       : webhookChannel({ url: c.url, format: c.format, minSeverity: c.min_severity }),
   );
+}
+
+/** ARI hang-ups, if enabled and Asterisk has the guard's ARI user; else why not, once. */
+function buildHangup(config: Config, log: Logger): CallHangup | undefined {
+  if (!config.ari.enabled) return undefined;
+  const a = config.ari;
+  const settings = a.url !== undefined && a.password !== undefined ? { url: a.url.replace(/\/+$/, ''), username: a.username, password: a.password } : readAriSettings(path.dirname(config.ami.manager_conf), a.username);
+  if ('missing' in settings) {
+    log.warn({ reason: settings.missing }, 'ARI hang-up of banned sources\' calls is off: ' + settings.missing);
+    return undefined;
+  }
+  return new CallHangup(settings, log);
 }
 
 export function buildDriver(config: Config, log: Logger, runner: CommandRunner = execaRunner()): FirewallDriver {
@@ -108,6 +123,7 @@ export async function startService(config: Config, log: Logger, options: Service
   policy.restore({ bans: active, history: store.banHistory(now - config.policy.lookback), trusted: store.trusted(now) });
   for (const p of store.allowed()) policy.allow(p);
 
+  const hangup = buildHangup(config, log);
   let lastDecision: Decision | undefined;
   const bansByReason = new Map<string, number>();
   let metrics: Metrics | undefined;
@@ -123,6 +139,7 @@ export async function startService(config: Config, log: Logger, options: Service
       if (conntrack !== null) metrics?.latency.observe({ stage: 'conntrack' }, conntrack / 1000);
     },
     onCommitted: (d, until) => {
+      if (hangup) hangup.hangupFrom(d.target).catch((e: unknown) => log.error({ err: e, prefix: d.target.text }, 'could not hang up the calls of a banned source'));
       bansByReason.set(d.reason, (bansByReason.get(d.reason) ?? 0) + 1);
       notifier.notify(banAlert(d));
       persister.write(`ban ${d.target.text}`, () => {

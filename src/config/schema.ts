@@ -154,6 +154,17 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    // Hang up the live calls of a banned source through ARI. Leave url and password unset to
+    // read them from http.conf and ari.conf beside manager.conf.
+    ari: z
+      .object({
+        enabled: z.boolean().default(true),
+        url: z.url({ protocol: /^https?$/ }).optional(),
+        username: z.string().min(1).default('asterisk-guard'),
+        password: z.string().min(1).optional(),
+      })
+      .strict()
+      .prefault({}),
     // Prometheus text endpoint on 127.0.0.1, off by default.
     metrics: z.object({ enabled: z.boolean().default(false), port: z.number().int().min(1).max(65535).default(9471) }).strict().prefault({}),
     store: z.object({ path: z.string().min(1).default('/var/lib/asterisk-guard/state.db') }).strict().prefault({}),

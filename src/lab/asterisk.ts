@@ -62,7 +62,9 @@ export class LabAsterisk {
     for (const d of ['etc', 'cache', 'lib', 'spool', 'run', 'log']) mkdirSync(path.join(base, d), { recursive: true });
     cpSync(this.options.confDir, path.join(base, 'etc'), { recursive: true });
     const guardUser = path.join(base, 'etc/manager.d/asterisk-guard.conf');
-    writeFileSync(guardUser, readFileSync(guardUser, 'utf8').replace('change-me-to-a-long-random-string', this.amiSecret));
+    for (const file of [guardUser, path.join(base, 'etc/ari.conf')]) {
+      writeFileSync(file, readFileSync(file, 'utf8').replace('change-me-to-a-long-random-string', this.amiSecret));
+    }
     const keys = path.join(base, 'etc/keys');
     mkdirSync(keys, { recursive: true });
     await execa('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=asterisk-guard lab', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', path.join(keys, 'ami.key'), '-out', path.join(keys, 'ami.pem')]);

@@ -1,0 +1,62 @@
+import type { Logger } from 'pino';
+import { contains, parseIpAddress, type IpPrefix } from '../net/ip-prefix.js';
+import { ariError, type AriSettings } from './settings.js';
+
+interface Channel {
+  readonly id: string;
+  readonly name: string;
+}
+
+/** `203.0.113.66:5060`, `[2001:db8::1]:5060`: what CHANNEL(pjsip,remote_addr) gives. */
+export function remoteAddressOf(value: string): IpPrefix | undefined {
+  const v6 = /^\[([^\]]+)\](?::\d+)?$/.exec(value);
+  const host = v6 ? v6[1]! : value.includes('.') ? value.split(':')[0]! : value;
+  const parsed = parseIpAddress(host);
+  return parsed.ok ? parsed.value : undefined;
+}
+
+/**
+ * Hangs up the live calls of a banned source through ARI's REST API (Node's fetch: see
+ * docs/decisions.md on ari-client). ARI's channel objects do not carry the peer address, so
+ * each PJSIP channel is asked for CHANNEL(pjsip,remote_addr).
+ */
+export class CallHangup {
+  private readonly auth: string;
+
+  constructor(
+    private readonly settings: AriSettings,
+    private readonly log: Logger,
+  ) {
+    this.auth = `Basic ${Buffer.from(`${settings.username}:${settings.password}`).toString('base64')}`;
+  }
+
+  /** Returns the names of the channels hung up. */
+  async hangupFrom(prefix: IpPrefix): Promise<string[]> {
+    const channels = (await this.call('GET', '/channels')) as Channel[];
+    const hung: string[] = [];
+    await Promise.all(
+      channels
+        .filter((c) => c.name.startsWith('PJSIP/'))
+        .map(async (c) => {
+          const v = (await this.call('GET', `/channels/${encodeURIComponent(c.id)}/variable?variable=${encodeURIComponent('CHANNEL(pjsip,remote_addr)')}`).catch(() => undefined)) as { value?: string } | undefined;
+          const remote = v?.value ? remoteAddressOf(v.value) : undefined;
+          if (!remote || !contains(prefix, remote)) return;
+          await this.call('DELETE', `/channels/${encodeURIComponent(c.id)}?reason=congestion`);
+          hung.push(c.name);
+        }),
+    );
+    if (hung.length > 0) this.log.info({ prefix: prefix.text, channels: hung }, `hung up ${hung.length} live call(s) from ${prefix.text}`);
+    return hung;
+  }
+
+  private async call(method: 'GET' | 'DELETE', path: string): Promise<unknown> {
+    let response: Response;
+    try {
+      response = await fetch(`${this.settings.url}${path}`, { method, headers: { authorization: this.auth }, signal: AbortSignal.timeout(5000) });
+    } catch (e) {
+      throw ariError(`ARI ${method} ${path} at ${this.settings.url}: ${(e as Error).cause ? String((e as Error & { cause: Error }).cause.message) : (e as Error).message}`);
+    }
+    if (!response.ok) throw ariError(`ARI ${method} ${path}: ${response.status} ${(await response.text()).slice(0, 200)}`);
+    return response.status === 204 ? undefined : response.json();
+  }
+}
