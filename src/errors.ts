@@ -12,7 +12,7 @@ export const ERROR_CODES = {
   AG_ERR_STORE_WRITE: 'a write to the state database failed (it is retried)',
   AG_ERR_CONTROL_REQUEST: 'the admin socket refused a request',
   AG_ERR_CONTROL_CONNECT: 'cannot reach the daemon on its admin socket',
-  AG_ERR_ARI: "an ARI request (hanging up a banned source's calls) failed",
+  AG_ERR_ARI_REQUEST: "an ARI request (hanging up a banned source's calls) failed",
   AG_ERR_FIREWALL_COMMAND: 'a firewall command (nft or conntrack) failed',
   AG_ERR_REPLAY_INPUT: 'the replay input cannot be read',
   AG_ERR_CLI_USAGE: 'the command line is not valid',

@@ -47,5 +47,5 @@ export function readAriSettings(confDir: string, username: string): AriSettings 
 }
 
 export function ariError(message: string): GuardError {
-  return new GuardError('AG_ERR_ARI', message);
+  return new GuardError('AG_ERR_ARI_REQUEST', message);
 }
