@@ -25,7 +25,8 @@ export function parseAsteriskAddress(text: string): ParseResult<Endpoint> {
     transport = t as Transport;
   }
   const portText = parts[parts.length - 1]!;
-  if (!/^\d{1,5}$/.test(portText) || Number(portText) > 65535) {
+  const port = portText.length > 0 && portText.length <= 5 ? Number(portText) : NaN;
+  if (!Number.isInteger(port) || port > 65535 || portText.charCodeAt(0) < 48 || portText.charCodeAt(0) > 57) {
     return { ok: false, reason: `bad port ${JSON.stringify(portText)}` };
   }
   let addressText = parts[parts.length - 2]!;
@@ -36,5 +37,5 @@ export function parseAsteriskAddress(text: string): ParseResult<Endpoint> {
   if (family === 'IPV4' && addressText.includes(':')) {
     return { ok: false, reason: `IPV4 family with an IPv6 address ${JSON.stringify(addressText)}` };
   }
-  return { ok: true, value: { ip: ip.value, port: Number(portText), transport } };
+  return { ok: true, value: { ip: ip.value, port, transport } };
 }

@@ -216,3 +216,4 @@ export function contains(outer: IpPrefix, inner: IpPrefix): boolean {
 export function isSingleAddress(prefix: IpPrefix): boolean {
   return prefix.length === (prefix.family === 4 ? 32 : 128);
 }
+

@@ -225,20 +225,25 @@ export class Policy {
     const account = event.account;
     if (account === undefined || event.kind !== 'ChallengeResponseFailed') return undefined;
     let sources = this.accounts.get(account);
-    if (sources) this.accounts.delete(account);
-    else sources = new Map();
-    this.accounts.set(account, sources);
-    if (this.accounts.size > MAX_TRACKED_ACCOUNTS) this.accounts.delete(this.accounts.keys().next().value as string);
+    if (!sources) {
+      sources = new Map();
+      this.accounts.set(account, sources);
+      if (this.accounts.size > MAX_TRACKED_ACCOUNTS) this.accounts.delete(this.accounts.keys().next().value as string);
+    }
     const { sources: needed, windowMs } = this.config.accountAttack;
-    sources.delete(key.text);
     sources.set(key.text, event.time);
-    for (const [k, t] of sources) {
-      if (t >= event.time - windowMs && sources.size <= needed) break;
+    // Cheap on the hot path: the window is only swept once enough sources are on record.
+    if (sources.size < needed) return undefined;
+    const since = event.time - windowMs;
+    for (const [k, t] of sources) if (t < since) sources.delete(k);
+    // A distributed attack from many sources: remember enough of them to count, not all.
+    for (const k of sources.keys()) {
+      if (sources.size <= needed * 2) break;
       sources.delete(k);
     }
     if (sources.size < needed) return undefined;
     const last = this.accountAlerted.get(account);
-    if (last !== undefined && last > event.time - windowMs) return undefined;
+    if (last !== undefined && last > since) return undefined;
     this.accountAlerted.set(account, event.time);
     return this.alert('warning', 'distributed-attack', event.time, `account ${account}: failing from ${sources.size} sources within ${Math.round(windowMs / 60_000)} min, a distributed attack on its password`, undefined, undefined);
   }
