@@ -27,4 +27,3 @@ export function runMemoryBench(): { baselineMb: number; at1MMb: number; at2MMb: 
   return { baselineMb: baseline / 1e6, at1MMb: at1M / 1e6, at2MMb: at2M / 1e6, tracked: scoreboard.size };
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) console.log(JSON.stringify(runMemoryBench()));

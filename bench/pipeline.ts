@@ -30,7 +30,3 @@ export function runPipelineBench(events = 1_000_000, sources = 100_000): { event
   return { eventsPerSecond: events / seconds, seconds, bans: policy.outcomes.ban };
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  const r = runPipelineBench();
-  console.log(`pipeline: ${Math.round(r.eventsPerSecond)} events/s (${r.seconds.toFixed(2)} s for 1M events, ${r.bans} bans)`);
-}
