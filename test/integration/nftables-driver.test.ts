@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { netnsRunner } from '../../src/enforce/command-runner.js';
 import { NftablesDriver } from '../../src/enforce/nftables-driver.js';
 import { LabNetwork } from '../../src/lab/netns.js';
-import { parseIpPrefix, type IpPrefix } from '../../src/net/ip-prefix.js';
+import { prefix } from '../support/prefix.js';
 import { sleep, startSender, UdpListener } from '../support/udp.js';
 
 // The driver against the real kernel, in namespaces this test makes and always removes.
@@ -14,12 +14,6 @@ const ATK = '203.0.113.66';
 const ATK2 = '203.0.113.67';
 const PHONE = '198.51.100.10';
 const ATK6 = '2001:db8:66::66';
-
-function prefix(text: string): IpPrefix {
-  const p = parseIpPrefix(text);
-  if (!p.ok) throw new Error(p.reason);
-  return p.value;
-}
 
 // Someone else's firewall, as in the seed story: established flows accepted before anything else.
 const FOREIGN_TABLE = `table inet lab_filter {

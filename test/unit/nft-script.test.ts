@@ -1,14 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { elementStatements, initScript } from '../../src/enforce/nft-script.js';
-import { parseIpPrefix } from '../../src/net/ip-prefix.js';
+import { prefix as p } from '../support/prefix.js';
 import { conntrackDeleted, parseSetJson } from '../../src/enforce/nftables-driver.js';
 
 const names = { table: 'asterisk_guard', priority: -310 };
-const p = (t: string) => {
-  const r = parseIpPrefix(t);
-  if (!r.ok) throw new Error(r.reason);
-  return r.value;
-};
 
 describe('nft scripts', () => {
   it('creates our table, both sets and an early prerouting drop in one script', () => {

@@ -5,16 +5,11 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { parseIpPrefix } from '../../src/net/ip-prefix.js';
+import { prefix as p } from '../support/prefix.js';
 import { Persister } from '../../src/store/persister.js';
 import { Store } from '../../src/store/store.js';
 
 const dir = () => mkdtempSync(path.join(tmpdir(), 'ag-store-'));
-const p = (t: string) => {
-  const r = parseIpPrefix(t);
-  if (!r.ok) throw new Error(r.reason);
-  return r.value;
-};
 
 describe('Store', () => {
   it('creates the schema with a version, in WAL mode, and reopens it', () => {
