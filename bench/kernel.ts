@@ -1,13 +1,13 @@
-// Benchmarks 3-5, against the real kernel in a network namespace made here (no traffic sent):
-// decision latency over 1,000 bans, a mass ban of 100k sources (against one `nft add element`
-// process per ban, fail2ban's model), and the restart reconcile of 100k stored bans.
+// Benchmarks 3-5, against the real kernel, run by kernel-main.ts inside a network namespace
+// made for them (no traffic sent), as the daemon runs in its PBX's namespace: decision latency
+// over 1,000 bans, a mass ban of 100k sources (against one `nft add element` process per ban,
+// fail2ban's model), and the restart reconcile of 100k stored bans.
 import { execa } from 'execa';
 import { performance } from 'node:perf_hooks';
 import { pino } from 'pino';
-import { netnsRunner } from '../src/enforce/command-runner.js';
+import { processRunner } from '../src/enforce/command-runner.js';
 import { Enforcer } from '../src/enforce/enforcer.js';
 import { NftablesDriver } from '../src/enforce/nftables-driver.js';
-import { LabNetwork } from '../src/lab/netns.js';
 import { parseIpPrefix, type IpPrefix } from '../src/net/ip-prefix.js';
 import type { BanDecision } from '../src/policy/decision.js';
 import { Store } from '../src/store/store.js';
@@ -31,75 +31,70 @@ export interface KernelResults {
   reconcile: { bans: number; seconds: number };
 }
 
+/** Runs in the namespace the benchmark owns (kernel-main.ts puts it there). */
 export async function runKernelBench(): Promise<KernelResults> {
-  const net = await LabNetwork.create('agbench', { name: 'pbx', addresses: ['192.0.2.1'] }, []);
-  const ns = net.ns('pbx');
-  const runner = netnsRunner(ns);
-  try {
-    // 3. Latency: one ban at a time, event received -> committed, -> conntrack flushed.
-    const driver = new NftablesDriver(runner, names);
-    await driver.init();
-    const kernel: number[] = [];
-    const conntrack: number[] = [];
-    let done: (() => void) | undefined;
-    const enforcer = new Enforcer(driver, pino({ level: 'silent' }), {
-      now: Date.now,
-      monotonic: () => performance.now(),
-      retryBaseMs: 10,
-      retryMaxMs: 100,
-      conntrackAttempts: 1,
-      onLatency: (k, c) => {
-        kernel.push(k);
-        if (c !== null) conntrack.push(c);
-        done?.();
-      },
-    });
-    for (let i = 0; i < 1000; i++) {
-      const decision: BanDecision = { action: 'ban', target: benchAddress(i), time: Date.now(), durationMs: 600_000, step: 0, reason: 'brute-force', evidence: undefined };
-      const flushed = new Promise<void>((r) => (done = r));
-      enforcer.submit(decision, performance.now());
-      await flushed;
-    }
-    kernel.sort((a, b) => a - b);
-    conntrack.sort((a, b) => a - b);
-    const latency = { kernelP50: quantile(kernel, 0.5), kernelP99: quantile(kernel, 0.99), conntrackP50: quantile(conntrack, 0.5), conntrackP99: quantile(conntrack, 0.99), bans: kernel.length };
-    await driver.destroy();
-
-    // 4. Mass ban: 100k distinct sources in one go, next to one process per ban (fail2ban's
-    // model), sampled on a fresh set: with 100k interval elements in it, every such process
-    // first reads the whole set, and the sample would take hours.
-    const mass = new NftablesDriver(runner, names);
-    await mass.init();
-    let t0 = performance.now();
-    for (let i = 100_000; i < 101_000; i++) {
-      await execa('ip', ['netns', 'exec', ns, 'nft', 'add', 'element', 'inet', names.table, 'banned_v4', `{ ${benchAddress(i).text} timeout 3600s }`]);
-    }
-    const processPerBanMs = (performance.now() - t0) / 1000;
-    await mass.destroy();
-    await mass.init();
-    const bans = Array.from({ length: 100_000 }, (_, i) => ({ prefix: benchAddress(i), until: Date.now() + 3_600_000 }));
-    t0 = performance.now();
-    await mass.ban(bans, Date.now());
-    const seconds = (performance.now() - t0) / 1000;
-    const inKernel = (await mass.list(Date.now())).length;
-    if (inKernel !== 100_000) throw new Error(`mass ban: ${inKernel} elements in the kernel, not 100000`);
-    const perBanUs = (seconds * 1e6) / 100_000;
-    const massBan = { bans: 100_000, seconds, perBanUs, processPerBanMs, ratio: (processPerBanMs * 1000) / perBanUs };
-    mass.close();
-
-    // 5. Restart: 100k stored bans reconciled into the kernel (the set is full of others first).
-    const store = Store.open(':memory:');
-    store.recordBans(Array.from({ length: 100_000 }, (_, i) => ({ prefix: benchAddress(i + 20_000), since: Date.now(), until: Date.now() + 3_600_000, reason: 'bench', origin: 'auto' as const, step: 0, evidence: null })));
-    const restarted = new NftablesDriver(runner, names);
-    await restarted.init();
-    t0 = performance.now();
-    await restarted.reconcile(store.activeBans(Date.now()), Date.now());
-    const reconcile = { bans: 100_000, seconds: (performance.now() - t0) / 1000 };
-    if ((await restarted.list(Date.now())).length !== 100_000) throw new Error('reconcile: the kernel does not hold the 100k stored bans');
-    await restarted.destroy();
-    return { latency, massBan, reconcile };
-  } finally {
-    await net.destroy();
+  const runner = processRunner();
+  // 3. Latency: one ban at a time, event received -> committed, -> conntrack flushed.
+  const driver = new NftablesDriver(runner, names);
+  await driver.init();
+  const kernel: number[] = [];
+  const conntrack: number[] = [];
+  let done: (() => void) | undefined;
+  const enforcer = new Enforcer(driver, pino({ level: 'silent' }), {
+    now: Date.now,
+    monotonic: () => performance.now(),
+    retryBaseMs: 10,
+    retryMaxMs: 100,
+    conntrackAttempts: 1,
+    onLatency: (k, c) => {
+      kernel.push(k);
+      if (c !== null) conntrack.push(c);
+      done?.();
+    },
+  });
+  for (let i = 0; i < 1000; i++) {
+    const decision: BanDecision = { action: 'ban', target: benchAddress(i), time: Date.now(), durationMs: 600_000, step: 0, reason: 'brute-force', evidence: undefined };
+    const flushed = new Promise<void>((r) => (done = r));
+    enforcer.submit(decision, performance.now());
+    await flushed;
   }
+  kernel.sort((a, b) => a - b);
+  conntrack.sort((a, b) => a - b);
+  const latency = { kernelP50: quantile(kernel, 0.5), kernelP99: quantile(kernel, 0.99), conntrackP50: quantile(conntrack, 0.5), conntrackP99: quantile(conntrack, 0.99), bans: kernel.length };
+  await driver.destroy();
+
+  // 4. Mass ban: 100k distinct sources in one go, next to one process per ban (fail2ban's
+  // model), sampled on a fresh set: with 100k interval elements in it, every such process
+  // first reads the whole set, and the sample would take hours.
+  const mass = new NftablesDriver(runner, names);
+  await mass.init();
+  let t0 = performance.now();
+  for (let i = 100_000; i < 101_000; i++) {
+    await execa('nft', ['add', 'element', 'inet', names.table, 'banned_v4_32', `{ ${benchAddress(i).text} timeout 3600s }`]);
+  }
+  const processPerBanMs = (performance.now() - t0) / 1000;
+  await mass.destroy();
+  await mass.init();
+  const bans = Array.from({ length: 100_000 }, (_, i) => ({ prefix: benchAddress(i), until: Date.now() + 3_600_000 }));
+  t0 = performance.now();
+  await mass.ban(bans, Date.now());
+  const seconds = (performance.now() - t0) / 1000;
+  const inKernel = (await mass.list(Date.now())).length;
+  if (inKernel !== 100_000) throw new Error(`mass ban: ${inKernel} elements in the kernel, not 100000`);
+  const perBanUs = (seconds * 1e6) / 100_000;
+  const massBan = { bans: 100_000, seconds, perBanUs, processPerBanMs, ratio: (processPerBanMs * 1000) / perBanUs };
+  mass.close();
+
+  // 5. Restart: 100k stored bans reconciled into the kernel (the set is full of others first).
+  const store = Store.open(':memory:');
+  store.recordBans(Array.from({ length: 100_000 }, (_, i) => ({ prefix: benchAddress(i + 20_000), since: Date.now(), until: Date.now() + 3_600_000, reason: 'bench', origin: 'auto' as const, step: 0, evidence: null })));
+  const restarted = new NftablesDriver(runner, names);
+  await restarted.init();
+  t0 = performance.now();
+  await restarted.reconcile(store.activeBans(Date.now()), Date.now());
+  const reconcile = { bans: 100_000, seconds: (performance.now() - t0) / 1000 };
+  if ((await restarted.list(Date.now())).length !== 100_000) throw new Error('reconcile: the kernel does not hold the 100k stored bans');
+  await restarted.destroy();
+  return { latency, massBan, reconcile };
 }
 

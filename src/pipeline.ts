@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
-import type { Fields } from './ami/frame-decoder.js';
-import { parseSecurityEvent } from './events/parse-event.js';
+import type { FieldReader } from './ami/frame-decoder.js';
+import { SecurityEventParser } from './events/parse-event.js';
 import type { SecurityEvent } from './events/security-event.js';
 import type { Decision } from './policy/decision.js';
 import type { Policy } from './policy/policy.js';
@@ -23,22 +23,35 @@ export class ProblemCounter {
 
 /** Fields in, decision out: the same path for live AMI, a capture and a log file. */
 export class Pipeline {
-  readonly eventsByKind = new Map<string, number>();
+  /** kind → service → events: two lookups per event, no key string built. */
+  private readonly tally = new Map<string, Map<string, number>>();
+  private readonly parser: SecurityEventParser;
 
   constructor(
     private readonly policy: Policy,
     readonly problems: ProblemCounter,
-    private readonly useEventTime: boolean,
-  ) {}
+    useEventTime: boolean,
+  ) {
+    this.parser = new SecurityEventParser(useEventTime);
+  }
 
-  ingest(fields: Fields, arrival: number): { event: SecurityEvent; decisions: readonly Decision[] } | undefined {
-    const parsed = parseSecurityEvent(fields, arrival, this.useEventTime);
+  /** Events seen, keyed `SERVICE/Kind`. */
+  get eventsByKind(): ReadonlyMap<string, number> {
+    const out = new Map<string, number>();
+    for (const [kind, byService] of this.tally) for (const [service, n] of byService) out.set(`${service}/${kind}`, n);
+    return out;
+  }
+
+  ingest(fields: FieldReader, arrival: number): { event: SecurityEvent; decisions: readonly Decision[] } | undefined {
+    const parsed = this.parser.parse(fields, arrival);
     if (!parsed.ok) {
       this.problems.report(parsed.kind, parsed.reason);
       return undefined;
     }
-    const key = `${parsed.event.service}/${parsed.event.kind}`;
-    this.eventsByKind.set(key, (this.eventsByKind.get(key) ?? 0) + 1);
+    const { kind, service } = parsed.event;
+    let byService = this.tally.get(kind);
+    if (!byService) this.tally.set(kind, (byService = new Map()));
+    byService.set(service, (byService.get(service) ?? 0) + 1);
     return { event: parsed.event, decisions: this.policy.handle(parsed.event) };
   }
 }

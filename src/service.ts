@@ -7,7 +7,7 @@ import type { Config } from './config/schema.js';
 import { adminHandler } from './control/admin.js';
 import { ControlServer } from './control/server.js';
 import { Scoreboard } from './detect/scoreboard.js';
-import { execaRunner, type CommandRunner } from './enforce/command-runner.js';
+import { processRunner, type CommandRunner } from './enforce/command-runner.js';
 import { DryRunDriver } from './enforce/dry-run-driver.js';
 import { Enforcer } from './enforce/enforcer.js';
 import type { FirewallDriver } from './enforce/firewall-driver.js';
@@ -20,7 +20,7 @@ import { Persister } from './store/persister.js';
 import { banAlert, decisionAlert, systemAlert } from './notify/alert.js';
 import { emailChannel, webhookChannel, type Channel } from './notify/channels.js';
 import { Notifier } from './notify/notifier.js';
-import { Metrics } from './metrics/metrics.js';
+import type { Metrics } from './metrics/metrics.js';
 import type { Server } from 'node:http';
 import path from 'node:path';
 import { CallHangup } from './ari/hangup.js';
@@ -38,7 +38,6 @@ export function buildPipeline(config: Config, log: Logger, useEventTime: boolean
     weights: d.weights,
     ipv6PrefixLength: d.ipv6_prefix,
     maxSources: d.max_sources,
-    maxAccountsPerSource: 16,
   });
   const p = config.policy;
   const policy = new Policy(
@@ -79,7 +78,7 @@ function buildHangup(config: Config, log: Logger): CallHangup | undefined {
   return new CallHangup(settings, log);
 }
 
-export function buildDriver(config: Config, log: Logger, runner: CommandRunner = execaRunner()): FirewallDriver {
+export function buildDriver(config: Config, log: Logger, runner: CommandRunner = processRunner()): FirewallDriver {
   if (config.firewall.driver === 'dry-run') return new DryRunDriver(log);
   return new NftablesDriver(runner, { table: config.firewall.table, priority: config.firewall.priority });
 }
@@ -211,6 +210,8 @@ export async function startService(config: Config, log: Logger, options: Service
   );
   let metricsServer: Server | undefined;
   if (config.metrics.enabled) {
+    // Loaded only when enabled (off by default): prom-client costs ~14 MB of resident memory.
+    const { Metrics } = await import('./metrics/metrics.js');
     metrics = new Metrics({
       eventsByKind: () => pipeline.eventsByKind,
       outcomes: () => policy.outcomes,

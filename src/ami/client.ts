@@ -2,7 +2,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { EventEmitter } from 'eventemitter3';
 import { GuardError } from '../errors.js';
-import { AmiFrameDecoder, type Fields, type MalformedKind } from './frame-decoder.js';
+import { AmiFrameDecoder, type AmiFrame, type FieldReader, type MalformedKind } from './frame-decoder.js';
 
 export interface AmiTlsOptions {
   readonly ca?: string | Buffer;
@@ -28,7 +28,8 @@ export interface AmiClientOptions {
 
 export interface AmiClientEvents {
   /** A frame with an `Event` field, and the wall-clock time its bytes arrived. */
-  event: (fields: Fields, arrival: number) => void;
+  /** `fields` is valid during the call only (see AmiFrame). */
+  event: (fields: FieldReader, arrival: number) => void;
   connected: (banner: string) => void;
   disconnected: (reason: string, retryInMs: number) => void;
   malformed: (kind: MalformedKind, detail: string) => void;
@@ -128,18 +129,18 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
     }, this.options.loginTimeoutMs);
   }
 
-  private onFrame(fields: Fields): void {
-    if (fields['Event'] !== undefined) {
-      this.emit('event', fields, Date.now());
+  private onFrame(frame: AmiFrame): void {
+    if (frame.get('Event') !== undefined) {
+      this.emit('event', frame, Date.now());
       return;
     }
-    const id = fields['ActionID'] ?? '';
-    if (id.startsWith('login-')) this.onLoginResponse(fields);
+    const id = frame.get('ActionID') ?? '';
+    if (id.startsWith('login-')) this.onLoginResponse(frame);
   }
 
-  private onLoginResponse(fields: Fields): void {
+  private onLoginResponse(frame: AmiFrame): void {
     clearTimeout(this.loginTimer);
-    if (fields['Response'] === 'Success') {
+    if (frame.get('Response') === 'Success') {
       this.state = 'ready';
       this.attempt = 0;
       this.everLoggedIn = true;
@@ -152,7 +153,7 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
     const error = new GuardError(
       'AG_ERR_AMI_AUTH',
       `Asterisk at ${this.options.host}:${this.options.port} refused the login of user ${JSON.stringify(this.options.username)}: ` +
-        `${fields['Message'] ?? 'no reason given'}. Check the secret and the permit/deny lines of [${this.options.username}] in manager.conf.`,
+        `${frame.get('Message') ?? 'no reason given'}. Check the secret and the permit/deny lines of [${this.options.username}] in manager.conf.`,
     );
     if (this.firstLogin) {
       this.firstLogin.reject(error);

@@ -1,5 +1,6 @@
 import { widen, type IpPrefix } from '../net/ip-prefix.js';
-import type { FailureKind, SecurityEvent } from '../events/security-event.js';
+import { FAILURE_KINDS, type FailureKind, type SecurityEvent } from '../events/security-event.js';
+import { SlotIndex } from './slot-index.js';
 
 export interface ScoringConfig {
   /** Score at which a burst bans (fail2ban's maxretry, for weight-1 failures close together). */
@@ -12,10 +13,8 @@ export interface ScoringConfig {
   readonly weights: Readonly<Record<FailureKind, number>>;
   /** IPv6 sources are scored per prefix of this length (an attacker owns at least a /64). */
   readonly ipv6PrefixLength: number;
-  /** Least-recently-seen sources beyond this many are forgotten. */
+  /** Beyond this many sources, ones not seen for a while are forgotten (CLOCK). */
   readonly maxSources: number;
-  /** Distinct accounts remembered per source for the evidence. */
-  readonly maxAccountsPerSource: number;
 }
 
 /**
@@ -45,20 +44,6 @@ export interface Offense {
   readonly evidence: Evidence;
 }
 
-interface SourceState {
-  readonly source: IpPrefix;
-  score: number;
-  slowScore: number;
-  first: number;
-  last: number;
-  readonly events: Partial<Record<FailureKind, number>>;
-  readonly accounts: string[];
-  readonly services: string[];
-  warned: boolean;
-  /** The board's tick when this source was last moved to the recent end. */
-  touched: number;
-}
-
 // Failures in a flood arrive a few ms apart, so the first ones have decayed by a hair when the
 // threshold-th lands (5 guesses at 175/s lose 0.0007 with a 60 s half-life). Without this
 // margin the threshold-th guess would never ban and every ban would cost one more guess.
@@ -69,23 +54,54 @@ export function scoringKey(ip: IpPrefix, ipv6PrefixLength: number): IpPrefix {
   return ip.family === 6 ? widen(ip, ipv6PrefixLength) : ip;
 }
 
+/** Account names of the evidence, by hash: bounded, the oldest forgotten first. */
+const MAX_ACCOUNT_NAMES = 65_536;
+/** Distinct accounts remembered per source (and services per board, as bits). */
+const ACCOUNT_SLOTS = 4;
+const MAX_SERVICES = 32;
+const KIND_COUNT = FAILURE_KINDS.length;
+const KIND_INDEX = Object.fromEntries(FAILURE_KINDS.map((k, i) => [k, i])) as Record<FailureKind, number>;
+const WARNED = 1;
+
 /**
  * Decaying failure scores per source, two horizons: a short one for floods and a long one for
- * slow guessing. Pure: time comes in with each event.
+ * slow guessing. Pure: time comes in with each event. Each source is a slot in typed-array
+ * columns (see SlotIndex): about 90 bytes, and nothing for the garbage collector to trace.
  */
 export class Scoreboard {
-  private readonly sources = new Map<string, SourceState>();
-  private tick = 0;
+  private readonly index: SlotIndex;
+  private readonly score: Float32Array;
+  private readonly slowScore: Float32Array;
+  private readonly first: Float64Array;
+  private readonly last: Float64Array;
+  /** Failures per kind, saturating at 255: a source bans long before. */
+  private readonly counts: Uint8Array;
+  /** Hashes of the first accounts tried (0: none); the names are in `accountNames`. */
+  private readonly accounts: Uint32Array;
+  private readonly serviceBits: Uint32Array;
+  private readonly flags: Uint8Array;
+  private readonly accountNames = new Map<number, string>();
+  private readonly services: string[] = [];
   private readonly lnHalf: number;
   private readonly slowLnHalf: number;
 
   constructor(private readonly config: ScoringConfig) {
     this.lnHalf = Math.LN2 / config.halfLifeMs;
     this.slowLnHalf = Math.LN2 / config.slowHalfLifeMs;
+    this.index = new SlotIndex(config.maxSources);
+    const n = config.maxSources;
+    this.score = new Float32Array(n);
+    this.slowScore = new Float32Array(n);
+    this.first = new Float64Array(n);
+    this.last = new Float64Array(n);
+    this.counts = new Uint8Array(n * KIND_COUNT);
+    this.accounts = new Uint32Array(n * ACCOUNT_SLOTS);
+    this.serviceBits = new Uint32Array(n);
+    this.flags = new Uint8Array(n);
   }
 
   get size(): number {
-    return this.sources.size;
+    return this.index.size;
   }
 
   /**
@@ -94,119 +110,151 @@ export class Scoreboard {
    */
   recordFailure(event: SecurityEvent & { kind: FailureKind }, key: IpPrefix, trustFactor = 1): Offense | undefined {
     const weight = this.config.weights[event.kind];
-    const state = this.touch(key, event.time);
-    const dt = Math.max(0, event.time - state.last);
-    state.score = state.score * Math.exp(-dt * this.lnHalf) + weight;
-    state.slowScore = state.slowScore * Math.exp(-dt * this.slowLnHalf) + weight;
-    state.last = Math.max(state.last, event.time);
-    state.events[event.kind] = (state.events[event.kind] ?? 0) + 1;
-    remember(state.accounts, event.account, this.config.maxAccountsPerSource);
-    remember(state.services, event.service, 8);
+    const slot = this.slotFor(key, event.time);
+    const dt = Math.max(0, event.time - this.last[slot]!);
+    const score = this.score[slot]! * Math.exp(-dt * this.lnHalf) + weight;
+    const slowScore = this.slowScore[slot]! * Math.exp(-dt * this.slowLnHalf) + weight;
+    this.score[slot] = score;
+    this.slowScore[slot] = slowScore;
+    this.last[slot] = Math.max(this.last[slot]!, event.time);
+    const count = slot * KIND_COUNT + KIND_INDEX[event.kind];
+    if (this.counts[count]! < 0xff) this.counts[count]!++;
+    if (event.account !== undefined) this.rememberAccount(slot, event.account);
+    this.serviceBits[slot]! |= this.serviceBit(event.service);
+    const warned = (this.flags[slot]! & WARNED) !== 0;
     const trigger: Trigger | undefined =
-      state.score + SCORE_TOLERANCE >= this.config.threshold * trustFactor
+      score + SCORE_TOLERANCE >= this.config.threshold * trustFactor
         ? 'burst'
-        : state.slowScore + SCORE_TOLERANCE >= this.config.slowThreshold * trustFactor
+        : slowScore + SCORE_TOLERANCE >= this.config.slowThreshold * trustFactor
           ? 'slow'
-          : state.warned
+          : warned
             ? undefined
             : trustFactor > 1
               ? 'trusted-failing'
-              : this.looksLikeStalePassword(state)
+              : this.looksLikeStalePassword(slot)
                 ? 'stale-password'
                 : undefined;
     if (trigger === undefined) return undefined;
-    if (trigger === 'stale-password' || trigger === 'trusted-failing') state.warned = true;
-    else this.sources.delete(key.text);
-    return { source: key, evidence: evidenceOf(state, trigger) };
+    const evidence = this.evidenceOf(slot, key, trigger);
+    // A source that bans stays until the policy forgets it with its ban (one place for both).
+    if (trigger === 'stale-password' || trigger === 'trusted-failing') this.flags[slot]! |= WARNED;
+    return { source: key, evidence };
   }
 
-  private looksLikeStalePassword(state: SourceState): boolean {
-    const failures = state.events.ChallengeResponseFailed ?? 0;
+  private looksLikeStalePassword(slot: number): boolean {
+    const failures = this.counts[slot * KIND_COUNT + KIND_INDEX.ChallengeResponseFailed]!;
     return (
       failures >= STALE_PASSWORD_FAILURES &&
-      Object.keys(state.events).length === 1 &&
-      state.accounts.length === 1 &&
-      state.score < this.config.threshold / 2
+      failures === this.failuresAt(slot) &&
+      this.accounts[slot * ACCOUNT_SLOTS] !== 0 &&
+      this.accounts[slot * ACCOUNT_SLOTS + 1] === 0 &&
+      this.score[slot]! < this.config.threshold / 2
     );
   }
 
   /** How many failures the source has on record now. */
   failures(key: IpPrefix): number {
-    const state = this.sources.get(key.text);
-    return state ? Object.values(state.events).reduce((a, b) => a + (b ?? 0), 0) : 0;
+    const slot = this.index.find(key);
+    return slot === -1 ? 0 : this.failuresAt(slot);
   }
 
   /** The source's evidence as it stands, for a decision the policy makes itself. */
   snapshot(key: IpPrefix, trigger: Trigger): Evidence | undefined {
-    const state = this.sources.get(key.text);
-    return state && evidenceOf(state, trigger);
+    const slot = this.index.find(key);
+    return slot === -1 ? undefined : this.evidenceOf(slot, key, trigger);
   }
 
   /** Live scores for `why`, decayed to `now`. */
   scores(key: IpPrefix, now: number): { score: number; slowScore: number } | undefined {
-    const state = this.sources.get(key.text);
-    if (!state) return undefined;
-    const dt = Math.max(0, now - state.last);
-    return { score: round2(state.score * Math.exp(-dt * this.lnHalf)), slowScore: round2(state.slowScore * Math.exp(-dt * this.slowLnHalf)) };
+    const slot = this.index.find(key);
+    if (slot === -1) return undefined;
+    const dt = Math.max(0, now - this.last[slot]!);
+    return { score: round2(this.score[slot]! * Math.exp(-dt * this.lnHalf)), slowScore: round2(this.slowScore[slot]! * Math.exp(-dt * this.slowLnHalf)) };
   }
 
   /** Forgets a source, e.g. once it is banned or allow-listed. */
   forget(key: IpPrefix): void {
-    this.sources.delete(key.text);
+    const slot = this.index.find(key);
+    if (slot !== -1) this.index.remove(slot);
   }
 
-  private touch(key: IpPrefix, time: number): SourceState {
-    this.tick++;
-    const existing = this.sources.get(key.text);
-    if (existing) {
-      // Re-inserting keeps the Map in least-recently-seen order, so eviction is O(1). A source
-      // seen in the last eighth of the capacity is recent enough: skip the re-insert, which
-      // is most of the cost of a flood from one source.
-      if (this.tick - existing.touched > this.config.maxSources >> 3) {
-        this.sources.delete(key.text);
-        this.sources.set(key.text, existing);
-        existing.touched = this.tick;
+  private slotFor(key: IpPrefix, time: number): number {
+    const found = this.index.find(key);
+    if (found !== -1) return found;
+    const { slot } = this.index.insert(key);
+    this.score[slot] = 0;
+    this.slowScore[slot] = 0;
+    this.first[slot] = time;
+    this.last[slot] = time;
+    this.counts.fill(0, slot * KIND_COUNT, slot * KIND_COUNT + KIND_COUNT);
+    this.accounts.fill(0, slot * ACCOUNT_SLOTS, slot * ACCOUNT_SLOTS + ACCOUNT_SLOTS);
+    this.serviceBits[slot] = 0;
+    this.flags[slot] = 0;
+    return slot;
+  }
+
+  private failuresAt(slot: number): number {
+    let n = 0;
+    for (let i = slot * KIND_COUNT; i < slot * KIND_COUNT + KIND_COUNT; i++) n += this.counts[i]!;
+    return n;
+  }
+
+  private rememberAccount(slot: number, account: string): void {
+    const hash = accountHash(account);
+    const base = slot * ACCOUNT_SLOTS;
+    for (let i = base; i < base + ACCOUNT_SLOTS; i++) {
+      const held = this.accounts[i]!;
+      if (held === hash) return;
+      if (held !== 0) continue;
+      this.accounts[i] = hash;
+      if (!this.accountNames.has(hash)) {
+        this.accountNames.set(hash, account);
+        if (this.accountNames.size > MAX_ACCOUNT_NAMES) this.accountNames.delete(this.accountNames.keys().next().value as number);
       }
-      return existing;
+      return;
     }
-    const state: SourceState = {
-      source: key,
-      score: 0,
-      slowScore: 0,
-      first: time,
-      last: time,
-      events: {},
-      accounts: [],
-      services: [],
-      warned: false,
-      touched: this.tick,
+  }
+
+  private serviceBit(service: string): number {
+    let i = this.services.indexOf(service);
+    if (i === -1) {
+      // Asterisk has a handful of services; a flood of made-up ones is not kept.
+      if (this.services.length >= MAX_SERVICES) return 0;
+      i = this.services.push(service) - 1;
+    }
+    return (1 << i) >>> 0;
+  }
+
+  private evidenceOf(slot: number, key: IpPrefix, trigger: Trigger): Evidence {
+    const events: Partial<Record<FailureKind, number>> = {};
+    for (let i = 0; i < KIND_COUNT; i++) {
+      const n = this.counts[slot * KIND_COUNT + i]!;
+      if (n > 0) events[FAILURE_KINDS[i]!] = n;
+    }
+    const accounts: string[] = [];
+    for (let i = slot * ACCOUNT_SLOTS; i < slot * ACCOUNT_SLOTS + ACCOUNT_SLOTS; i++) {
+      const name = this.accounts[i] === 0 ? undefined : this.accountNames.get(this.accounts[i]!);
+      if (name !== undefined) accounts.push(name);
+    }
+    const bits = this.serviceBits[slot]!;
+    return {
+      source: key.text,
+      trigger,
+      score: round2(this.score[slot]!),
+      slowScore: round2(this.slowScore[slot]!),
+      events,
+      accounts,
+      services: this.services.filter((_, i) => (bits >>> i) & 1),
+      firstSeen: this.first[slot]!,
+      lastSeen: this.last[slot]!,
     };
-    this.sources.set(key.text, state);
-    if (this.sources.size > this.config.maxSources) {
-      const oldest = this.sources.keys().next().value as string;
-      this.sources.delete(oldest);
-    }
-    return state;
   }
 }
 
-function remember(list: string[], value: string | undefined, max: number): void {
-  if (value === undefined || list.length >= max || list.includes(value)) return;
-  list.push(value);
-}
-
-function evidenceOf(state: SourceState, trigger: Trigger): Evidence {
-  return {
-    source: state.source.text,
-    trigger,
-    score: round2(state.score),
-    slowScore: round2(state.slowScore),
-    events: { ...state.events },
-    accounts: [...state.accounts],
-    services: [...state.services],
-    firstSeen: state.first,
-    lastSeen: state.last,
-  };
+function accountHash(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  return h >>> 0 || 1;
 }
 
 function round2(x: number): number {

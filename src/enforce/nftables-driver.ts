@@ -1,10 +1,24 @@
-import { contains, isSingleAddress, parseIpPrefix, widen, type IpPrefix } from '../net/ip-prefix.js';
+import { contains, parseIpPrefix, type IpPrefix } from '../net/ip-prefix.js';
 import { commandFailure, type CommandResult, type CommandRunner } from './command-runner.js';
 import type { Ban, FirewallDriver } from './firewall-driver.js';
 import { NftSession } from './nft-session.js';
-import { elementStatements, FAMILIES, initScript, replaceSetStatements, setName, timeoutText, type ElementChange, type NftNames } from './nft-script.js';
-
-const RESTORE_RETRY_MS = 500;
+import {
+  allowedSetName,
+  BASE_SETS,
+  bannedSetName,
+  bannedSetStatements,
+  elementStatements,
+  elementText,
+  FAMILIES,
+  initScript,
+  parseBannedSetName,
+  replaceSetStatements,
+  setKeyOf,
+  timeoutText,
+  type ElementChange,
+  type NftNames,
+  type SetKey,
+} from './nft-script.js';
 
 interface Held {
   readonly prefix: IpPrefix;
@@ -12,24 +26,18 @@ interface Held {
 }
 
 /**
- * Owns one nft table (`inet asterisk_guard` by default) and nothing else. Keeps a mirror of the
- * elements it put in the sets so a ban that extends an existing one, or covers smaller ones,
- * is written without an overlap error; the mirror is re-read from the kernel when a
- * transaction fails, and the transaction retried once.
- *
- * An interval set cannot hold a prefix inside another, so a ban inside a wider element (or
- * swallowed by a new wider one) is kept aside as superseded, and put back in the kernel when
- * the wider element is unbanned or expires: no ban is ever lost to an overlap.
+ * Owns one nft table (`inet asterisk_guard` by default) and nothing else: hash sets of banned
+ * addresses per family and prefix length (see nft-script.ts), interval sets of allowed ones.
+ * Keeps a mirror of the elements it put in the sets, so a ban that extends an existing one is
+ * written as delete + add in one transaction (an add leaves a present element's timeout as
+ * it is); the mirror is re-read from the kernel when a transaction fails, and the transaction
+ * retried once.
  */
 export class NftablesDriver implements FirewallDriver {
   readonly name = 'nftables';
   private readonly held = new Map<string, Held>();
-  /** How many held elements have each prefix length: lets the overlap checks skip scans. */
-  private readonly lengths = new Map<number, number>();
-  /** Bans not in the kernel because a wider element covers them (see the class comment). */
-  private readonly superseded = new Map<string, Held>();
-  private restoreTimer: NodeJS.Timeout | undefined;
-
+  /** Banned sets (by name) the kernel has, with their drop rules. */
+  private readonly sets = new Map<string, SetKey>();
   private readonly session: NftSession;
 
   constructor(
@@ -40,7 +48,11 @@ export class NftablesDriver implements FirewallDriver {
   }
 
   async init(): Promise<void> {
-    await this.nft(['-f', '-'], initScript(this.names));
+    const { sets, legacy } = await this.existingSets();
+    for (const key of BASE_SETS) sets.set(bannedSetName(key), key);
+    await this.nft(['-f', '-'], initScript(this.names, [...sets.values()], legacy));
+    this.sets.clear();
+    for (const [name, key] of sets) this.sets.set(name, key);
     // Start the long-lived nft now: the first ban must not pay for its start (~25 ms).
     await this.session.apply([`add table inet ${this.names.table}`]);
   }
@@ -48,59 +60,55 @@ export class NftablesDriver implements FirewallDriver {
   async ban(bans: readonly Ban[], now: number): Promise<void> {
     if (bans.length === 0) return;
     const changes = this.plan(bans, now);
-    if (changes.length === 0) return this.scheduleRestore();
+    if (changes.length === 0) return;
     try {
-      await this.session.apply(elementStatements(this.names, changes, now));
+      await this.apply(changes, now);
     } catch (firstError) {
       // Someone (an admin, an expiry racing us) changed the sets: re-read them and retry once.
       await this.resync(now);
       const retry = this.plan(bans, now);
-      if (retry.length === 0) return this.scheduleRestore();
-      await this.session.apply(elementStatements(this.names, retry, now)).catch((e: unknown) => {
+      if (retry.length === 0) return;
+      await this.apply(retry, now).catch((e: unknown) => {
         throw new AggregateError([firstError, e], (e as Error).message);
       });
-      this.commit(retry);
-      return this.scheduleRestore();
     }
-    this.commit(changes);
-    this.scheduleRestore();
   }
 
   async unban(prefixes: readonly IpPrefix[]): Promise<void> {
     const changes: ElementChange[] = [];
-    for (const p of prefixes) {
-      this.superseded.delete(p.text);
-      if (this.held.has(p.text)) changes.push({ op: 'delete', prefix: p });
-    }
-    if (changes.length > 0) {
-      await this.session.apply(elementStatements(this.names, changes, 0));
-      this.commit(changes);
-    }
-    await this.restore(Date.now());
+    for (const p of prefixes) if (this.held.has(p.text)) changes.push({ op: 'delete', prefix: p });
+    if (changes.length > 0) await this.apply(changes, 0);
   }
 
   async reconcile(bans: readonly Ban[], now: number): Promise<void> {
-    const { kept: live, covered } = withoutCovered(bans.filter((b) => b.until === null || b.until > now));
-    const statements: string[] = [];
-    for (const f of FAMILIES) {
-      const elements = live.filter((b) => b.prefix.family === f).map((b) => b.prefix.text + (b.until === null ? '' : ` timeout ${timeoutText(b.until - now)}`));
-      statements.push(...replaceSetStatements(this.names, 'banned', f, elements));
+    const live = new Map<string, Ban>();
+    for (const b of bans) {
+      if (b.until !== null && b.until <= now) continue;
+      const other = live.get(b.prefix.text);
+      if (!other || !outlasts(other.until, b.until)) live.set(b.prefix.text, b);
     }
+    const bySet = new Map<string, string[]>();
+    for (const name of this.sets.keys()) bySet.set(name, []);
+    for (const b of live.values()) {
+      const name = bannedSetName(setKeyOf(b.prefix));
+      const items = bySet.get(name) ?? [];
+      items.push(elementText(b.prefix) + (b.until === null ? '' : ` timeout ${timeoutText(b.until - now)}`));
+      bySet.set(name, items);
+    }
+    const statements = this.newSetStatements([...live.values()].map((b) => b.prefix));
+    for (const [name, items] of bySet) statements.push(...replaceSetStatements(this.names, name, items));
     await this.session.apply(statements);
+    this.learnSets(live.values());
     this.held.clear();
-    this.lengths.clear();
-    this.superseded.clear();
-    for (const b of live) this.hold(b);
-    for (const b of covered) this.superseded.set(b.prefix.text, b);
-    this.scheduleRestore();
+    for (const b of live.values()) this.held.set(b.prefix.text, b);
   }
 
   async setAllowed(prefixes: readonly IpPrefix[]): Promise<void> {
-    const widest = withoutCovered(prefixes.map((prefix) => ({ prefix, until: null }))).kept;
+    // An interval set refuses overlapping elements: keep the widest of any that overlap.
+    const widest = prefixes.filter((p) => !prefixes.some((q) => q.length < p.length && contains(q, p)));
+    const unique = [...new Map(widest.map((p) => [p.text, p])).values()];
     const statements: string[] = [];
-    for (const f of FAMILIES) {
-      statements.push(...replaceSetStatements(this.names, 'allowed', f, widest.filter((b) => b.prefix.family === f).map((b) => b.prefix.text)));
-    }
+    for (const f of FAMILIES) statements.push(...replaceSetStatements(this.names, allowedSetName(f), unique.filter((p) => p.family === f).map((p) => p.text)));
     await this.session.apply(statements);
   }
 
@@ -111,11 +119,11 @@ export class NftablesDriver implements FirewallDriver {
 
   async flushConnections(prefix: IpPrefix): Promise<void> {
     const family = prefix.family === 4 ? 'ipv4' : 'ipv6';
-    // conntrack 1.4.7 takes CIDR for --orig-src but not for --reply-dst, so a subnet ban flushes
-    // the flows it originated; the reply direction differs from it only behind SNAT.
-    const directions = isSingleAddress(prefix) ? ['--orig-src', '--reply-dst'] : ['--orig-src'];
+    // Flows the source started, and flows the PBX started towards it (a qualify, media of a
+    // call). Both take a CIDR. Each is one dump of the kernel's whole conntrack table (about
+    // 10 ms with 262,144 buckets, whatever the namespace holds): they run side by side.
     await Promise.all(
-      directions.map(async (direction) => {
+      ['--orig-src', '--orig-dst'].map(async (direction) => {
         const args = ['-D', '-f', family, direction, prefix.text];
         const result = await this.runner.run('conntrack', args);
         if (conntrackDeleted(result)) return;
@@ -124,9 +132,8 @@ export class NftablesDriver implements FirewallDriver {
     );
   }
 
-  /** Ends the long-lived nft process and the restore timer (bans stay in the kernel). */
+  /** Ends the long-lived nft process (bans stay in the kernel). */
   close(): void {
-    clearTimeout(this.restoreTimer);
     this.session.close();
   }
 
@@ -136,7 +143,7 @@ export class NftablesDriver implements FirewallDriver {
     if (result.exitCode !== 0) return;
     await this.nft(['delete', 'table', 'inet', this.names.table]);
     this.held.clear();
-    this.lengths.clear();
+    this.sets.clear();
   }
 
   private plan(bans: readonly Ban[], now: number): ElementChange[] {
@@ -147,128 +154,73 @@ export class NftablesDriver implements FirewallDriver {
       if (earlier && outlasts(earlier.until, ban.until)) continue;
       const held = this.held.get(ban.prefix.text);
       if (held && outlasts(held.until, ban.until)) continue;
-      if (this.coveringWider(ban.prefix)) {
-        this.keepAside(ban);
-        continue;
-      }
       adds.set(ban.prefix.text, ban);
     }
     const changes: ElementChange[] = [];
     for (const ban of adds.values()) {
-      // Held elements inside a new ban (the same prefix with a shorter time, or narrower ones)
-      // are deleted in the same transaction: nft refuses overlapping intervals.
-      for (const inside of this.heldInside(ban.prefix)) changes.push({ op: 'delete', prefix: inside });
+      if (this.held.has(ban.prefix.text)) changes.push({ op: 'delete', prefix: ban.prefix });
       changes.push({ op: 'add', prefix: ban.prefix, until: ban.until });
     }
     return changes;
   }
 
-  /** The held element strictly wider than `prefix` that contains it, if any. */
-  private coveringWider(prefix: IpPrefix): Held | undefined {
-    for (const length of this.lengths.keys()) {
-      if (length >= prefix.length) continue;
-      const wider = this.held.get(widen(prefix, length).text);
-      if (wider && wider.prefix.family === prefix.family) return wider;
-    }
-    return undefined;
-  }
-
-  private keepAside(ban: Held): void {
-    const old = this.superseded.get(ban.prefix.text);
-    if (!old || !outlasts(old.until, ban.until)) this.superseded.set(ban.prefix.text, ban);
-  }
-
-  /** Puts superseded bans back once nothing wider covers them; the widest go first. */
-  private async restore(now: number): Promise<void> {
-    for (const [k, h] of this.superseded) if (h.until !== null && h.until <= now) this.superseded.delete(k);
-    this.expire(now);
-    const free = [...this.superseded.values()].filter((h) => !this.coveringWider(h.prefix));
-    if (free.length > 0) {
-      const { kept } = withoutCovered(free);
-      const changes: ElementChange[] = kept.map((h) => ({ op: 'add', prefix: h.prefix, until: h.until }));
-      await this.session.apply(elementStatements(this.names, changes, now));
-      for (const h of kept) this.superseded.delete(h.prefix.text);
-      this.commit(changes);
-    }
-    this.scheduleRestore();
-  }
-
-  /** Wakes up when the first wider element that covers a superseded ban expires. */
-  private scheduleRestore(): void {
-    clearTimeout(this.restoreTimer);
-    this.restoreTimer = undefined;
-    let first = Infinity;
-    for (const h of this.superseded.values()) {
-      const cover = this.coveringWider(h.prefix);
-      if (cover?.until != null) first = Math.min(first, cover.until);
-    }
-    if (first === Infinity) return;
-    this.restoreTimer = setTimeout(() => void this.restoreOrRetry(), Math.max(0, first - Date.now()) + 100);
-    this.restoreTimer.unref();
-  }
-
-  /** The kernel may still hold an expired interval for a moment (until its garbage collection),
-   *  and refuse the narrower one as overlapping: re-read the sets and try again shortly. */
-  private async restoreOrRetry(): Promise<void> {
-    try {
-      await this.restore(Date.now());
-    } catch {
-      await this.resync(Date.now()).catch(() => undefined);
-      this.restoreTimer = setTimeout(() => void this.restoreOrRetry(), RESTORE_RETRY_MS);
-      this.restoreTimer.unref();
-    }
-  }
-
-  private heldInside(prefix: IpPrefix): IpPrefix[] {
-    const same = this.held.get(prefix.text);
-    const out = same ? [same.prefix] : [];
-    // Only a wider ban over narrower elements needs the scan: rare (subnet bans), so linear.
-    let narrower = false;
-    for (const length of this.lengths.keys()) if (length > prefix.length) narrower = true;
-    if (!narrower) return out;
-    for (const h of this.held.values()) {
-      if (h.prefix.length > prefix.length && contains(prefix, h.prefix)) out.push(h.prefix);
-    }
-    return out;
-  }
-
-  private commit(changes: readonly ElementChange[]): void {
-    const adds = changes.filter((c) => c.op === 'add');
+  /** Applies element changes, with the sets and rules of prefix lengths new to the kernel. */
+  private async apply(changes: readonly ElementChange[], now: number): Promise<void> {
+    const adds = changes.flatMap((c) => (c.op === 'add' ? [c] : []));
+    await this.session.apply([...this.newSetStatements(adds.map((c) => c.prefix)), ...elementStatements(this.names, changes, now)]);
+    this.learnSets(adds);
     for (const c of changes) {
-      if (c.op !== 'delete') continue;
-      const swallowed = this.held.get(c.prefix.text);
-      if (swallowed && adds.some((a) => a.prefix.length < c.prefix.length && contains(a.prefix, c.prefix))) this.keepAside(swallowed);
-      this.forget(c.prefix.text);
+      if (c.op === 'delete') this.held.delete(c.prefix.text);
+      else this.held.set(c.prefix.text, { prefix: c.prefix, until: c.until });
     }
-    for (const c of changes) if (c.op === 'add') this.hold({ prefix: c.prefix, until: c.until });
+  }
+
+  private newSetStatements(prefixes: Iterable<IpPrefix>): string[] {
+    const fresh = new Map<string, SetKey>();
+    for (const p of prefixes) {
+      const key = setKeyOf(p);
+      const name = bannedSetName(key);
+      if (!this.sets.has(name)) fresh.set(name, key);
+    }
+    return [...fresh.values()].flatMap((key) => bannedSetStatements(this.names, key));
+  }
+
+  private learnSets(items: Iterable<{ prefix: IpPrefix }>): void {
+    for (const { prefix } of items) {
+      const key = setKeyOf(prefix);
+      this.sets.set(bannedSetName(key), key);
+    }
   }
 
   private expire(now: number): void {
-    for (const [k, h] of this.held) if (h.until !== null && h.until <= now) this.forget(k);
+    for (const [k, h] of this.held) if (h.until !== null && h.until <= now) this.held.delete(k);
   }
 
-  private hold(h: Held): void {
-    this.forget(h.prefix.text);
-    this.held.set(h.prefix.text, h);
-    this.lengths.set(h.prefix.length, (this.lengths.get(h.prefix.length) ?? 0) + 1);
-  }
-
-  private forget(text: string): void {
-    const h = this.held.get(text);
-    if (!h) return;
-    this.held.delete(text);
-    const n = (this.lengths.get(h.prefix.length) ?? 1) - 1;
-    if (n === 0) this.lengths.delete(h.prefix.length);
-    else this.lengths.set(h.prefix.length, n);
+  /** Our table's banned sets (names only, no elements), and sets of an older layout. */
+  private async existingSets(): Promise<{ sets: Map<string, SetKey>; legacy: string[] }> {
+    const sets = new Map<string, SetKey>();
+    const legacy: string[] = [];
+    const result = await this.runner.run('nft', ['-t', '-j', 'list', 'table', 'inet', this.names.table]);
+    if (result.exitCode !== 0) return { sets, legacy };
+    const doc = JSON.parse(result.stdout) as { nftables?: Array<{ set?: { name?: unknown } }> };
+    for (const item of doc.nftables ?? []) {
+      const name = item.set?.name;
+      if (typeof name !== 'string') continue;
+      const key = parseBannedSetName(name);
+      if (key) sets.set(name, key);
+      else if (name === 'banned_v4' || name === 'banned_v6') legacy.push(name);
+    }
+    return { sets, legacy };
   }
 
   private async resync(now: number): Promise<void> {
+    const { sets } = await this.existingSets();
     this.held.clear();
-    this.lengths.clear();
-    for (const f of FAMILIES) {
-      const args = ['-j', 'list', 'set', 'inet', this.names.table, setName(f)];
-      const out = await this.nft(args);
-      for (const ban of parseSetJson(out, now)) this.hold(ban);
+    this.sets.clear();
+    for (const [name, key] of sets) {
+      this.sets.set(name, key);
+      const out = await this.nft(['-j', 'list', 'set', 'inet', this.names.table, name]);
+      for (const ban of parseSetJson(out, key, now)) this.held.set(ban.prefix.text, ban);
     }
   }
 
@@ -288,33 +240,6 @@ export function conntrackDeleted(result: CommandResult): boolean {
   return result.exitCode === 0 || /0 flow entries have been deleted|such conntrack doesn't exist/.test(result.stderr);
 }
 
-/** Splits a list into the prefixes no other one covers and the covered ones (nft refuses
- *  overlapping intervals). */
-function withoutCovered<T extends { prefix: IpPrefix }>(items: readonly T[]): { kept: T[]; covered: T[] } {
-  const byLength = [...items].sort((a, b) => a.prefix.length - b.prefix.length);
-  // Kept prefixes per family and length, so "is it covered" is one lookup per length in use.
-  const index = new Map<string, Set<string>>();
-  const kept: T[] = [];
-  const covered: T[] = [];
-  for (const item of byLength) {
-    let hidden = false;
-    for (const [k, texts] of index) {
-      const [family, length] = k.split('/').map(Number);
-      if (family === item.prefix.family && length! <= item.prefix.length && texts.has(widen(item.prefix, length!).text)) hidden = true;
-    }
-    if (hidden) {
-      covered.push(item);
-      continue;
-    }
-    const k = `${item.prefix.family}/${item.prefix.length}`;
-    const texts = index.get(k) ?? new Set<string>();
-    texts.add(item.prefix.text);
-    index.set(k, texts);
-    kept.push(item);
-  }
-  return { kept, covered };
-}
-
 function outlasts(a: number | null, b: number | null): boolean {
   return a === null || (b !== null && a >= b);
 }
@@ -323,23 +248,17 @@ interface NftJsonElem {
   elem?: { val: unknown; timeout?: number; expires?: number };
 }
 
-function valText(val: unknown): string | undefined {
-  if (typeof val === 'string') return val;
-  const p = (val as { prefix?: { addr?: unknown; len?: unknown } } | null)?.prefix;
-  if (p && typeof p.addr === 'string' && typeof p.len === 'number') return `${p.addr}/${p.len}`;
-  return undefined;
-}
-
-/** Reads `nft -j list set` output into bans; elements we can't parse are left out. */
-export function parseSetJson(json: string, now: number): Ban[] {
+/** Reads `nft -j list set` output of one banned set into bans; elements we can't parse are left out. */
+export function parseSetJson(json: string, key: SetKey, now: number): Ban[] {
   const doc = JSON.parse(json) as { nftables?: Array<{ set?: { elem?: unknown[] } }> };
   const out: Ban[] = [];
   for (const item of doc.nftables ?? []) {
     for (const e of item.set?.elem ?? []) {
       const wrapped = (e as NftJsonElem).elem;
-      const text = valText(wrapped ? wrapped.val : e);
-      const parsed = text === undefined ? undefined : parseIpPrefix(text);
-      if (!parsed?.ok) continue;
+      const val = wrapped ? wrapped.val : e;
+      if (typeof val !== 'string') continue;
+      const parsed = parseIpPrefix(`${val}/${key.length}`);
+      if (!parsed.ok || parsed.value.family !== key.family || elementText(parsed.value) !== val) continue;
       const expires = wrapped?.expires;
       out.push({ prefix: parsed.value, until: typeof expires === 'number' ? now + expires * 1000 : null });
     }

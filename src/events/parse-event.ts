@@ -1,5 +1,6 @@
 import { parseAsteriskAddress } from './remote-address.js';
-import { isSecurityEventKind, type Endpoint, type RawFields, type SecurityEvent } from './security-event.js';
+import type { FieldReader } from '../ami/frame-decoder.js';
+import { isSecurityEventKind, type Endpoint, type SecurityEvent } from './security-event.js';
 
 export type EventParseResult =
   | { ok: true; event: SecurityEvent }
@@ -26,49 +27,57 @@ export function parseEventTime(text: string): number | undefined {
 }
 
 /**
- * Turns one AMI frame (or one parsed security-log line) into a SecurityEvent.
- * `arrival` is the clock to use when the event's own time is not to be trusted or absent;
- * `useEventTime` picks EventTV (replay) over arrival (live).
+ * Turns AMI frames (or parsed security-log lines) into SecurityEvents. `arrival` is the clock
+ * to use when the event's own time is not to be trusted or absent; `useEventTime` picks
+ * EventTV (replay) over arrival (live).
  */
-export function parseSecurityEvent(fields: RawFields, arrival: number, useEventTime: boolean): EventParseResult {
-  const name = fields['Event'];
-  if (name === undefined) return { ok: false, kind: 'not-security-event', reason: 'frame has no Event field' };
-  if (!isSecurityEventKind(name)) {
-    return { ok: false, kind: 'unknown-event', reason: `event ${JSON.stringify(name.slice(0, 64))} is not a security event` };
-  }
-  const service = fields['Service'];
-  const remoteText = fields['RemoteAddress'];
-  if (service === undefined || remoteText === undefined) {
-    return { ok: false, kind: 'missing-field', reason: `${name} without ${service === undefined ? 'Service' : 'RemoteAddress'}` };
-  }
-  const remote = parseAsteriskAddress(remoteText);
-  if (!remote.ok) return { ok: false, kind: 'bad-remote-address', reason: `${name}: ${remote.reason}` };
-  let local: Endpoint | undefined;
-  const localText = fields['LocalAddress'];
-  if (localText !== undefined) {
-    const parsed = parseAsteriskAddress(localText);
-    if (parsed.ok) local = parsed.value;
-  }
-  let time = arrival;
-  if (useEventTime) {
-    const tv = fields['EventTV'];
-    const parsed = tv === undefined ? undefined : parseEventTime(tv);
-    if (parsed === undefined) {
-      return { ok: false, kind: 'bad-event-time', reason: `${name}: EventTV ${JSON.stringify(tv ?? null)} is not a time` };
+export class SecurityEventParser {
+  // The PBX answers on one or two addresses: every event repeats the same LocalAddress text.
+  private lastLocalText: string | undefined;
+  private lastLocal: Endpoint | undefined;
+
+  constructor(private readonly useEventTime: boolean) {}
+
+  parse(fields: FieldReader, arrival: number): EventParseResult {
+    const name = fields.get('Event');
+    if (name === undefined) return { ok: false, kind: 'not-security-event', reason: 'frame has no Event field' };
+    if (!isSecurityEventKind(name)) {
+      return { ok: false, kind: 'unknown-event', reason: `event ${JSON.stringify(name.slice(0, 64))} is not a security event` };
     }
-    time = parsed;
+    const service = fields.get('Service');
+    const remoteText = fields.get('RemoteAddress');
+    if (service === undefined || remoteText === undefined) {
+      return { ok: false, kind: 'missing-field', reason: `${name} without ${service === undefined ? 'Service' : 'RemoteAddress'}` };
+    }
+    const remote = parseAsteriskAddress(remoteText);
+    if (!remote.ok) return { ok: false, kind: 'bad-remote-address', reason: `${name}: ${remote.reason}` };
+    let time = arrival;
+    if (this.useEventTime) {
+      const tv = fields.get('EventTV');
+      const parsed = tv === undefined ? undefined : parseEventTime(tv);
+      if (parsed === undefined) {
+        return { ok: false, kind: 'bad-event-time', reason: `${name}: EventTV ${JSON.stringify(tv ?? null)} is not a time` };
+      }
+      time = parsed;
+    }
+    return {
+      ok: true,
+      event: { kind: name, service, account: fields.get('AccountID'), local: this.local(fields.get('LocalAddress')), remote: remote.value, time },
+    };
   }
-  return {
-    ok: true,
-    event: {
-      kind: name,
-      service,
-      account: fields['AccountID'],
-      session: fields['SessionID'],
-      local,
-      remote: remote.value,
-      time,
-      raw: fields,
-    },
-  };
+
+  private local(text: string | undefined): Endpoint | undefined {
+    if (text === undefined) return undefined;
+    if (text !== this.lastLocalText) {
+      const parsed = parseAsteriskAddress(text);
+      this.lastLocalText = text;
+      this.lastLocal = parsed.ok ? parsed.value : undefined;
+    }
+    return this.lastLocal;
+  }
+}
+
+/** One event on its own (tests, tools); the pipeline keeps one parser for its cache. */
+export function parseSecurityEvent(fields: FieldReader, arrival: number, useEventTime: boolean): EventParseResult {
+  return new SecurityEventParser(useEventTime).parse(fields, arrival);
 }

@@ -3,39 +3,59 @@ import type { Endpoint, Transport } from './security-event.js';
 
 const TRANSPORTS: ReadonlySet<string> = new Set(['UDP', 'TCP', 'TLS', 'WS', 'WSS', 'SCTP']);
 
+function fail(reason: string): ParseResult<Endpoint> {
+  return { ok: false, reason };
+}
+
 /**
  * Parses Asterisk's address form: `IPV4/UDP/203.0.113.5/5060`, `IPV6/UDP/2001:db8::1/5060`
  * (IPv6 without brackets), `IPV4/203.0.113.5/5060` (no transport). The port is the last
  * `/`-part and the address the one before it; an IPv6 address never contains `/`.
+ * Every event carries one, so this finds the parts by position rather than splitting.
  */
 export function parseAsteriskAddress(text: string): ParseResult<Endpoint> {
-  if (text.length > 128) return { ok: false, reason: 'address field longer than 128 characters' };
-  const parts = text.split('/');
-  if (parts.length !== 3 && parts.length !== 4) {
-    return { ok: false, reason: `expected FAMILY/[TRANSPORT/]ADDRESS/PORT, got ${JSON.stringify(text)}` };
+  if (text.length > 128) return fail('address field longer than 128 characters');
+  // Slash positions by one scan (lastIndexOf is slow in V8). 3 parts: FAMILY/ADDRESS/PORT;
+  // 4 parts: FAMILY/TRANSPORT/ADDRESS/PORT.
+  let parts = 1;
+  let first = -1;
+  let middle = -1;
+  let beforeLast = -1;
+  let last = -1;
+  for (let i = 0; i < text.length; i++) {
+    if (text.charCodeAt(i) !== 47) continue;
+    if (++parts === 2) first = i;
+    else if (parts === 3) middle = i;
+    beforeLast = last;
+    last = i;
   }
-  const family = parts[0]!.toUpperCase();
-  if (family !== 'IPV4' && family !== 'IPV6') {
-    return { ok: false, reason: `unknown address family ${JSON.stringify(parts[0])}` };
-  }
+  if (parts !== 3 && parts !== 4) return fail(`expected FAMILY/[TRANSPORT/]ADDRESS/PORT, got ${JSON.stringify(text)}`);
+  const familyText = text.slice(0, first);
+  const family = familyText === 'IPV4' || familyText === 'IPV6' ? familyText : familyText.toUpperCase();
+  if (family !== 'IPV4' && family !== 'IPV6') return fail(`unknown address family ${JSON.stringify(familyText)}`);
   let transport: Transport | undefined;
-  if (parts.length === 4) {
-    const t = parts[1]!.toUpperCase();
-    if (!TRANSPORTS.has(t)) return { ok: false, reason: `unknown transport ${JSON.stringify(parts[1])}` };
-    transport = t as Transport;
+  if (parts === 4) {
+    const t = text.slice(first + 1, middle);
+    const upper = TRANSPORTS.has(t) ? t : t.toUpperCase();
+    if (!TRANSPORTS.has(upper)) return fail(`unknown transport ${JSON.stringify(t)}`);
+    transport = upper as Transport;
   }
-  const portText = parts[parts.length - 1]!;
-  const port = portText.length > 0 && portText.length <= 5 ? Number(portText) : NaN;
-  if (!Number.isInteger(port) || port > 65535 || portText.charCodeAt(0) < 48 || portText.charCodeAt(0) > 57) {
-    return { ok: false, reason: `bad port ${JSON.stringify(portText)}` };
+  let port = 0;
+  const digits = text.length - last - 1;
+  for (let i = last + 1; i < text.length; i++) {
+    const c = text.charCodeAt(i) - 48;
+    if (c < 0 || c > 9) {
+      port = -1;
+      break;
+    }
+    port = port * 10 + c;
   }
-  let addressText = parts[parts.length - 2]!;
+  if (digits === 0 || digits > 5 || port < 0 || port > 65535) return fail(`bad port ${JSON.stringify(text.slice(last + 1))}`);
+  let addressText = text.slice(beforeLast + 1, last);
   if (addressText.startsWith('[') && addressText.endsWith(']')) addressText = addressText.slice(1, -1);
   const ip = parseIpAddress(addressText);
   if (!ip.ok) return ip;
   // IPV6 with an IPv4-mapped address parses to v4 on purpose; IPV4 with a v6 address is a lie.
-  if (family === 'IPV4' && addressText.includes(':')) {
-    return { ok: false, reason: `IPV4 family with an IPv6 address ${JSON.stringify(addressText)}` };
-  }
+  if (family === 'IPV4' && addressText.includes(':')) return fail(`IPV4 family with an IPv6 address ${JSON.stringify(addressText)}`);
   return { ok: true, value: { ip: ip.value, port, transport } };
 }

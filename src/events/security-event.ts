@@ -47,18 +47,13 @@ export interface Endpoint {
   readonly transport: Transport | undefined;
 }
 
-/** Fields exactly as Asterisk sent them (case kept), so evidence can quote them. */
-export type RawFields = Readonly<Record<string, string>>;
-
 export interface SecurityEvent {
   readonly kind: SecurityEventKind;
   /** `PJSIP`, `AMI`, `SIP`, `IAX2`, ... as Asterisk names the service. */
   readonly service: string;
   readonly account: string | undefined;
-  readonly session: string | undefined;
   readonly local: Endpoint | undefined;
   readonly remote: Endpoint;
   /** Milliseconds since the epoch: EventTV when replaying, arrival time when live. */
   readonly time: number;
-  readonly raw: RawFields;
 }

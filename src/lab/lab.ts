@@ -2,7 +2,8 @@ import { execa, type Options, type ResultPromise } from 'execa';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { parseSetJson } from '../enforce/nftables-driver.js';
+import { netnsRunner } from '../enforce/command-runner.js';
+import { NftablesDriver } from '../enforce/nftables-driver.js';
 import { DEFAULT_LAB_CACHE, ensureAsteriskRoot, LabAsterisk } from './asterisk.js';
 import { GuardProcess } from './guard-process.js';
 import { LabNetwork } from './netns.js';
@@ -217,12 +218,9 @@ export class Lab {
   }
 
   async bannedPrefixes(): Promise<string[]> {
-    const out: string[] = [];
-    for (const set of ['banned_v4', 'banned_v6']) {
-      const r = await this.exec('pbx', 'nft', ['-j', 'list', 'set', 'inet', 'asterisk_guard', set]);
-      if (r.exitCode === 0) out.push(...parseSetJson(String(r.stdout), Date.now()).map((b) => b.prefix.text));
-    }
-    return out;
+    // The driver's own reading of the kernel (it never starts nft -i for a listing).
+    const reader = new NftablesDriver(netnsRunner(this.net.ns('pbx')), { table: 'asterisk_guard', priority: -310 });
+    return (await reader.list(Date.now())).map((b) => b.prefix.text);
   }
 
   async conntrackEntries(source: string): Promise<number> {

@@ -22,24 +22,27 @@ function fail<T>(reason: string): ParseResult<T> {
   return { ok: false, reason };
 }
 
+// Scanned by character, not split: every security event carries an address.
 function parseIpv4Bytes(text: string): Uint8Array | undefined {
-  const parts = text.split('.');
-  if (parts.length !== 4) return undefined;
   const out = new Uint8Array(4);
-  for (let i = 0; i < 4; i++) {
-    const p = parts[i]!;
-    // Leading zeros are refused: inet_aton reads them as octal, so their meaning is ambiguous.
-    if (p.length === 0 || p.length > 3 || (p.length > 1 && p[0] === '0')) return undefined;
-    let n = 0;
-    for (let j = 0; j < p.length; j++) {
-      const c = p.charCodeAt(j) - 48;
-      if (c < 0 || c > 9) return undefined;
-      n = n * 10 + c;
+  let part = 0;
+  let n = 0;
+  let digits = 0;
+  for (let i = 0; i <= text.length; i++) {
+    const c = i === text.length ? 46 : text.charCodeAt(i);
+    if (c === 46) {
+      // Leading zeros are refused: inet_aton reads them as octal, so their meaning is ambiguous.
+      if (digits === 0 || n > 255 || part > 3 || (digits > 1 && n < 10 ** (digits - 1))) return undefined;
+      out[part++] = n;
+      n = 0;
+      digits = 0;
+    } else {
+      const d = c - 48;
+      if (d < 0 || d > 9 || ++digits > 3) return undefined;
+      n = n * 10 + d;
     }
-    if (n > 255) return undefined;
-    out[i] = n;
   }
-  return out;
+  return part === 4 ? out : undefined;
 }
 
 function parseHextet(p: string): number | undefined {
@@ -132,10 +135,10 @@ function maskBytes(bytes: Uint8Array, length: number): Uint8Array {
   return out;
 }
 
-function makePrefix(family: IpFamily, bytes: Uint8Array, length: number): IpPrefix {
-  const masked = maskBytes(bytes, length);
+function makePrefix(family: IpFamily, bytes: Uint8Array, length: number, canonicalText?: string): IpPrefix {
   const full = family === 4 ? 32 : 128;
-  const addr = family === 4 ? ipv4Text(masked) : ipv6Text(masked);
+  const masked = length === full ? bytes : maskBytes(bytes, length);
+  const addr = canonicalText ?? (family === 4 ? ipv4Text(masked) : ipv6Text(masked));
   return Object.freeze({
     [PREFIX_BRAND]: true as const,
     family,
@@ -174,10 +177,12 @@ export function parseIpAddress(input: string): ParseResult<IpPrefix> {
   }
   const parsed = parseAddressBytes(text);
   if (!parsed) return fail(`not an IP address: ${JSON.stringify(input)}`);
+  // A dotted quad without leading zeros is its own canonical text.
+  if (parsed.family === 4) return { ok: true, value: makePrefix(4, parsed.bytes, 32, text) };
   if (parsed.family === 6 && V4_MAPPED_HEAD.every((x, i) => parsed.bytes[i] === x)) {
     return { ok: true, value: makePrefix(4, parsed.bytes.slice(12), 32) };
   }
-  return { ok: true, value: makePrefix(parsed.family, parsed.bytes, parsed.family === 4 ? 32 : 128) };
+  return { ok: true, value: makePrefix(6, parsed.bytes, 128) };
 }
 
 /** Parses `ADDRESS` or `ADDRESS/LEN`. Host bits are cleared (`203.0.113.7/24` → `203.0.113.0/24`). */

@@ -34,6 +34,7 @@ const ALWAYS_SPARED = ['127.0.0.0/8', '::1/128', '0.0.0.0/32', '::/128'].map((t)
 });
 
 const NONE: readonly Decision[] = Object.freeze([]);
+const NONE_TIMES: readonly number[] = Object.freeze([]);
 /** Accounts tracked for distributed attacks at once; the least recently failed go first. */
 const MAX_TRACKED_ACCOUNTS = 10_000;
 
@@ -128,21 +129,22 @@ export class Policy {
       this.banned.delete(key.text);
     }
     const failure = event as SecurityEvent & { kind: FailureKind };
-    const out: Decision[] = [];
     const distributed = this.trackAccount(failure, key);
-    if (distributed) out.push(distributed);
     const trustedUntil = this.trusted.get(key.text);
     const trusted = trustedUntil !== undefined && trustedUntil > event.time;
     const offense = this.scoreboard.recordFailure(failure, key, trusted ? this.config.trust.factor : 1);
-    if (event.account !== undefined && this.decoys.has(event.account) && offense?.evidence.trigger !== 'burst' && offense?.evidence.trigger !== 'slow') {
-      out.push(...this.ban(key, event.time, 'tripwire', this.scoreboard.snapshot(key, 'tripwire')));
-    } else if (offense?.evidence.trigger === 'stale-password' || offense?.evidence.trigger === 'trusted-failing') {
-      out.push(this.alert('warning', offense.evidence.trigger, event.time, `${key.text}: account ${offense.evidence.accounts.join(',')} failing, stale password?`, key, offense.evidence));
+    const trigger = offense?.evidence.trigger;
+    let out: Decision[] | undefined;
+    if (event.account !== undefined && this.decoys.has(event.account) && trigger !== 'burst' && trigger !== 'slow') {
+      out = this.ban(key, event.time, 'tripwire', this.scoreboard.snapshot(key, 'tripwire'));
+    } else if (offense && (trigger === 'stale-password' || trigger === 'trusted-failing')) {
+      out = [this.alert('warning', trigger, event.time, `${key.text}: account ${offense.evidence.accounts.join(',')} failing, stale password?`, key, offense.evidence)];
     } else if (offense) {
-      out.push(...this.ban(key, event.time, offense.evidence.trigger === 'burst' ? 'brute-force' : 'slow-brute-force', offense.evidence));
+      out = this.ban(key, event.time, trigger === 'burst' ? 'brute-force' : 'slow-brute-force', offense.evidence);
     }
-    if (out.length === 0) return this.count('scored');
-    return out;
+    // Most events are scored and decide nothing: no array for them.
+    if (distributed) return out ? [distributed, ...out] : [distributed];
+    return out ?? this.count('scored');
   }
 
   /** A ban asked for by the admin (or an import): remembered so the source is not banned twice. */
@@ -159,7 +161,8 @@ export class Policy {
   /** The escalation step and ban length a new ban of `prefix` would get now. */
   nextStep(prefix: IpPrefix, time: number): { step: number; durationMs: number | null } {
     const since = time - this.config.lookbackMs;
-    const earlier = (this.history.get(prefix.text) ?? []).filter((t) => t >= since).length;
+    let earlier = 0;
+    for (const t of this.history.get(prefix.text) ?? NONE_TIMES) if (t >= since) earlier++;
     const ladder = this.config.ladder;
     const step = Math.min(earlier, ladder.length - 1);
     return { step, durationMs: ladder[step]! };
@@ -224,35 +227,38 @@ export class Policy {
   private trackAccount(event: SecurityEvent, key: IpPrefix): AlertDecision | undefined {
     const account = event.account;
     if (account === undefined || event.kind !== 'ChallengeResponseFailed') return undefined;
+    const { sources: needed, windowMs } = this.config.accountAttack;
+    const since = event.time - windowMs;
+    // Once alerted, an account under attack costs nothing more until its window has passed:
+    // a distributed attack sends this path hundreds of thousands of events.
+    const last = this.accountAlerted.get(account);
+    if (last !== undefined && last > since) return undefined;
     let sources = this.accounts.get(account);
     if (!sources) {
       sources = new Map();
       this.accounts.set(account, sources);
       if (this.accounts.size > MAX_TRACKED_ACCOUNTS) this.accounts.delete(this.accounts.keys().next().value as string);
     }
-    const { sources: needed, windowMs } = this.config.accountAttack;
     sources.set(key.text, event.time);
-    // Cheap on the hot path: the window is only swept once enough sources are on record.
     if (sources.size < needed) return undefined;
-    const since = event.time - windowMs;
     for (const [k, t] of sources) if (t < since) sources.delete(k);
-    // A distributed attack from many sources: remember enough of them to count, not all.
-    for (const k of sources.keys()) {
-      if (sources.size <= needed * 2) break;
-      sources.delete(k);
-    }
     if (sources.size < needed) return undefined;
-    const last = this.accountAlerted.get(account);
-    if (last !== undefined && last > since) return undefined;
+    const count = sources.size;
+    this.accounts.delete(account);
     this.accountAlerted.set(account, event.time);
-    return this.alert('warning', 'distributed-attack', event.time, `account ${account}: failing from ${sources.size} sources within ${Math.round(windowMs / 60_000)} min, a distributed attack on its password`, undefined, undefined);
+    return this.alert('warning', 'distributed-attack', event.time, `account ${account}: failing from ${count} sources within ${Math.round(windowMs / 60_000)} min, a distributed attack on its password`, undefined, undefined);
   }
 
   private remember(prefix: IpPrefix, time: number): void {
-    const list = this.history.get(prefix.text) ?? [];
-    list.push(time);
     const since = time - this.config.lookbackMs;
-    this.history.set(prefix.text, list.filter((t) => t >= since));
+    const list = this.history.get(prefix.text);
+    if (!list) {
+      this.history.set(prefix.text, [time]);
+      return;
+    }
+    const kept = list.filter((t) => t >= since);
+    kept.push(time);
+    this.history.set(prefix.text, kept);
   }
 
   private alert(severity: AlertDecision['severity'], reason: AlertDecision['reason'], time: number, text: string, target: IpPrefix | undefined, evidence: Evidence | undefined): AlertDecision {

@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { AmiFrameDecoder, type Fields, type MalformedKind } from '../ami/frame-decoder.js';
+import { AmiFrameDecoder, recordReader, type FieldReader, type MalformedKind } from '../ami/frame-decoder.js';
 import { parseSecurityLogLine } from '../events/security-log.js';
 import { GuardError } from '../errors.js';
 
@@ -15,7 +15,8 @@ export function detectFormat(head: string): CaptureFormat | undefined {
 }
 
 export interface CaptureSink {
-  fields(fields: Fields): void;
+  /** `fields` is valid during the call only. */
+  fields(fields: FieldReader): void;
   malformed(kind: MalformedKind | 'not-a-security-line', detail: string): void;
 }
 
@@ -32,7 +33,7 @@ export async function readCapture(file: string, sink: CaptureSink): Promise<Capt
   if (format === 'ami') {
     const decoder = new AmiFrameDecoder({
       // Action responses (the capture's own login) are part of a normal session, not input errors.
-      frame: (f) => (f['Event'] === undefined && f['Response'] !== undefined ? undefined : sink.fields(f)),
+      frame: (f) => (f.get('Event') === undefined && f.get('Response') !== undefined ? undefined : sink.fields(f)),
       banner: () => {},
       malformed: (k, d) => sink.malformed(k, d),
     });
@@ -43,7 +44,7 @@ export async function readCapture(file: string, sink: CaptureSink): Promise<Capt
     for await (const line of lines) {
       if (line.trim() === '') continue;
       const fields = parseSecurityLogLine(line);
-      if (fields) sink.fields(fields);
+      if (fields) sink.fields(recordReader(fields));
       else sink.malformed('not-a-security-line', line.slice(0, 80));
     }
   }

@@ -88,18 +88,30 @@ describe('nftables driver in a network namespace', () => {
     expect(again.stdout).not.toContain(`src=${ATK}`);
   });
 
+  it('deletes the flows the PBX started towards a banned source too, and those of a banned subnet', async () => {
+    for (const dst of ['203.0.113.77', '198.51.100.77']) {
+      const inserted = await run(['conntrack', '-I', '-p', 'udp', '-s', PBX4, '-d', dst, '--sport', '5060', '--dport', '5062', '-t', '120']);
+      expect(inserted.exitCode, inserted.stderr).toBe(0);
+    }
+    await driver.flushConnections(prefix('203.0.113.77'));
+    await driver.flushConnections(prefix('198.51.100.0/24'));
+    const left = await run(['conntrack', '-L', '-s', PBX4]);
+    expect(left.stdout).not.toContain('dst=203.0.113.77');
+    expect(left.stdout).not.toContain('dst=198.51.100.77');
+  });
+
   it('treats "nothing to delete" from conntrack as success', async () => {
     await expect(driver.flushConnections(prefix('203.0.113.200'))).resolves.toBeUndefined();
   });
 
-  it('bans a CIDR, replacing the single address inside it in the same transaction', async () => {
+  it('bans a CIDR beside the single address inside it', async () => {
     await driver.ban([{ prefix: prefix('203.0.113.0/24'), until: Date.now() + 60_000 }], Date.now());
     await driver.flushConnections(prefix('203.0.113.0/24'));
     await sleep(100);
     expect(await delivered(ATK2, 500)).toBe(0);
     expect(await delivered(PHONE, 300)).toBeGreaterThan(5);
     const list = (await driver.list(Date.now())).map((b) => b.prefix.text);
-    expect(list).toEqual(['203.0.113.0/24']);
+    expect(list.sort()).toEqual(['203.0.113.0/24', ATK]);
   });
 
   it('keeps an allowed address reachable inside a banned subnet', async () => {
@@ -113,7 +125,7 @@ describe('nftables driver in a network namespace', () => {
   });
 
   it('reconciles the sets to exactly a list of bans in one go: foreign elements out, expired ones not in', async () => {
-    await run(['nft', 'add', 'element', 'inet', 'asterisk_guard', 'banned_v4', '{ 198.51.100.99 }']);
+    await run(['nft', 'add', 'element', 'inet', 'asterisk_guard', 'banned_v4_32', '{ 198.51.100.99 }']);
     const now = Date.now();
     await driver.reconcile(
       [
@@ -125,14 +137,15 @@ describe('nftables driver in a network namespace', () => {
       now,
     );
     const fresh = new NftablesDriver(netnsRunner(pbx), { table: 'asterisk_guard', priority: -310 });
-    expect((await fresh.list(Date.now())).map((b) => [b.prefix.text, b.until === null])).toEqual([
-      ['203.0.113.0/24', false],
+    expect((await fresh.list(Date.now())).map((b) => [b.prefix.text, b.until === null]).sort()).toEqual([
       ['2001:db8:66::/64', true],
+      ['203.0.113.0/24', false],
+      [ATK, false],
     ]);
     fresh.close();
   });
 
-  it('puts a narrower ban back when the wider one that swallowed it expires or is lifted', async () => {
+  it('keeps a narrower ban in force when the wider one over it expires or is lifted', async () => {
     await driver.unban([prefix('203.0.113.0/24')]);
     const now = Date.now();
     await driver.ban([{ prefix: prefix('203.0.113.0/24'), until: now + 1500 }], now);
@@ -156,14 +169,13 @@ describe('nftables driver in a network namespace', () => {
     expect(await delivered(ATK6, 500)).toBe(0);
   });
 
-  it('extends a ban and skips one already covered', async () => {
+  it('extends a ban, and leaves a longer one alone when a shorter comes', async () => {
     const now = Date.now();
-    await driver.ban([{ prefix: prefix('203.0.113.0/24'), until: now + 600_000 }], now);
-    await driver.ban([{ prefix: prefix('203.0.113.99'), until: now + 60_000 }], now);
-    const bans = await driver.list(Date.now());
-    expect(bans.map((b) => b.prefix.text).sort()).toEqual(['2001:db8:66::/64', '203.0.113.0/24']);
-    const wide = bans.find((b) => b.prefix.text === '203.0.113.0/24')!;
-    expect(wide.until! - now).toBeGreaterThan(590_000);
+    await driver.ban([{ prefix: prefix(ATK), until: now + 600_000 }], now);
+    await driver.ban([{ prefix: prefix(ATK), until: now + 30_000 }], now);
+    const fresh = new NftablesDriver(netnsRunner(pbx), { table: 'asterisk_guard', priority: -310 });
+    const held = (await fresh.list(Date.now())).find((b) => b.prefix.text === ATK)!;
+    expect(held.until! - now).toBeGreaterThan(590_000);
   });
 
   it('lets traffic through again when a ban expires in the kernel', async () => {
@@ -178,10 +190,35 @@ describe('nftables driver in a network namespace', () => {
 
   it('recovers when someone removed an element behind its back', async () => {
     await driver.ban([{ prefix: prefix(ATK), until: Date.now() + 60_000 }], Date.now());
-    await run(['nft', 'delete', 'element', 'inet', 'asterisk_guard', 'banned_v4', `{ ${ATK} }`]);
-    await driver.ban([{ prefix: prefix(ATK), until: Date.now() + 120_000 }], Date.now());
+    await run(['nft', 'delete', 'element', 'inet', 'asterisk_guard', 'banned_v4_32', `{ ${ATK} }`]);
+    // Longer than the ban the driver remembers, so it must write it (delete + add fails first).
+    await driver.ban([{ prefix: prefix(ATK), until: Date.now() + 1_200_000 }], Date.now());
     await sleep(100);
     expect(await delivered(ATK, 500)).toBe(0);
+  });
+
+  it('adds the set and drop rule of a new prefix length with its first ban, once, across restarts', async () => {
+    await driver.ban([{ prefix: prefix('198.51.100.0/22'), until: Date.now() + 60_000 }], Date.now());
+    await driver.flushConnections(prefix('198.51.100.0/22'));
+    await sleep(100);
+    expect(await delivered(PHONE, 500)).toBe(0);
+    const restarted = new NftablesDriver(netnsRunner(pbx), { table: 'asterisk_guard', priority: -310 });
+    await restarted.init();
+    await restarted.ban([{ prefix: prefix('198.51.100.0/22'), until: Date.now() + 120_000 }], Date.now());
+    const chain = await run(['nft', 'list', 'chain', 'inet', 'asterisk_guard', 'prerouting']);
+    expect(chain.stdout.match(/ip saddr & 255\.255\.252\.0 == @banned_v4_22 counter packets \d+ bytes \d+ drop/g)).toHaveLength(1);
+    await restarted.unban([prefix('198.51.100.0/22')]);
+    restarted.close();
+    await sleep(100);
+    expect(await delivered(PHONE, 500)).toBeGreaterThan(5);
+  });
+
+  it('drops the sets of the interval layout of 0.1 at start, with their rules', async () => {
+    await run(['nft', '-f', '-'], 'add set inet asterisk_guard banned_v4 { type ipv4_addr; flags interval, timeout; }\nadd rule inet asterisk_guard prerouting ip saddr @banned_v4 counter drop\n');
+    await driver.init();
+    const table = await run(['nft', 'list', 'table', 'inet', 'asterisk_guard']);
+    expect(table.stdout).not.toMatch(/banned_v4\b(?!_)/);
+    expect(table.stdout).toContain('banned_v4_32');
   });
 
   it('never touches tables it did not create, and removes only its own', async () => {

@@ -1,3 +1,4 @@
+import { recordReader } from '../../src/ami/frame-decoder.js';
 import { parseSecurityEvent } from '../../src/events/parse-event.js';
 import type { FailureKind, SecurityEvent, SecurityEventKind } from '../../src/events/security-event.js';
 
@@ -5,14 +6,14 @@ import type { FailureKind, SecurityEvent, SecurityEventKind } from '../../src/ev
 export function event(kind: SecurityEventKind | FailureKind, remote: string, time: number, extra: Record<string, string> = {}): SecurityEvent {
   const family = remote.includes(':') ? 'IPV6' : 'IPV4';
   const r = parseSecurityEvent(
-    {
+    recordReader({
       Event: kind,
       Service: 'PJSIP',
       AccountID: '1001',
       LocalAddress: family === 'IPV4' ? 'IPV4/UDP/192.0.2.1/5060' : 'IPV6/UDP/2001:db8::1/5060',
       RemoteAddress: `${family}/UDP/${remote}/5060`,
       ...extra,
-    },
+    }),
     time,
     false,
   );

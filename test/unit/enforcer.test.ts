@@ -3,7 +3,7 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { Enforcer } from '../../src/enforce/enforcer.js';
 import type { Ban, FirewallDriver } from '../../src/enforce/firewall-driver.js';
-import { execaRunner } from '../../src/enforce/command-runner.js';
+import { processRunner } from '../../src/enforce/command-runner.js';
 import { NftablesDriver } from '../../src/enforce/nftables-driver.js';
 import { GuardError } from '../../src/errors.js';
 import { parseIpPrefix, type IpPrefix } from '../../src/net/ip-prefix.js';
@@ -86,7 +86,7 @@ describe('Enforcer', () => {
   });
 
   it('names a missing nft and keeps going', async () => {
-    const driver = new NftablesDriver(execaRunner(['env', 'PATH=/nonexistent']), { table: 'asterisk_guard', priority: -310 });
+    const driver = new NftablesDriver(processRunner(['env', 'PATH=/nonexistent']), { table: 'asterisk_guard', priority: -310 });
     const { log, lines } = logCapture();
     const enforcer = new Enforcer(driver, log, options);
     expect(await enforcer.prepare()).toBe(false);

@@ -7,7 +7,7 @@ function decode(chunks: Buffer[], limits?: ConstructorParameters<typeof AmiFrame
   const banners: string[] = [];
   const problems: MalformedKind[] = [];
   const d = new AmiFrameDecoder(
-    { frame: (f) => frames.push({ ...f }), banner: (b) => banners.push(b), malformed: (k) => problems.push(k) },
+    { frame: (f) => frames.push({ ...f.toFields() }), banner: (b) => banners.push(b), malformed: (k) => problems.push(k) },
     limits,
   );
   for (const c of chunks) d.push(c);

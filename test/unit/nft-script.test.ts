@@ -1,21 +1,45 @@
 import { describe, expect, it } from 'vitest';
-import { elementStatements, initScript } from '../../src/enforce/nft-script.js';
+import { BASE_SETS, bannedSetName, elementStatements, initScript, maskText, parseBannedSetName } from '../../src/enforce/nft-script.js';
 import { prefix as p } from '../support/prefix.js';
 import { conntrackDeleted, parseSetJson } from '../../src/enforce/nftables-driver.js';
 
 const names = { table: 'asterisk_guard', priority: -310 };
 
 describe('nft scripts', () => {
-  it('creates our table, both sets and an early prerouting drop in one script', () => {
-    const s = initScript(names);
-    expect(s).toContain('add set inet asterisk_guard banned_v4 { type ipv4_addr; flags interval, timeout; }');
-    expect(s).toContain('add set inet asterisk_guard banned_v6 { type ipv6_addr; flags interval, timeout; }');
-    expect(s).toContain('type filter hook prerouting priority -310; policy accept;');
-    expect(s).toContain('ip saddr @banned_v4 counter drop');
-    expect(s).toContain('ip6 saddr @banned_v6 counter drop');
+  it('creates our table, the sets and an early prerouting chain, allowed first, in one script', () => {
+    const s = initScript(names, [...BASE_SETS, { family: 4, length: 24 }], ['banned_v4']).split('\n');
+    expect(s).toContain('add set inet asterisk_guard banned_v4_32 { type ipv4_addr; flags timeout; }');
+    expect(s).toContain('add set inet asterisk_guard banned_v6_64 { type ipv6_addr; flags timeout; }');
+    expect(s).toContain('add set inet asterisk_guard allowed_v4 { type ipv4_addr; flags interval; }');
+    expect(s.find((l) => l.includes('add chain'))).toContain('type filter hook prerouting priority -310; policy accept;');
+    expect(s).toContain('delete set inet asterisk_guard banned_v4');
+    const rules = s.filter((l) => l.startsWith('add rule'));
+    expect(rules).toEqual([
+      'add rule inet asterisk_guard prerouting ip saddr @allowed_v4 accept',
+      'add rule inet asterisk_guard prerouting ip6 saddr @allowed_v6 accept',
+      'add rule inet asterisk_guard prerouting ip saddr @banned_v4_32 counter drop',
+      'add rule inet asterisk_guard prerouting ip6 saddr @banned_v6_128 counter drop',
+      'add rule inet asterisk_guard prerouting ip6 saddr & ffff:ffff:ffff:ffff:0:0:0:0 @banned_v6_64 counter drop',
+      'add rule inet asterisk_guard prerouting ip saddr & 255.255.255.0 @banned_v4_24 counter drop',
+    ]);
   });
 
-  it('batches deletes before adds, one statement per set, with timeouts', () => {
+  it.each([
+    [{ family: 4, length: 22 }, '255.255.252.0'],
+    [{ family: 4, length: 1 }, '128.0.0.0'],
+    [{ family: 6, length: 48 }, 'ffff:ffff:ffff:0:0:0:0:0'],
+    [{ family: 6, length: 57 }, 'ffff:ffff:ffff:ff80:0:0:0:0'],
+  ] as const)('spells the mask of %j as %s', (key, mask) => {
+    expect(maskText(key)).toBe(mask);
+  });
+
+  it('names sets by family and length, and reads only valid names back', () => {
+    expect(bannedSetName({ family: 6, length: 64 })).toBe('banned_v6_64');
+    expect(parseBannedSetName('banned_v4_24')).toEqual({ family: 4, length: 24 });
+    for (const bad of ['banned_v4', 'banned_v4_33', 'banned_v6_0', 'banned_v5_24', 'banned_v4_24x', 'allowed_v4']) expect(parseBannedSetName(bad)).toBeUndefined();
+  });
+
+  it('batches deletes before adds, one statement per set, elements without their length', () => {
     const now = 1_000_000;
     const s = elementStatements(
       names,
@@ -24,36 +48,39 @@ describe('nft scripts', () => {
         { op: 'delete', prefix: p('203.0.113.66') },
         { op: 'add', prefix: p('2001:db8:66::/64'), until: null },
         { op: 'add', prefix: p('198.51.100.7'), until: now + 1 },
+        { op: 'add', prefix: p('203.0.113.66'), until: now + 120_000 },
       ],
       now,
     );
     expect(s).toEqual([
-      'delete element inet asterisk_guard banned_v4 { 203.0.113.66 }',
-      'add element inet asterisk_guard banned_v4 { 203.0.113.0/24 timeout 600s, 198.51.100.7 timeout 1s }',
-      'add element inet asterisk_guard banned_v6 { 2001:db8:66::/64 }',
+      'delete element inet asterisk_guard banned_v4_32 { 203.0.113.66 }',
+      'add element inet asterisk_guard banned_v4_24 { 203.0.113.0 timeout 600s }',
+      'add element inet asterisk_guard banned_v6_64 { 2001:db8:66:: }',
+      'add element inet asterisk_guard banned_v4_32 { 198.51.100.7 timeout 1s, 203.0.113.66 timeout 120s }',
     ]);
   });
 
-  it('reads the kernel set back, skipping what it cannot parse', () => {
+  it('reads a banned set back with its length, skipping what it cannot parse or what the mask would never match', () => {
     const json = JSON.stringify({
       nftables: [
         { metainfo: {} },
         {
           set: {
             elem: [
-              { elem: { val: { prefix: { addr: '198.51.100.0', len: 24 } }, timeout: 60, expires: 59 } },
-              { elem: { val: '203.0.113.66', timeout: 60, expires: 30 } },
-              '192.0.2.9',
+              { elem: { val: '198.51.100.0', timeout: 60, expires: 59 } },
+              '192.0.2.0',
               { elem: { val: 'garbage' } },
+              { elem: { val: { prefix: { addr: '198.51.100.0', len: 24 } } } },
+              '192.0.2.9',
+              '2001:db8::',
             ],
           },
         },
       ],
     });
-    expect(parseSetJson(json, 0).map((b) => [b.prefix.text, b.until])).toEqual([
+    expect(parseSetJson(json, { family: 4, length: 24 }, 0).map((b) => [b.prefix.text, b.until])).toEqual([
       ['198.51.100.0/24', 59_000],
-      ['203.0.113.66', 30_000],
-      ['192.0.2.9', null],
+      ['192.0.2.0/24', null],
     ]);
   });
 });

@@ -3,11 +3,10 @@ import { lineOutcome } from '../../src/enforce/nft-session.js';
 
 // Real `nft -i` stderr (nftables 1.0.6): a failed line, then the sentinels of lines 1 and 10.
 const failed =
-  'Error: element does not exist\n' +
-  'delete element inet asterisk_guard banned_v4 { 203.0.113.66 }; add element inet asterisk_guard banned_v4 { 203.0.113.66 timeout 120s }\n' +
-  '                                               ^^^^^^^^^^^^\n';
-const sentinel = (n: number) =>
-  `Error: Could not process rule: No such file or directory\ndelete table inet ag_sentinel_7_${n}\n                  ${'^'.repeat(15)}\n`;
+  'Error: Could not process rule: No such file or directory\n' +
+  'delete element inet asterisk_guard banned_v4_32 { 203.0.113.66 }; add element inet asterisk_guard banned_v4_32 { 203.0.113.66 timeout 120s }\n' +
+  '                                                  ^^^^^^^^^^^^\n';
+const sentinel = (n: number) => `Error: syntax error, unexpected newline, expecting string\nag_sentinel_7_${n}\n${' '.repeat(14 + String(n).length)}^\n`;
 
 describe('lineOutcome (nft -i stderr)', () => {
   it('waits for the whole sentinel, wherever the output is cut', () => {

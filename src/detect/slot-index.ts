@@ -1,0 +1,184 @@
+import type { IpPrefix } from '../net/ip-prefix.js';
+
+/** Key words kept in the columns: an IPv4 address, or the first 64 bits of an IPv6 prefix. */
+const WORDS = 2;
+/** Tags above this are IPv6 prefixes longer than /64: their last 64 bits are kept aside. */
+const LONGEST_SHORT_TAG = 130 + 64;
+
+/**
+ * Prefix → slot number, for up to `max` prefixes held in columns of typed arrays: no object
+ * and no string per source, so a million tracked sources cost tens of MB and the garbage
+ * collector never walks them. Open addressing with linear probing (deletion by backward
+ * shift); when full, the CLOCK hand evicts a source not seen since it last passed.
+ *
+ * The columns are allocated for `max` slots at once and never grown: the kernel hands out
+ * zeroed pages only when first written, and slots are used in order, so resident memory
+ * follows the sources tracked; growing by copies left the old arrays' memory with the process.
+ */
+export class SlotIndex {
+  private readonly keys: Uint32Array;
+  /** 0: free slot; else 1 + length, +129 for IPv6. */
+  private readonly meta: Uint16Array;
+  private readonly referenced: Uint8Array;
+  /** Hash table of slot + 1 (0 is empty); its length is a power of two ≥ 2 × max. */
+  private readonly table: Int32Array;
+  private readonly mask: number;
+  private used = 0;
+  private fresh = 0;
+  private readonly freed: number[] = [];
+  private hand = 0;
+  /** Bits 64-127 of the rare keys longer than /64 (beside allow-listed addresses). */
+  private readonly longKeys = new Map<number, readonly [number, number]>();
+  /** The key being looked at: all 128 bits. */
+  private readonly words = new Uint32Array(4);
+  // The last prefix object found or inserted: an event's key is looked up several times (score,
+  // then forget with its ban), and prefixes are immutable, so identity is enough.
+  private lastPrefix: IpPrefix | undefined;
+  private lastSlot = -1;
+
+  constructor(private readonly max: number) {
+    this.keys = new Uint32Array(max * WORDS);
+    this.meta = new Uint16Array(max);
+    this.referenced = new Uint8Array(max);
+    let size = 2;
+    while (size < max * 2) size <<= 1;
+    this.table = new Int32Array(size);
+    this.mask = size - 1;
+  }
+
+  get size(): number {
+    return this.used;
+  }
+
+  /** The slot of `prefix`, marked as just seen; -1 if it is not tracked. */
+  find(prefix: IpPrefix): number {
+    if (prefix === this.lastPrefix) {
+      this.referenced[this.lastSlot] = 1;
+      return this.lastSlot;
+    }
+    const tag = this.load(prefix);
+    for (let i = this.hash(tag) & this.mask; ; i = (i + 1) & this.mask) {
+      const entry = this.table[i]!;
+      if (entry === 0) return -1;
+      const slot = entry - 1;
+      if (this.matches(slot, tag)) {
+        this.referenced[slot] = 1;
+        this.lastPrefix = prefix;
+        this.lastSlot = slot;
+        return slot;
+      }
+    }
+  }
+
+  /**
+   * A slot for a prefix that `find` did not return: a free one, or the CLOCK's victim when the
+   * table is full. `evicted` is true when the slot held another source (its columns are stale).
+   */
+  insert(prefix: IpPrefix): { slot: number; evicted: boolean } {
+    let evicted = false;
+    let slot: number;
+    if (this.freed.length > 0) slot = this.freed.pop()!;
+    else if (this.fresh < this.max) slot = this.fresh++;
+    else {
+      slot = this.victim();
+      this.unlink(slot);
+      evicted = true;
+    }
+    const tag = this.load(prefix);
+    this.keys[slot * WORDS] = this.words[0]!;
+    this.keys[slot * WORDS + 1] = this.words[1]!;
+    if (tag > LONGEST_SHORT_TAG) this.longKeys.set(slot, [this.words[2]!, this.words[3]!]);
+    this.meta[slot] = tag;
+    this.referenced[slot] = 1;
+    this.link(slot, tag);
+    this.used++;
+    this.lastPrefix = prefix;
+    this.lastSlot = slot;
+    return { slot, evicted };
+  }
+
+  remove(slot: number): void {
+    if (this.meta[slot] === 0) return;
+    this.unlink(slot);
+    this.freed.push(slot);
+  }
+
+  private victim(): number {
+    for (;;) {
+      const slot = this.hand;
+      this.hand = (this.hand + 1) % this.max;
+      if (this.meta[slot] === 0) continue;
+      if (this.referenced[slot] === 0) return slot;
+      this.referenced[slot] = 0;
+    }
+  }
+
+  private load(prefix: IpPrefix): number {
+    const b = prefix.bytes;
+    const w = this.words;
+    w[0] = (b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!;
+    if (prefix.family === 4) {
+      w[1] = w[2] = w[3] = 0;
+      return 1 + prefix.length;
+    }
+    w[1] = (b[4]! << 24) | (b[5]! << 16) | (b[6]! << 8) | b[7]!;
+    w[2] = (b[8]! << 24) | (b[9]! << 16) | (b[10]! << 8) | b[11]!;
+    w[3] = (b[12]! << 24) | (b[13]! << 16) | (b[14]! << 8) | b[15]!;
+    return 130 + prefix.length;
+  }
+
+  /** Hash of the words in `this.words` and the tag. */
+  private hash(tag: number): number {
+    let h = Math.imul(tag, 0x9e3779b1);
+    for (let i = 0; i < 4; i++) h = Math.imul(h ^ this.words[i]!, 0x85ebca6b) ^ (h >>> 15);
+    return (h ^ (h >>> 13)) >>> 0;
+  }
+
+  /** Loads a slot's key into `this.words`; returns its tag. */
+  private loadSlot(slot: number): number {
+    const w = this.words;
+    w[0] = this.keys[slot * WORDS]!;
+    w[1] = this.keys[slot * WORDS + 1]!;
+    const long = this.longKeys.get(slot);
+    w[2] = long ? long[0] : 0;
+    w[3] = long ? long[1] : 0;
+    return this.meta[slot]!;
+  }
+
+  private matches(slot: number, tag: number): boolean {
+    const k = slot * WORDS;
+    const w = this.words;
+    if (this.meta[slot] !== tag || this.keys[k] !== w[0] || this.keys[k + 1] !== w[1]) return false;
+    if (tag <= LONGEST_SHORT_TAG) return true;
+    const long = this.longKeys.get(slot)!;
+    return long[0] === w[2] && long[1] === w[3];
+  }
+
+  private link(slot: number, tag: number): void {
+    let i = this.hash(tag) & this.mask;
+    while (this.table[i] !== 0) i = (i + 1) & this.mask;
+    this.table[i] = slot + 1;
+  }
+
+  /** Removes the slot from the hash table, shifting later entries of its run back. */
+  private unlink(slot: number): void {
+    let i = this.hash(this.loadSlot(slot)) & this.mask;
+    while (this.table[i] !== slot + 1) i = (i + 1) & this.mask;
+    this.table[i] = 0;
+    for (let j = (i + 1) & this.mask; this.table[j] !== 0; j = (j + 1) & this.mask) {
+      const other = this.table[j]! - 1;
+      const home = this.hash(this.loadSlot(other)) & this.mask;
+      // Move `other` into the hole unless its home lies cyclically in (i, j].
+      if ((j > i && (home <= i || home > j)) || (j < i && home <= i && home > j)) {
+        this.table[i] = other + 1;
+        this.table[j] = 0;
+        i = j;
+      }
+    }
+    this.meta[slot] = 0;
+    this.referenced[slot] = 0;
+    this.longKeys.delete(slot);
+    this.used--;
+    if (slot === this.lastSlot) this.lastPrefix = undefined;
+  }
+}
