@@ -4,7 +4,7 @@
 set -euo pipefail
 declare -A need=(
   [nft]=nftables [conntrack]=conntrack [ip]=iproute2 [debootstrap]=debootstrap
-  [svcrack]=sipvicious [sipsak]=sipsak [mountpoint]=util-linux
+  [svcrack]=sipvicious [sipsak]=sipsak [mountpoint]=util-linux [fail2ban-server]=fail2ban
 )
 missing=()
 for cmd in "${!need[@]}"; do
@@ -15,7 +15,17 @@ if [ "$(id -u)" -ne 0 ]; then
   echo "asterisk-guard: missing Debian packages: ${missing[*]}; run as root or: sudo apt-get install ${missing[*]}" >&2
   exit 1
 fi
+# fail2ban is for the side-by-side benchmark and the coexistence test, which run it in a lab
+# namespace; pyinotify is the log backend Debian's fail2ban recommends.
+[[ " ${missing[*]} " == *" fail2ban "* ]] && missing+=(python3-pyinotify)
 echo "asterisk-guard: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
+# No service may start on the host from these packages (fail2ban would, on a systemd host).
+policy=/usr/sbin/policy-rc.d
+created_policy=0
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod +x "$policy" && created_policy=1
+fi
+trap '[ "$created_policy" = 1 ] && rm -f "$policy"' EXIT
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

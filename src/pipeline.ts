@@ -42,7 +42,8 @@ export class Pipeline {
     return out;
   }
 
-  ingest(fields: FieldReader, arrival: number): { event: SecurityEvent; decisions: readonly Decision[] } | undefined {
+  /** The event's decisions (most often none); undefined when the input was not a usable event. */
+  ingest(fields: FieldReader, arrival: number): readonly Decision[] | undefined {
     const parsed = this.parser.parse(fields, arrival);
     if (!parsed.ok) {
       this.problems.report(parsed.kind, parsed.reason);
@@ -52,6 +53,6 @@ export class Pipeline {
     let byService = this.tally.get(kind);
     if (!byService) this.tally.set(kind, (byService = new Map()));
     byService.set(service, (byService.get(service) ?? 0) + 1);
-    return { event: parsed.event, decisions: this.policy.handle(parsed.event) };
+    return this.policy.handle(parsed.event);
   }
 }

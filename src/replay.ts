@@ -22,10 +22,10 @@ export async function replayFile(file: string, config: Config, log: Logger, onDe
   let events = 0;
   const format = await readCapture(file, {
     fields(fields) {
-      const result = pipeline.ingest(fields, 0);
-      if (!result) return;
+      const found = pipeline.ingest(fields, 0);
+      if (!found) return;
       events++;
-      for (const d of result.decisions) {
+      for (const d of found) {
         decisions.push(d);
         onDecision(d);
       }

@@ -171,9 +171,9 @@ export async function startService(config: Config, log: Logger, options: Service
   ami.on('event', (fields, arrival) => {
     const received = performance.now();
     events++;
-    const result = pipeline.ingest(fields, arrival);
-    if (!result) return;
-    for (const d of result.decisions) {
+    const decisions = pipeline.ingest(fields, arrival);
+    if (!decisions) return;
+    for (const d of decisions) {
       lastDecision = d;
       if (d.action === 'ban') enforcer.submit(d, received);
       else if (d.action === 'alert') {

@@ -1,6 +1,20 @@
 import { widen, type IpPrefix } from '../net/ip-prefix.js';
 import { FAILURE_KINDS, type FailureKind, type SecurityEvent } from '../events/security-event.js';
 import { SlotIndex } from './slot-index.js';
+import {
+  ACCOUNT_SLOTS,
+  F32_SCORE,
+  F32_SLOW,
+  F64_FIRST,
+  F64_LAST,
+  FLAG_WARNED,
+  KIND_SLOTS,
+  SourceRecords,
+  U32_ACCOUNTS,
+  U32_SERVICES,
+  U8_COUNTS,
+  U8_FLAGS,
+} from './source-records.js';
 
 export interface ScoringConfig {
   /** Score at which a burst bans (fail2ban's maxretry, for weight-1 failures close together). */
@@ -56,30 +70,17 @@ export function scoringKey(ip: IpPrefix, ipv6PrefixLength: number): IpPrefix {
 
 /** Account names of the evidence, by hash: bounded, the oldest forgotten first. */
 const MAX_ACCOUNT_NAMES = 65_536;
-/** Distinct accounts remembered per source (and services per board, as bits). */
-const ACCOUNT_SLOTS = 4;
 const MAX_SERVICES = 32;
-const KIND_COUNT = FAILURE_KINDS.length;
 const KIND_INDEX = Object.fromEntries(FAILURE_KINDS.map((k, i) => [k, i])) as Record<FailureKind, number>;
-const WARNED = 1;
 
 /**
  * Decaying failure scores per source, two horizons: a short one for floods and a long one for
- * slow guessing. Pure: time comes in with each event. Each source is a slot in typed-array
- * columns (see SlotIndex): about 90 bytes, and nothing for the garbage collector to trace.
+ * slow guessing. Pure: time comes in with each event. Each source is a 64-byte record (see
+ * SourceRecords), found through SlotIndex.
  */
 export class Scoreboard {
+  private readonly records: SourceRecords;
   private readonly index: SlotIndex;
-  private readonly score: Float32Array;
-  private readonly slowScore: Float32Array;
-  private readonly first: Float64Array;
-  private readonly last: Float64Array;
-  /** Failures per kind, saturating at 255: a source bans long before. */
-  private readonly counts: Uint8Array;
-  /** Hashes of the first accounts tried (0: none); the names are in `accountNames`. */
-  private readonly accounts: Uint32Array;
-  private readonly serviceBits: Uint32Array;
-  private readonly flags: Uint8Array;
   private readonly accountNames = new Map<number, string>();
   private readonly services: string[] = [];
   private readonly lnHalf: number;
@@ -88,16 +89,8 @@ export class Scoreboard {
   constructor(private readonly config: ScoringConfig) {
     this.lnHalf = Math.LN2 / config.halfLifeMs;
     this.slowLnHalf = Math.LN2 / config.slowHalfLifeMs;
-    this.index = new SlotIndex(config.maxSources);
-    const n = config.maxSources;
-    this.score = new Float32Array(n);
-    this.slowScore = new Float32Array(n);
-    this.first = new Float64Array(n);
-    this.last = new Float64Array(n);
-    this.counts = new Uint8Array(n * KIND_COUNT);
-    this.accounts = new Uint32Array(n * ACCOUNT_SLOTS);
-    this.serviceBits = new Uint32Array(n);
-    this.flags = new Uint8Array(n);
+    this.records = new SourceRecords(config.maxSources);
+    this.index = new SlotIndex(this.records);
   }
 
   get size(): number {
@@ -111,17 +104,20 @@ export class Scoreboard {
   recordFailure(event: SecurityEvent & { kind: FailureKind }, key: IpPrefix, trustFactor = 1): Offense | undefined {
     const weight = this.config.weights[event.kind];
     const slot = this.slotFor(key, event.time);
-    const dt = Math.max(0, event.time - this.last[slot]!);
-    const score = this.score[slot]! * Math.exp(-dt * this.lnHalf) + weight;
-    const slowScore = this.slowScore[slot]! * Math.exp(-dt * this.slowLnHalf) + weight;
-    this.score[slot] = score;
-    this.slowScore[slot] = slowScore;
-    this.last[slot] = Math.max(this.last[slot]!, event.time);
-    const count = slot * KIND_COUNT + KIND_INDEX[event.kind];
-    if (this.counts[count]! < 0xff) this.counts[count]!++;
+    const { f64, f32, u32, u8 } = this.records;
+    const last = slot * 8 + F64_LAST;
+    const dt = Math.max(0, event.time - f64[last]!);
+    const score = f32[slot * 16 + F32_SCORE]! * Math.exp(-dt * this.lnHalf) + weight;
+    const slowScore = f32[slot * 16 + F32_SLOW]! * Math.exp(-dt * this.slowLnHalf) + weight;
+    f32[slot * 16 + F32_SCORE] = score;
+    f32[slot * 16 + F32_SLOW] = slowScore;
+    f64[last] = Math.max(f64[last]!, event.time);
+    const count = slot * 64 + U8_COUNTS + KIND_INDEX[event.kind];
+    if (u8[count]! < 0xff) u8[count]!++;
     if (event.account !== undefined) this.rememberAccount(slot, event.account);
-    this.serviceBits[slot]! |= this.serviceBit(event.service);
-    const warned = (this.flags[slot]! & WARNED) !== 0;
+    u32[slot * 16 + U32_SERVICES]! |= this.serviceBit(event.service);
+    const flags = slot * 64 + U8_FLAGS;
+    const warned = (u8[flags]! & FLAG_WARNED) !== 0;
     const trigger: Trigger | undefined =
       score + SCORE_TOLERANCE >= this.config.threshold * trustFactor
         ? 'burst'
@@ -137,18 +133,20 @@ export class Scoreboard {
     if (trigger === undefined) return undefined;
     const evidence = this.evidenceOf(slot, key, trigger);
     // A source that bans stays until the policy forgets it with its ban (one place for both).
-    if (trigger === 'stale-password' || trigger === 'trusted-failing') this.flags[slot]! |= WARNED;
+    if (trigger === 'stale-password' || trigger === 'trusted-failing') u8[flags]! |= FLAG_WARNED;
     return { source: key, evidence };
   }
 
   private looksLikeStalePassword(slot: number): boolean {
-    const failures = this.counts[slot * KIND_COUNT + KIND_INDEX.ChallengeResponseFailed]!;
+    const { f32, u32, u8 } = this.records;
+    const failures = u8[slot * 64 + U8_COUNTS + KIND_INDEX.ChallengeResponseFailed]!;
+    const accounts = slot * 16 + U32_ACCOUNTS;
     return (
       failures >= STALE_PASSWORD_FAILURES &&
       failures === this.failuresAt(slot) &&
-      this.accounts[slot * ACCOUNT_SLOTS] !== 0 &&
-      this.accounts[slot * ACCOUNT_SLOTS + 1] === 0 &&
-      this.score[slot]! < this.config.threshold / 2
+      u32[accounts] !== 0 &&
+      u32[accounts + 1] === 0 &&
+      f32[slot * 16 + F32_SCORE]! < this.config.threshold / 2
     );
   }
 
@@ -168,8 +166,9 @@ export class Scoreboard {
   scores(key: IpPrefix, now: number): { score: number; slowScore: number } | undefined {
     const slot = this.index.find(key);
     if (slot === -1) return undefined;
-    const dt = Math.max(0, now - this.last[slot]!);
-    return { score: round2(this.score[slot]! * Math.exp(-dt * this.lnHalf)), slowScore: round2(this.slowScore[slot]! * Math.exp(-dt * this.slowLnHalf)) };
+    const { f64, f32 } = this.records;
+    const dt = Math.max(0, now - f64[slot * 8 + F64_LAST]!);
+    return { score: round2(f32[slot * 16 + F32_SCORE]! * Math.exp(-dt * this.lnHalf)), slowScore: round2(f32[slot * 16 + F32_SLOW]! * Math.exp(-dt * this.slowLnHalf)) };
   }
 
   /** Forgets a source, e.g. once it is banned or allow-listed. */
@@ -182,31 +181,34 @@ export class Scoreboard {
     const found = this.index.find(key);
     if (found !== -1) return found;
     const { slot } = this.index.insert(key);
-    this.score[slot] = 0;
-    this.slowScore[slot] = 0;
-    this.first[slot] = time;
-    this.last[slot] = time;
-    this.counts.fill(0, slot * KIND_COUNT, slot * KIND_COUNT + KIND_COUNT);
-    this.accounts.fill(0, slot * ACCOUNT_SLOTS, slot * ACCOUNT_SLOTS + ACCOUNT_SLOTS);
-    this.serviceBits[slot] = 0;
-    this.flags[slot] = 0;
+    const { f64, f32, u32, u8 } = this.records;
+    f64[slot * 8 + F64_FIRST] = time;
+    f64[slot * 8 + F64_LAST] = time;
+    f32[slot * 16 + F32_SCORE] = 0;
+    f32[slot * 16 + F32_SLOW] = 0;
+    u32.fill(0, slot * 16 + U32_ACCOUNTS, slot * 16 + U32_ACCOUNTS + ACCOUNT_SLOTS);
+    u32[slot * 16 + U32_SERVICES] = 0;
+    u8.fill(0, slot * 64 + U8_COUNTS, slot * 64 + U8_COUNTS + KIND_SLOTS);
+    // The index has just set its reference bit in the same byte.
+    u8[slot * 64 + U8_FLAGS]! &= ~FLAG_WARNED;
     return slot;
   }
 
   private failuresAt(slot: number): number {
     let n = 0;
-    for (let i = slot * KIND_COUNT; i < slot * KIND_COUNT + KIND_COUNT; i++) n += this.counts[i]!;
+    for (let i = slot * 64 + U8_COUNTS; i < slot * 64 + U8_COUNTS + KIND_SLOTS; i++) n += this.records.u8[i]!;
     return n;
   }
 
   private rememberAccount(slot: number, account: string): void {
     const hash = accountHash(account);
-    const base = slot * ACCOUNT_SLOTS;
+    const accounts = this.records.u32;
+    const base = slot * 16 + U32_ACCOUNTS;
     for (let i = base; i < base + ACCOUNT_SLOTS; i++) {
-      const held = this.accounts[i]!;
+      const held = accounts[i]!;
       if (held === hash) return;
       if (held !== 0) continue;
-      this.accounts[i] = hash;
+      accounts[i] = hash;
       if (!this.accountNames.has(hash)) {
         this.accountNames.set(hash, account);
         if (this.accountNames.size > MAX_ACCOUNT_NAMES) this.accountNames.delete(this.accountNames.keys().next().value as number);
@@ -226,31 +228,33 @@ export class Scoreboard {
   }
 
   private evidenceOf(slot: number, key: IpPrefix, trigger: Trigger): Evidence {
+    const { f64, f32, u32, u8 } = this.records;
     const events: Partial<Record<FailureKind, number>> = {};
-    for (let i = 0; i < KIND_COUNT; i++) {
-      const n = this.counts[slot * KIND_COUNT + i]!;
+    for (let i = 0; i < KIND_SLOTS; i++) {
+      const n = u8[slot * 64 + U8_COUNTS + i]!;
       if (n > 0) events[FAILURE_KINDS[i]!] = n;
     }
     const accounts: string[] = [];
-    for (let i = slot * ACCOUNT_SLOTS; i < slot * ACCOUNT_SLOTS + ACCOUNT_SLOTS; i++) {
-      const name = this.accounts[i] === 0 ? undefined : this.accountNames.get(this.accounts[i]!);
+    for (let i = slot * 16 + U32_ACCOUNTS; i < slot * 16 + U32_ACCOUNTS + ACCOUNT_SLOTS; i++) {
+      const name = u32[i] === 0 ? undefined : this.accountNames.get(u32[i]!);
       if (name !== undefined) accounts.push(name);
     }
-    const bits = this.serviceBits[slot]!;
+    const bits = u32[slot * 16 + U32_SERVICES]!;
     return {
       source: key.text,
       trigger,
-      score: round2(this.score[slot]!),
-      slowScore: round2(this.slowScore[slot]!),
+      score: round2(f32[slot * 16 + F32_SCORE]!),
+      slowScore: round2(f32[slot * 16 + F32_SLOW]!),
       events,
       accounts,
       services: this.services.filter((_, i) => (bits >>> i) & 1),
-      firstSeen: this.first[slot]!,
-      lastSeen: this.last[slot]!,
+      firstSeen: f64[slot * 8 + F64_FIRST]!,
+      lastSeen: f64[slot * 8 + F64_LAST]!,
     };
   }
 }
 
+/** FNV-1a, never 0 (0 marks an empty account slot). */
 function accountHash(text: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);

@@ -1,25 +1,18 @@
 import type { IpPrefix } from '../net/ip-prefix.js';
+import { FLAG_REFERENCED, U16_TAG, U32_KEY, U8_FLAGS, type SourceRecords } from './source-records.js';
 
-/** Key words kept in the columns: an IPv4 address, or the first 64 bits of an IPv6 prefix. */
-const WORDS = 2;
 /** Tags above this are IPv6 prefixes longer than /64: their last 64 bits are kept aside. */
 const LONGEST_SHORT_TAG = 130 + 64;
 
 /**
- * Prefix → slot number, for up to `max` prefixes held in columns of typed arrays: no object
- * and no string per source, so a million tracked sources cost tens of MB and the garbage
- * collector never walks them. Open addressing with linear probing (deletion by backward
+ * Prefix → slot number, for up to `max` prefixes whose keys are kept in their records (an IPv4
+ * address, or the first 64 bits of an IPv6 prefix, and a tag for family and length): no
+ * object and no string per source. Open addressing with linear probing (deletion by backward
  * shift); when full, the CLOCK hand evicts a source not seen since it last passed.
  *
- * The columns are allocated for `max` slots at once and never grown: the kernel hands out
- * zeroed pages only when first written, and slots are used in order, so resident memory
- * follows the sources tracked; growing by copies left the old arrays' memory with the process.
+ * Records are used in slot order and never moved: resident memory follows the sources tracked.
  */
 export class SlotIndex {
-  private readonly keys: Uint32Array;
-  /** 0: free slot; else 1 + length, +129 for IPv6. */
-  private readonly meta: Uint16Array;
-  private readonly referenced: Uint8Array;
   /** Hash table of slot + 1 (0 is empty); its length is a power of two ≥ 2 × max. */
   private readonly table: Int32Array;
   private readonly mask: number;
@@ -36,12 +29,13 @@ export class SlotIndex {
   private lastPrefix: IpPrefix | undefined;
   private lastSlot = -1;
 
-  constructor(private readonly max: number) {
-    this.keys = new Uint32Array(max * WORDS);
-    this.meta = new Uint16Array(max);
-    this.referenced = new Uint8Array(max);
+  private readonly max: number;
+
+  /** Record tags: 0 for a free slot, else 1 + length, +129 for IPv6. */
+  constructor(private readonly records: SourceRecords) {
+    this.max = records.max;
     let size = 2;
-    while (size < max * 2) size <<= 1;
+    while (size < this.max * 2) size <<= 1;
     this.table = new Int32Array(size);
     this.mask = size - 1;
   }
@@ -53,7 +47,7 @@ export class SlotIndex {
   /** The slot of `prefix`, marked as just seen; -1 if it is not tracked. */
   find(prefix: IpPrefix): number {
     if (prefix === this.lastPrefix) {
-      this.referenced[this.lastSlot] = 1;
+      this.mark(this.lastSlot);
       return this.lastSlot;
     }
     const tag = this.load(prefix);
@@ -62,7 +56,7 @@ export class SlotIndex {
       if (entry === 0) return -1;
       const slot = entry - 1;
       if (this.matches(slot, tag)) {
-        this.referenced[slot] = 1;
+        this.mark(slot);
         this.lastPrefix = prefix;
         this.lastSlot = slot;
         return slot;
@@ -85,11 +79,12 @@ export class SlotIndex {
       evicted = true;
     }
     const tag = this.load(prefix);
-    this.keys[slot * WORDS] = this.words[0]!;
-    this.keys[slot * WORDS + 1] = this.words[1]!;
+    const { u32, u16 } = this.records;
+    u32[slot * 16 + U32_KEY] = this.words[0]!;
+    u32[slot * 16 + U32_KEY + 1] = this.words[1]!;
     if (tag > LONGEST_SHORT_TAG) this.longKeys.set(slot, [this.words[2]!, this.words[3]!]);
-    this.meta[slot] = tag;
-    this.referenced[slot] = 1;
+    u16[slot * 32 + U16_TAG] = tag;
+    this.mark(slot);
     this.link(slot, tag);
     this.used++;
     this.lastPrefix = prefix;
@@ -98,7 +93,7 @@ export class SlotIndex {
   }
 
   remove(slot: number): void {
-    if (this.meta[slot] === 0) return;
+    if (this.tagOf(slot) === 0) return;
     this.unlink(slot);
     this.freed.push(slot);
   }
@@ -107,9 +102,10 @@ export class SlotIndex {
     for (;;) {
       const slot = this.hand;
       this.hand = (this.hand + 1) % this.max;
-      if (this.meta[slot] === 0) continue;
-      if (this.referenced[slot] === 0) return slot;
-      this.referenced[slot] = 0;
+      if (this.tagOf(slot) === 0) continue;
+      const flags = slot * 64 + U8_FLAGS;
+      if ((this.records.u8[flags]! & FLAG_REFERENCED) === 0) return slot;
+      this.records.u8[flags]! &= ~FLAG_REFERENCED;
     }
   }
 
@@ -137,18 +133,19 @@ export class SlotIndex {
   /** Loads a slot's key into `this.words`; returns its tag. */
   private loadSlot(slot: number): number {
     const w = this.words;
-    w[0] = this.keys[slot * WORDS]!;
-    w[1] = this.keys[slot * WORDS + 1]!;
+    w[0] = this.records.u32[slot * 16 + U32_KEY]!;
+    w[1] = this.records.u32[slot * 16 + U32_KEY + 1]!;
     const long = this.longKeys.get(slot);
     w[2] = long ? long[0] : 0;
     w[3] = long ? long[1] : 0;
-    return this.meta[slot]!;
+    return this.tagOf(slot);
   }
 
   private matches(slot: number, tag: number): boolean {
-    const k = slot * WORDS;
+    const k = slot * 16 + U32_KEY;
+    const keys = this.records.u32;
     const w = this.words;
-    if (this.meta[slot] !== tag || this.keys[k] !== w[0] || this.keys[k + 1] !== w[1]) return false;
+    if (this.tagOf(slot) !== tag || keys[k] !== w[0] || keys[k + 1] !== w[1]) return false;
     if (tag <= LONGEST_SHORT_TAG) return true;
     const long = this.longKeys.get(slot)!;
     return long[0] === w[2] && long[1] === w[3];
@@ -175,10 +172,18 @@ export class SlotIndex {
         i = j;
       }
     }
-    this.meta[slot] = 0;
-    this.referenced[slot] = 0;
+    this.records.u16[slot * 32 + U16_TAG] = 0;
+    this.records.u8[slot * 64 + U8_FLAGS]! &= ~FLAG_REFERENCED;
     this.longKeys.delete(slot);
     this.used--;
     if (slot === this.lastSlot) this.lastPrefix = undefined;
+  }
+
+  private tagOf(slot: number): number {
+    return this.records.u16[slot * 32 + U16_TAG]!;
+  }
+
+  private mark(slot: number): void {
+    this.records.u8[slot * 64 + U8_FLAGS]! |= FLAG_REFERENCED;
   }
 }

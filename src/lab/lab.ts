@@ -28,6 +28,11 @@ export const ATTACKERS = {
   afterRestart: '203.0.113.69',
   afterKill: '203.0.113.70',
   ipv6: '2001:db8:66::66',
+  /** The side-by-side benchmark: one svcrack for fail2ban, one for asterisk-guard, and one
+   *  that neither bans, to measure the rate of Asterisk's own security events. */
+  againstFail2ban: '203.0.113.71',
+  againstGuard: '203.0.113.72',
+  unbanned: '203.0.113.73',
 } as const;
 
 export type Attacker = keyof typeof ATTACKERS;
@@ -41,7 +46,7 @@ export const STALE_ACCOUNT = { user: '1003', password: 'lab-phone-1003-old-passw
  * stale-password phone (one try every 6 s instead of every 60 s) plays out in a minute.
  */
 export const LAB_THRESHOLD = 5;
-function guardConfig(managerConf: string, dir: string): string {
+function guardConfig(managerConf: string, dir: string, allow: readonly string[]): string {
   return `store:
   path: ${dir}/state.db
 control:
@@ -58,6 +63,8 @@ detect:
   slow_half_life: 6m
 firewall:
   driver: nftables
+policy:
+  allow: [${allow.join(', ')}]
 `;
 }
 
@@ -91,6 +98,8 @@ export interface LabOptions {
   readonly cacheDir?: string;
   readonly prefix?: string;
   readonly say: (line: string) => void;
+  /** Sources the guard leaves alone (another defender's, in a side-by-side). */
+  readonly guardAllow?: readonly string[];
 }
 
 export class Lab {
@@ -100,10 +109,11 @@ export class Lab {
   private constructor(
     readonly net: LabNetwork,
     readonly asterisk: LabAsterisk,
+    guardAllow: readonly string[],
   ) {
     const dir = mkdtempSync(path.join(tmpdir(), 'ag-lab-'));
     this.configFile = path.join(dir, 'config.yaml');
-    writeFileSync(this.configFile, guardConfig(asterisk.managerConf, dir));
+    writeFileSync(this.configFile, guardConfig(asterisk.managerConf, dir, guardAllow));
   }
 
   static async up(options: LabOptions): Promise<Lab> {
@@ -114,7 +124,7 @@ export class Lab {
       { name: 'stale', addresses: [STALE_PHONE] },
     ]);
     const asterisk = new LabAsterisk({ root, namespace: net.ns('pbx'), confDir: path.join(PROJECT_ROOT, 'asterisk-conf') });
-    const lab = new Lab(net, asterisk);
+    const lab = new Lab(net, asterisk, options.guardAllow ?? []);
     try {
       await lab.exec('pbx', 'nft', ['-f', '-'], { input: foreignRuleset() });
       await asterisk.prepare();
@@ -189,8 +199,8 @@ export class Lab {
     return this.exec(attacker, process.execPath, [compiled('src/lab/sip-guess.js'), from, to, account, String(count), ...(everyMs ? [String(everyMs)] : [])]);
   }
 
-  /** Security events Asterisk itself logged for a source (its log, not the guard's counters). */
-  securityEvents(kind: string, source: string): number {
+  /** Security events (of one kind, or all) Asterisk itself logged for a source (its log, not the guard's counters). */
+  securityEvents(kind: string | undefined, source: string): number {
     let text = '';
     try {
       text = readFileSync(path.join(this.asterisk.logDir, 'security'), 'utf8');
@@ -198,7 +208,7 @@ export class Lab {
       return 0;
     }
     const needle = `/${source}/`;
-    return text.split('\n').filter((l) => l.includes(`SecurityEvent="${kind}"`) && l.includes(needle)).length;
+    return text.split('\n').filter((l) => (kind === undefined || l.includes(`SecurityEvent="${kind}"`)) && l.includes(needle)).length;
   }
 
   /** Packets from `source` that got past the drop into the input path (towards Asterisk). */

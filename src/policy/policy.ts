@@ -1,6 +1,6 @@
 import { parseIpPrefix, widen, type IpPrefix } from '../net/ip-prefix.js';
 import { PrefixList } from '../net/prefix-list.js';
-import { isFailureKind, type FailureKind, type SecurityEvent } from '../events/security-event.js';
+import { isFailureKind, type Endpoint, type FailureKind, type SecurityEvent } from '../events/security-event.js';
 import { scoringKey, type Evidence, type Scoreboard } from '../detect/scoreboard.js';
 import type { AlertDecision, BanDecision, BanReason, Decision } from './decision.js';
 
@@ -50,6 +50,7 @@ export class Policy {
   /** Active bans: prefix → until (Infinity for permanent). */
   private readonly banned = new Map<string, number>();
   private pruneAt = 1024;
+  private lastLocal: Endpoint | undefined;
   /** Ban start times per prefix within the lookback: the escalation history. */
   private readonly history = new Map<string, number[]>();
   private readonly trusted = new Map<string, number>();
@@ -116,8 +117,12 @@ export class Policy {
   }
 
   handle(event: SecurityEvent): readonly Decision[] {
-    const local = event.local?.ip;
-    if (local) this.spared.add(local);
+    // The parser hands out the same Endpoint while LocalAddress repeats: one Set lookup less.
+    const local = event.local;
+    if (local && local !== this.lastLocal) {
+      this.spared.add(local.ip);
+      this.lastLocal = local;
+    }
     const ip = event.remote.ip;
     if (event.kind === 'SuccessfulAuth') return this.onSuccess(event);
     if (!isFailureKind(event.kind)) return this.count('not-a-failure');

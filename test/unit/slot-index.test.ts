@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { SlotIndex } from '../../src/detect/slot-index.js';
+import { SourceRecords } from '../../src/detect/source-records.js';
 import { prefix } from '../support/prefix.js';
 
 // Few distinct keys, v4 and v6 and the same bits at different lengths, so that probes collide.
@@ -18,7 +19,7 @@ describe('SlotIndex', () => {
   it('agrees with a Map on any sequence of finds, inserts and removes, and never holds more than max', () => {
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 70 }), fc.array(fc.tuple(fc.constantFrom('touch', 'remove'), fc.integer({ min: 0, max: KEYS.length - 1 })), { maxLength: 400 }), (max, ops) => {
-        const index = new SlotIndex(max);
+        const index = new SlotIndex(new SourceRecords(max));
         const model = new Map<string, number>();
         for (const [op, k] of ops) {
           const key = KEYS[k]!;
@@ -48,7 +49,7 @@ describe('SlotIndex', () => {
   });
 
   it('keeps 20k sources apart, and the rest after half are removed', () => {
-    const index = new SlotIndex(20_000);
+    const index = new SlotIndex(new SourceRecords(20_000));
     const keys = Array.from({ length: 20_000 }, (_, i) => prefix(`198.${18 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`));
     const slots = keys.map((k) => index.insert(k).slot);
     expect(new Set(slots).size).toBe(20_000);
@@ -58,7 +59,7 @@ describe('SlotIndex', () => {
   });
 
   it('evicts a source not seen since the hand last passed, not one just seen', () => {
-    const index = new SlotIndex(3);
+    const index = new SlotIndex(new SourceRecords(3));
     const [a, b, c, d] = KEYS;
     for (const k of [a!, b!, c!]) index.insert(k);
     // The first eviction clears every mark and takes a; b and c are then unmarked.
