@@ -26,7 +26,7 @@ function quantile(sorted: number[], q: number): number {
 }
 
 export interface KernelResults {
-  latency: { kernelP50: number; kernelP99: number; conntrackP50: number; conntrackP99: number; bans: number };
+  latency: { kernelP50: number; kernelP99: number; conntrackP50: number; conntrackP99: number; conntrackToP50: number; conntrackToP99: number; bans: number };
   massBan: { bans: number; seconds: number; perBanUs: number; processPerBanMs: number; ratio: number };
   reconcile: { bans: number; seconds: number };
 }
@@ -39,6 +39,7 @@ export async function runKernelBench(): Promise<KernelResults> {
   await driver.init();
   const kernel: number[] = [];
   const conntrack: number[] = [];
+  const conntrackTo: number[] = [];
   let done: (() => void) | undefined;
   const enforcer = new Enforcer(driver, pino({ level: 'silent' }), {
     now: Date.now,
@@ -46,9 +47,10 @@ export async function runKernelBench(): Promise<KernelResults> {
     retryBaseMs: 10,
     retryMaxMs: 100,
     conntrackAttempts: 1,
-    onLatency: (k, c) => {
+    onLatency: (k, c, to) => {
       kernel.push(k);
       if (c !== null) conntrack.push(c);
+      if (to !== null) conntrackTo.push(to);
       done?.();
     },
   });
@@ -60,7 +62,16 @@ export async function runKernelBench(): Promise<KernelResults> {
   }
   kernel.sort((a, b) => a - b);
   conntrack.sort((a, b) => a - b);
-  const latency = { kernelP50: quantile(kernel, 0.5), kernelP99: quantile(kernel, 0.99), conntrackP50: quantile(conntrack, 0.5), conntrackP99: quantile(conntrack, 0.99), bans: kernel.length };
+  conntrackTo.sort((a, b) => a - b);
+  const latency = {
+    kernelP50: quantile(kernel, 0.5),
+    kernelP99: quantile(kernel, 0.99),
+    conntrackP50: quantile(conntrack, 0.5),
+    conntrackP99: quantile(conntrack, 0.99),
+    conntrackToP50: quantile(conntrackTo, 0.5),
+    conntrackToP99: quantile(conntrackTo, 0.99),
+    bans: kernel.length,
+  };
   await driver.destroy();
 
   // 4. Mass ban: 100k distinct sources in one go, next to one process per ban (fail2ban's

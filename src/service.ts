@@ -133,9 +133,10 @@ export async function startService(config: Config, log: Logger, options: Service
     retryMaxMs: config.firewall.retry_max,
     conntrackAttempts: 3,
     onFailing: (e) => notifier.notify(systemAlert('firewall-failing', Date.now(), `firewall command failing, bans queued and retried: ${(e as Error).message}`)),
-    onLatency: (kernel, conntrack) => {
+    onLatency: (kernel, conntrack, conntrackTo) => {
       metrics?.latency.observe({ stage: 'kernel' }, kernel / 1000);
       if (conntrack !== null) metrics?.latency.observe({ stage: 'conntrack' }, conntrack / 1000);
+      if (conntrackTo !== null) metrics?.latency.observe({ stage: 'conntrack_to' }, conntrackTo / 1000);
     },
     onCommitted: (d, until) => {
       if (hangup) hangup.hangupFrom(d.target).catch((e: unknown) => log.error({ err: e, prefix: d.target.text }, 'could not hang up the calls of a banned source'));

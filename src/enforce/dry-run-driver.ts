@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { IpPrefix } from '../net/ip-prefix.js';
-import type { Ban, FirewallDriver } from './firewall-driver.js';
+import type { Ban, FirewallDriver, FlowDirection } from './firewall-driver.js';
 
 /** A real backend that changes nothing: says what it would do, and remembers it for `list`. */
 export class DryRunDriver implements FirewallDriver {
@@ -40,8 +40,8 @@ export class DryRunDriver implements FirewallDriver {
     return [...this.bans.values()].filter((b) => b.until === null || b.until > now);
   }
 
-  async flushConnections(prefix: IpPrefix): Promise<void> {
-    this.log.debug({ prefix: prefix.text }, 'dry-run: would delete tracked connections');
+  async flushConnections(prefix: IpPrefix, direction: FlowDirection): Promise<void> {
+    this.log.debug({ prefix: prefix.text, direction }, 'dry-run: would delete tracked connections');
   }
 
   close(): void {}

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { BanDecision } from '../policy/decision.js';
-import type { FirewallDriver } from './firewall-driver.js';
+import type { IpPrefix } from '../net/ip-prefix.js';
+import type { FirewallDriver, FlowDirection } from './firewall-driver.js';
 
 /** Told about each ban once the kernel has it: the store, later alerts. Never on the hot path. */
 export type CommittedListener = (decision: BanDecision, until: number | null) => void;
@@ -16,8 +17,9 @@ export interface EnforcerOptions {
   readonly onCommitted?: CommittedListener;
   /** The first failure of a streak (the admins hear once, not at every retry). */
   readonly onFailing?: (error: unknown) => void;
-  /** Latencies of each ban, in ms: event to kernel commit, event to conntrack flushed. */
-  readonly onLatency?: (kernelMs: number, conntrackMs: number | null) => void;
+  /** Latencies of each ban, in ms from the event: kernel commit, the source's own flows
+   *  deleted, the flows towards it deleted (null: the flush failed). */
+  readonly onLatency?: (kernelMs: number, conntrackMs: number | null, conntrackToMs: number | null) => void;
 }
 
 interface Pending {
@@ -139,22 +141,11 @@ export class Enforcer {
   }
 
   private async flushThenLog(p: Pending, committedAt: number): Promise<void> {
-    let flushed: number | null = null;
-    for (let attempt = 1; attempt <= this.options.conntrackAttempts; attempt++) {
-      try {
-        await this.driver.flushConnections(p.decision.target);
-        flushed = this.options.monotonic();
-        break;
-      } catch (error) {
-        this.stats.conntrackErrors++;
-        this.log.error({ err: error, prefix: p.decision.target.text, attempt }, 'conntrack flush failed');
-        if (attempt < this.options.conntrackAttempts) {
-          await new Promise((r) => setTimeout(r, this.options.retryBaseMs * 2 ** (attempt - 1)));
-        }
-      }
-    }
+    const since = (t: number | null) => (t === null ? null : t - p.receivedAt);
+    const flushed = since(await this.flush(p.decision.target, 'from'));
+    const flushedTo = since(await this.flush(p.decision.target, 'to'));
     const d = p.decision;
-    this.options.onLatency?.(committedAt - p.receivedAt, flushed === null ? null : flushed - p.receivedAt);
+    this.options.onLatency?.(committedAt - p.receivedAt, flushed, flushedTo);
     this.log.info(
       {
         decision: d.action,
@@ -165,11 +156,27 @@ export class Enforcer {
         evidence: d.evidence,
         latency_ms: {
           kernel: round3(committedAt - p.receivedAt),
-          conntrack: flushed === null ? null : round3(flushed - p.receivedAt),
+          conntrack: flushed === null ? null : round3(flushed),
+          conntrack_to: flushedTo === null ? null : round3(flushedTo),
         },
       },
       `ban ${d.target.text}`,
     );
+  }
+
+  /** One direction's flush, retried; when it finished, or null when it never did. */
+  private async flush(prefix: IpPrefix, direction: FlowDirection): Promise<number | null> {
+    for (let attempt = 1; attempt <= this.options.conntrackAttempts; attempt++) {
+      try {
+        await this.driver.flushConnections(prefix, direction);
+        return this.options.monotonic();
+      } catch (error) {
+        this.stats.conntrackErrors++;
+        this.log.error({ err: error, prefix: prefix.text, direction, attempt }, 'conntrack flush failed');
+        if (attempt < this.options.conntrackAttempts) await new Promise((r) => setTimeout(r, this.options.retryBaseMs * 2 ** (attempt - 1)));
+      }
+    }
+    return null;
   }
 }
 

@@ -1,5 +1,7 @@
 import type { IpPrefix } from '../net/ip-prefix.js';
 
+export type FlowDirection = 'from' | 'to';
+
 /** A prefix to drop until a time (ms since the epoch), or for good when `until` is null. */
 export interface Ban {
   readonly prefix: IpPrefix;
@@ -22,8 +24,9 @@ export interface FirewallDriver {
   setAllowed(prefixes: readonly IpPrefix[]): Promise<void>;
   /** The bans the kernel holds now (our table only). */
   list(now: number): Promise<Ban[]>;
-  /** Deletes the prefix's tracked connections, both directions, so established flows end. */
-  flushConnections(prefix: IpPrefix): Promise<void>;
+  /** Deletes the tracked flows the prefix started (`from`: the attack's own), or the flows
+   *  the PBX started towards it (`to`: a qualify, a call's media), so established flows end. */
+  flushConnections(prefix: IpPrefix, direction: FlowDirection): Promise<void>;
   /** Releases processes and handles; the kernel keeps every ban. */
   close(): void;
   /** Removes everything the driver created (uninstall). */

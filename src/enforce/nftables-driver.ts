@@ -1,6 +1,6 @@
 import { contains, parseIpPrefix, type IpPrefix } from '../net/ip-prefix.js';
 import { commandFailure, type CommandResult, type CommandRunner } from './command-runner.js';
-import type { Ban, FirewallDriver } from './firewall-driver.js';
+import type { Ban, FirewallDriver, FlowDirection } from './firewall-driver.js';
 import { NftSession } from './nft-session.js';
 import {
   allowedSetName,
@@ -117,19 +117,13 @@ export class NftablesDriver implements FirewallDriver {
     return [...this.held.values()];
   }
 
-  async flushConnections(prefix: IpPrefix): Promise<void> {
-    const family = prefix.family === 4 ? 'ipv4' : 'ipv6';
-    // Flows the source started, and flows the PBX started towards it (a qualify, media of a
-    // call). Both take a CIDR. Each is one dump of the kernel's whole conntrack table (about
-    // 10 ms with 262,144 buckets, whatever the namespace holds): they run side by side.
-    await Promise.all(
-      ['--orig-src', '--orig-dst'].map(async (direction) => {
-        const args = ['-D', '-f', family, direction, prefix.text];
-        const result = await this.runner.run('conntrack', args);
-        if (conntrackDeleted(result)) return;
-        throw commandFailure('conntrack', args, result);
-      }),
-    );
+  async flushConnections(prefix: IpPrefix, direction: FlowDirection): Promise<void> {
+    // Both options take a CIDR. Each delete is one dump of the kernel's whole conntrack table
+    // (about 10 ms with 262,144 buckets, whatever the namespace holds), so the enforcer asks
+    // for the attack's own flows first, alone: two dumps side by side took twice as long.
+    const args = ['-D', '-f', prefix.family === 4 ? 'ipv4' : 'ipv6', direction === 'from' ? '--orig-src' : '--orig-dst', prefix.text];
+    const result = await this.runner.run('conntrack', args);
+    if (!conntrackDeleted(result)) throw commandFailure('conntrack', args, result);
   }
 
   /** Ends the long-lived nft process (bans stay in the kernel). */

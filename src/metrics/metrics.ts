@@ -102,7 +102,7 @@ export class Metrics {
     });
     this.latency = new Histogram({
       name: 'asterisk_guard_decision_latency_seconds',
-      help: 'From the security event received to the drop committed in the kernel (stage=kernel) and to its conntrack entries deleted (stage=conntrack)',
+      help: 'From the security event received to the drop committed in the kernel (stage=kernel) to the flows it started deleted from conntrack (stage=conntrack), and the flows towards it (stage=conntrack_to)',
       labelNames: ['stage'],
       buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1],
       registers: r,

@@ -77,7 +77,7 @@ describe('nftables driver in a network namespace', () => {
 
   it('drops an established flow the other table accepts, and deletes its conntrack entry', async () => {
     await driver.ban([{ prefix: prefix(ATK), until: Date.now() + 60_000 }], Date.now());
-    await driver.flushConnections(prefix(ATK));
+    await driver.flushConnections(prefix(ATK), 'from');
     const tracked = await run(['conntrack', '-L', '-s', ATK]);
     expect(tracked.stdout).not.toContain(`src=${ATK}`);
     await sleep(100);
@@ -93,20 +93,20 @@ describe('nftables driver in a network namespace', () => {
       const inserted = await run(['conntrack', '-I', '-p', 'udp', '-s', PBX4, '-d', dst, '--sport', '5060', '--dport', '5062', '-t', '120']);
       expect(inserted.exitCode, inserted.stderr).toBe(0);
     }
-    await driver.flushConnections(prefix('203.0.113.77'));
-    await driver.flushConnections(prefix('198.51.100.0/24'));
+    await driver.flushConnections(prefix('203.0.113.77'), 'to');
+    await driver.flushConnections(prefix('198.51.100.0/24'), 'to');
     const left = await run(['conntrack', '-L', '-s', PBX4]);
     expect(left.stdout).not.toContain('dst=203.0.113.77');
     expect(left.stdout).not.toContain('dst=198.51.100.77');
   });
 
   it('treats "nothing to delete" from conntrack as success', async () => {
-    await expect(driver.flushConnections(prefix('203.0.113.200'))).resolves.toBeUndefined();
+    await expect(driver.flushConnections(prefix('203.0.113.200'), 'from')).resolves.toBeUndefined();
   });
 
   it('bans a CIDR beside the single address inside it', async () => {
     await driver.ban([{ prefix: prefix('203.0.113.0/24'), until: Date.now() + 60_000 }], Date.now());
-    await driver.flushConnections(prefix('203.0.113.0/24'));
+    await driver.flushConnections(prefix('203.0.113.0/24'), 'from');
     await sleep(100);
     expect(await delivered(ATK2, 500)).toBe(0);
     expect(await delivered(PHONE, 300)).toBeGreaterThan(5);
@@ -164,7 +164,7 @@ describe('nftables driver in a network namespace', () => {
 
   it('bans an IPv6 /64', async () => {
     await driver.ban([{ prefix: prefix('2001:db8:66::/64'), until: Date.now() + 60_000 }], Date.now());
-    await driver.flushConnections(prefix('2001:db8:66::/64'));
+    await driver.flushConnections(prefix('2001:db8:66::/64'), 'from');
     await sleep(100);
     expect(await delivered(ATK6, 500)).toBe(0);
   });
@@ -181,7 +181,7 @@ describe('nftables driver in a network namespace', () => {
   it('lets traffic through again when a ban expires in the kernel', async () => {
     await driver.unban([prefix('203.0.113.0/24')]);
     await driver.ban([{ prefix: prefix(ATK2), until: Date.now() + 1500 }], Date.now());
-    await driver.flushConnections(prefix(ATK2));
+    await driver.flushConnections(prefix(ATK2), 'from');
     await sleep(100);
     expect(await delivered(ATK2, 400)).toBe(0);
     await sleep(1500);
@@ -199,7 +199,7 @@ describe('nftables driver in a network namespace', () => {
 
   it('adds the set and drop rule of a new prefix length with its first ban, once, across restarts', async () => {
     await driver.ban([{ prefix: prefix('198.51.100.0/22'), until: Date.now() + 60_000 }], Date.now());
-    await driver.flushConnections(prefix('198.51.100.0/22'));
+    await driver.flushConnections(prefix('198.51.100.0/22'), 'from');
     await sleep(100);
     expect(await delivered(PHONE, 500)).toBe(0);
     const restarted = new NftablesDriver(netnsRunner(pbx), { table: 'asterisk_guard', priority: -310 });

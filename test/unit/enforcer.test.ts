@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { Enforcer } from '../../src/enforce/enforcer.js';
-import type { Ban, FirewallDriver } from '../../src/enforce/firewall-driver.js';
+import type { Ban, FirewallDriver, FlowDirection } from '../../src/enforce/firewall-driver.js';
 import { processRunner } from '../../src/enforce/command-runner.js';
 import { NftablesDriver } from '../../src/enforce/nftables-driver.js';
 import { GuardError } from '../../src/errors.js';
@@ -49,8 +49,8 @@ class FlakyFirewall implements FirewallDriver {
   async list() {
     return this.committed.flat();
   }
-  async flushConnections(prefix: IpPrefix) {
-    this.flushed.push(prefix.text);
+  async flushConnections(prefix: IpPrefix, direction: FlowDirection) {
+    this.flushed.push(`${direction} ${prefix.text}`);
   }
   close() {}
   async destroy() {}
@@ -68,7 +68,8 @@ describe('Enforcer', () => {
     await enforcer.drain();
     expect(fw.committed.flat().map((b) => b.prefix.text)).toEqual(['203.0.113.66']);
     expect(fw.committed[0]![0]!.until).toBe(1_000_000 + 600_000);
-    expect(fw.flushed).toEqual(['203.0.113.66']);
+    // The attack's own flows first, alone; then the flows towards it.
+    expect(fw.flushed).toEqual(['from 203.0.113.66', 'to 203.0.113.66']);
     expect(enforcer.stats).toMatchObject({ committed: 1, firewallErrors: 2 });
     const errors = lines.filter((l) => l['msg'] === 'firewall update failed; bans kept queued and retried');
     expect(errors).toHaveLength(2);
