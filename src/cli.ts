@@ -8,6 +8,7 @@ import { DEFAULT_CONFIG_PATH, loadConfigFile, parseConfig } from './config/load.
 import type { Config } from './config/schema.js';
 import { createLogger } from './log.js';
 import { decisionJson, formatDecisionLine, replayFile } from './replay.js';
+import { serviceManager } from './ops/systemd-notify.js';
 import { startService } from './service.js';
 
 /** Exit codes a script can rely on. */
@@ -105,20 +106,41 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'run': {
       expectArgs(0, 'no arguments');
+      const configFile = values.config ?? DEFAULT_CONFIG_PATH;
       const config = loadConfig(values.config, true);
       const log = createLogger(config.log.level, 'stdout');
-      // Signals are handled from the start: a daemon waiting for Asterisk must stop cleanly too.
+      const systemd = serviceManager(log);
+      // Signals are handled from the start: a daemon waiting for Asterisk must stop cleanly too,
+      // and SIGHUP's default action would kill it.
       let service: Awaited<ReturnType<typeof startService>> | undefined;
       let stopped!: () => void;
       const done = new Promise<void>((resolve) => (stopped = resolve));
       const stop = (signal: string) => {
         log.info({ signal }, 'stopping: finishing kernel updates in flight; bans stay in the kernel');
+        systemd.stop();
+        void systemd.notify('STOPPING=1');
         if (service) void service.stop().then(stopped);
         else process.exit(EXIT.ok);
       };
+      const reload = async () => {
+        if (!service) return log.warn('SIGHUP while starting: ignored, the config being started is the one on disk');
+        await systemd.notify('RELOADING=1');
+        try {
+          const next = loadConfigFile(configFile);
+          const needRestart = await service.reload(next);
+          log.level = next.log.level;
+          log.info({ config: configFile, needs_restart: needRestart }, needRestart.length === 0 ? 'config reloaded' : `config reloaded; ${needRestart.join(', ')} changed and take effect at the next restart`);
+        } catch (e) {
+          log.error({ config: configFile, err: isGuardError(e) ? `${e.code}: ${e.message}` : String(e) }, 'config reload refused; the running config stays');
+        }
+        await systemd.notify('READY=1');
+      };
       process.once('SIGTERM', () => stop('SIGTERM'));
       process.once('SIGINT', () => stop('SIGINT'));
+      process.on('SIGHUP', () => void reload());
       service = await startService(config, log);
+      await systemd.notify('READY=1', 'STATUS=receiving AMI security events');
+      systemd.startWatchdog();
       await done;
       log.info('stopped');
       return EXIT.ok;

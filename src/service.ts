@@ -6,7 +6,7 @@ import { resolveAmiOptions } from './ami/settings.js';
 import type { Config } from './config/schema.js';
 import { adminHandler } from './control/admin.js';
 import { ControlServer } from './control/server.js';
-import { Scoreboard } from './detect/scoreboard.js';
+import { Scoreboard, type ScoringConfig } from './detect/scoreboard.js';
 import { processRunner, type CommandRunner } from './enforce/command-runner.js';
 import { DryRunDriver } from './enforce/dry-run-driver.js';
 import { Enforcer } from './enforce/enforcer.js';
@@ -15,7 +15,7 @@ import { NftablesDriver } from './enforce/nftables-driver.js';
 import { parseIpAddress, type IpPrefix } from './net/ip-prefix.js';
 import { Pipeline, ProblemCounter } from './pipeline.js';
 import type { BanDecision, Decision } from './policy/decision.js';
-import { Policy } from './policy/policy.js';
+import { Policy, type PolicyConfig } from './policy/policy.js';
 import { Persister } from './store/persister.js';
 import { banAlert, decisionAlert, systemAlert } from './notify/alert.js';
 import { emailChannel, webhookChannel, type Channel } from './notify/channels.js';
@@ -27,10 +27,9 @@ import { CallHangup } from './ari/hangup.js';
 import { readAriSettings } from './ari/settings.js';
 import { Store, type BanOrigin } from './store/store.js';
 
-/** The pure part of the guard, built from the config: the same for `run` and `replay`. */
-export function buildPipeline(config: Config, log: Logger, useEventTime: boolean, neverBan: readonly IpPrefix[] = []): { pipeline: Pipeline; policy: Policy; scoreboard: Scoreboard } {
+function scoringConfig(config: Config): ScoringConfig {
   const d = config.detect;
-  const scoreboard = new Scoreboard({
+  return {
     threshold: d.threshold,
     halfLifeMs: d.half_life,
     slowThreshold: d.slow_threshold,
@@ -38,24 +37,39 @@ export function buildPipeline(config: Config, log: Logger, useEventTime: boolean
     weights: d.weights,
     ipv6PrefixLength: d.ipv6_prefix,
     maxSources: d.max_sources,
-  });
+  };
+}
+
+function policyConfig(config: Config, neverBan: readonly IpPrefix[]): PolicyConfig {
   const p = config.policy;
-  const policy = new Policy(
-    {
-      ladder: p.ladder,
-      lookbackMs: p.lookback,
-      allow: p.allow,
-      neverBan,
-      ipv6PrefixLength: d.ipv6_prefix,
-      trust: { durationMs: config.trust.duration, factor: config.trust.factor },
-      guessedPasswordFailures: config.trust.guessed_password_failures,
-      decoys: d.decoys,
-      subnet: { count: p.subnet.count, ipv4Length: p.subnet.ipv4_prefix, ipv6Length: p.subnet.ipv6_prefix },
-      accountAttack: { sources: p.account_attack.sources, windowMs: p.account_attack.window },
-    },
-    scoreboard,
-  );
+  return {
+    ladder: p.ladder,
+    lookbackMs: p.lookback,
+    allow: p.allow,
+    neverBan,
+    ipv6PrefixLength: config.detect.ipv6_prefix,
+    trust: { durationMs: config.trust.duration, factor: config.trust.factor },
+    guessedPasswordFailures: config.trust.guessed_password_failures,
+    decoys: config.detect.decoys,
+    subnet: { count: p.subnet.count, ipv4Length: p.subnet.ipv4_prefix, ipv6Length: p.subnet.ipv6_prefix },
+    accountAttack: { sources: p.account_attack.sources, windowMs: p.account_attack.window },
+  };
+}
+
+/** The pure part of the guard, built from the config: the same for `run` and `replay`. */
+export function buildPipeline(config: Config, log: Logger, useEventTime: boolean, neverBan: readonly IpPrefix[] = []): { pipeline: Pipeline; policy: Policy; scoreboard: Scoreboard } {
+  const scoreboard = new Scoreboard(scoringConfig(config));
+  const policy = new Policy(policyConfig(config, neverBan), scoreboard);
   return { pipeline: new Pipeline(policy, new ProblemCounter(log), useEventTime), policy, scoreboard };
+}
+
+// Keys a reload cannot change without dropping the AMI connection, the socket, the store or
+// the scoreboard's memory: they need a restart.
+const RESTART_KEYS = ['ami', 'store', 'control', 'firewall', 'metrics', 'ari', 'detect.max_sources'] as const;
+
+function restartKeysChanged(before: Config, after: Config): string[] {
+  const at = (c: Config, key: string) => JSON.stringify(key.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown>)[k], c));
+  return RESTART_KEYS.filter((k) => at(before, k) !== at(after, k));
 }
 
 export function buildChannels(config: Config): Channel[] {
@@ -90,6 +104,12 @@ export interface RunningService {
   readonly store: Store;
   /** Stop reading, finish kernel updates in flight; bans stay in the kernel. */
   stop(): Promise<void>;
+  /**
+   * Applies a reloaded config (SIGHUP): thresholds, ladder, allow-list, decoys, trust, alert
+   * channels. Bans, scores and the AMI connection stay. Returns the keys that changed but
+   * need a restart (they keep their old values).
+   */
+  reload(config: Config): Promise<string[]>;
 }
 
 export interface ServiceOptions {
@@ -111,7 +131,9 @@ export async function startService(config: Config, log: Logger, options: Service
   const amiOptions = resolveAmiOptions(config);
   const store = Store.open(config.store.path);
   const amiHost = parseIpAddress(amiOptions.host);
-  const { pipeline, policy, scoreboard } = buildPipeline(config, log, false, amiHost.ok ? [amiHost.value] : []);
+  const neverBan = amiHost.ok ? [amiHost.value] : [];
+  const { pipeline, policy, scoreboard } = buildPipeline(config, log, false, neverBan);
+  let current = config;
   const driver = options.driver ?? buildDriver(config, log, options.runner);
   const notifier = new Notifier(buildChannels(config), log, { digestIntervalMs: config.alerts.digest_interval, retryDelaysMs: config.alerts.retries, now: Date.now });
   const persister = new Persister(log, 500, 60_000, (e) => notifier.notify(systemAlert('store-failing', Date.now(), `state database ${config.store.path} refuses writes: ${(e as Error).message}`)));
@@ -206,7 +228,7 @@ export async function startService(config: Config, log: Logger, options: Service
 
   const control = new ControlServer(
     config.control.socket,
-    adminHandler({ store, policy, scoreboard, driver, enforcer, pipeline, ami, configAllow: config.policy.allow, now: Date.now, log, lastDecision: () => lastDecision, eventsPerSecond: () => rate }),
+    adminHandler({ store, policy, scoreboard, driver, enforcer, pipeline, ami, configAllow: () => current.policy.allow, now: Date.now, log, lastDecision: () => lastDecision, eventsPerSecond: () => rate }),
     log,
   );
   let metricsServer: Server | undefined;
@@ -257,6 +279,18 @@ export async function startService(config: Config, log: Logger, options: Service
       await enforcer.drain();
       enforcer.stop();
       await release();
+    },
+    async reload(next) {
+      const needRestart = restartKeysChanged(current, next);
+      // What needs a restart keeps its running value, so `current` stays consistent with it.
+      const { ami: a, store: s, control: c, firewall: f, metrics: m, ari: r } = current;
+      const applied: Config = Object.freeze({ ...next, ami: a, store: s, control: c, firewall: f, metrics: m, ari: r, detect: { ...next.detect, max_sources: current.detect.max_sources } });
+      policy.reconfigure(policyConfig(applied, neverBan), store.allowed());
+      scoreboard.reconfigure(scoringConfig(applied));
+      notifier.setChannels(buildChannels(applied));
+      current = applied;
+      await driver.setAllowed([...applied.policy.allow, ...store.allowed()]);
+      return needRestart;
     },
   };
 }

@@ -19,7 +19,8 @@ export interface AdminDeps {
   readonly enforcer: Enforcer;
   readonly pipeline: Pipeline;
   readonly ami: AmiClient;
-  readonly configAllow: readonly IpPrefix[];
+  /** The config's allow-list as it stands (a reload changes it). */
+  readonly configAllow: () => readonly IpPrefix[];
   readonly now: () => number;
   readonly log: Logger;
   readonly lastDecision: () => Decision | undefined;
@@ -34,7 +35,7 @@ export function adminHandler(d: AdminDeps): (r: Request) => Promise<unknown> {
     const why = d.policy.sparedBy(prefix);
     if (why) throw new GuardError('AG_ERR_CONTROL_REQUEST', `${prefix.text} is ${why}: it is never banned; disallow it first if you mean it`);
   };
-  const syncAllowed = () => d.driver.setAllowed([...d.configAllow, ...d.store.allowed()]);
+  const syncAllowed = () => d.driver.setAllowed([...d.configAllow(), ...d.store.allowed()]);
   const manualBan = (prefix: IpPrefix, durationMs: number | null, reason: 'manual' | 'import', time: number): BanDecision => {
     const { step } = d.policy.nextStep(prefix, time);
     d.policy.noteBan(prefix, time, durationMs);

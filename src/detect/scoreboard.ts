@@ -83,10 +83,10 @@ export class Scoreboard {
   private readonly index: SlotIndex;
   private readonly accountNames = new Map<number, string>();
   private readonly services: string[] = [];
-  private readonly lnHalf: number;
-  private readonly slowLnHalf: number;
+  private lnHalf: number;
+  private slowLnHalf: number;
 
-  constructor(private readonly config: ScoringConfig) {
+  constructor(private config: ScoringConfig) {
     this.lnHalf = Math.LN2 / config.halfLifeMs;
     this.slowLnHalf = Math.LN2 / config.slowHalfLifeMs;
     this.records = new SourceRecords(config.maxSources);
@@ -95,6 +95,13 @@ export class Scoreboard {
 
   get size(): number {
     return this.index.size;
+  }
+
+  /** New thresholds, half-lives and weights (SIGHUP); scores so far stay. The cap stays too: it sized the records. */
+  reconfigure(config: ScoringConfig): void {
+    this.config = { ...config, maxSources: this.config.maxSources };
+    this.lnHalf = Math.LN2 / config.halfLifeMs;
+    this.slowLnHalf = Math.LN2 / config.slowHalfLifeMs;
   }
 
   /**

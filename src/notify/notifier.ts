@@ -34,7 +34,7 @@ const isBan = (a: Alert) => a.kind === 'ban' || a.kind === 'subnet-ban';
  * nothing here ever holds up a ban (it is called after the kernel has it).
  */
 export class Notifier {
-  private readonly states: ChannelState[];
+  private states: ChannelState[] = [];
   readonly stats = { sent: 0, failed: 0 };
 
   constructor(
@@ -42,6 +42,12 @@ export class Notifier {
     private readonly log: Logger,
     private readonly options: NotifierOptions,
   ) {
+    this.setChannels(channels);
+  }
+
+  /** The channels of a reloaded config; alerts already queued on the old ones still go out. */
+  setChannels(channels: readonly Channel[]): void {
+    for (const s of this.states) if (s.pending.length > 0) this.sendDigest(s);
     this.states = channels.map((channel) => ({ channel, pending: [], lastBanAt: -Infinity, digestTimer: undefined, queue: Promise.resolve() }));
   }
 

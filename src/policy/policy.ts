@@ -44,9 +44,9 @@ const MAX_TRACKED_ACCOUNTS = 10_000;
  * subnet's ban. Pure and synchronous: its only clock is the events' time.
  */
 export class Policy {
-  private readonly allowList: PrefixList;
+  private allowList: PrefixList;
   private readonly spared: PrefixList;
-  private readonly decoys: Set<string>;
+  private decoys: Set<string>;
   /** Active bans: prefix → until (Infinity for permanent). */
   private readonly banned = new Map<string, number>();
   private pruneAt = 1024;
@@ -62,7 +62,7 @@ export class Policy {
   readonly outcomes: Record<Outcome, number> = { ban: 0, alert: 0, trust: 0, scored: 0, allowed: 0, 'already-banned': 0, 'not-a-failure': 0 };
 
   constructor(
-    private readonly config: PolicyConfig,
+    private config: PolicyConfig,
     private readonly scoreboard: Scoreboard,
   ) {
     this.allowList = new PrefixList(config.allow);
@@ -80,6 +80,16 @@ export class Policy {
     for (const b of state.bans) this.banned.set(b.prefix.text, b.until ?? Infinity);
     for (const [k, times] of state.history) this.history.set(k, [...times]);
     for (const t of state.trusted) this.trusted.set(t.source, t.until);
+  }
+
+  /**
+   * A reloaded config (SIGHUP): thresholds, ladder, allow-list, decoys. Bans, their history,
+   * trust and learned addresses stay. `runtimeAllowed` are the admin's `allow` commands.
+   */
+  reconfigure(config: PolicyConfig, runtimeAllowed: readonly IpPrefix[]): void {
+    this.config = config;
+    this.allowList = new PrefixList([...config.allow, ...runtimeAllowed]);
+    this.decoys = new Set(config.decoys);
   }
 
   allow(prefix: IpPrefix): void {
