@@ -23,6 +23,15 @@ commands:
                        one line per decision, or one JSON object with --json
   check-config         validate the config file and print the AMI settings it leads to
 
+  init                 write the sample config (never over an existing one) and show the
+                       manager.conf section to add; offers to write it to manager.d/
+                       [--yes] [--manager-conf FILE]
+  install-service      put the systemd unit in place, create the asterisk-guard user
+                       [--unit-dir DIR] [--no-user]
+  doctor               check everything the daemon needs, one line each with the fix;
+                       exit 0 only when all pass [--json] [--send-test]
+  uninstall            remove asterisk-guard's nft table (bans stop) and nothing else
+
   status               is the daemon connected to AMI, events per second, bans, last decision
   list                 the bans in force
   ban PREFIX           ban an address or CIDR now [--for 1h|permanent] [--reason TEXT]
@@ -60,6 +69,11 @@ async function main(argv: string[]): Promise<number> {
         for: { type: 'string' },
         reason: { type: 'string' },
         json: { type: 'boolean' },
+        yes: { type: 'boolean', short: 'y' },
+        'manager-conf': { type: 'string' },
+        'unit-dir': { type: 'string' },
+        'no-user': { type: 'boolean' },
+        'send-test': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -145,6 +159,54 @@ async function main(argv: string[]): Promise<number> {
       log.info('stopped');
       return EXIT.ok;
     }
+    case 'init': {
+      expectArgs(0, 'no arguments');
+      const { init } = await import('./ops/install.js');
+      const configFile = values.config ?? DEFAULT_CONFIG_PATH;
+      await init({
+        configFile,
+        managerConf: values['manager-conf'] ?? loadConfig(configFile, false).ami.manager_conf,
+        confirm: (q) => confirm(q, values.yes === true),
+        say: (l) => process.stdout.write(`${l}\n`),
+      });
+      return EXIT.ok;
+    }
+    case 'install-service': {
+      expectArgs(0, 'no arguments');
+      const { installService } = await import('./ops/install.js');
+      const { fileURLToPath } = await import('node:url');
+      installService({
+        unitDir: values['unit-dir'] ?? '/etc/systemd/system',
+        configFile: values.config ?? DEFAULT_CONFIG_PATH,
+        node: process.execPath,
+        cli: fileURLToPath(import.meta.url),
+        createUser: values['no-user'] !== true,
+        say: (l) => process.stdout.write(`${l}\n`),
+      });
+      return EXIT.ok;
+    }
+    case 'doctor': {
+      expectArgs(0, 'no arguments');
+      const { runDoctor, formatCheck } = await import('./ops/doctor.js');
+      const { processRunner } = await import('./enforce/command-runner.js');
+      const results = await runDoctor({ configFile: values.config ?? DEFAULT_CONFIG_PATH, runner: processRunner(), sendTest: values['send-test'] === true });
+      process.stdout.write(values.json ? `${JSON.stringify(results)}\n` : `${results.map(formatCheck).join('\n')}\n`);
+      return results.some((r) => r.status === 'fail') ? EXIT.failure : EXIT.ok;
+    }
+    case 'uninstall': {
+      expectArgs(0, 'no arguments');
+      const config = loadConfig(values.config, false);
+      const { processRunner } = await import('./enforce/command-runner.js');
+      const { NftablesDriver } = await import('./enforce/nftables-driver.js');
+      const { table, priority } = config.firewall;
+      const removed = await new NftablesDriver(processRunner(), { table, priority }).destroy();
+      process.stdout.write(
+        removed
+          ? `removed nft table inet ${table}: nothing is banned by asterisk-guard any more. Kept: the config, ${config.store.path}, the systemd unit (stop it first, or it puts the table back).\n`
+          : `no nft table inet ${table} here: nothing to remove\n`,
+      );
+      return removed ? EXIT.ok : EXIT.notFound;
+    }
     case 'status':
     case 'list':
     case 'export':
@@ -162,6 +224,19 @@ async function main(argv: string[]): Promise<number> {
       throw new GuardError('AG_ERR_CLI_USAGE', USAGE);
     default:
       throw new GuardError('AG_ERR_CLI_USAGE', `unknown command ${JSON.stringify(command)}\n${USAGE}`);
+  }
+}
+
+/** --yes answers yes; a terminal is asked; anything else (a script, a pipe) is a no. */
+async function confirm(question: string, yes: boolean): Promise<boolean> {
+  if (yes) return true;
+  if (!process.stdin.isTTY) return false;
+  const { createInterface } = await import('node:readline/promises');
+  const rl = createInterface({ input: process.stdin, output: process.stdout });
+  try {
+    return /^y(es)?$/i.test((await rl.question(`${question} [y/N] `)).trim());
+  } finally {
+    rl.close();
   }
 }
 

@@ -46,7 +46,9 @@ export class DryRunDriver implements FirewallDriver {
 
   close(): void {}
 
-  async destroy(): Promise<void> {
+  async destroy(): Promise<boolean> {
+    const had = this.bans.size > 0;
     this.bans.clear();
+    return had;
   }
 }

@@ -29,6 +29,6 @@ export interface FirewallDriver {
   flushConnections(prefix: IpPrefix, direction: FlowDirection): Promise<void>;
   /** Releases processes and handles; the kernel keeps every ban. */
   close(): void;
-  /** Removes everything the driver created (uninstall). */
-  destroy(): Promise<void>;
+  /** Removes everything the driver created (uninstall); false when there was nothing. */
+  destroy(): Promise<boolean>;
 }

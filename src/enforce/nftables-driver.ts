@@ -131,13 +131,15 @@ export class NftablesDriver implements FirewallDriver {
     this.session.close();
   }
 
-  async destroy(): Promise<void> {
+  /** Removes our table; false when there was none. */
+  async destroy(): Promise<boolean> {
     this.session.close();
-    const result = await this.runner.run('nft', ['list', 'table', 'inet', this.names.table]);
-    if (result.exitCode !== 0) return;
+    const result = await this.runner.run('nft', ['-t', 'list', 'table', 'inet', this.names.table]);
+    if (result.exitCode !== 0) return false;
     await this.nft(['delete', 'table', 'inet', this.names.table]);
     this.held.clear();
     this.sets.clear();
+    return true;
   }
 
   private plan(bans: readonly Ban[], now: number): ElementChange[] {

@@ -7,7 +7,7 @@ import { NftablesDriver } from '../enforce/nftables-driver.js';
 import { DEFAULT_LAB_CACHE, ensureAsteriskRoot, LabAsterisk } from './asterisk.js';
 import { GuardProcess } from './guard-process.js';
 import { LabNetwork } from './netns.js';
-import { compiled, PROJECT_ROOT } from './paths.js';
+import { compiled, PROJECT_ROOT } from '../paths.js';
 
 // The live lab: a real Asterisk 22 and asterisk-guard in namespace `pbx`, attackers and phones
 // in namespaces of their own, all on documentation addresses. Everything a scenario observes is

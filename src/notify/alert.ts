@@ -11,7 +11,9 @@ export type AlertKind =
   | 'ami-lost'
   | 'ami-restored'
   | 'firewall-failing'
-  | 'store-failing';
+  | 'store-failing'
+  /** `doctor --send-test`. */
+  | 'test';
 
 /** One thing the admins hear about, whatever the channel. */
 export interface Alert {
@@ -53,7 +55,7 @@ export function decisionAlert(d: AlertDecision): Alert {
   return { kind: d.reason, severity: d.severity, time: d.time, title: `asterisk-guard: ${d.text}`, lines: [d.text, ...(d.evidence ? [`accounts: ${d.evidence.accounts.join(', ')}`, `events: ${Object.entries(d.evidence.events).map(([k, n]) => `${k} ${n}`).join(', ')}`] : [])] };
 }
 
-export function systemAlert(kind: 'ami-lost' | 'ami-restored' | 'firewall-failing' | 'store-failing', time: number, text: string): Alert {
-  const severity: Severity = kind === 'ami-restored' ? 'info' : kind === 'ami-lost' ? 'warning' : 'critical';
+export function systemAlert(kind: 'ami-lost' | 'ami-restored' | 'firewall-failing' | 'store-failing' | 'test', time: number, text: string): Alert {
+  const severity: Severity = kind === 'ami-restored' || kind === 'test' ? 'info' : kind === 'ami-lost' ? 'warning' : 'critical';
   return { kind, severity, time, title: `asterisk-guard: ${text}`, lines: [text] };
 }

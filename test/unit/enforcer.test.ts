@@ -53,7 +53,9 @@ class FlakyFirewall implements FirewallDriver {
     this.flushed.push(`${direction} ${prefix.text}`);
   }
   close() {}
-  async destroy() {}
+  async destroy() {
+    return false;
+  }
 }
 
 const options = { now: () => 1_000_000, monotonic: () => performance.now(), retryBaseMs: 10, retryMaxMs: 50, conntrackAttempts: 2 };

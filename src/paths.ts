@@ -7,7 +7,7 @@ function projectRoot(): string {
   let dir = path.dirname(fileURLToPath(import.meta.url));
   while (!existsSync(path.join(dir, 'package.json'))) {
     const up = path.dirname(dir);
-    if (up === dir) throw new Error('package.json not found above the lab code');
+    if (up === dir) throw new Error('package.json not found above the code of asterisk-guard');
     dir = up;
   }
   return dir;
@@ -15,7 +15,7 @@ function projectRoot(): string {
 
 export const PROJECT_ROOT = projectRoot();
 
-/** A compiled entry point: the lab runs the tools as separate processes inside namespaces. */
+/** A compiled entry point (the lab runs its tools as separate processes inside namespaces). */
 export function compiled(name: string): string {
   return path.join(PROJECT_ROOT, 'dist', name);
 }

@@ -1,0 +1,241 @@
+import { accessSync, constants, existsSync, readdirSync, readFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { AmiClient } from '../ami/client.js';
+import { readAsteriskConf } from '../ami/asterisk-conf.js';
+import { resolveAmiOptions } from '../ami/settings.js';
+import { loadConfigFile } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import type { CommandRunner } from '../enforce/command-runner.js';
+import { isGuardError } from '../errors.js';
+import { systemAlert } from '../notify/alert.js';
+import { buildChannels } from '../service.js';
+
+// `asterisk-guard doctor`: each check says what it found and, when it fails, what to do.
+// `info` results (other defenders on the box) are reported and never fail the run.
+
+export type CheckStatus = 'ok' | 'fail' | 'info';
+
+export interface CheckResult {
+  readonly check: string;
+  readonly status: CheckStatus;
+  readonly detail: string;
+  readonly fix?: string;
+}
+
+export interface DoctorOptions {
+  readonly configFile: string;
+  readonly runner: CommandRunner;
+  /** Send a test alert through every channel instead of only connecting to it. */
+  readonly sendTest: boolean;
+  /** /proc of the host (tests point it elsewhere). */
+  readonly proc?: string;
+}
+
+const ok = (check: string, detail: string): CheckResult => ({ check, status: 'ok', detail });
+const fail = (check: string, detail: string, fix: string): CheckResult => ({ check, status: 'fail', detail, fix });
+const message = (e: unknown) => (isGuardError(e) ? e.message : (e as Error).message);
+
+export async function runDoctor(o: DoctorOptions): Promise<CheckResult[]> {
+  const results: CheckResult[] = [];
+  let config: Config;
+  try {
+    config = loadConfigFile(o.configFile);
+    results.push(ok('config', `${o.configFile} is valid`));
+  } catch (e) {
+    results.push(fail('config', message(e), `fix the key named above, then \`asterisk-guard check-config --config ${o.configFile}\``));
+    return results;
+  }
+  results.push(...(await amiChecks(config)));
+  results.push(...(await firewallChecks(config, o.runner)));
+  results.push(storeCheck(config));
+  results.push(...(await channelChecks(config, o.sendTest)));
+  results.push(...(await otherDefenders(o.runner, o.proc ?? '/proc')));
+  return results;
+}
+
+async function amiChecks(config: Config): Promise<CheckResult[]> {
+  const out: CheckResult[] = [];
+  let options: ReturnType<typeof resolveAmiOptions>;
+  try {
+    options = resolveAmiOptions(config);
+    out.push(ok('ami user', `[${options.username}] found in ${options.source}, with read = security`));
+  } catch (e) {
+    out.push(fail('ami user', message(e), 'add asterisk-guard\'s section to manager.conf (`asterisk-guard init` prints it)'));
+    return out;
+  }
+  if (options.source !== 'config') out.push(eventfilterCheck(config.ami.manager_conf, options.username));
+  const client = new AmiClient({ ...options, reconnectBaseMs: 60_000, reconnectMaxMs: 60_000 });
+  const where = `${options.host}:${options.port}`;
+  try {
+    await Promise.race([
+      client.start(),
+      new Promise((_, reject) => setTimeout(() => reject(new Error(`no AMI login answer from ${where} within ${options.loginTimeoutMs} ms`)), options.loginTimeoutMs + 500).unref()),
+    ]);
+    out.push(ok('ami login', `logged in to ${where} as ${options.username} (${options.tls ? 'TLS' : 'TCP'})`));
+  } catch (e) {
+    out.push(fail('ami login', message(e), `is Asterisk running and listening on ${where}? \`asterisk -rx "manager show settings"\`; then check the secret and permit lines of [${options.username}]`));
+  } finally {
+    await client.stop();
+  }
+  return out;
+}
+
+/** Without eventfilter lines Asterisk sends every security event, ChallengeSent included. */
+function eventfilterCheck(managerConf: string, username: string): CheckResult {
+  const entries = readAsteriskConf(managerConf)
+    .filter((s) => s.name === username && !s.isTemplate)
+    .flatMap((s) => s.entries);
+  const filters = entries.filter((e) => e.key.startsWith('eventfilter'));
+  if (filters.length > 0) return ok('eventfilter', `[${username}] has ${filters.length} eventfilter lines`);
+  return fail(
+    'eventfilter',
+    `[${username}] has no eventfilter: Asterisk sends it every security event, half of them ChallengeSent that the guard drops`,
+    'add the eventfilter lines of asterisk-conf/manager.d/asterisk-guard.conf, then `asterisk -rx "manager reload"`',
+  );
+}
+
+async function firewallChecks(config: Config, runner: CommandRunner): Promise<CheckResult[]> {
+  if (config.firewall.driver === 'dry-run') return [ok('firewall', 'dry-run driver: nothing is banned in the kernel')];
+  const out: CheckResult[] = [];
+  const run = async (command: string, args: readonly string[]) => {
+    try {
+      return await runner.run(command, args);
+    } catch (e) {
+      return { exitCode: -1, stdout: '', stderr: message(e) };
+    }
+  };
+  const nft = await run('nft', ['list', 'tables']);
+  out.push(
+    nft.exitCode === 0
+      ? ok('nft', 'nft runs and may change this network namespace\'s rules')
+      : fail('nft', `nft list tables: ${nft.stderr.trim() || `exit ${nft.exitCode}`}`, nft.exitCode === -1 ? 'apt-get install nftables' : 'run as root, or with CAP_NET_ADMIN (the systemd unit grants it)'),
+  );
+  const conntrack = await run('conntrack', ['-C']);
+  out.push(
+    conntrack.exitCode === 0
+      ? ok('conntrack', `conntrack runs (${conntrack.stdout.trim()} flows tracked)`)
+      : fail('conntrack', `conntrack -C: ${conntrack.stderr.trim() || `exit ${conntrack.exitCode}`}`, conntrack.exitCode === -1 ? 'apt-get install conntrack' : 'run as root, or with CAP_NET_ADMIN'),
+  );
+  const modules: Array<[string, string, string]> = [
+    ['nf_tables', '/sys/module/nf_tables', 'modprobe nf_tables'],
+    ['nf_conntrack', '/proc/sys/net/netfilter/nf_conntrack_max', 'modprobe nf_conntrack'],
+  ];
+  for (const [name, file, fix] of modules) {
+    out.push(existsSync(file) ? ok(name, `${name} is available (${file})`) : fail(name, `${file} is missing: the kernel has no ${name}`, fix));
+  }
+  const { table, priority } = config.firewall;
+  const chain = await run('nft', ['-j', 'list', 'chain', 'inet', table, 'prerouting']);
+  if (chain.exitCode !== 0) {
+    out.push(fail('our table', `inet ${table} has no prerouting chain: nothing is banned in the kernel`, 'start the daemon (`systemctl start asterisk-guard`); it creates the table'));
+  } else {
+    const hook = (JSON.parse(chain.stdout) as { nftables: Array<{ chain?: { hook?: string; prio?: number } }> }).nftables.find((x) => x.chain)?.chain;
+    out.push(
+      hook?.hook === 'prerouting' && hook.prio === priority
+        ? ok('our table', `inet ${table}: prerouting chain at priority ${priority}, before conntrack`)
+        : fail('our table', `inet ${table}'s chain hooks ${hook?.hook} at priority ${hook?.prio}, not prerouting at ${priority}`, 'restart the daemon: it repairs its own table'),
+    );
+  }
+  return out;
+}
+
+function storeCheck(config: Config): CheckResult {
+  const file = config.store.path;
+  const target = existsSync(file) ? file : path.dirname(file);
+  try {
+    accessSync(target, constants.W_OK);
+    return ok('store', `${file} is writable`);
+  } catch (e) {
+    return fail('store', `${target} is not writable: ${(e as Error).message}`, `give the daemon's user write access to ${path.dirname(file)} (the systemd unit's StateDirectory does), or set store.path`);
+  }
+}
+
+async function channelChecks(config: Config, sendTest: boolean): Promise<CheckResult[]> {
+  const channels = buildChannels(config);
+  const out: CheckResult[] = [];
+  for (const [i, c] of config.alerts.channels.entries()) {
+    const name = channels[i]!.name;
+    const { host, port } = c.type === 'email' ? { host: c.host, port: c.port } : urlHostPort(c.url);
+    try {
+      if (sendTest) {
+        const test = systemAlert('test', Date.now(), 'test alert from asterisk-guard doctor --send-test: alerts reach you');
+        await channels[i]!.send({ subject: test.title, lines: test.lines, alerts: [test] });
+        out.push(ok(`alerts: ${name}`, 'test alert sent'));
+      } else {
+        await tcpReachable(host, port);
+        out.push(ok(`alerts: ${name}`, `${host}:${port} accepts connections (\`doctor --send-test\` sends a test alert)`));
+      }
+    } catch (e) {
+      out.push(fail(`alerts: ${name}`, `${host}:${port}: ${(e as Error).message}`, 'check the channel\'s host, port and credentials in alerts.channels'));
+    }
+  }
+  return out;
+}
+
+function urlHostPort(url: string): { host: string; port: number } {
+  const u = new URL(url);
+  return { host: u.hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(u.port) || (u.protocol === 'https:' ? 443 : 80) };
+}
+
+function tcpReachable(host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host, port, timeout: 5000 });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve();
+    });
+    socket.once('timeout', () => {
+      socket.destroy();
+      reject(new Error('no answer within 5 s'));
+    });
+    socket.once('error', reject);
+  });
+}
+
+const DEFENDERS: ReadonlyArray<{ name: string; process: RegExp; tables: RegExp }> = [
+  { name: 'fail2ban', process: /^fail2ban-server$/, tables: /^table (inet|ip|ip6) (f2b-table)$/ },
+  { name: 'CrowdSec', process: /^(crowdsec|crowdsec-firewa|cs-firewall-bou)/, tables: /^table (inet|ip|ip6) (crowdsec6?)$/ },
+];
+
+/** fail2ban or CrowdSec beside us: their tables, and whether they guard SIP too. */
+async function otherDefenders(runner: CommandRunner, proc: string): Promise<CheckResult[]> {
+  const running = new Set<string>();
+  for (const pid of safeList(proc)) {
+    if (!/^\d+$/.test(pid)) continue;
+    let comm = '';
+    try {
+      comm = readFileSync(path.join(proc, pid, 'comm'), 'utf8').trim();
+    } catch {
+      continue;
+    }
+    for (const d of DEFENDERS) if (d.process.test(comm)) running.add(d.name);
+  }
+  const tables = await runner.run('nft', ['list', 'tables']).catch(() => ({ exitCode: 1, stdout: '', stderr: '' }));
+  const out: CheckResult[] = [];
+  for (const d of DEFENDERS) {
+    const theirs = tables.stdout.split('\n').map((l) => l.trim()).filter((l) => d.tables.test(l));
+    if (!running.has(d.name) && theirs.length === 0) continue;
+    let sip = '';
+    for (const t of theirs) {
+      const [, family, name] = d.tables.exec(t)!;
+      const rules = await runner.run('nft', ['list', 'table', family!, name!]).catch(() => ({ exitCode: 1, stdout: '', stderr: '' }));
+      if (/dport \{?[^}\n]*\b506[01]\b/.test(rules.stdout)) sip = ' and drops on the SIP port (5060/5061) too: both act on the same traffic, which works (their tables are apart); expect its bans to repeat some of ours';
+    }
+    out.push({ check: d.name, status: 'info', detail: `${d.name} is ${running.has(d.name) ? 'running' : 'not running'}; its nft tables: ${theirs.map((t) => t.slice(6)).join(', ') || 'none'}${sip}` });
+  }
+  return out;
+}
+
+function safeList(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+/** One line per check, with its fix when it failed. */
+export function formatCheck(r: CheckResult): string {
+  const mark = r.status === 'ok' ? 'ok  ' : r.status === 'fail' ? 'FAIL' : 'info';
+  return `${mark} ${r.check}: ${r.detail}${r.fix ? `\n     fix: ${r.fix}` : ''}`;
+}
