@@ -24,8 +24,8 @@ export class GuardProcess {
     createInterface({ input: child.stderr! }).on('line', (line) => this.stderr.push(line));
   }
 
-  static start(namespace: string, args: string[]): GuardProcess {
-    return new GuardProcess(execa('ip', ['netns', 'exec', namespace, process.execPath, CLI, ...args], { reject: false, buffer: false }));
+  static start(namespace: string, args: string[], env: Readonly<Record<string, string>> = {}): GuardProcess {
+    return new GuardProcess(execa('ip', ['netns', 'exec', namespace, process.execPath, CLI, ...args], { reject: false, buffer: false, env }));
   }
 
   /** Resolves with the first log line (from `from` on) matching, or rejects after `ms`. */

@@ -117,13 +117,14 @@ async function firewallChecks(config: Config, runner: CommandRunner): Promise<Ch
       ? ok('conntrack', `conntrack runs (${conntrack.stdout.trim()} flows tracked)`)
       : fail('conntrack', `conntrack -C: ${conntrack.stderr.trim() || `exit ${conntrack.exitCode}`}`, conntrack.exitCode === -1 ? 'apt-get install conntrack' : 'run as root, or with CAP_NET_ADMIN'),
   );
-  const modules: Array<[string, string, string]> = [
-    ['nf_tables', '/sys/module/nf_tables', 'modprobe nf_tables'],
-    ['nf_conntrack', '/proc/sys/net/netfilter/nf_conntrack_max', 'modprobe nf_conntrack'],
-  ];
-  for (const [name, file, fix] of modules) {
-    out.push(existsSync(file) ? ok(name, `${name} is available (${file})`) : fail(name, `${file} is missing: the kernel has no ${name}`, fix));
-  }
+  // A built-in nf_tables has no /sys/module entry: the kernel answering nft proves it too.
+  out.push(
+    nft.exitCode === 0 || existsSync('/sys/module/nf_tables')
+      ? ok('nf_tables', nft.exitCode === 0 ? 'nf_tables answers' : 'nf_tables is loaded')
+      : fail('nf_tables', `nft got no answer and /sys/module/nf_tables is missing: ${nft.stderr.trim()}`, 'modprobe nf_tables (Debian kernels have it)'),
+  );
+  const conntrackMax = '/proc/sys/net/netfilter/nf_conntrack_max';
+  out.push(existsSync(conntrackMax) ? ok('nf_conntrack', `nf_conntrack is loaded (${conntrackMax})`) : fail('nf_conntrack', `${conntrackMax} is missing: the kernel has no connection tracking here`, 'modprobe nf_conntrack'));
   const { table, priority } = config.firewall;
   const chain = await run('nft', ['-j', 'list', 'chain', 'inet', table, 'prerouting']);
   if (chain.exitCode !== 0) {
