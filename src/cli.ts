@@ -246,6 +246,12 @@ function exitCodeFor(e: GuardError): number {
   return EXIT.failure;
 }
 
+// `asterisk-guard list | head` closes our stdout early: that is the reader's choice, not an error.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(process.exitCode ?? EXIT.ok);
+  throw e;
+});
+
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;

@@ -1,4 +1,7 @@
 import { execa } from 'execa';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 const CLI = new URL('../../dist/src/cli.js', import.meta.url).pathname;
@@ -52,5 +55,15 @@ describe('asterisk-guard replay', () => {
     const good = await cli('check-config', '--config', writeConfig('ami:\n  secret: x\n'));
     expect(good.exitCode).toBe(0);
     expect(String(good.stdout)).toMatch(/config OK: AMI tcp:\/\/127\.0\.0\.1:5038 as asterisk-guard \(settings from config\)/);
+  });
+});
+
+describe('the command line as a pipe', () => {
+  it('ends quietly when the reader has gone (| true, | head): no EPIPE stack trace', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'ag-pipe-'));
+    // `true` exits without reading, long before node has started: every write meets EPIPE.
+    const r = await execa('bash', ['-o', 'pipefail', '-c', `${process.execPath} ${CLI} init --config ${dir}/c.yaml --manager-conf ${dir}/none.conf | true`], { reject: false });
+    expect(String(r.stderr)).toBe('');
+    expect(r.exitCode).toBe(0);
   });
 });
