@@ -62,13 +62,14 @@ How each part is measured, and where the time goes:
   ChallengeResponseFailed), fed in 64 KiB chunks to the daemon's own decoder and pipeline
   (\`buildPipeline\`). Every 10th event is a ban (100k sources reach the threshold), so decisions,
   evidence and escalation history are in the figure. What made it fast: frames are offsets into
-  the socket text and only the 6 fields read become strings; addresses are parsed by position;
-  the scoreboard is typed-array columns with open addressing (no object or string per source).
+  the socket text and only the fields read become strings; addresses are parsed by position;
+  a source is one 64-byte record in an ArrayBuffer found by open addressing (one cache line per
+  event, no object or string per source). Session 1's design did 107-142k events/s.
 - **2**: the daemon's module graph loaded, 2M distinct InvalidAccountID sources (198.18.0.0/15,
-  then 2001:db8::/32 /64s, data only) against \`detect.max_sources: 1000000\`. The scoreboard
-  columns are allocated once at the cap (the kernel backs them as they are written) and a CLOCK
-  hand evicts, so the figure is flat once the cap is reached. About 75 MB of it are the columns
-  (~75 bytes per source), the rest is Node, V8's heap and the modules.
+  then 2001:db8::/32 /64s, data only) against \`detect.max_sources: 1000000\`. The records are
+  allocated once at the cap (the kernel backs them as they are written) and a CLOCK hand evicts,
+  so the figure is flat once the cap is reached. About 72 MB of it are the records and the hash
+  table (72 bytes per source), the rest is Node, V8's heap and the modules. Session 1: 1.2 GB.
 - **3**: one ban at a time through the daemon's enforcer and nftables driver, in a network
   namespace, the benchmark process inside it as the daemon runs inside its PBX's. The drop is
   a line to a long-lived \`nft -i\` into a hash set. Conntrack: \`conntrack -D --orig-src\` (the
@@ -77,7 +78,9 @@ How each part is measured, and where the time goes:
   per-bucket locks (262,144 buckets here, about 10 ms per walk whatever the namespace holds;
   conntrack-tools 1.4.7 deletes only by dump): run side by side, the two took 22 ms p50,
   26 ms p99 for both; one after the other, the attack's own flows go first.
-- **4-5**: one \`nft -f\` transaction; elements into per-length hash sets.
+- **4-5**: one \`nft -f\` transaction; elements into per-length hash sets. The per-ban comparison
+  runs \`nft add element\` once per ban into the same kind of set; into session 1's interval
+  sets, each such process took 0.3 s once they held 50k bans.
 - **6**: \`bench/side-by-side.ts\`: the lab (\`npm run demo\`'s) with two svcrack attackers, one left to
   each defender (fail2ban ignores the guard's, the guard allow-lists fail2ban's). Guesses are
   counted in Asterisk's own security log.

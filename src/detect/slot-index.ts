@@ -135,10 +135,12 @@ export class SlotIndex {
     const w = this.words;
     w[0] = this.records.u32[slot * 16 + U32_KEY]!;
     w[1] = this.records.u32[slot * 16 + U32_KEY + 1]!;
-    const long = this.longKeys.get(slot);
+    const tag = this.tagOf(slot);
+    // Only keys longer than /64 have words aside: no map lookup for the others.
+    const long = tag > LONGEST_SHORT_TAG ? this.longKeys.get(slot) : undefined;
     w[2] = long ? long[0] : 0;
     w[3] = long ? long[1] : 0;
-    return this.tagOf(slot);
+    return tag;
   }
 
   private matches(slot: number, tag: number): boolean {

@@ -30,15 +30,14 @@ export function parseAsteriskAddress(text: string): ParseResult<Endpoint> {
     last = i;
   }
   if (parts !== 3 && parts !== 4) return fail(`expected FAMILY/[TRANSPORT/]ADDRESS/PORT, got ${JSON.stringify(text)}`);
-  const familyText = text.slice(0, first);
-  const family = familyText === 'IPV4' || familyText === 'IPV6' ? familyText : familyText.toUpperCase();
-  if (family !== 'IPV4' && family !== 'IPV6') return fail(`unknown address family ${JSON.stringify(familyText)}`);
+  // Asterisk writes `IPV4/UDP/`: recognised in place, without cutting strings out.
+  const family = first === 4 && text.startsWith('IPV4') ? 'IPV4' : first === 4 && text.startsWith('IPV6') ? 'IPV6' : text.slice(0, first).toUpperCase();
+  if (family !== 'IPV4' && family !== 'IPV6') return fail(`unknown address family ${JSON.stringify(text.slice(0, first))}`);
   let transport: Transport | undefined;
   if (parts === 4) {
-    const t = text.slice(first + 1, middle);
-    const upper = TRANSPORTS.has(t) ? t : t.toUpperCase();
-    if (!TRANSPORTS.has(upper)) return fail(`unknown transport ${JSON.stringify(t)}`);
-    transport = upper as Transport;
+    const t = middle - first === 4 && text.startsWith('UDP', first + 1) ? 'UDP' : text.slice(first + 1, middle).toUpperCase();
+    if (!TRANSPORTS.has(t)) return fail(`unknown transport ${JSON.stringify(text.slice(first + 1, middle))}`);
+    transport = t as Transport;
   }
   let port = 0;
   const digits = text.length - last - 1;

@@ -139,13 +139,15 @@ function makePrefix(family: IpFamily, bytes: Uint8Array, length: number, canonic
   const full = family === 4 ? 32 : 128;
   const masked = length === full ? bytes : maskBytes(bytes, length);
   const addr = canonicalText ?? (family === 4 ? ipv4Text(masked) : ipv6Text(masked));
-  return Object.freeze({
+  // Immutable by type (every field readonly, made only here). Not Object.freeze: one is made
+  // per event, and freezing cost 4% of the pipeline's throughput (benchmark 1).
+  return {
     [PREFIX_BRAND]: true as const,
     family,
     bytes: masked,
     length,
     text: length === full ? addr : `${addr}/${length}`,
-  });
+  };
 }
 
 function parseAddressBytes(text: string): { family: IpFamily; bytes: Uint8Array } | undefined {
@@ -175,14 +177,13 @@ export function parseIpAddress(input: string): ParseResult<IpPrefix> {
     if (scope === text.length - 1) return fail(`empty scope id: ${JSON.stringify(input)}`);
     text = text.slice(0, scope);
   }
-  const parsed = parseAddressBytes(text);
-  if (!parsed) return fail(`not an IP address: ${JSON.stringify(input)}`);
+  const v6 = text.includes(':');
+  const bytes = v6 ? parseIpv6Bytes(text) : parseIpv4Bytes(text);
+  if (!bytes) return fail(`not an IP address: ${JSON.stringify(input)}`);
   // A dotted quad without leading zeros is its own canonical text.
-  if (parsed.family === 4) return { ok: true, value: makePrefix(4, parsed.bytes, 32, text) };
-  if (parsed.family === 6 && V4_MAPPED_HEAD.every((x, i) => parsed.bytes[i] === x)) {
-    return { ok: true, value: makePrefix(4, parsed.bytes.slice(12), 32) };
-  }
-  return { ok: true, value: makePrefix(6, parsed.bytes, 128) };
+  if (!v6) return { ok: true, value: makePrefix(4, bytes, 32, text) };
+  if (V4_MAPPED_HEAD.every((x, i) => bytes[i] === x)) return { ok: true, value: makePrefix(4, bytes.slice(12), 32) };
+  return { ok: true, value: makePrefix(6, bytes, 128) };
 }
 
 /** Parses `ADDRESS` or `ADDRESS/LEN`. Host bits are cleared (`203.0.113.7/24` → `203.0.113.0/24`). */
