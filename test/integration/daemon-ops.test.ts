@@ -147,14 +147,16 @@ describe('asterisk-guard as a service: systemd, reload, doctor, fail2ban beside 
   const general = '[general]\nenabled = yes\nport = 5038\nbindaddr = 127.0.0.1\n\n';
   const secret = () => /^secret = (.+)$/m.exec(readFileSync(path.join(path.dirname(asterisk.managerConf), 'manager.d', 'asterisk-guard.conf'), 'utf8'))![1]!;
   it.each([
-    ['config', () => baseConfig('detect:\n  treshold: 3\n')],
-    ['ami login', () => baseConfig('  secret: not-the-secret\n')],
-    ['ami user', () => baseConfig().replace(asterisk.managerConf, writeFile('no-read.conf', `${general}[asterisk-guard]\nsecret = x\nread = system\n`))],
-    ['eventfilter', () => baseConfig().replace(asterisk.managerConf, writeFile('no-filter.conf', `${general}[asterisk-guard]\nsecret = ${secret()}\nread = security\n`))],
-    ['our table', () => baseConfig('firewall:\n  table: not_there\n')],
-    ['store', () => baseConfig().replace(`path: ${dir}/state.db`, 'path: /nonexistent/asterisk-guard/state.db')],
-    ['alerts: webhook 127.0.0.1:9', () => baseConfig('alerts:\n  channels:\n    - type: webhook\n      url: http://127.0.0.1:9/\n')],
-  ])('doctor fails the %s check when it is broken, with a fix, and exits 1', async (check, text) => {
+    ['config', 'a key is misspelt', () => baseConfig('detect:\n  treshold: 3\n')],
+    ['ami login', 'the secret is wrong', () => baseConfig('  secret: not-the-secret\n')],
+    ['ami login', 'nothing listens on the AMI port', () => baseConfig('  secret: x\n  port: 5999\n  login_timeout: 1s\n')],
+    ['ami user', 'the user lacks read = security', () => baseConfig().replace(asterisk.managerConf, writeFile('no-read.conf', `${general}[asterisk-guard]\nsecret = x\nread = system\n`))],
+    ['eventfilter', 'the user has no eventfilter', () => baseConfig().replace(asterisk.managerConf, writeFile('no-filter.conf', `${general}[asterisk-guard]\nsecret = ${secret()}\nread = security\n`))],
+    ['our table', 'the table is missing', () => baseConfig('firewall:\n  table: not_there\n')],
+    ['our table', 'the chain is not at the expected priority', () => baseConfig('firewall:\n  priority: -100\n')],
+    ['store', 'the store cannot be written', () => baseConfig().replace(`path: ${dir}/state.db`, 'path: /nonexistent/asterisk-guard/state.db')],
+    ['alerts: webhook 127.0.0.1:9', 'nothing listens for the webhook', () => baseConfig('alerts:\n  channels:\n    - type: webhook\n      url: http://127.0.0.1:9/\n')],
+  ])('doctor fails the %s check when %s, with a fix, and exits 1', async (check, _why, text) => {
     const { exitCode, results } = await doctor(writeFile('broken.yaml', text()));
     const result = results.find((r) => r.check === check);
     expect(result?.status, JSON.stringify(results)).toBe('fail');

@@ -1,0 +1,64 @@
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { CommandRunner } from '../../src/enforce/command-runner.js';
+import { formatCheck, runDoctor } from '../../src/ops/doctor.js';
+
+// The other-defender report, from a /proc and an nft made up for it (fail2ban runs for real
+// in test/integration/daemon-ops.test.ts; CrowdSec is not installed on the test machines).
+
+function fakeProc(comms: readonly string[]): string {
+  const proc = mkdtempSync(path.join(tmpdir(), 'ag-proc-'));
+  comms.forEach((comm, i) => {
+    mkdirSync(path.join(proc, String(100 + i)));
+    writeFileSync(path.join(proc, String(100 + i), 'comm'), `${comm}\n`);
+  });
+  mkdirSync(path.join(proc, 'self'));
+  return proc;
+}
+
+function fakeNft(tables: Record<string, string>): CommandRunner {
+  return {
+    prefix: [],
+    async run(command, args) {
+      if (command !== 'nft') return { exitCode: 0, stdout: '0', stderr: '' };
+      if (args.join(' ') === 'list tables') return { exitCode: 0, stdout: Object.keys(tables).map((t) => `table ${t}`).join('\n'), stderr: '' };
+      const key = `${args[2]} ${args[3]}`;
+      if (args[0] === 'list' && args[1] === 'table' && tables[key] !== undefined) return { exitCode: 0, stdout: tables[key]!, stderr: '' };
+      return { exitCode: 1, stdout: '', stderr: 'Error: No such file or directory' };
+    },
+  };
+}
+
+const config = () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'ag-doc-'));
+  const file = path.join(dir, 'config.yaml');
+  writeFileSync(file, `ami:\n  secret: x\n  port: 1\n  login_timeout: 100ms\nstore:\n  path: ${dir}/state.db\nfirewall:\n  driver: dry-run\n`);
+  return file;
+};
+
+describe('doctor: other defenders', () => {
+  it('reports CrowdSec and fail2ban with their tables, and whether they drop on the SIP port', async () => {
+    const results = await runDoctor({
+      configFile: config(),
+      sendTest: false,
+      proc: fakeProc(['bash', 'crowdsec', 'crowdsec-firewa', 'fail2ban-server']),
+      runner: fakeNft({
+        'ip crowdsec': 'table ip crowdsec {\n  chain crowdsec-chain {\n    ip saddr @crowdsec-blacklists drop\n  }\n}',
+        'ip6 crowdsec6': 'table ip6 crowdsec6 {\n}',
+        'inet f2b-table': 'table inet f2b-table {\n  chain f2b-chain {\n    udp dport { 5060, 5061 } ip saddr @addr-set-asterisk-udp reject\n  }\n}',
+      }),
+    });
+    const crowdsec = results.find((r) => r.check === 'CrowdSec')!;
+    expect(crowdsec).toMatchObject({ status: 'info', detail: 'CrowdSec is running; its nft tables: ip crowdsec, ip6 crowdsec6' });
+    expect(results.find((r) => r.check === 'fail2ban')!.detail).toMatch(/^fail2ban is running; its nft tables: inet f2b-table and drops on the SIP port/);
+    expect(formatCheck(crowdsec)).toMatch(/^info CrowdSec: /);
+  });
+
+  it('says nothing of a defender that neither runs nor left a table, and reports a table left behind', async () => {
+    const results = await runDoctor({ configFile: config(), sendTest: false, proc: fakeProc(['sshd']), runner: fakeNft({ 'inet f2b-table': 'table inet f2b-table {\n}' }) });
+    expect(results.find((r) => r.check === 'CrowdSec')).toBeUndefined();
+    expect(results.find((r) => r.check === 'fail2ban')).toMatchObject({ status: 'info', detail: 'fail2ban is not running; its nft tables: inet f2b-table' });
+  });
+});
