@@ -1,7 +1,6 @@
 import type { Logger } from 'pino';
 import type { FieldReader } from './ami/frame-decoder.js';
 import { SecurityEventParser } from './events/parse-event.js';
-import type { SecurityEvent } from './events/security-event.js';
 import type { Decision } from './policy/decision.js';
 import type { Policy } from './policy/policy.js';
 
