@@ -100,6 +100,10 @@ export function installService(o: ServiceInstallOptions): void {
   mkdirSync(o.unitDir, { recursive: true });
   writeFileSync(unit, renderUnit({ node: o.node, cli: o.cli, configFile: o.configFile, asteriskGroup }));
   o.say(`wrote ${unit}`);
+  // ProtectHome hides /root and /home from the service: a node from nvm there cannot start.
+  for (const file of [o.node, o.cli]) {
+    if (/^\/(root|home)\//.test(file)) o.say(`warning: ${file} is under /root or /home, which the unit hides (ProtectHome): install node and asterisk-guard system-wide (e.g. Debian's nodejs, npm install -g)`);
+  }
   if (!asteriskGroup) o.say('no group "asterisk" here: make sure user asterisk-guard can read manager.conf');
   if (o.createUser) {
     if (!userExists(SERVICE_USER)) {

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readManagerSettings } from '../../src/ami/manager-conf.js';
 import { processRunner } from '../../src/enforce/command-runner.js';
 import { NftablesDriver } from '../../src/enforce/nftables-driver.js';
+import { installService } from '../../src/ops/install.js';
 import { LabNetwork } from '../../src/lab/netns.js';
 import { prefix } from '../support/prefix.js';
 
@@ -68,6 +69,16 @@ describe('the systemd unit', () => {
     expect(text).toContain('CapabilityBoundingSet=CAP_NET_ADMIN\n');
     expect(text).toContain('AmbientCapabilities=CAP_NET_ADMIN\n');
     expect(text).toContain('RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK\n');
+  });
+
+  it('warns when node lives where the unit cannot see it (nvm under /root), and not otherwise', () => {
+    const said = (node: string) => {
+      const lines: string[] = [];
+      installService({ unitDir: mkdtempSync(path.join(tmpdir(), 'ag-unit2-')), configFile: '/etc/asterisk-guard/config.yaml', node, cli: '/usr/lib/node_modules/asterisk-guard/dist/src/cli.js', createUser: false, say: (l) => lines.push(l) });
+      return lines.join('\n');
+    };
+    expect(said('/root/.nvm/versions/node/v20.20.2/bin/node')).toMatch(/warning: \/root\/\.nvm\S+ is under \/root or \/home/);
+    expect(said('/usr/bin/node')).not.toMatch(/warning/);
   });
 
   it('passes systemd-analyze verify', async () => {
