@@ -75,8 +75,7 @@ export async function runKernelBench(): Promise<KernelResults> {
   await driver.destroy();
 
   // 4. Mass ban: 100k distinct sources in one go, next to one process per ban (fail2ban's
-  // model), sampled on a fresh set: with 100k interval elements in it, every such process
-  // first reads the whole set, and the sample would take hours.
+  // model), sampled on a fresh set before the mass ban.
   const mass = new NftablesDriver(runner, names);
   await mass.init();
   let t0 = performance.now();

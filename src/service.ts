@@ -35,7 +35,6 @@ function scoringConfig(config: Config): ScoringConfig {
     slowThreshold: d.slow_threshold,
     slowHalfLifeMs: d.slow_half_life,
     weights: d.weights,
-    ipv6PrefixLength: d.ipv6_prefix,
     maxSources: d.max_sources,
   };
 }
@@ -63,13 +62,16 @@ export function buildPipeline(config: Config, log: Logger, useEventTime: boolean
   return { pipeline: new Pipeline(policy, new ProblemCounter(log), useEventTime), policy, scoreboard };
 }
 
-// Keys a reload cannot change without dropping the AMI connection, the socket, the store or
-// the scoreboard's memory: they need a restart.
-const RESTART_KEYS = ['ami', 'store', 'control', 'firewall', 'metrics', 'ari', 'detect.max_sources'] as const;
+// Sections a reload cannot change without dropping the AMI connection, the socket, the store
+// or the firewall session; with detect.max_sources (it sized the scoreboard): restart only.
+const RESTART_SECTIONS = ['ami', 'store', 'control', 'firewall', 'metrics', 'ari'] as const;
 
-function restartKeysChanged(before: Config, after: Config): string[] {
-  const at = (c: Config, key: string) => JSON.stringify(key.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown>)[k], c));
-  return RESTART_KEYS.filter((k) => at(before, k) !== at(after, k));
+/** `next` with what only a restart changes kept as it runs, and the names of what differed. */
+function reloadable(running: Config, next: Config): { applied: Config; needRestart: string[] } {
+  const needRestart: string[] = RESTART_SECTIONS.filter((k) => JSON.stringify(running[k]) !== JSON.stringify(next[k]));
+  if (running.detect.max_sources !== next.detect.max_sources) needRestart.push('detect.max_sources');
+  const kept = Object.fromEntries(RESTART_SECTIONS.map((k) => [k, running[k]])) as Pick<Config, (typeof RESTART_SECTIONS)[number]>;
+  return { applied: Object.freeze({ ...next, ...kept, detect: { ...next.detect, max_sources: running.detect.max_sources } }), needRestart };
 }
 
 export function buildChannels(config: Config): Channel[] {
@@ -281,10 +283,7 @@ export async function startService(config: Config, log: Logger, options: Service
       await release();
     },
     async reload(next) {
-      const needRestart = restartKeysChanged(current, next);
-      // What needs a restart keeps its running value, so `current` stays consistent with it.
-      const { ami: a, store: s, control: c, firewall: f, metrics: m, ari: r } = current;
-      const applied: Config = Object.freeze({ ...next, ami: a, store: s, control: c, firewall: f, metrics: m, ari: r, detect: { ...next.detect, max_sources: current.detect.max_sources } });
+      const { applied, needRestart } = reloadable(current, next);
       policy.reconfigure(policyConfig(applied, neverBan), store.allowed());
       scoreboard.reconfigure(scoringConfig(applied));
       notifier.setChannels(buildChannels(applied));

@@ -7,6 +7,7 @@ import {
   F32_SLOW,
   F64_FIRST,
   F64_LAST,
+  F64_STRIDE,
   FLAG_WARNED,
   KIND_SLOTS,
   SourceRecords,
@@ -14,6 +15,8 @@ import {
   U32_SERVICES,
   U8_COUNTS,
   U8_FLAGS,
+  U8_STRIDE,
+  X32_STRIDE,
 } from './source-records.js';
 
 export interface ScoringConfig {
@@ -25,8 +28,6 @@ export interface ScoringConfig {
   readonly slowThreshold: number;
   readonly slowHalfLifeMs: number;
   readonly weights: Readonly<Record<FailureKind, number>>;
-  /** IPv6 sources are scored per prefix of this length (an attacker owns at least a /64). */
-  readonly ipv6PrefixLength: number;
   /** Beyond this many sources, ones not seen for a while are forgotten (CLOCK). */
   readonly maxSources: number;
 }
@@ -112,18 +113,18 @@ export class Scoreboard {
     const weight = this.config.weights[event.kind];
     const slot = this.slotFor(key, event.time);
     const { f64, f32, u32, u8 } = this.records;
-    const last = slot * 8 + F64_LAST;
+    const last = slot * F64_STRIDE + F64_LAST;
     const dt = Math.max(0, event.time - f64[last]!);
-    const score = f32[slot * 16 + F32_SCORE]! * Math.exp(-dt * this.lnHalf) + weight;
-    const slowScore = f32[slot * 16 + F32_SLOW]! * Math.exp(-dt * this.slowLnHalf) + weight;
-    f32[slot * 16 + F32_SCORE] = score;
-    f32[slot * 16 + F32_SLOW] = slowScore;
+    const score = f32[slot * X32_STRIDE + F32_SCORE]! * Math.exp(-dt * this.lnHalf) + weight;
+    const slowScore = f32[slot * X32_STRIDE + F32_SLOW]! * Math.exp(-dt * this.slowLnHalf) + weight;
+    f32[slot * X32_STRIDE + F32_SCORE] = score;
+    f32[slot * X32_STRIDE + F32_SLOW] = slowScore;
     f64[last] = Math.max(f64[last]!, event.time);
-    const count = slot * 64 + U8_COUNTS + KIND_INDEX[event.kind];
+    const count = slot * U8_STRIDE + U8_COUNTS + KIND_INDEX[event.kind];
     if (u8[count]! < 0xff) u8[count]!++;
     if (event.account !== undefined) this.rememberAccount(slot, event.account);
-    u32[slot * 16 + U32_SERVICES]! |= this.serviceBit(event.service);
-    const flags = slot * 64 + U8_FLAGS;
+    u32[slot * X32_STRIDE + U32_SERVICES]! |= this.serviceBit(event.service);
+    const flags = slot * U8_STRIDE + U8_FLAGS;
     const warned = (u8[flags]! & FLAG_WARNED) !== 0;
     const trigger: Trigger | undefined =
       score + SCORE_TOLERANCE >= this.config.threshold * trustFactor
@@ -146,14 +147,14 @@ export class Scoreboard {
 
   private looksLikeStalePassword(slot: number): boolean {
     const { f32, u32, u8 } = this.records;
-    const failures = u8[slot * 64 + U8_COUNTS + KIND_INDEX.ChallengeResponseFailed]!;
-    const accounts = slot * 16 + U32_ACCOUNTS;
+    const failures = u8[slot * U8_STRIDE + U8_COUNTS + KIND_INDEX.ChallengeResponseFailed]!;
+    const accounts = slot * X32_STRIDE + U32_ACCOUNTS;
     return (
       failures >= STALE_PASSWORD_FAILURES &&
       failures === this.failuresAt(slot) &&
       u32[accounts] !== 0 &&
       u32[accounts + 1] === 0 &&
-      f32[slot * 16 + F32_SCORE]! < this.config.threshold / 2
+      f32[slot * X32_STRIDE + F32_SCORE]! < this.config.threshold / 2
     );
   }
 
@@ -174,8 +175,8 @@ export class Scoreboard {
     const slot = this.index.find(key);
     if (slot === -1) return undefined;
     const { f64, f32 } = this.records;
-    const dt = Math.max(0, now - f64[slot * 8 + F64_LAST]!);
-    return { score: round2(f32[slot * 16 + F32_SCORE]! * Math.exp(-dt * this.lnHalf)), slowScore: round2(f32[slot * 16 + F32_SLOW]! * Math.exp(-dt * this.slowLnHalf)) };
+    const dt = Math.max(0, now - f64[slot * F64_STRIDE + F64_LAST]!);
+    return { score: round2(f32[slot * X32_STRIDE + F32_SCORE]! * Math.exp(-dt * this.lnHalf)), slowScore: round2(f32[slot * X32_STRIDE + F32_SLOW]! * Math.exp(-dt * this.slowLnHalf)) };
   }
 
   /** Forgets a source, e.g. once it is banned or allow-listed. */
@@ -187,30 +188,30 @@ export class Scoreboard {
   private slotFor(key: IpPrefix, time: number): number {
     const found = this.index.find(key);
     if (found !== -1) return found;
-    const { slot } = this.index.insert(key);
+    const slot = this.index.insert(key);
     const { f64, f32, u32, u8 } = this.records;
-    f64[slot * 8 + F64_FIRST] = time;
-    f64[slot * 8 + F64_LAST] = time;
-    f32[slot * 16 + F32_SCORE] = 0;
-    f32[slot * 16 + F32_SLOW] = 0;
-    u32.fill(0, slot * 16 + U32_ACCOUNTS, slot * 16 + U32_ACCOUNTS + ACCOUNT_SLOTS);
-    u32[slot * 16 + U32_SERVICES] = 0;
-    u8.fill(0, slot * 64 + U8_COUNTS, slot * 64 + U8_COUNTS + KIND_SLOTS);
+    f64[slot * F64_STRIDE + F64_FIRST] = time;
+    f64[slot * F64_STRIDE + F64_LAST] = time;
+    f32[slot * X32_STRIDE + F32_SCORE] = 0;
+    f32[slot * X32_STRIDE + F32_SLOW] = 0;
+    u32.fill(0, slot * X32_STRIDE + U32_ACCOUNTS, slot * X32_STRIDE + U32_ACCOUNTS + ACCOUNT_SLOTS);
+    u32[slot * X32_STRIDE + U32_SERVICES] = 0;
+    u8.fill(0, slot * U8_STRIDE + U8_COUNTS, slot * U8_STRIDE + U8_COUNTS + KIND_SLOTS);
     // The index has just set its reference bit in the same byte.
-    u8[slot * 64 + U8_FLAGS]! &= ~FLAG_WARNED;
+    u8[slot * U8_STRIDE + U8_FLAGS]! &= ~FLAG_WARNED;
     return slot;
   }
 
   private failuresAt(slot: number): number {
     let n = 0;
-    for (let i = slot * 64 + U8_COUNTS; i < slot * 64 + U8_COUNTS + KIND_SLOTS; i++) n += this.records.u8[i]!;
+    for (let i = slot * U8_STRIDE + U8_COUNTS; i < slot * U8_STRIDE + U8_COUNTS + KIND_SLOTS; i++) n += this.records.u8[i]!;
     return n;
   }
 
   private rememberAccount(slot: number, account: string): void {
     const hash = accountHash(account);
     const accounts = this.records.u32;
-    const base = slot * 16 + U32_ACCOUNTS;
+    const base = slot * X32_STRIDE + U32_ACCOUNTS;
     for (let i = base; i < base + ACCOUNT_SLOTS; i++) {
       const held = accounts[i]!;
       if (held === hash) return;
@@ -238,25 +239,25 @@ export class Scoreboard {
     const { f64, f32, u32, u8 } = this.records;
     const events: Partial<Record<FailureKind, number>> = {};
     for (let i = 0; i < KIND_SLOTS; i++) {
-      const n = u8[slot * 64 + U8_COUNTS + i]!;
+      const n = u8[slot * U8_STRIDE + U8_COUNTS + i]!;
       if (n > 0) events[FAILURE_KINDS[i]!] = n;
     }
     const accounts: string[] = [];
-    for (let i = slot * 16 + U32_ACCOUNTS; i < slot * 16 + U32_ACCOUNTS + ACCOUNT_SLOTS; i++) {
+    for (let i = slot * X32_STRIDE + U32_ACCOUNTS; i < slot * X32_STRIDE + U32_ACCOUNTS + ACCOUNT_SLOTS; i++) {
       const name = u32[i] === 0 ? undefined : this.accountNames.get(u32[i]!);
       if (name !== undefined) accounts.push(name);
     }
-    const bits = u32[slot * 16 + U32_SERVICES]!;
+    const bits = u32[slot * X32_STRIDE + U32_SERVICES]!;
     return {
       source: key.text,
       trigger,
-      score: round2(f32[slot * 16 + F32_SCORE]!),
-      slowScore: round2(f32[slot * 16 + F32_SLOW]!),
+      score: round2(f32[slot * X32_STRIDE + F32_SCORE]!),
+      slowScore: round2(f32[slot * X32_STRIDE + F32_SLOW]!),
       events,
       accounts,
       services: this.services.filter((_, i) => (bits >>> i) & 1),
-      firstSeen: f64[slot * 8 + F64_FIRST]!,
-      lastSeen: f64[slot * 8 + F64_LAST]!,
+      firstSeen: f64[slot * F64_STRIDE + F64_FIRST]!,
+      lastSeen: f64[slot * F64_STRIDE + F64_LAST]!,
     };
   }
 }

@@ -1,5 +1,5 @@
 import type { IpPrefix } from '../net/ip-prefix.js';
-import { FLAG_REFERENCED, U16_TAG, U32_KEY, U8_FLAGS, type SourceRecords } from './source-records.js';
+import { FLAG_REFERENCED, U16_STRIDE, U16_TAG, U32_KEY, U8_FLAGS, U8_STRIDE, X32_STRIDE, type SourceRecords } from './source-records.js';
 
 /** Tags above this are IPv6 prefixes longer than /64: their last 64 bits are kept aside. */
 const LONGEST_SHORT_TAG = 130 + 64;
@@ -31,7 +31,6 @@ export class SlotIndex {
 
   private readonly max: number;
 
-  /** Record tags: 0 for a free slot, else 1 + length, +129 for IPv6. */
   constructor(private readonly records: SourceRecords) {
     this.max = records.max;
     let size = 2;
@@ -66,30 +65,28 @@ export class SlotIndex {
 
   /**
    * A slot for a prefix that `find` did not return: a free one, or the CLOCK's victim when the
-   * table is full. `evicted` is true when the slot held another source (its columns are stale).
+   * table is full. Its record holds what was there before: the caller resets it.
    */
-  insert(prefix: IpPrefix): { slot: number; evicted: boolean } {
-    let evicted = false;
+  insert(prefix: IpPrefix): number {
     let slot: number;
     if (this.freed.length > 0) slot = this.freed.pop()!;
     else if (this.fresh < this.max) slot = this.fresh++;
     else {
       slot = this.victim();
       this.unlink(slot);
-      evicted = true;
     }
     const tag = this.load(prefix);
     const { u32, u16 } = this.records;
-    u32[slot * 16 + U32_KEY] = this.words[0]!;
-    u32[slot * 16 + U32_KEY + 1] = this.words[1]!;
+    u32[slot * X32_STRIDE + U32_KEY] = this.words[0]!;
+    u32[slot * X32_STRIDE + U32_KEY + 1] = this.words[1]!;
     if (tag > LONGEST_SHORT_TAG) this.longKeys.set(slot, [this.words[2]!, this.words[3]!]);
-    u16[slot * 32 + U16_TAG] = tag;
+    u16[slot * U16_STRIDE + U16_TAG] = tag;
     this.mark(slot);
     this.link(slot, tag);
     this.used++;
     this.lastPrefix = prefix;
     this.lastSlot = slot;
-    return { slot, evicted };
+    return slot;
   }
 
   remove(slot: number): void {
@@ -103,12 +100,13 @@ export class SlotIndex {
       const slot = this.hand;
       this.hand = (this.hand + 1) % this.max;
       if (this.tagOf(slot) === 0) continue;
-      const flags = slot * 64 + U8_FLAGS;
+      const flags = slot * U8_STRIDE + U8_FLAGS;
       if ((this.records.u8[flags]! & FLAG_REFERENCED) === 0) return slot;
       this.records.u8[flags]! &= ~FLAG_REFERENCED;
     }
   }
 
+  /** Loads the prefix's bits into `this.words`; returns its tag: 1 + length, +129 for IPv6 (0 marks a free slot). */
   private load(prefix: IpPrefix): number {
     const b = prefix.bytes;
     const w = this.words;
@@ -133,8 +131,8 @@ export class SlotIndex {
   /** Loads a slot's key into `this.words`; returns its tag. */
   private loadSlot(slot: number): number {
     const w = this.words;
-    w[0] = this.records.u32[slot * 16 + U32_KEY]!;
-    w[1] = this.records.u32[slot * 16 + U32_KEY + 1]!;
+    w[0] = this.records.u32[slot * X32_STRIDE + U32_KEY]!;
+    w[1] = this.records.u32[slot * X32_STRIDE + U32_KEY + 1]!;
     const tag = this.tagOf(slot);
     // Only keys longer than /64 have words aside: no map lookup for the others.
     const long = tag > LONGEST_SHORT_TAG ? this.longKeys.get(slot) : undefined;
@@ -144,7 +142,7 @@ export class SlotIndex {
   }
 
   private matches(slot: number, tag: number): boolean {
-    const k = slot * 16 + U32_KEY;
+    const k = slot * X32_STRIDE + U32_KEY;
     const keys = this.records.u32;
     const w = this.words;
     if (this.tagOf(slot) !== tag || keys[k] !== w[0] || keys[k + 1] !== w[1]) return false;
@@ -174,18 +172,18 @@ export class SlotIndex {
         i = j;
       }
     }
-    this.records.u16[slot * 32 + U16_TAG] = 0;
-    this.records.u8[slot * 64 + U8_FLAGS]! &= ~FLAG_REFERENCED;
+    this.records.u16[slot * U16_STRIDE + U16_TAG] = 0;
+    this.records.u8[slot * U8_STRIDE + U8_FLAGS]! &= ~FLAG_REFERENCED;
     this.longKeys.delete(slot);
     this.used--;
     if (slot === this.lastSlot) this.lastPrefix = undefined;
   }
 
   private tagOf(slot: number): number {
-    return this.records.u16[slot * 32 + U16_TAG]!;
+    return this.records.u16[slot * U16_STRIDE + U16_TAG]!;
   }
 
   private mark(slot: number): void {
-    this.records.u8[slot * 64 + U8_FLAGS]! |= FLAG_REFERENCED;
+    this.records.u8[slot * U8_STRIDE + U8_FLAGS]! |= FLAG_REFERENCED;
   }
 }

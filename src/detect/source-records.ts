@@ -12,7 +12,14 @@ import { FAILURE_KINDS } from '../events/security-event.js';
  */
 export const RECORD_BYTES = 64;
 
-/** Indexes into the views, for slot 0; add `slot * (RECORD_BYTES / element size)`. */
+/** Elements of each view in one record: a field of slot n is at `n * STRIDE + FIELD`. */
+export const F64_STRIDE = RECORD_BYTES / 8;
+/** For the f32 and the u32 view alike. */
+export const X32_STRIDE = RECORD_BYTES / 4;
+export const U16_STRIDE = RECORD_BYTES / 2;
+export const U8_STRIDE = RECORD_BYTES;
+
+/** Field indexes into the views, for slot 0. */
 export const F64_LAST = 0;
 export const F64_FIRST = 1;
 export const F32_SCORE = 4;

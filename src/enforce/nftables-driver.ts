@@ -14,7 +14,6 @@ import {
   parseBannedSetName,
   replaceSetStatements,
   setKeyOf,
-  timeoutText,
   type ElementChange,
   type NftNames,
   type SetKey,
@@ -87,17 +86,12 @@ export class NftablesDriver implements FirewallDriver {
       const other = live.get(b.prefix.text);
       if (!other || !outlasts(other.until, b.until)) live.set(b.prefix.text, b);
     }
-    const bySet = new Map<string, string[]>();
-    for (const name of this.sets.keys()) bySet.set(name, []);
-    for (const b of live.values()) {
-      const name = bannedSetName(setKeyOf(b.prefix));
-      const items = bySet.get(name) ?? [];
-      items.push(elementText(b.prefix) + (b.until === null ? '' : ` timeout ${timeoutText(b.until - now)}`));
-      bySet.set(name, items);
-    }
-    const statements = this.newSetStatements([...live.values()].map((b) => b.prefix));
-    for (const [name, items] of bySet) statements.push(...replaceSetStatements(this.names, name, items));
-    await this.session.apply(statements);
+    const adds: ElementChange[] = [...live.values()].map((b) => ({ op: 'add', prefix: b.prefix, until: b.until }));
+    await this.session.apply([
+      ...this.newSetStatements(adds.map((c) => c.prefix)),
+      ...[...this.sets.keys()].flatMap((name) => replaceSetStatements(this.names, name, [])),
+      ...elementStatements(this.names, adds, now),
+    ]);
     this.learnSets(live.values());
     this.held.clear();
     for (const b of live.values()) this.held.set(b.prefix.text, b);
@@ -228,9 +222,9 @@ export class NftablesDriver implements FirewallDriver {
 }
 
 /**
- * Did `conntrack -D` leave no matching entry? It exits 1 when nothing matched, and when the
- * other direction's run (they go in parallel) deleted the entry between its listing and its
- * delete: both mean the flows are gone.
+ * Did `conntrack -D` leave no matching entry? It exits 1 when nothing matched, and when an
+ * entry went (it expired, or another delete took it) between its listing and its delete: both
+ * mean the flows are gone.
  */
 export function conntrackDeleted(result: CommandResult): boolean {
   return result.exitCode === 0 || /0 flow entries have been deleted|such conntrack doesn't exist/.test(result.stderr);
