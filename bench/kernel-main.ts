@@ -3,7 +3,7 @@
 // namespace: no `ip netns exec` per command), and always removes it.
 import { execa } from 'execa';
 import { fileURLToPath } from 'node:url';
-import { LabNetwork } from '../src/lab/netns.js';
+import { LabNetwork } from '../lab/netns.js';
 import { runKernelBench } from './kernel.js';
 
 if (process.argv.includes('--inside')) {

@@ -1,15 +1,15 @@
 // Benchmark 2: resident memory while tracking 1M distinct sources, and once the cap is reached
 // (2M distinct sources against max_sources 1M: the board must stay flat). Run with --expose-gc.
 import { parseConfig } from '../src/config/load.js';
-import { recordReader } from '../src/ami/frame-decoder.js';
+import { recordReader } from '../src/events/fields.js';
 import { parseSecurityEvent } from '../src/events/parse-event.js';
 import { createLogger } from '../src/log.js';
-import { buildPipeline } from '../src/service.js';
+import { buildCore } from '../src/core.js';
 
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
 
 export function runMemoryBench(): { baselineMb: number; at1MMb: number; at2MMb: number; tracked: number } {
-  const { policy, scoreboard } = buildPipeline(parseConfig('detect: { max_sources: 1000000 }', 'bench'), createLogger('silent', 'stderr'), false);
+  const { policy, scoreboard } = buildCore(parseConfig('detect: { max_sources: 1000000 }', 'bench'), createLogger('silent', 'stderr'), { useEventTime: false });
   gc();
   const baseline = process.memoryUsage().rss;
   let at1M = 0;

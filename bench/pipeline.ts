@@ -4,7 +4,7 @@ import { performance } from 'node:perf_hooks';
 import { AmiFrameDecoder } from '../src/ami/frame-decoder.js';
 import { parseConfig } from '../src/config/load.js';
 import { createLogger } from '../src/log.js';
-import { buildPipeline } from '../src/service.js';
+import { buildCore } from '../src/core.js';
 
 export function syntheticCapture(events: number, sources: number): Buffer {
   const parts: string[] = [];
@@ -21,7 +21,7 @@ export function syntheticCapture(events: number, sources: number): Buffer {
 
 /** One pass of the capture through a fresh pipeline, in 64 KiB chunks as a socket delivers them. */
 function pass(capture: Buffer, events: number): { eventsPerSecond: number; bans: number } {
-  const { pipeline, policy } = buildPipeline(parseConfig('{}', 'bench'), createLogger('silent', 'stderr'), false);
+  const { pipeline, policy } = buildCore(parseConfig('{}', 'bench'), createLogger('silent', 'stderr'), { useEventTime: false });
   let t = 0;
   const decoder = new AmiFrameDecoder({ frame: (f) => pipeline.ingest(f, (t += 0.01)), banner: () => {}, malformed: () => {} });
   const start = performance.now();

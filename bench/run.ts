@@ -60,7 +60,7 @@ How each part is measured, and where the time goes:
 
 - **1**: a synthetic capture in Asterisk 22's exact frame format (13 fields per
   ChallengeResponseFailed), fed in 64 KiB chunks to the daemon's own decoder and pipeline
-  (\`buildPipeline\`). Every 10th event is a ban (100k sources reach the threshold), so decisions,
+  (\`buildCore\`). Every 10th event is a ban (100k sources reach the threshold), so decisions,
   evidence and escalation history are in the figure. What made it fast: frames are offsets into
   the socket text and only the fields read become strings; addresses are parsed by position;
   a source is one 64-byte record in an ArrayBuffer found by open addressing (one cache line per

@@ -5,8 +5,8 @@
 // the rate at which Asterisk emits security events under svcrack.
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { LabFail2ban } from '../src/lab/fail2ban.js';
-import { ATTACKERS, Lab, LAB_THRESHOLD, type Attacker } from '../src/lab/lab.js';
+import { LabFail2ban } from '../lab/fail2ban.js';
+import { ATTACKERS, Lab, LAB_THRESHOLD, type Attacker } from '../lab/lab.js';
 
 export interface SideBySide {
   readonly threshold: number;

@@ -8,48 +8,13 @@ import { DEFAULT_CONFIG_PATH, loadConfigFile, parseConfig } from './config/load.
 import type { Config } from './config/schema.js';
 import { createLogger } from './log.js';
 import { decisionJson, formatDecisionLine, replayFile } from './replay.js';
-import { serviceManager } from './ops/systemd-notify.js';
-import { startService } from './service.js';
+import { COMMANDS, usage } from './command-table.js';
 
 /** Exit codes a script can rely on. */
 export { EXIT } from './exit-codes.js';
 import { EXIT } from './exit-codes.js';
 
-const USAGE = `usage: asterisk-guard COMMAND [options]
-
-commands:
-  run                  the daemon: AMI security events -> scores -> nftables drop
-  replay FILE          decide on a raw AMI capture or an Asterisk security log (dry run);
-                       one line per decision, or one JSON object with --json
-  check-config         validate the config file and print the AMI settings it leads to
-
-  init                 write the sample config (never over an existing one) and show the
-                       manager.conf section to add; offers to write it to manager.d/
-                       [--yes] [--manager-conf FILE]
-  install-service      put the systemd unit in place, create the asterisk-guard user
-                       [--unit-dir DIR] [--no-user]
-  doctor               check everything the daemon needs, one line each with the fix;
-                       exit 0 only when all pass [--json] [--send-test]
-  uninstall            remove asterisk-guard's nft table (bans stop) and nothing else
-
-  status               is the daemon connected to AMI, events per second, bans, last decision
-  list                 the bans in force
-  ban PREFIX           ban an address or CIDR now [--for 1h|permanent] [--reason TEXT]
-  unban PREFIX         lift a ban, in the kernel and the store
-  why ADDRESS          its scores, accounts tried, bans, decisions and trust
-  allow PREFIX         never score or ban it (kept in the store)
-  disallow PREFIX      take it off the runtime allow-list
-  export               the bans in force as JSON, for import elsewhere
-  import FILE          ban what an export lists (progress on stderr)
-
-options:
-  --config FILE        config file (default ${DEFAULT_CONFIG_PATH})
-  --socket PATH        the daemon's admin socket (default: control.socket of the config)
-  --json               JSON output (replay: one object per line)
-  -h, --help           this text
-  -v, --version        the version
-
-exit codes: 0 ok, 1 runtime failure, 2 bad command line, 3 bad config or manager.conf`;
+const USAGE = usage(DEFAULT_CONFIG_PATH);
 
 function loadConfig(path: string | undefined, required: boolean): Config {
   const file = path ?? DEFAULT_CONFIG_PATH;
@@ -92,12 +57,19 @@ async function main(argv: string[]): Promise<number> {
     return EXIT.ok;
   }
   const [command, ...rest] = positionals;
-  const expectArgs = (n: number, what: string) => {
-    if (rest.length !== n) throw new GuardError('AG_ERR_CLI_USAGE', `${command} takes ${what}\n${USAGE}`);
-  };
+  if (command === undefined) throw new GuardError('AG_ERR_CLI_USAGE', USAGE);
+  const spec = COMMANDS.get(command);
+  if (!spec) throw new GuardError('AG_ERR_CLI_USAGE', `unknown command ${JSON.stringify(command)}\n${USAGE}`);
+  if (rest.length !== spec.args.length) {
+    throw new GuardError('AG_ERR_CLI_USAGE', `${command} takes ${spec.args.length === 0 ? 'no arguments' : `one ${spec.args.join(' ')}`}\n${USAGE}`);
+  }
+  if (spec.admin) {
+    const socket = values.socket ?? loadConfig(values.config, false).control.socket;
+    const { adminCommand } = await import('./control/commands.js');
+    return adminCommand(socket, command, rest, { json: values.json === true, for: values.for, reason: values.reason });
+  }
   switch (command) {
     case 'replay': {
-      expectArgs(1, 'one FILE');
       const config = loadConfig(values.config, false);
       const log = createLogger(config.log.level === 'info' ? 'warn' : config.log.level, 'stderr');
       const summary = await replayFile(rest[0]!, config, log, (d) => {
@@ -108,7 +80,6 @@ async function main(argv: string[]): Promise<number> {
       return EXIT.ok;
     }
     case 'check-config': {
-      expectArgs(0, 'no arguments');
       const config = loadConfig(values.config, true);
       const { resolveAmiOptions } = await import('./ami/settings.js');
       const ami = resolveAmiOptions(config);
@@ -119,48 +90,11 @@ async function main(argv: string[]): Promise<number> {
       return EXIT.ok;
     }
     case 'run': {
-      expectArgs(0, 'no arguments');
-      const configFile = values.config ?? DEFAULT_CONFIG_PATH;
       const config = loadConfig(values.config, true);
-      const log = createLogger(config.log.level, 'stdout');
-      const systemd = serviceManager(log);
-      // Signals are handled from the start: a daemon waiting for Asterisk must stop cleanly too,
-      // and SIGHUP's default action would kill it.
-      let service: Awaited<ReturnType<typeof startService>> | undefined;
-      let stopped!: () => void;
-      const done = new Promise<void>((resolve) => (stopped = resolve));
-      const stop = (signal: string) => {
-        log.info({ signal }, 'stopping: finishing kernel updates in flight; bans stay in the kernel');
-        systemd.stop();
-        void systemd.notify('STOPPING=1');
-        if (service) void service.stop().then(stopped);
-        else process.exit(EXIT.ok);
-      };
-      const reload = async () => {
-        if (!service) return log.warn('SIGHUP while starting: ignored, the config being started is the one on disk');
-        await systemd.notify('RELOADING=1');
-        try {
-          const next = loadConfigFile(configFile);
-          const needRestart = await service.reload(next);
-          log.level = next.log.level;
-          log.info({ config: configFile, needs_restart: needRestart }, needRestart.length === 0 ? 'config reloaded' : `config reloaded; ${needRestart.join(', ')} changed and take effect at the next restart`);
-        } catch (e) {
-          log.error({ config: configFile, err: isGuardError(e) ? `${e.code}: ${e.message}` : String(e) }, 'config reload refused; the running config stays');
-        }
-        await systemd.notify('READY=1');
-      };
-      process.once('SIGTERM', () => stop('SIGTERM'));
-      process.once('SIGINT', () => stop('SIGINT'));
-      process.on('SIGHUP', () => void reload());
-      service = await startService(config, log);
-      await systemd.notify('READY=1', 'STATUS=receiving AMI security events');
-      systemd.startWatchdog();
-      await done;
-      log.info('stopped');
-      return EXIT.ok;
+      const { runDaemon } = await import('./daemon.js');
+      return runDaemon(config, values.config ?? DEFAULT_CONFIG_PATH, createLogger(config.log.level, 'stdout'));
     }
     case 'init': {
-      expectArgs(0, 'no arguments');
       const { init } = await import('./ops/install.js');
       const configFile = values.config ?? DEFAULT_CONFIG_PATH;
       await init({
@@ -172,7 +106,6 @@ async function main(argv: string[]): Promise<number> {
       return EXIT.ok;
     }
     case 'install-service': {
-      expectArgs(0, 'no arguments');
       const { installService } = await import('./ops/install.js');
       const { fileURLToPath } = await import('node:url');
       installService({
@@ -186,7 +119,6 @@ async function main(argv: string[]): Promise<number> {
       return EXIT.ok;
     }
     case 'doctor': {
-      expectArgs(0, 'no arguments');
       const { runDoctor, formatCheck } = await import('./ops/doctor.js');
       const { processRunner } = await import('./enforce/command-runner.js');
       const results = await runDoctor({ configFile: values.config ?? DEFAULT_CONFIG_PATH, runner: processRunner(), sendTest: values['send-test'] === true });
@@ -194,7 +126,6 @@ async function main(argv: string[]): Promise<number> {
       return results.some((r) => r.status === 'fail') ? EXIT.failure : EXIT.ok;
     }
     case 'uninstall': {
-      expectArgs(0, 'no arguments');
       const config = loadConfig(values.config, false);
       const { processRunner } = await import('./enforce/command-runner.js');
       const { NftablesDriver } = await import('./enforce/nftables-driver.js');
@@ -207,24 +138,8 @@ async function main(argv: string[]): Promise<number> {
       );
       return removed ? EXIT.ok : EXIT.notFound;
     }
-    case 'status':
-    case 'list':
-    case 'export':
-    case 'ban':
-    case 'unban':
-    case 'why':
-    case 'allow':
-    case 'disallow':
-    case 'import': {
-      const socket = values.socket ?? loadConfig(values.config, false).control.socket;
-      const { adminCommand } = await import('./control/commands.js');
-      return adminCommand(socket, command, rest, { json: values.json === true, for: values.for, reason: values.reason });
-    }
-    case undefined:
-      throw new GuardError('AG_ERR_CLI_USAGE', USAGE);
-    default:
-      throw new GuardError('AG_ERR_CLI_USAGE', `unknown command ${JSON.stringify(command)}\n${USAGE}`);
   }
+  throw new GuardError('AG_ERR_CLI_USAGE', `${command} has no handler\n${USAGE}`);
 }
 
 /** --yes answers yes; a terminal is asked; anything else (a script, a pipe) is a no. */

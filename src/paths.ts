@@ -14,8 +14,3 @@ function projectRoot(): string {
 }
 
 export const PROJECT_ROOT = projectRoot();
-
-/** A compiled entry point (the lab runs its tools as separate processes inside namespaces). */
-export function compiled(name: string): string {
-  return path.join(PROJECT_ROOT, 'dist', name);
-}

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { FieldReader } from './ami/frame-decoder.js';
+import type { FieldReader } from './events/fields.js';
 import { SecurityEventParser } from './events/parse-event.js';
 import type { Decision } from './policy/decision.js';
 import type { Policy } from './policy/policy.js';

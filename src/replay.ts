@@ -1,8 +1,8 @@
 import type { Logger } from 'pino';
 import type { Config } from './config/schema.js';
-import { formatDuration } from './config/duration.js';
+import { formatDuration } from './time/duration.js';
 import type { Decision } from './policy/decision.js';
-import { buildPipeline } from './service.js';
+import { buildCore } from './core.js';
 import { readCapture, type CaptureFormat } from './source/capture-file.js';
 
 export interface ReplaySummary {
@@ -17,7 +17,7 @@ export interface ReplaySummary {
  * a one-hour capture replays in milliseconds and decides exactly as the daemon would have.
  */
 export async function replayFile(file: string, config: Config, log: Logger, onDecision: (d: Decision) => void): Promise<ReplaySummary> {
-  const { pipeline } = buildPipeline(config, log, true);
+  const { pipeline } = buildCore(config, log, { useEventTime: true });
   const decisions: Decision[] = [];
   let events = 0;
   const format = await readCapture(file, {

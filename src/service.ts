@@ -1,66 +1,29 @@
 // The composition root: the only file that knows every stage and wires them together.
-import { performance } from 'node:perf_hooks';
+import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import { AmiClient } from './ami/client.js';
 import { resolveAmiOptions } from './ami/settings.js';
+import { buildHangup } from './ari/build-hangup.js';
 import type { Config } from './config/schema.js';
-import { adminHandler } from './control/admin.js';
+import { Guard, guardHandler } from './control/guard.js';
 import { ControlServer } from './control/server.js';
-import { Scoreboard, type ScoringConfig } from './detect/scoreboard.js';
-import { processRunner, type CommandRunner } from './enforce/command-runner.js';
-import { DryRunDriver } from './enforce/dry-run-driver.js';
+import { buildCore, ledgerConfig, policyConfig, scoringConfig } from './core.js';
+import { decisionBus } from './effects/bus.js';
+import { hangUpCalls } from './effects/hang-up-calls.js';
+import { logDecisions } from './effects/log-decisions.js';
+import { countBans, observeLatency } from './effects/metrics.js';
+import { recordInStore } from './effects/record-in-store.js';
+import { sendAlerts } from './effects/send-alerts.js';
+import { buildDriver } from './enforce/build-driver.js';
 import { Enforcer } from './enforce/enforcer.js';
-import type { FirewallDriver } from './enforce/firewall-driver.js';
-import { NftablesDriver } from './enforce/nftables-driver.js';
-import { parseIpAddress, type IpPrefix } from './net/ip-prefix.js';
-import { Pipeline, ProblemCounter } from './pipeline.js';
-import type { BanDecision, Decision } from './policy/decision.js';
-import { Policy, type PolicyConfig } from './policy/policy.js';
-import { Persister } from './store/persister.js';
-import { banAlert, decisionAlert, systemAlert } from './notify/alert.js';
-import { emailChannel, webhookChannel, type Channel } from './notify/channels.js';
+import { parseIpAddress } from './net/ip-prefix.js';
+import { buildChannels } from './notify/build-channels.js';
 import { Notifier } from './notify/notifier.js';
-import type { Metrics } from './metrics/metrics.js';
-import type { Server } from 'node:http';
-import path from 'node:path';
-import { CallHangup } from './ari/hangup.js';
-import { readAriSettings } from './ari/settings.js';
-import { Store, type BanOrigin } from './store/store.js';
-
-function scoringConfig(config: Config): ScoringConfig {
-  const d = config.detect;
-  return {
-    threshold: d.threshold,
-    halfLifeMs: d.half_life,
-    slowThreshold: d.slow_threshold,
-    slowHalfLifeMs: d.slow_half_life,
-    weights: d.weights,
-    maxSources: d.max_sources,
-  };
-}
-
-function policyConfig(config: Config, neverBan: readonly IpPrefix[]): PolicyConfig {
-  const p = config.policy;
-  return {
-    ladder: p.ladder,
-    lookbackMs: p.lookback,
-    allow: p.allow,
-    neverBan,
-    ipv6PrefixLength: config.detect.ipv6_prefix,
-    trust: { durationMs: config.trust.duration, factor: config.trust.factor },
-    guessedPasswordFailures: config.trust.guessed_password_failures,
-    decoys: config.detect.decoys,
-    subnet: { count: p.subnet.count, ipv4Length: p.subnet.ipv4_prefix, ipv6Length: p.subnet.ipv6_prefix },
-    accountAttack: { sources: p.account_attack.sources, windowMs: p.account_attack.window },
-  };
-}
-
-/** The pure part of the guard, built from the config: the same for `run` and `replay`. */
-export function buildPipeline(config: Config, log: Logger, useEventTime: boolean, neverBan: readonly IpPrefix[] = []): { pipeline: Pipeline; policy: Policy; scoreboard: Scoreboard } {
-  const scoreboard = new Scoreboard(scoringConfig(config));
-  const policy = new Policy(policyConfig(config, neverBan), scoreboard);
-  return { pipeline: new Pipeline(policy, new ProblemCounter(log), useEventTime), policy, scoreboard };
-}
+import type { Decision } from './policy/decision.js';
+import { Persister } from './store/persister.js';
+import { Store } from './store/store.js';
+import type { Clock } from './time/clock.js';
+import { systemClock } from './time/clock.js';
 
 // Sections a reload cannot change without dropping the AMI connection, the socket, the store
 // or the firewall session; with detect.max_sources (it sized the scoreboard): restart only.
@@ -74,36 +37,8 @@ function reloadable(running: Config, next: Config): { applied: Config; needResta
   return { applied: Object.freeze({ ...next, ...kept, detect: { ...next.detect, max_sources: running.detect.max_sources } }), needRestart };
 }
 
-export function buildChannels(config: Config): Channel[] {
-  return config.alerts.channels.map((c) =>
-    c.type === 'email'
-      ? emailChannel({ host: c.host, port: c.port, secure: c.secure, requireTls: c.starttls, rejectUnauthorized: c.reject_unauthorized, user: c.user, pass: c.pass, from: c.from, to: c.to, minSeverity: c.min_severity })
-      : webhookChannel({ url: c.url, format: c.format, minSeverity: c.min_severity }),
-  );
-}
-
-/** ARI hang-ups, if enabled and Asterisk has the guard's ARI user; else why not, once. */
-function buildHangup(config: Config, log: Logger): CallHangup | undefined {
-  if (!config.ari.enabled) return undefined;
-  const a = config.ari;
-  const settings = a.url !== undefined && a.password !== undefined ? { url: a.url.replace(/\/+$/, ''), username: a.username, password: a.password } : readAriSettings(path.dirname(config.ami.manager_conf), a.username);
-  if ('missing' in settings) {
-    log.warn({ reason: settings.missing }, 'ARI hang-up of banned sources\' calls is off: ' + settings.missing);
-    return undefined;
-  }
-  return new CallHangup(settings, log);
-}
-
-export function buildDriver(config: Config, log: Logger, runner: CommandRunner = processRunner()): FirewallDriver {
-  if (config.firewall.driver === 'dry-run') return new DryRunDriver(log);
-  return new NftablesDriver(runner, { table: config.firewall.table, priority: config.firewall.priority });
-}
-
 export interface RunningService {
-  readonly ami: AmiClient;
-  readonly enforcer: Enforcer;
-  readonly pipeline: Pipeline;
-  readonly store: Store;
+  readonly guard: Guard;
   /** Stop reading, finish kernel updates in flight; bans stay in the kernel. */
   stop(): Promise<void>;
   /**
@@ -114,74 +49,44 @@ export interface RunningService {
   reload(config: Config): Promise<string[]>;
 }
 
-export interface ServiceOptions {
-  readonly runner?: CommandRunner;
-  readonly driver?: FirewallDriver;
-}
-
-const ORIGIN: Partial<Record<BanDecision['reason'], BanOrigin>> = { manual: 'cli', import: 'import' };
-
-/** Logs an alert at its severity; the one line the admin greps for. */
-function logAlert(log: Logger, d: Decision & { action: 'alert' }): void {
-  const fields = { decision: 'alert', severity: d.severity, reason: d.reason, prefix: d.target?.text ?? null, evidence: d.evidence };
-  if (d.severity === 'critical') log.error(fields, d.text);
-  else log.warn(fields, d.text);
-}
-
 /** Starts the daemon. Rejects when Asterisk refuses the login or manager.conf is unusable. */
-export async function startService(config: Config, log: Logger, options: ServiceOptions = {}): Promise<RunningService> {
+export async function startService(config: Config, log: Logger, clock: Clock = systemClock): Promise<RunningService> {
   const amiOptions = resolveAmiOptions(config);
   const store = Store.open(config.store.path);
   const amiHost = parseIpAddress(amiOptions.host);
-  const neverBan = amiHost.ok ? [amiHost.value] : [];
-  const { pipeline, policy, scoreboard } = buildPipeline(config, log, false, neverBan);
+  const bus = decisionBus();
+  const enforcer = new Enforcer(buildDriver(config, log), bus, log, { clock, retryBaseMs: config.firewall.retry_base, retryMaxMs: config.firewall.retry_max, conntrackAttempts: 3 });
+  const { pipeline, policy, scoreboard, ledger } = buildCore(config, log, { useEventTime: false, neverBan: amiHost.ok ? [amiHost.value] : [], sink: enforcer });
   let current = config;
-  const driver = options.driver ?? buildDriver(config, log, options.runner);
-  const notifier = new Notifier(buildChannels(config), log, { digestIntervalMs: config.alerts.digest_interval, retryDelaysMs: config.alerts.retries, now: Date.now });
-  const persister = new Persister(log, 500, 60_000, (e) => notifier.notify(systemAlert('store-failing', Date.now(), `state database ${config.store.path} refuses writes: ${(e as Error).message}`)));
-  const now = Date.now();
 
-  // Restart: the store is the truth; the kernel is made to match it in one transaction.
-  const active = store.activeBans(now);
-  policy.restore({ bans: active, history: store.banHistory(now - config.policy.lookback), trusted: store.trusted(now) });
-  for (const p of store.allowed()) policy.allow(p);
-
-  const hangup = buildHangup(config, log);
-  let lastDecision: Decision | undefined;
-  const bansByReason = new Map<string, number>();
-  let metrics: Metrics | undefined;
-  const enforcer = new Enforcer(driver, log, {
-    now: Date.now,
-    monotonic: () => performance.now(),
-    retryBaseMs: config.firewall.retry_base,
-    retryMaxMs: config.firewall.retry_max,
-    conntrackAttempts: 3,
-    onFailing: (e) => notifier.notify(systemAlert('firewall-failing', Date.now(), `firewall command failing, bans queued and retried: ${(e as Error).message}`)),
-    onLatency: (kernel, conntrack, conntrackTo) => {
-      metrics?.latency.observe({ stage: 'kernel' }, kernel / 1000);
-      if (conntrack !== null) metrics?.latency.observe({ stage: 'conntrack' }, conntrack / 1000);
-      if (conntrackTo !== null) metrics?.latency.observe({ stage: 'conntrack_to' }, conntrackTo / 1000);
-    },
-    onCommitted: (d, until) => {
-      if (hangup) hangup.hangupFrom(d.target).catch((e: unknown) => log.error({ err: e, prefix: d.target.text }, 'could not hang up the calls of a banned source'));
-      bansByReason.set(d.reason, (bansByReason.get(d.reason) ?? 0) + 1);
-      notifier.notify(banAlert(d));
-      persister.write(`ban ${d.target.text}`, () => {
-        store.recordBan({ prefix: d.target, since: d.time, until, reason: d.reason, origin: ORIGIN[d.reason] ?? 'auto', step: d.step, evidence: d.evidence ?? null });
-        if (d.evidence) store.recordOffense(d.target.text, d.evidence.events, d.evidence.accounts, d.evidence.firstSeen, d.evidence.lastSeen);
-        store.audit({ time: d.time, action: 'ban', target: d.target.text, detail: { reason: d.reason, step: d.step, until, evidence: d.evidence ?? null } });
-      });
-    },
+  // The effects: each one subscriber of the decision bus.
+  const notifier = new Notifier(buildChannels(config), log, { digestIntervalMs: config.alerts.digest_interval, retryDelaysMs: config.alerts.retries, clock });
+  const persister = new Persister(log, {
+    clock,
+    retryBaseMs: 500,
+    retryMaxMs: 60_000,
+    onFailing: (e) => bus.emit('trouble', { kind: 'store-failing', time: clock.now(), text: `state database ${config.store.path} refuses writes: ${(e as Error).message}` }),
   });
+  recordInStore(bus, store, persister);
+  sendAlerts(bus, notifier);
+  logDecisions(bus, log);
+  const bansByReason = countBans(bus);
+  const hangup = buildHangup(config, log);
+  if (hangup) hangUpCalls(bus, hangup, log);
+
+  // Restart: the store is the truth; the ledger takes it back and the kernel is made to match
+  // it in one transaction.
+  const now = clock.now();
+  const active = store.activeBans(now);
+  ledger.restore(active, store.banHistory(now - config.policy.lookback));
+  policy.trust.restore(store.trusted(now));
+  for (const p of store.allowed()) policy.neverBan.allow(p);
   if (await enforcer.prepare()) {
-    const started = performance.now();
-    try {
-      await driver.reconcile(active.map((b) => ({ prefix: b.prefix, until: b.until })), Date.now());
-      await driver.setAllowed([...config.policy.allow, ...store.allowed()]);
-      log.info({ bans: active.length, ms: Math.round(performance.now() - started) }, 'kernel bans reconciled with the store');
-    } catch (e) {
-      log.error({ err: e }, 'reconciling the kernel with the store failed; new bans still work');
-    }
+    const started = clock.monotonic();
+    enforcer.reconcile(active.map((b) => ({ prefix: b.prefix, until: b.until })));
+    enforcer.setAllowed([...config.policy.allow, ...store.allowed()]);
+    await enforcer.drain({ flushes: false });
+    log.info({ bans: active.length, ms: Math.round(clock.monotonic() - started) }, 'kernel bans reconciled with the store');
   }
 
   let events = 0;
@@ -192,21 +97,18 @@ export async function startService(config: Config, log: Logger, options: Service
   }, 5000);
   rateTimer.unref();
 
+  let lastDecision: Decision | undefined;
   const ami = new AmiClient(amiOptions);
   ami.on('event', (fields, arrival) => {
-    const received = performance.now();
     events++;
+    // The ledger hands bans to the enforcer as the policy decides them; alerts and trust go
+    // out here.
     const decisions = pipeline.ingest(fields, arrival);
     if (!decisions) return;
     for (const d of decisions) {
       lastDecision = d;
-      if (d.action === 'ban') enforcer.submit(d, received);
-      else if (d.action === 'alert') {
-        logAlert(log, d);
-        notifier.notify(decisionAlert(d));
-        persister.write(`alert ${d.reason}`, () => store.audit({ time: d.time, action: `alert:${d.reason}`, target: d.target?.text ?? '-', detail: { severity: d.severity, text: d.text, evidence: d.evidence ?? null } }));
-      }
-      else persister.write(`trust ${d.target.text}`, () => store.setTrust(d.target.text, d.until, d.account));
+      if (d.action === 'alert') bus.emit('alert', d);
+      else if (d.action === 'trust') bus.emit('trust', d);
     }
   });
   ami.on('malformed', (kind, detail) => pipeline.problems.report(kind, detail));
@@ -217,31 +119,29 @@ export async function startService(config: Config, log: Logger, options: Service
   ami.on('connected', (banner) => {
     connectedOnce = true;
     log.info({ host: amiOptions.host, port: amiOptions.port, banner, settings_from: amiOptions.source }, 'AMI connected, receiving security events');
-    if (amiLost) notifier.notify(systemAlert('ami-restored', Date.now(), `AMI connection to ${amiOptions.host}:${amiOptions.port} restored`));
+    if (amiLost) bus.emit('trouble', { kind: 'ami-restored', time: clock.now(), text: `AMI connection to ${amiOptions.host}:${amiOptions.port} restored` });
     amiLost = false;
   });
   ami.on('disconnected', (reason, retryInMs) => {
     log.warn({ reason, retry_in_ms: retryInMs }, 'AMI connection lost; reconnecting');
     if (!connectedOnce || amiLost) return;
-    notifier.notify(systemAlert('ami-lost', Date.now(), `AMI connection to ${amiOptions.host}:${amiOptions.port} lost (${reason}): no security events until it is back`));
+    bus.emit('trouble', { kind: 'ami-lost', time: clock.now(), text: `AMI connection to ${amiOptions.host}:${amiOptions.port} lost (${reason}): no security events until it is back` });
     amiLost = true;
   });
   ami.on('authFailed', (error) => log.error({ code: error.code }, error.message));
 
-  const control = new ControlServer(
-    config.control.socket,
-    adminHandler({ store, policy, scoreboard, driver, enforcer, pipeline, ami, configAllow: () => current.policy.allow, now: Date.now, log, lastDecision: () => lastDecision, eventsPerSecond: () => rate }),
-    log,
-  );
+  const guard = new Guard({ ledger, policy, scoreboard, enforcer, store, pipeline, clock, ami, configAllow: () => current.policy.allow, lastDecision: () => lastDecision, eventsPerSecond: () => rate });
+  const control = new ControlServer(config.control.socket, guardHandler(guard), log);
   let metricsServer: Server | undefined;
+  let serveMetrics: (() => Promise<Server>) | undefined;
   if (config.metrics.enabled) {
     // Loaded only when enabled (off by default): prom-client costs ~14 MB of resident memory.
     const { Metrics } = await import('./metrics/metrics.js');
-    metrics = new Metrics({
+    const metrics = new Metrics({
       eventsByKind: () => pipeline.eventsByKind,
       outcomes: () => policy.outcomes,
       skippedInput: () => pipeline.problems.counts,
-      activeBans: () => store.countActive(Date.now()),
+      activeBans: () => guard.status({ cmd: 'status' }).active_bans,
       bansByReason: () => bansByReason,
       amiConnected: () => ami.connected,
       amiReconnects: () => ami.stats.reconnects,
@@ -249,21 +149,23 @@ export async function startService(config: Config, log: Logger, options: Service
       conntrackErrors: () => enforcer.stats.conntrackErrors,
       alerts: () => notifier.stats,
     });
+    observeLatency(bus, metrics);
+    serveMetrics = () => metrics.serve('127.0.0.1', config.metrics.port);
   }
   const release = async () => {
     metricsServer?.close();
-    await Promise.race([notifier.flush(), new Promise((r) => setTimeout(r, 5000).unref())]);
+    await Promise.race([notifier.flush(), clock.sleep(5000)]);
     await control.close();
     clearInterval(rateTimer);
     persister.flush();
     persister.stop();
-    driver.close();
+    enforcer.stop();
     store.close();
   };
   try {
     await control.listen();
-    if (metrics) {
-      metricsServer = await metrics.serve('127.0.0.1', config.metrics.port);
+    if (serveMetrics) {
+      metricsServer = await serveMetrics();
       log.info({ url: `http://127.0.0.1:${config.metrics.port}/metrics` }, 'Prometheus metrics served');
     }
     await ami.start();
@@ -272,23 +174,21 @@ export async function startService(config: Config, log: Logger, options: Service
     throw e;
   }
   return {
-    ami,
-    enforcer,
-    pipeline,
-    store,
+    guard,
     async stop() {
       await ami.stop();
-      await enforcer.drain();
-      enforcer.stop();
+      await enforcer.finish(2000);
       await release();
     },
     async reload(next) {
       const { applied, needRestart } = reloadable(current, next);
-      policy.reconfigure(policyConfig(applied, neverBan), store.allowed());
+      policy.reconfigure(policyConfig(applied));
+      policy.neverBan.setAllowList([...applied.policy.allow, ...store.allowed()]);
+      ledger.reconfigure(ledgerConfig(applied));
       scoreboard.reconfigure(scoringConfig(applied));
       notifier.setChannels(buildChannels(applied));
       current = applied;
-      await driver.setAllowed([...applied.policy.allow, ...store.allowed()]);
+      await guard.syncAllowed();
       return needRestart;
     },
   };

@@ -142,3 +142,8 @@ function expandInclude(target: string, baseDir: string, file: string, line: numb
 function escapeRegExp(s: string): string {
   return s.replace(/[.+?^${}()|[\]\\]/g, '\\$&');
 }
+
+/** Asterisk's ast_true(): the words its config files accept for yes. */
+export function isTrue(value: string): boolean {
+  return /^(yes|true|y|t|1|on)$/i.test(value);
+}

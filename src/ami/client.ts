@@ -1,8 +1,10 @@
+import { backoff } from '../time/backoff.js';
 import net from 'node:net';
 import tls from 'node:tls';
 import { EventEmitter } from 'eventemitter3';
 import { GuardError } from '../errors.js';
-import { AmiFrameDecoder, type AmiFrame, type FieldReader, type MalformedKind } from './frame-decoder.js';
+import type { FieldReader } from '../events/fields.js';
+import { AmiFrameDecoder, type AmiFrame, type MalformedKind } from './frame-decoder.js';
 
 export interface AmiTlsOptions {
   readonly ca?: string | Buffer;
@@ -190,7 +192,7 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
     if (this.state === 'stopped') return;
     this.state = 'connecting';
     const random = this.options.random ?? Math.random;
-    const ceiling = Math.min(this.options.reconnectMaxMs, this.options.reconnectBaseMs * 2 ** this.attempt);
+    const ceiling = backoff(this.attempt + 1, this.options.reconnectBaseMs, this.options.reconnectMaxMs);
     const delay = Math.round(ceiling / 2 + (random() * ceiling) / 2);
     this.attempt++;
     if (this.everLoggedIn) this.stats.reconnects++;

@@ -1,5 +1,5 @@
 import { GuardError } from '../errors.js';
-import { readAsteriskConf, ConfParseError, type ConfEntry, type ConfSection } from './asterisk-conf.js';
+import { isTrue, readAsteriskConf, ConfParseError, type ConfEntry, type ConfSection } from './asterisk-conf.js';
 
 /** What the guard takes from Asterisk's manager.conf to reach its own AMI user. */
 export interface ManagerSettings {
@@ -9,8 +9,6 @@ export interface ManagerSettings {
   readonly username: string;
   readonly secret: string;
 }
-
-const TRUE = /^(yes|true|y|t|1|on)$/i;
 
 function last(entries: readonly ConfEntry[], key: string): ConfEntry | undefined {
   for (let i = entries.length - 1; i >= 0; i--) if (entries[i]!.key === key) return entries[i];
@@ -54,8 +52,8 @@ export function readManagerSettings(file: string, username: string, preferTls: b
     throw e;
   }
   const general = sections.filter((s) => s.name === 'general').flatMap((s) => s.entries);
-  const enabled = TRUE.test(last(general, 'enabled')?.value ?? 'no');
-  const tlsEnabled = TRUE.test(last(general, 'tlsenable')?.value ?? 'no');
+  const enabled = isTrue(last(general, 'enabled')?.value ?? 'no');
+  const tlsEnabled = isTrue(last(general, 'tlsenable')?.value ?? 'no');
   if (!enabled && !tlsEnabled) {
     throw fail(file, 'the Asterisk Manager Interface is disabled: add `enabled = yes` under [general], then `asterisk -rx "manager reload"`');
   }

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
-import { contains, parseIpAddress, type IpPrefix } from '../net/ip-prefix.js';
+import { parseIpAddress, type IpPrefix } from '../net/ip-prefix.js';
+import { PrefixList } from '../net/prefix-list.js';
 import { ariError, type AriSettings } from './settings.js';
 
 interface Channel {
@@ -30,8 +31,9 @@ export class CallHangup {
     this.auth = `Basic ${Buffer.from(`${settings.username}:${settings.password}`).toString('base64')}`;
   }
 
-  /** Returns the names of the channels hung up. */
-  async hangupFrom(prefix: IpPrefix): Promise<string[]> {
+  /** Hangs up the calls from any of the prefixes (one channel listing for all); returns the channels' names. */
+  async hangupFrom(prefixes: readonly IpPrefix[]): Promise<string[]> {
+    const banned = new PrefixList(prefixes);
     const channels = (await this.call('GET', '/channels')) as Channel[];
     const hung: string[] = [];
     await Promise.all(
@@ -40,12 +42,13 @@ export class CallHangup {
         .map(async (c) => {
           const v = (await this.call('GET', `/channels/${encodeURIComponent(c.id)}/variable?variable=${encodeURIComponent('CHANNEL(pjsip,remote_addr)')}`).catch(() => undefined)) as { value?: string } | undefined;
           const remote = v?.value ? remoteAddressOf(v.value) : undefined;
-          if (!remote || !contains(prefix, remote)) return;
+          if (!remote || banned.match(remote) === undefined) return;
           await this.call('DELETE', `/channels/${encodeURIComponent(c.id)}?reason=congestion`);
           hung.push(c.name);
         }),
     );
-    if (hung.length > 0) this.log.info({ prefix: prefix.text, channels: hung }, `hung up ${hung.length} live call(s) from ${prefix.text}`);
+    const from = prefixes.map((p) => p.text).join(', ');
+    if (hung.length > 0) this.log.info({ prefixes: from, channels: hung }, `hung up ${hung.length} live call(s) from ${from}`);
     return hung;
   }
 

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { readAsteriskConf, ConfParseError, type ConfSection } from '../ami/asterisk-conf.js';
+import { isTrue, readAsteriskConf, ConfParseError, type ConfSection } from '../ami/asterisk-conf.js';
 import { GuardError } from '../errors.js';
 
 export interface AriSettings {
@@ -8,8 +8,6 @@ export interface AriSettings {
   readonly username: string;
   readonly password: string;
 }
-
-const TRUE = /^(yes|true|y|t|1|on)$/i;
 
 function value(sections: readonly ConfSection[], name: string, key: string): string | undefined {
   let found: string | undefined;
@@ -32,8 +30,8 @@ export function readAriSettings(confDir: string, username: string): AriSettings 
     if (e instanceof ConfParseError) return { missing: e.message };
     throw e;
   }
-  if (!TRUE.test(value(http, 'general', 'enabled') ?? 'no')) return { missing: `${confDir}/http.conf: add \`enabled = yes\` under [general]` };
-  if (!TRUE.test(value(ari, 'general', 'enabled') ?? 'yes')) return { missing: `${confDir}/ari.conf: ARI is disabled under [general]` };
+  if (!isTrue(value(http, 'general', 'enabled') ?? 'no')) return { missing: `${confDir}/http.conf: add \`enabled = yes\` under [general]` };
+  if (!isTrue(value(ari, 'general', 'enabled') ?? 'yes')) return { missing: `${confDir}/ari.conf: ARI is disabled under [general]` };
   const password = value(ari, username, 'password');
   if (password === undefined) return { missing: `${confDir}/ari.conf: no [${username}] user (type = user, password = ...): see asterisk-conf/ari.conf` };
   if ((value(ari, username, 'password_format') ?? 'plain') !== 'plain') {

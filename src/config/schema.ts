@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { parseIpPrefix, type IpPrefix } from '../net/ip-prefix.js';
+import { prefixField } from './fields.js';
 import { FAILURE_KINDS, type FailureKind } from '../events/security-event.js';
-import { parseDuration } from './duration.js';
+import { parseDuration } from '../time/duration.js';
 import { SEVERITIES } from '../notify/alert.js';
 
 const duration = (min: number) =>
@@ -18,14 +18,19 @@ const duration = (min: number) =>
     return ms;
   });
 
-const prefix = z.string().transform((v, ctx): IpPrefix => {
-  const p = parseIpPrefix(v.trim());
-  if (!p.ok) {
-    ctx.addIssue({ code: 'custom', message: p.reason });
-    return z.NEVER;
-  }
-  return p.value;
-});
+const prefix = prefixField;
+
+/** A ban length: a duration of 1 s or more, or "permanent" (null). */
+const banLength = () =>
+  z.union([z.string(), z.number()]).transform((v, ctx): number | null => {
+    if (v === 'permanent') return null;
+    const ms = parseDuration(v);
+    if (ms === undefined || ms < 1000) {
+      ctx.addIssue({ code: 'custom', message: `${JSON.stringify(v)} is not a duration of 1s or more, nor "permanent"` });
+      return z.NEVER;
+    }
+    return ms;
+  });
 
 const weights = z
   .object(Object.fromEntries(FAILURE_KINDS.map((k) => [k, z.number().min(0).max(100).optional()])))
@@ -76,20 +81,14 @@ export const configSchema = z
         // fail2ban's bantime.increment: each step is the ban length for the nth ban in the lookback.
         ladder: z
           .array(
-            z.union([z.string(), z.number()]).transform((v, ctx): number | null => {
-              if (v === 'permanent') return null;
-              const ms = parseDuration(v);
-              if (ms === undefined || ms < 1000) {
-                ctx.addIssue({ code: 'custom', message: `${JSON.stringify(v)} is not a duration of 1s or more, nor "permanent"` });
-                return z.NEVER;
-              }
-              return ms;
-            }),
+            banLength(),
           )
           .min(1)
           .default([600_000, 3_600_000, 86_400_000, 604_800_000])
           .refine((l) => l.every((x, i) => x !== null || i === l.length - 1), 'only the last step may be permanent'),
         lookback: duration(1000).default(30 * 86_400_000),
+        // The longest ban an import may set; unset: the ladder's longest step.
+        max_imported_bantime: banLength().optional(),
         subnet: z
           .object({
             count: z.number().int().min(2).default(5),

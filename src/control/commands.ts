@@ -26,90 +26,96 @@ interface BanRow {
 
 const IMPORT_CHUNK = 5000;
 
-export async function adminCommand(socket: string, command: string, args: readonly string[], o: Options): Promise<number> {
-  const need = (n: number, what: string) => {
-    if (args.length !== n) throw new GuardError('AG_ERR_CLI_USAGE', `${command} takes ${what}`);
+type Printer = (socket: string, args: readonly string[], o: Options) => Promise<number>;
+
+/** Asks the daemon for a prefix change; "not banned" / "not allowed" is an answer (exit 4), not a failure. */
+const prefixChange =
+  (cmd: 'unban' | 'allow' | 'disallow', done: string): Printer =>
+  async (socket, args, o) => {
+    try {
+      const r = (await request(socket, { cmd, prefix: args[0] })) as { prefix: string };
+      out(o.json ? JSON.stringify(r) : `${done} ${r.prefix}`);
+      return EXIT.ok;
+    } catch (e) {
+      if (e instanceof GuardError && e.code === 'AG_ERR_CONTROL_REQUEST' && /is not/.test(e.message)) {
+        process.stderr.write(`${e.message}\n`);
+        return EXIT.notFound;
+      }
+      throw e;
+    }
   };
-  switch (command) {
-    case 'status': {
-      need(0, 'no arguments');
-      const s = (await request(socket, { cmd: 'status' })) as Record<string, unknown> & { ami: { connected: boolean }; last_decision: { action: string; target: string; time: string } | null };
-      if (o.json) out(JSON.stringify(s));
-      else {
-        out(`AMI:            ${s.ami.connected ? 'connected' : 'NOT connected'}`);
-        out(`events/s:       ${String(s['events_per_second'])}`);
-        out(`active bans:    ${String(s['active_bans'])}`);
-        out(`tracked:        ${String(s['tracked_sources'])} sources`);
-        out(`last decision:  ${s.last_decision ? `${s.last_decision.action} ${s.last_decision.target} at ${s.last_decision.time}` : 'none yet'}`);
-      }
-      return s.ami.connected ? EXIT.ok : EXIT.failure;
+
+const listBans =
+  (cmd: 'list' | 'export'): Printer =>
+  async (socket, _args, o) => {
+    const bans = (await request(socket, { cmd })) as BanRow[];
+    if (o.json || cmd === 'export') out(JSON.stringify(cmd === 'export' ? { bans } : bans));
+    else if (bans.length === 0) out('no bans in force');
+    else for (const b of bans) out(`${b.prefix.padEnd(24)} until ${when(b.until).padEnd(24)} ${b.reason} (${b.origin}, step ${b.step})`);
+    return EXIT.ok;
+  };
+
+/** How each admin command of the command table asks the daemon and prints its answer. */
+export const ADMIN_CLIENT: Readonly<Record<string, Printer>> = {
+  async status(socket, _args, o) {
+    const s = (await request(socket, { cmd: 'status' })) as Record<string, unknown> & { ami: { connected: boolean }; last_decision: { action: string; target: string; time: string } | null };
+    if (o.json) out(JSON.stringify(s));
+    else {
+      out(`AMI:            ${s.ami.connected ? 'connected' : 'NOT connected'}`);
+      out(`events/s:       ${String(s['events_per_second'])}`);
+      out(`active bans:    ${String(s['active_bans'])}`);
+      out(`tracked:        ${String(s['tracked_sources'])} sources`);
+      out(`last decision:  ${s.last_decision ? `${s.last_decision.action} ${s.last_decision.target} at ${s.last_decision.time}` : 'none yet'}`);
     }
-    case 'list':
-    case 'export': {
-      need(0, 'no arguments');
-      const bans = (await request(socket, { cmd: command })) as BanRow[];
-      if (o.json || command === 'export') out(JSON.stringify(command === 'export' ? { bans } : bans));
-      else if (bans.length === 0) out('no bans in force');
-      else for (const b of bans) out(`${b.prefix.padEnd(24)} until ${when(b.until).padEnd(24)} ${b.reason} (${b.origin}, step ${b.step})`);
-      return EXIT.ok;
+    return s.ami.connected ? EXIT.ok : EXIT.failure;
+  },
+  list: listBans('list'),
+  export: listBans('export'),
+  async ban(socket, args, o) {
+    const r = (await request(socket, { cmd: 'ban', prefix: args[0], ...(o.for ? { for: o.for } : {}), ...(o.reason ? { reason: o.reason } : {}) })) as { prefix: string; until: number | null; step: number };
+    out(o.json ? JSON.stringify(r) : `banned ${r.prefix} until ${when(r.until)} (step ${r.step})`);
+    return EXIT.ok;
+  },
+  unban: prefixChange('unban', 'unbanned'),
+  allow: prefixChange('allow', 'allowed'),
+  disallow: prefixChange('disallow', 'disallowed'),
+  async why(socket, args, o) {
+    const w = await request(socket, { cmd: 'why', address: args[0] });
+    out(JSON.stringify(w, null, o.json ? undefined : 2));
+    return EXIT.ok;
+  },
+  async import(socket, args, o) {
+    let bans: unknown[];
+    try {
+      const doc = JSON.parse(readFileSync(args[0]!, 'utf8')) as { bans?: unknown };
+      if (!Array.isArray(doc.bans)) throw new Error('no "bans" array (write one with asterisk-guard export)');
+      bans = doc.bans;
+    } catch (e) {
+      throw new GuardError('AG_ERR_CLI_USAGE', `cannot import ${args[0]}: ${(e as Error).message}`);
     }
-    case 'ban': {
-      need(1, 'one PREFIX');
-      const r = (await request(socket, { cmd: 'ban', prefix: args[0], ...(o.for ? { for: o.for } : {}), ...(o.reason ? { reason: o.reason } : {}) })) as { prefix: string; until: number | null; step: number };
-      out(o.json ? JSON.stringify(r) : `banned ${r.prefix} until ${when(r.until)} (step ${r.step})`);
-      return EXIT.ok;
+    let imported = 0;
+    let skipped = 0;
+    for (let i = 0; i < bans.length; i += IMPORT_CHUNK) {
+      const chunk = bans.slice(i, i + IMPORT_CHUNK).map((b) => {
+        const { prefix, until, reason } = b as Record<string, unknown>;
+        return { prefix, until, ...(reason !== undefined ? { reason } : {}) };
+      });
+      const r = (await request(socket, { cmd: 'import', bans: chunk }, 120_000)) as { imported: number; skipped: number };
+      imported += r.imported;
+      skipped += r.skipped;
+      if (bans.length > IMPORT_CHUNK) progress(Math.min(bans.length, i + IMPORT_CHUNK), bans.length);
     }
-    case 'unban':
-    case 'allow':
-    case 'disallow': {
-      need(1, 'one PREFIX');
-      try {
-        const r = (await request(socket, { cmd: command, prefix: args[0] })) as { prefix: string };
-        out(o.json ? JSON.stringify(r) : `${command === 'unban' ? 'unbanned' : command === 'allow' ? 'allowed' : 'disallowed'} ${r.prefix}`);
-        return EXIT.ok;
-      } catch (e) {
-        // "not banned" / "not allowed" is an answer a script tests for, not a failure.
-        if (e instanceof GuardError && e.code === 'AG_ERR_CONTROL_REQUEST' && /is not/.test(e.message)) {
-          process.stderr.write(`${e.message}\n`);
-          return EXIT.notFound;
-        }
-        throw e;
-      }
-    }
-    case 'why': {
-      need(1, 'one ADDRESS');
-      const w = await request(socket, { cmd: 'why', address: args[0] });
-      out(JSON.stringify(w, null, o.json ? undefined : 2));
-      return EXIT.ok;
-    }
-    case 'import': {
-      need(1, 'one FILE');
-      let bans: unknown[];
-      try {
-        const doc = JSON.parse(readFileSync(args[0]!, 'utf8')) as { bans?: unknown };
-        if (!Array.isArray(doc.bans)) throw new Error('no "bans" array (write one with asterisk-guard export)');
-        bans = doc.bans;
-      } catch (e) {
-        throw new GuardError('AG_ERR_CLI_USAGE', `cannot import ${args[0]}: ${(e as Error).message}`);
-      }
-      let imported = 0;
-      let skipped = 0;
-      for (let i = 0; i < bans.length; i += IMPORT_CHUNK) {
-        const chunk = bans.slice(i, i + IMPORT_CHUNK).map((b) => {
-          const { prefix, until, reason, since } = b as Record<string, unknown>;
-          return { prefix, until, ...(reason !== undefined ? { reason } : {}), ...(since !== undefined ? { since } : {}) };
-        });
-        const r = (await request(socket, { cmd: 'import', bans: chunk }, 120_000)) as { imported: number; skipped: number };
-        imported += r.imported;
-        skipped += r.skipped;
-        if (bans.length > IMPORT_CHUNK) progress(Math.min(bans.length, i + IMPORT_CHUNK), bans.length);
-      }
-      if (bans.length > IMPORT_CHUNK) process.stderr.write('\n');
-      out(o.json ? JSON.stringify({ imported, skipped }) : `imported ${imported} bans, skipped ${skipped} (expired or allow-listed)`);
-      return EXIT.ok;
-    }
-  }
-  throw new GuardError('AG_ERR_CLI_USAGE', `unknown command ${command}`);
+    if (bans.length > IMPORT_CHUNK) process.stderr.write('\n');
+    out(o.json ? JSON.stringify({ imported, skipped }) : `imported ${imported} bans, skipped ${skipped} (expired, allow-listed or banned already)`);
+    return EXIT.ok;
+  },
+};
+
+/** Runs an admin command (its arguments already checked against the command table). */
+export async function adminCommand(socket: string, command: string, args: readonly string[], o: Options): Promise<number> {
+  const printer = ADMIN_CLIENT[command];
+  if (!printer) throw new GuardError('AG_ERR_CLI_USAGE', `unknown command ${command}`);
+  return printer(socket, args, o);
 }
 
 function progress(done: number, total: number): void {

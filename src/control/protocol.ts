@@ -1,17 +1,11 @@
 import { z } from 'zod';
-import { parseIpPrefix, type IpPrefix } from '../net/ip-prefix.js';
-import { parseDuration } from '../config/duration.js';
+import { prefixField } from '../config/fields.js';
+import { parseDuration } from '../time/duration.js';
 
 // The admin socket's requests: one JSON object per line, validated here before anything acts.
 
-const prefix = z.string().max(64).transform((v, ctx): IpPrefix => {
-  const p = parseIpPrefix(v.trim());
-  if (!p.ok) {
-    ctx.addIssue({ code: 'custom', message: p.reason });
-    return z.NEVER;
-  }
-  return p.value;
-});
+// Bounded before parsing: a request line is attacker-sized input for the parser.
+const prefix = z.string().max(64).pipe(prefixField);
 
 const banFor = z.union([z.literal('permanent'), z.string().max(32), z.number().positive()]).transform((v, ctx): number | null => {
   if (v === 'permanent') return null;
@@ -23,12 +17,11 @@ const banFor = z.union([z.literal('permanent'), z.string().max(32), z.number().p
   return ms;
 });
 
-export const importedBan = z
+const importedBan = z
   .object({
     prefix,
     until: z.union([z.number().int().positive(), z.null()]),
     reason: z.string().max(200).default('import'),
-    since: z.number().int().positive().optional(),
   })
   .strict();
 
@@ -45,7 +38,6 @@ export const requestSchema = z.discriminatedUnion('cmd', [
 ]);
 
 export type Request = z.output<typeof requestSchema>;
-export type ImportedBan = z.output<typeof importedBan>;
 
 export type Response = { ok: true; data: unknown } | { ok: false; error: { code: string; message: string } };
 

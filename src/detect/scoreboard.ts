@@ -1,5 +1,6 @@
 import { widen, type IpPrefix } from '../net/ip-prefix.js';
 import { FAILURE_KINDS, type FailureKind, type SecurityEvent } from '../events/security-event.js';
+import type { Evidence, Trigger } from './evidence.js';
 import { SlotIndex } from './slot-index.js';
 import {
   ACCOUNT_SLOTS,
@@ -20,49 +21,13 @@ import {
 } from './source-records.js';
 
 export interface ScoringConfig {
-  /** Score at which a burst bans (fail2ban's maxretry, for weight-1 failures close together). */
-  readonly threshold: number;
   /** Half-life of the burst score, in ms. */
   readonly halfLifeMs: number;
-  /** Score at which the slow horizon bans: catches one guess a minute, spares a stale phone. */
-  readonly slowThreshold: number;
   readonly slowHalfLifeMs: number;
   readonly weights: Readonly<Record<FailureKind, number>>;
   /** Beyond this many sources, ones not seen for a while are forgotten (CLOCK). */
   readonly maxSources: number;
 }
-
-/**
- * What made a decision. burst and slow ban; stale-password and trusted-failing only warn (a
- * phone with an old password); guessed-password and tripwire are the policy's own.
- */
-export type Trigger = 'burst' | 'slow' | 'stale-password' | 'trusted-failing' | 'guessed-password' | 'tripwire';
-
-// A phone with an old password fails on its one account at its retry pace; an attacker tries
-// many accounts, or fails fast. Warn from the third such failure, once per source.
-const STALE_PASSWORD_FAILURES = 3;
-
-export interface Evidence {
-  readonly source: string;
-  readonly trigger: Trigger;
-  readonly score: number;
-  readonly slowScore: number;
-  readonly events: Readonly<Partial<Record<FailureKind, number>>>;
-  readonly accounts: readonly string[];
-  readonly services: readonly string[];
-  readonly firstSeen: number;
-  readonly lastSeen: number;
-}
-
-export interface Offense {
-  readonly source: IpPrefix;
-  readonly evidence: Evidence;
-}
-
-// Failures in a flood arrive a few ms apart, so the first ones have decayed by a hair when the
-// threshold-th lands (5 guesses at 175/s lose 0.0007 with a 60 s half-life). Without this
-// margin the threshold-th guess would never ban and every ban would cost one more guess.
-const SCORE_TOLERANCE = 0.05;
 
 /** The scoring key of an address: itself for IPv4, its /64 (by default) for IPv6. */
 export function scoringKey(ip: IpPrefix, ipv6PrefixLength: number): IpPrefix {
@@ -86,6 +51,9 @@ export class Scoreboard {
   private readonly services: string[] = [];
   private lnHalf: number;
   private slowLnHalf: number;
+  /** The scores the last recorded failure reached (fields, not a returned object: no garbage per event). */
+  score = 0;
+  slowScore = 0;
 
   constructor(private config: ScoringConfig) {
     this.lnHalf = Math.LN2 / config.halfLifeMs;
@@ -98,7 +66,7 @@ export class Scoreboard {
     return this.index.size;
   }
 
-  /** New thresholds, half-lives and weights (SIGHUP); scores so far stay. The cap stays too: it sized the records. */
+  /** New half-lives and weights (SIGHUP); scores so far stay. The cap stays too: it sized the records. */
   reconfigure(config: ScoringConfig): void {
     this.config = { ...config, maxSources: this.config.maxSources };
     this.lnHalf = Math.LN2 / config.halfLifeMs;
@@ -106,10 +74,10 @@ export class Scoreboard {
   }
 
   /**
-   * Records one failure; returns the offense when the source crosses a threshold. A trusted
-   * source needs `trustFactor` times the score, and its first failure is worth a warning.
+   * Records one failure and returns the source's slot, valid until the next call; the decayed
+   * scores it reached are in `score` and `slowScore`. Deciding what they mean is the policy's.
    */
-  recordFailure(event: SecurityEvent & { kind: FailureKind }, key: IpPrefix, trustFactor = 1): Offense | undefined {
+  recordFailure(event: SecurityEvent & { kind: FailureKind }, key: IpPrefix): number {
     const weight = this.config.weights[event.kind];
     const slot = this.slotFor(key, event.time);
     const { f64, f32, u32, u8 } = this.records;
@@ -119,43 +87,34 @@ export class Scoreboard {
     const slowScore = f32[slot * X32_STRIDE + F32_SLOW]! * Math.exp(-dt * this.slowLnHalf) + weight;
     f32[slot * X32_STRIDE + F32_SCORE] = score;
     f32[slot * X32_STRIDE + F32_SLOW] = slowScore;
+    this.score = score;
+    this.slowScore = slowScore;
     f64[last] = Math.max(f64[last]!, event.time);
     const count = slot * U8_STRIDE + U8_COUNTS + KIND_INDEX[event.kind];
     if (u8[count]! < 0xff) u8[count]!++;
     if (event.account !== undefined) this.rememberAccount(slot, event.account);
     u32[slot * X32_STRIDE + U32_SERVICES]! |= this.serviceBit(event.service);
-    const flags = slot * U8_STRIDE + U8_FLAGS;
-    const warned = (u8[flags]! & FLAG_WARNED) !== 0;
-    const trigger: Trigger | undefined =
-      score + SCORE_TOLERANCE >= this.config.threshold * trustFactor
-        ? 'burst'
-        : slowScore + SCORE_TOLERANCE >= this.config.slowThreshold * trustFactor
-          ? 'slow'
-          : warned
-            ? undefined
-            : trustFactor > 1
-              ? 'trusted-failing'
-              : this.looksLikeStalePassword(slot)
-                ? 'stale-password'
-                : undefined;
-    if (trigger === undefined) return undefined;
-    const evidence = this.evidenceOf(slot, key, trigger);
-    // A source that bans stays until the policy forgets it with its ban (one place for both).
-    if (trigger === 'stale-password' || trigger === 'trusted-failing') u8[flags]! |= FLAG_WARNED;
-    return { source: key, evidence };
+    return slot;
   }
 
-  private looksLikeStalePassword(slot: number): boolean {
-    const { f32, u32, u8 } = this.records;
+  /** Has the source been warned about already (one warning per source while it is tracked)? */
+  warned(slot: number): boolean {
+    return (this.records.u8[slot * U8_STRIDE + U8_FLAGS]! & FLAG_WARNED) !== 0;
+  }
+
+  markWarned(slot: number): void {
+    this.records.u8[slot * U8_STRIDE + U8_FLAGS]! |= FLAG_WARNED;
+  }
+
+  /**
+   * How many wrong passwords the source sent for the one account it uses, when that is all it
+   * ever did; 0 when it tried other accounts or failed otherwise.
+   */
+  singleAccountPasswordFailures(slot: number): number {
+    const { u32, u8 } = this.records;
     const failures = u8[slot * U8_STRIDE + U8_COUNTS + KIND_INDEX.ChallengeResponseFailed]!;
     const accounts = slot * X32_STRIDE + U32_ACCOUNTS;
-    return (
-      failures >= STALE_PASSWORD_FAILURES &&
-      failures === this.failuresAt(slot) &&
-      u32[accounts] !== 0 &&
-      u32[accounts + 1] === 0 &&
-      f32[slot * X32_STRIDE + F32_SCORE]! < this.config.threshold / 2
-    );
+    return failures === this.failuresAt(slot) && u32[accounts] !== 0 && u32[accounts + 1] === 0 ? failures : 0;
   }
 
   /** How many failures the source has on record now. */
@@ -164,10 +123,10 @@ export class Scoreboard {
     return slot === -1 ? 0 : this.failuresAt(slot);
   }
 
-  /** The source's evidence as it stands, for a decision the policy makes itself. */
+  /** The source's evidence as it stands, for a decision about it. */
   snapshot(key: IpPrefix, trigger: Trigger): Evidence | undefined {
     const slot = this.index.find(key);
-    return slot === -1 ? undefined : this.evidenceOf(slot, key, trigger);
+    return slot === -1 ? undefined : this.evidence(slot, key, trigger);
   }
 
   /** Live scores for `why`, decayed to `now`. */
@@ -235,7 +194,7 @@ export class Scoreboard {
     return (1 << i) >>> 0;
   }
 
-  private evidenceOf(slot: number, key: IpPrefix, trigger: Trigger): Evidence {
+  evidence(slot: number, key: IpPrefix, trigger: Trigger): Evidence {
     const { f64, f32, u32, u8 } = this.records;
     const events: Partial<Record<FailureKind, number>> = {};
     for (let i = 0; i < KIND_SLOTS; i++) {

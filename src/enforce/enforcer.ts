@@ -1,32 +1,27 @@
 import type { Logger } from 'pino';
-import type { BanDecision } from '../policy/decision.js';
+import type { DecisionBus } from '../effects/bus.js';
+import type { LedgerSink } from '../ledger/ban-ledger.js';
 import type { IpPrefix } from '../net/ip-prefix.js';
-import type { FirewallDriver, FlowDirection } from './firewall-driver.js';
-
-/** Told about each ban once the kernel has it: the store, later alerts. Never on the hot path. */
-export type CommittedListener = (decision: BanDecision, until: number | null) => void;
+import type { BanDecision, BanOrigin } from '../policy/decision.js';
+import { backoff } from '../time/backoff.js';
+import type { Clock } from '../time/clock.js';
+import type { Ban, FirewallDriver, FlowDirection } from './firewall-driver.js';
 
 export interface EnforcerOptions {
-  /** Wall clock (ms since the epoch): kernel timeouts are wall time, whatever the event clock. */
-  readonly now: () => number;
-  /** Monotonic clock (ms) for latencies. */
-  readonly monotonic: () => number;
+  readonly clock: Clock;
   readonly retryBaseMs: number;
   readonly retryMaxMs: number;
   readonly conntrackAttempts: number;
-  readonly onCommitted?: CommittedListener;
-  /** The first failure of a streak (the admins hear once, not at every retry). */
-  readonly onFailing?: (error: unknown) => void;
-  /** Latencies of each ban, in ms from the event: kernel commit, the source's own flows
-   *  deleted, the flows towards it deleted (null: the flush failed). */
-  readonly onLatency?: (kernelMs: number, conntrackMs: number | null, conntrackToMs: number | null) => void;
 }
 
-interface Pending {
-  readonly decision: BanDecision;
-  /** Monotonic time the deciding event was received. */
-  readonly receivedAt: number;
-}
+/** Bans whose conntrack flushes run at once; a wave of bans (an import) waits its turn. */
+const FLUSHES_IN_FLIGHT = 4;
+
+type Operation =
+  | { readonly op: 'ban'; readonly decision: BanDecision; readonly receivedAt: number }
+  | { readonly op: 'lift'; readonly prefix: IpPrefix; readonly time: number; readonly origin: BanOrigin }
+  | { readonly op: 'allow'; readonly prefixes: readonly IpPrefix[] }
+  | { readonly op: 'reconcile'; readonly bans: readonly Ban[] };
 
 export interface EnforcerStats {
   committed: number;
@@ -35,29 +30,40 @@ export interface EnforcerStats {
 }
 
 /**
- * Puts decisions into the kernel. Decisions that arrive while a transaction runs wait and go
- * together in the next one, so a wave of bans costs a few nft runs, not one each. Bans go in
- * first; conntrack is flushed after the commit (flushing first would let the next packet
- * re-create the entry before the drop exists).
+ * The only caller of the firewall driver, and the ledger's sink: it puts the ledger's changes
+ * into the kernel in order. Changes that arrive while a transaction runs wait and go together
+ * in the next one, so a wave of bans costs a few nft runs, not one each; a failed transaction
+ * is kept and retried with backoff. Bans go in first; conntrack is flushed after the commit
+ * (flushing first would let the next packet re-create the entry before the drop exists).
+ * Each change reaches the decision bus once the kernel has it.
  */
-export class Enforcer {
-  private queue: Pending[] = [];
+export class Enforcer implements LedgerSink {
+  private queue: Operation[] = [];
   private running: Promise<void> | undefined;
-  private retryTimer: NodeJS.Timeout | undefined;
+  private cancelRetry: (() => void) | undefined;
   private failures = 0;
   private ready = false;
   private readonly flushes = new Set<Promise<void>>();
+  /** Flushes waiting for a turn: the policy's bans first, then admin bans and imports. */
+  private readonly flushWaiting = { urgent: [] as Array<() => void>, bulk: [] as Array<() => void> };
+  private flushing = 0;
+  private stopped = false;
   readonly stats: EnforcerStats = { committed: 0, firewallErrors: 0, conntrackErrors: 0 };
 
   constructor(
     private readonly driver: FirewallDriver,
+    private readonly bus: DecisionBus,
     private readonly log: Logger,
     private readonly options: EnforcerOptions,
   ) {}
 
+  get driverName(): string {
+    return this.driver.name;
+  }
+
   /**
    * Creates the driver's table. A failure (nft missing, no permission) is logged and tried
-   * again before the next ban: the daemon keeps scoring meanwhile.
+   * again before the next change: the daemon keeps scoring meanwhile.
    */
   async prepare(): Promise<boolean> {
     try {
@@ -70,69 +76,134 @@ export class Enforcer {
     return this.ready;
   }
 
-  submit(decision: BanDecision, receivedAt: number): void {
-    this.queue.push({ decision, receivedAt });
-    if (!this.running && !this.retryTimer) this.kick();
+  /** Called in the same turn as the deciding event arrived (the ledger is synchronous): latencies count from here. */
+  ban(decision: BanDecision): void {
+    this.enqueue({ op: 'ban', decision, receivedAt: this.options.clock.monotonic() });
   }
 
-  /** Resolves once every submitted decision is in the kernel (or given up) and flushed. */
-  async drain(): Promise<void> {
-    while (this.running || this.flushes.size > 0) {
-      await this.running;
-      await Promise.all([...this.flushes]);
+  lift(prefix: IpPrefix, time: number, origin: BanOrigin): void {
+    this.enqueue({ op: 'lift', prefix, time, origin });
+  }
+
+  /** The addresses the kernel accepts before any drop (both allow-lists). */
+  setAllowed(prefixes: readonly IpPrefix[]): void {
+    this.enqueue({ op: 'allow', prefixes });
+  }
+
+  /** Makes the kernel hold exactly these bans (the restored ledger), in one transaction. */
+  reconcile(bans: readonly Ban[]): void {
+    this.enqueue({ op: 'reconcile', bans });
+  }
+
+  /** The bans the kernel holds now (our table only): what `status` and `why` report. */
+  kernelBans(): Promise<Ban[]> {
+    return this.driver.list(this.options.clock.now());
+  }
+
+  /**
+   * Resolves once every change so far is in the kernel, and, with `flushes`, their conntrack
+   * flushes done. While the firewall keeps failing it waits, as the changes do.
+   */
+  async drain({ flushes = true } = {}): Promise<void> {
+    while (this.running || this.queue.length > 0 || (flushes && this.flushes.size > 0)) {
+      if (this.running) await this.running;
+      else if (this.queue.length > 0) await this.options.clock.sleep(Math.max(10, this.options.retryBaseMs));
+      if (flushes) await Promise.all([...this.flushes]);
     }
   }
 
-  /** Stops retrying: for shutdown after drain has had its chance. */
+  /**
+   * Shutdown: waits for every change to reach the kernel, and for conntrack flushes still
+   * running or queued up to `flushBudgetMs` (after an import there can be thousands; the bans
+   * are in the kernel, and the drop stops those flows anyway).
+   */
+  async finish(flushBudgetMs: number): Promise<void> {
+    await this.drain({ flushes: false });
+    await Promise.race([this.drain(), this.options.clock.sleep(flushBudgetMs)]);
+  }
+
+  /** Stops retrying and releases the driver; the kernel keeps every ban. */
   stop(): void {
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    this.retryTimer = undefined;
+    // Flushes still waiting for a turn are dropped: the process is about to exit.
+    this.stopped = true;
+    for (const wake of [...this.flushWaiting.urgent.splice(0), ...this.flushWaiting.bulk.splice(0)]) wake();
+    this.cancelRetry?.();
+    this.cancelRetry = undefined;
+    this.driver.close();
+  }
+
+  private enqueue(op: Operation): void {
+    this.queue.push(op);
+    if (!this.running && !this.cancelRetry) this.kick();
   }
 
   private kick(): void {
     this.running = this.commitQueued().finally(() => {
       this.running = undefined;
-      if (this.queue.length > 0 && !this.retryTimer) this.kick();
+      if (this.queue.length > 0 && !this.cancelRetry) this.kick();
     });
   }
 
   private async commitQueued(): Promise<void> {
-    const now = this.options.now();
-    const batch = this.queue;
+    const ops = this.queue;
     this.queue = [];
-    if (batch.length === 0) return;
+    let done = 0;
     try {
       if (!this.ready) {
         await this.driver.init();
         this.ready = true;
       }
-      await this.driver.ban(
-        batch.map((p) => ({ prefix: p.decision.target, until: p.decision.durationMs === null ? null : now + p.decision.durationMs })),
-        now,
-      );
+      while (done < ops.length) done += await this.apply(ops, done);
     } catch (error) {
       this.failures++;
       this.stats.firewallErrors++;
-      if (this.failures === 1) this.options.onFailing?.(error);
-      const delay = Math.min(this.options.retryMaxMs, this.options.retryBaseMs * 2 ** (this.failures - 1));
-      this.log.error(
-        { err: error, driver: this.driver.name, bans: batch.length, retry_in_ms: delay },
-        'firewall update failed; bans kept queued and retried',
-      );
-      this.queue = [...batch, ...this.queue];
-      this.retryTimer = setTimeout(() => {
-        this.retryTimer = undefined;
+      if (this.failures === 1) this.bus.emit('trouble', { kind: 'firewall-failing', time: this.options.clock.now(), text: `firewall command failing, bans queued and retried: ${(error as Error).message}` });
+      const delay = backoff(this.failures, this.options.retryBaseMs, this.options.retryMaxMs);
+      const left = ops.slice(done);
+      this.log.error({ err: error, driver: this.driver.name, changes: left.length, retry_in_ms: delay }, 'firewall update failed; bans kept queued and retried');
+      this.queue = [...left, ...this.queue];
+      this.cancelRetry = this.options.clock.after(delay, () => {
+        this.cancelRetry = undefined;
         if (!this.running) this.kick();
-      }, delay);
-      this.retryTimer.unref();
+      });
       return;
     }
     if (this.failures > 0) this.log.info({ driver: this.driver.name }, 'firewall updates work again');
     this.failures = 0;
-    const committedAt = this.options.monotonic();
-    this.stats.committed += batch.length;
-    for (const p of batch) this.options.onCommitted?.(p.decision, p.decision.durationMs === null ? null : now + p.decision.durationMs);
-    for (const p of batch) this.track(this.flushThenLog(p, committedAt));
+  }
+
+  /** Applies the run of operations of one kind that starts at `from`; returns its length. */
+  private async apply(ops: readonly Operation[], from: number): Promise<number> {
+    const head = ops[from]!;
+    let end = from + 1;
+    while (end < ops.length && ops[end]!.op === head.op) end++;
+    const run = ops.slice(from, end);
+    const now = this.options.clock.now();
+    switch (head.op) {
+      case 'ban': {
+        const bans = run as Array<Operation & { op: 'ban' }>;
+        await this.driver.ban(bans.map((b) => ({ prefix: b.decision.target, until: untilOf(b.decision, now) })), now);
+        const committedAt = this.options.clock.monotonic();
+        this.stats.committed += bans.length;
+        for (const b of bans) this.bus.emit('committed', b.decision, untilOf(b.decision, now));
+        for (const b of bans) this.track(this.flushAll(b.decision, b.receivedAt, committedAt));
+        break;
+      }
+      case 'lift': {
+        const lifts = run as Array<Operation & { op: 'lift' }>;
+        await this.driver.unban(lifts.map((l) => l.prefix));
+        for (const l of lifts) this.bus.emit('lifted', l.prefix, l.time, l.origin);
+        break;
+      }
+      // Only the latest list matters.
+      case 'allow':
+        await this.driver.setAllowed((run.at(-1) as Operation & { op: 'allow' }).prefixes);
+        break;
+      case 'reconcile':
+        await this.driver.reconcile((run.at(-1) as Operation & { op: 'reconcile' }).bans, now);
+        break;
+    }
+    return run.length;
   }
 
   private track(work: Promise<void>): void {
@@ -140,28 +211,20 @@ export class Enforcer {
     void work.finally(() => this.flushes.delete(work));
   }
 
-  private async flushThenLog(p: Pending, committedAt: number): Promise<void> {
-    const since = (t: number | null) => (t === null ? null : t - p.receivedAt);
-    const flushed = since(await this.flush(p.decision.target, 'from'));
-    const flushedTo = since(await this.flush(p.decision.target, 'to'));
-    const d = p.decision;
-    this.options.onLatency?.(committedAt - p.receivedAt, flushed, flushedTo);
-    this.log.info(
-      {
-        decision: d.action,
-        prefix: d.target.text,
-        reason: d.reason,
-        bantime_s: d.durationMs === null ? null : Math.round(d.durationMs / 1000),
-        step: d.step,
-        evidence: d.evidence,
-        latency_ms: {
-          kernel: round3(committedAt - p.receivedAt),
-          conntrack: flushed === null ? null : round3(flushed),
-          conntrack_to: flushedTo === null ? null : round3(flushedTo),
-        },
-      },
-      `ban ${d.target.text}`,
-    );
+  /** The attack's own flows first, alone; then the flows towards it. */
+  private async flushAll(decision: BanDecision, receivedAt: number, committedAt: number): Promise<void> {
+    if (this.flushing >= FLUSHES_IN_FLIGHT) await new Promise<void>((resolve) => this.flushWaiting[decision.origin === 'auto' ? 'urgent' : 'bulk'].push(resolve));
+    if (this.stopped) return;
+    this.flushing++;
+    try {
+      const since = (t: number | null) => (t === null ? null : t - receivedAt);
+      const conntrack = since(await this.flush(decision.target, 'from'));
+      const conntrackTo = since(await this.flush(decision.target, 'to'));
+      this.bus.emit('flushed', decision, { kernel: committedAt - receivedAt, conntrack, conntrackTo });
+    } finally {
+      this.flushing--;
+      (this.flushWaiting.urgent.shift() ?? this.flushWaiting.bulk.shift())?.();
+    }
   }
 
   /** One direction's flush, retried; when it finished, or null when it never did. */
@@ -169,17 +232,18 @@ export class Enforcer {
     for (let attempt = 1; attempt <= this.options.conntrackAttempts; attempt++) {
       try {
         await this.driver.flushConnections(prefix, direction);
-        return this.options.monotonic();
+        return this.options.clock.monotonic();
       } catch (error) {
         this.stats.conntrackErrors++;
         this.log.error({ err: error, prefix: prefix.text, direction, attempt }, 'conntrack flush failed');
-        if (attempt < this.options.conntrackAttempts) await new Promise((r) => setTimeout(r, this.options.retryBaseMs * 2 ** (attempt - 1)));
+        if (attempt < this.options.conntrackAttempts) await this.options.clock.sleep(backoff(attempt, this.options.retryBaseMs, this.options.retryMaxMs));
       }
     }
     return null;
   }
 }
 
-function round3(x: number): number {
-  return Math.round(x * 1000) / 1000;
+/** Kernel timeouts are wall time, whatever clock the deciding event had. */
+function untilOf(d: BanDecision, now: number): number | null {
+  return d.durationMs === null ? null : now + d.durationMs;
 }

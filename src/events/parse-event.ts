@@ -1,5 +1,5 @@
 import { parseAsteriskAddress } from './remote-address.js';
-import type { FieldReader } from '../ami/frame-decoder.js';
+import type { FieldReader } from './fields.js';
 import { isSecurityEventKind, type Endpoint, type SecurityEvent } from './security-event.js';
 
 export type EventParseResult =

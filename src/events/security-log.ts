@@ -1,4 +1,4 @@
-import type { Fields } from '../ami/frame-decoder.js';
+import type { Fields } from './fields.js';
 
 // `[Nov 25 06:02:18] SECURITY[19048] res_security_log.c: SecurityEvent="ChallengeResponseFailed",EventTV="...",...`
 // Asterisk writes the values unescaped, so a value ends only where `",Key="` or the line ends.

@@ -219,7 +219,8 @@ export function contains(outer: IpPrefix, inner: IpPrefix): boolean {
   return true;
 }
 
-export function isSingleAddress(prefix: IpPrefix): boolean {
-  return prefix.length === (prefix.family === 4 ? 32 : 128);
+/** Do the prefixes share an address (one contains the other)? */
+export function overlaps(a: IpPrefix, b: IpPrefix): boolean {
+  return contains(a, b) || contains(b, a);
 }
 

@@ -1,4 +1,4 @@
-import { contains, type IpPrefix } from './ip-prefix.js';
+import { contains, overlaps, type IpPrefix } from './ip-prefix.js';
 
 /** A small set of prefixes (allow-lists, the PBX's own addresses). Lists here hold tens of entries. */
 export class PrefixList {
@@ -28,10 +28,10 @@ export class PrefixList {
     return undefined;
   }
 
-  /** Does any entry share addresses with `prefix` (either contains the other)? */
-  overlaps(prefix: IpPrefix): boolean {
-    for (const p of this.items) if (contains(p, prefix) || contains(prefix, p)) return true;
-    return false;
+  /** The first entry that shares addresses with `prefix` (either contains the other). */
+  overlapping(prefix: IpPrefix): IpPrefix | undefined {
+    for (const p of this.items) if (overlaps(p, prefix)) return p;
+    return undefined;
   }
 
   toArray(): readonly IpPrefix[] {

@@ -1,4 +1,4 @@
-import { formatDuration } from '../config/duration.js';
+import { formatDuration } from '../time/duration.js';
 import type { AlertDecision, BanDecision } from '../policy/decision.js';
 
 export const SEVERITIES = ['info', 'warning', 'critical'] as const;

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { Clock } from '../time/clock.js';
 import { atLeast, type Alert } from './alert.js';
 import type { Channel, Message } from './channels.js';
 
@@ -7,7 +8,7 @@ export interface NotifierOptions {
   readonly digestIntervalMs: number;
   /** Delays between delivery attempts; the length is the number of retries. */
   readonly retryDelaysMs: readonly number[];
-  readonly now: () => number;
+  readonly clock: Clock;
 }
 
 /** How many bans a digest names one by one; the rest are counted. */
@@ -19,7 +20,7 @@ interface ChannelState {
   pending: Alert[];
   /** When this channel last sent a ban (alone or in a digest). */
   lastBanAt: number;
-  digestTimer: NodeJS.Timeout | undefined;
+  cancelDigest: (() => void) | undefined;
   /** Deliveries go out one at a time per channel, in order. */
   queue: Promise<void>;
 }
@@ -48,7 +49,7 @@ export class Notifier {
   /** The channels of a reloaded config; alerts already queued on the old ones still go out. */
   setChannels(channels: readonly Channel[]): void {
     for (const s of this.states) if (s.pending.length > 0) this.sendDigest(s);
-    this.states = channels.map((channel) => ({ channel, pending: [], lastBanAt: -Infinity, digestTimer: undefined, queue: Promise.resolve() }));
+    this.states = channels.map((channel) => ({ channel, pending: [], lastBanAt: -Infinity, cancelDigest: undefined, queue: Promise.resolve() }));
   }
 
   notify(alert: Alert): void {
@@ -58,18 +59,14 @@ export class Notifier {
         this.deliver(s, { subject: alert.title, lines: alert.lines, alerts: [alert] });
         continue;
       }
-      const now = this.options.now();
+      const now = this.options.clock.now();
       if (s.pending.length === 0 && now - s.lastBanAt >= this.options.digestIntervalMs) {
         s.lastBanAt = now;
         this.deliver(s, { subject: alert.title, lines: alert.lines, alerts: [alert] });
         continue;
       }
       s.pending.push(alert);
-      if (!s.digestTimer) {
-        const wait = Math.max(0, s.lastBanAt + this.options.digestIntervalMs - now);
-        s.digestTimer = setTimeout(() => this.sendDigest(s), wait);
-        s.digestTimer.unref();
-      }
+      if (!s.cancelDigest) s.cancelDigest = this.options.clock.after(Math.max(0, s.lastBanAt + this.options.digestIntervalMs - now), () => this.sendDigest(s));
     }
   }
 
@@ -80,12 +77,12 @@ export class Notifier {
   }
 
   private sendDigest(s: ChannelState): void {
-    clearTimeout(s.digestTimer);
-    s.digestTimer = undefined;
+    s.cancelDigest?.();
+    s.cancelDigest = undefined;
     const alerts = s.pending;
     s.pending = [];
     if (alerts.length === 0) return;
-    s.lastBanAt = this.options.now();
+    s.lastBanAt = this.options.clock.now();
     const listed = alerts.slice(0, DIGEST_LISTED).map((a) => a.lines[0]!);
     const more = alerts.length - listed.length;
     this.deliver(s, {
@@ -113,7 +110,7 @@ export class Notifier {
           return;
         }
         this.log.warn({ channel: channel.name, error: (e as Error).message, retry_in_ms: delays[i] }, 'alert delivery failed; retrying');
-        await new Promise((r) => setTimeout(r, delays[i]));
+        await this.options.clock.sleep(delays[i]!);
       }
     }
   }

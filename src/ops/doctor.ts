@@ -9,7 +9,7 @@ import type { Config } from '../config/schema.js';
 import type { CommandRunner } from '../enforce/command-runner.js';
 import { isGuardError } from '../errors.js';
 import { systemAlert } from '../notify/alert.js';
-import { buildChannels } from '../service.js';
+import { buildChannels } from '../notify/build-channels.js';
 
 // `asterisk-guard doctor`: each check says what it found and, when it fails, what to do.
 // `info` results (other defenders on the box) are reported and never fail the run.

@@ -1,19 +1,39 @@
 import type { IpPrefix } from '../net/ip-prefix.js';
-import type { Evidence } from '../detect/scoreboard.js';
+import type { Evidence } from '../detect/evidence.js';
 
 export type BanReason = 'brute-force' | 'slow-brute-force' | 'guessed-password' | 'tripwire' | 'subnet' | 'manual' | 'import';
 
+/** Who asked for a ban, in the store's words: the policy, the admin's CLI, an import. */
+export type BanOrigin = 'auto' | 'cli' | 'import';
+
+/** What a ban source hands the ban ledger; the ledger decides the step and the length. */
+export interface BanRequest {
+  readonly target: IpPrefix;
+  /** When the deciding event happened (event clock), or the admin asked. */
+  readonly time: number;
+  readonly reason: BanReason;
+  readonly origin: BanOrigin;
+  /** A length the requester chose (admin --for, an import's until); null: permanent.
+   *  Absent: the escalation ladder decides. */
+  readonly durationMs?: number | null;
+  readonly evidence?: Evidence | undefined;
+  /** The admin's or the exporting guard's words for the ban. */
+  readonly note?: string | undefined;
+}
+
+/** A ban the ledger accepted: in force from `time`, on its way to the kernel. */
 export interface BanDecision {
   readonly action: 'ban';
   readonly target: IpPrefix;
-  /** When the deciding event happened (event clock). */
   readonly time: number;
   /** null: permanent. */
   readonly durationMs: number | null;
   /** Escalation step: 0 for a first offense in the lookback. */
   readonly step: number;
   readonly reason: BanReason;
+  readonly origin: BanOrigin;
   readonly evidence: Evidence | undefined;
+  readonly note: string | undefined;
 }
 
 export type AlertReason = 'stale-password' | 'trusted-failing' | 'guessed-password' | 'distributed-attack' | 'decoy-authenticated';

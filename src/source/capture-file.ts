@@ -1,6 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { AmiFrameDecoder, recordReader, type FieldReader, type MalformedKind } from '../ami/frame-decoder.js';
+import { AmiFrameDecoder, type MalformedKind } from '../ami/frame-decoder.js';
+import { recordReader, type FieldReader } from '../events/fields.js';
 import { parseSecurityLogLine } from '../events/security-log.js';
 import { GuardError } from '../errors.js';
 

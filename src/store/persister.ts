@@ -1,4 +1,14 @@
 import type { Logger } from 'pino';
+import { backoff } from '../time/backoff.js';
+import type { Clock } from '../time/clock.js';
+
+export interface PersisterOptions {
+  readonly clock: Clock;
+  readonly retryBaseMs: number;
+  readonly retryMaxMs: number;
+  /** The first failure of a streak, for an alert. */
+  readonly onFailing: (error: unknown) => void;
+}
 
 /**
  * Runs store writes off the hot path. A failed write (disk full, database locked) is logged
@@ -7,16 +17,13 @@ import type { Logger } from 'pino';
  */
 export class Persister {
   private readonly queue: Array<{ what: string; write: () => void }> = [];
-  private timer: NodeJS.Timeout | undefined;
+  private cancel: (() => void) | undefined;
   private failures = 0;
   failed = 0;
 
   constructor(
     private readonly log: Logger,
-    private readonly retryBaseMs = 500,
-    private readonly retryMaxMs = 60_000,
-    /** The first failure of a streak, for an alert. */
-    private readonly onFailing: (error: unknown) => void = () => {},
+    private readonly options: PersisterOptions,
   ) {}
 
   get pending(): number {
@@ -25,12 +32,12 @@ export class Persister {
 
   write(what: string, write: () => void): void {
     this.queue.push({ what, write });
-    if (!this.timer) this.timer = setTimeout(() => this.flush(), 0);
+    if (!this.cancel) this.cancel = this.options.clock.after(0, () => this.flush());
   }
 
   /** Writes what is queued now (shutdown); what still fails is logged. */
   flush(): void {
-    this.timer = undefined;
+    this.stop();
     while (this.queue.length > 0) {
       const head = this.queue[0]!;
       try {
@@ -38,11 +45,10 @@ export class Persister {
       } catch (e) {
         this.failed++;
         this.failures++;
-        if (this.failures === 1) this.onFailing(e);
-        const delay = Math.min(this.retryMaxMs, this.retryBaseMs * 2 ** (this.failures - 1));
+        if (this.failures === 1) this.options.onFailing(e);
+        const delay = backoff(this.failures, this.options.retryBaseMs, this.options.retryMaxMs);
         this.log.error({ err: e, code: 'AG_ERR_STORE_WRITE', what: head.what, queued: this.queue.length, retry_in_ms: delay }, 'state database write failed; the kernel has the ban, the write is retried');
-        this.timer = setTimeout(() => this.flush(), delay);
-        this.timer.unref();
+        this.cancel = this.options.clock.after(delay, () => this.flush());
         return;
       }
       this.queue.shift();
@@ -52,7 +58,7 @@ export class Persister {
   }
 
   stop(): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
+    this.cancel?.();
+    this.cancel = undefined;
   }
 }

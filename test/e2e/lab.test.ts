@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Lab } from '../../src/lab/lab.js';
-import { runScenarios, type ScenarioResult } from '../../src/lab/scenarios.js';
+import { Lab } from '../../lab/lab.js';
+import { runScenarios, type ScenarioResult } from '../../lab/scenarios.js';
 
 // The live lab as a test: the same runner as `npm run demo`, a real Asterisk 22 attacked by
 // SIPVicious and the lab's AMI and IPv6 guessers, defended by the real daemon.

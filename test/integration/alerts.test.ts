@@ -10,11 +10,16 @@ import { emailChannel, webhookChannel } from '../../src/notify/channels.js';
 import { Notifier } from '../../src/notify/notifier.js';
 import { parseIpPrefix } from '../../src/net/ip-prefix.js';
 import type { BanDecision } from '../../src/policy/decision.js';
+import { ManualClock } from '../support/manual-clock.js';
 
 // Alerts delivered to real servers started here: an SMTP server (smtp-server, STARTTLS and
 // AUTH) and an HTTP receiver on loopback.
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Waits for real I/O (a refused connection, a delivery) to have happened; time itself is the clock's. */
+async function until(done: () => boolean): Promise<void> {
+  for (let i = 0; i < 500 && !done(); i++) await new Promise((r) => setTimeout(r, 10));
+  if (!done()) throw new Error('timed out waiting for I/O');
+}
 
 function ban(ip: string, step = 0): BanDecision {
   const p = parseIpPrefix(ip);
@@ -26,6 +31,8 @@ function ban(ip: string, step = 0): BanDecision {
     durationMs: 600_000,
     step,
     reason: 'brute-force',
+    origin: 'auto',
+    note: undefined,
     evidence: { source: ip, trigger: 'burst', score: 5, slowScore: 5, events: { ChallengeResponseFailed: 5 }, accounts: ['1001'], services: ['PJSIP'], firstSeen: Date.UTC(2026, 10, 25, 6, 3, 58), lastSeen: Date.UTC(2026, 10, 25, 6, 3, 59) },
   };
 }
@@ -51,8 +58,8 @@ class Receiver {
     await new Promise<void>((r) => this.server.listen(port, '127.0.0.1', () => r()));
     return (this.server.address() as AddressInfo).port;
   }
-  close(): void {
-    this.server.close();
+  close(): Promise<void> {
+    return new Promise((resolve) => this.server.close(() => resolve()));
   }
 }
 
@@ -61,7 +68,7 @@ function capture() {
   return { lines, log: pino({}, new Writable({ write: (c, _e, done) => (lines.push(JSON.parse(String(c)) as Record<string, unknown>), done()) })) };
 }
 
-const fast = { digestIntervalMs: 400, retryDelaysMs: [200, 400, 800], now: Date.now };
+const fast = (clock: ManualClock) => ({ digestIntervalMs: 400, retryDelaysMs: [200, 400, 800], clock });
 
 describe('alerts', () => {
   beforeAll(async () => {
@@ -87,7 +94,7 @@ describe('alerts', () => {
 
   it('e-mails a ban with its evidence over STARTTLS with AUTH', async () => {
     const channel = emailChannel({ host: '127.0.0.1', port: smtpPort, secure: false, requireTls: true, rejectUnauthorized: false, user: 'guard', pass: 's3cret', from: 'guard@pbx.example', to: ['admin@example.org'], minSeverity: 'info' });
-    const n = new Notifier([channel], capture().log, fast);
+    const n = new Notifier([channel], capture().log, fast(new ManualClock()));
     n.notify(banAlert(ban('203.0.113.66', 1)));
     await n.flush();
     expect(mails).toHaveLength(1);
@@ -101,40 +108,45 @@ describe('alerts', () => {
   it('turns a wave of 1,000 bans into a first alert and one digest per interval', async () => {
     const r = new Receiver();
     const port = await r.listen();
-    const n = new Notifier([webhookChannel({ url: `http://127.0.0.1:${port}/hook`, format: 'json', minSeverity: 'info' })], capture().log, fast);
+    const clock = new ManualClock();
+    const n = new Notifier([webhookChannel({ url: `http://127.0.0.1:${port}/hook`, format: 'json', minSeverity: 'info' })], capture().log, fast(clock));
     for (let i = 0; i < 1000; i++) n.notify(banAlert(ban(`198.18.${i >> 8}.${i & 255}`)));
-    await sleep(600);
-    await n.flush();
+    await clock.advance(399);
+    await until(() => r.got.length === 1);
+    expect(r.got).toHaveLength(1);
+    await clock.advance(1);
+    await until(() => r.got.length === 2);
     expect(r.got).toHaveLength(2);
     expect(r.got[0]!.body['subject']).toBe('asterisk-guard: banned 198.18.0.0');
     const digest = r.got[1]!.body as { subject: string; lines: string[]; alerts: unknown[] };
     expect(digest.subject).toBe('asterisk-guard: 999 more bans');
     expect(digest.alerts).toHaveLength(999);
     expect(digest.lines.at(-1)).toBe('... and 949 more (asterisk-guard list)');
-    await sleep(500);
+    await clock.advance(400);
     n.notify(banAlert(ban('203.0.113.1')));
     await n.flush();
     expect(r.got).toHaveLength(3);
-    r.close();
+    await r.close();
   });
 
   it('retries after a refused connection, and delivers once the receiver is up', async () => {
     const probe = new Receiver();
     const port = await probe.listen();
-    probe.close();
-    await sleep(50);
+    await probe.close();
     const { log, lines } = capture();
-    const n = new Notifier([webhookChannel({ url: `http://127.0.0.1:${port}/hook`, format: 'slack', minSeverity: 'info' })], log, fast);
+    const clock = new ManualClock();
+    const n = new Notifier([webhookChannel({ url: `http://127.0.0.1:${port}/hook`, format: 'slack', minSeverity: 'info' })], log, fast(clock));
     n.notify(banAlert(ban('203.0.113.66')));
-    await sleep(300);
+    await until(() => lines.some((l) => l['msg'] === 'alert delivery failed; retrying'));
     const r = new Receiver();
     await r.listen(port);
+    await clock.advance(200);
     await n.flush();
     expect(lines.some((l) => l['msg'] === 'alert delivery failed; retrying')).toBe(true);
     expect(r.got).toHaveLength(1);
     expect(String(r.got[0]!.body['text'])).toMatch(/^\*asterisk-guard: banned 203\.0\.113\.66\*\nbanned 203\.0\.113\.66 for 10m/);
     expect(n.stats).toEqual({ sent: 1, failed: 0 });
-    r.close();
+    await r.close();
   });
 
   it('keeps delivering to the other channels when one fails, and honours minimum severities', async () => {
@@ -142,22 +154,29 @@ describe('alerts', () => {
     const port = await r.listen();
     const dead = new Receiver();
     const deadPort = await dead.listen();
-    dead.close();
+    await dead.close();
     const { log, lines } = capture();
+    const clock = new ManualClock();
     const n = new Notifier(
       [
         webhookChannel({ url: `http://127.0.0.1:${deadPort}/`, format: 'json', minSeverity: 'info' }),
         webhookChannel({ url: `http://127.0.0.1:${port}/critical`, format: 'json', minSeverity: 'critical' }),
       ],
       log,
-      { ...fast, retryDelaysMs: [50] },
+      { ...fast(clock), retryDelaysMs: [50] },
     );
     n.notify(banAlert(ban('203.0.113.66')));
     n.notify(decisionAlert({ action: 'alert', severity: 'critical', reason: 'guessed-password', time: 0, text: '203.0.113.50 authenticated as 1001 after 3 failures', target: undefined, evidence: undefined }));
+    // The dead channel delivers in order: each message fails, waits its one retry, gives up.
+    const retrying = () => lines.filter((l) => l['msg'] === 'alert delivery failed; retrying').length;
+    await until(() => retrying() === 1);
+    await clock.advance(50);
+    await until(() => retrying() === 2);
+    await clock.advance(50);
     await n.flush();
     expect(r.got.map((g) => g.body['subject'])).toEqual(['asterisk-guard: 203.0.113.50 authenticated as 1001 after 3 failures']);
     expect(n.stats.failed).toBe(2);
     expect(lines.filter((l) => l['msg'] === 'alert not delivered; giving up on this message')).toHaveLength(2);
-    r.close();
+    await r.close();
   });
 });

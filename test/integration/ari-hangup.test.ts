@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { LabAsterisk } from '../../src/lab/asterisk.js';
-import { GuardProcess } from '../../src/lab/guard-process.js';
-import { LabNetwork } from '../../src/lab/netns.js';
+import type { LabAsterisk } from '../../lab/asterisk.js';
+import { GuardProcess } from '../../lab/guard-process.js';
+import { LabNetwork } from '../../lab/netns.js';
 import { labAsterisk, writeConfig } from '../support/lab.js';
 
 // A call placed with a guessed password is running; the caller is banned; Asterisk hangs the
@@ -14,7 +14,7 @@ import { labAsterisk, writeConfig } from '../support/lab.js';
 
 const PBX = '192.0.2.1';
 const CALLER = '203.0.113.71';
-const SIP_CALL = new URL('../../dist/src/lab/sip-call.js', import.meta.url).pathname;
+const SIP_CALL = new URL('../../dist/lab/sip-call.js', import.meta.url).pathname;
 const CLI = new URL('../../dist/src/cli.js', import.meta.url).pathname;
 
 let net: LabNetwork;

@@ -5,10 +5,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { LabAsterisk } from '../../src/lab/asterisk.js';
-import { LabFail2ban } from '../../src/lab/fail2ban.js';
-import { GuardProcess } from '../../src/lab/guard-process.js';
-import { LabNetwork } from '../../src/lab/netns.js';
+import type { LabAsterisk } from '../../lab/asterisk.js';
+import { LabFail2ban } from '../../lab/fail2ban.js';
+import { GuardProcess } from '../../lab/guard-process.js';
+import { LabNetwork } from '../../lab/netns.js';
 import type { CheckResult } from '../../src/ops/doctor.js';
 import { amiBruteForce, labAsterisk } from '../support/lab.js';
 
@@ -20,7 +20,7 @@ const ATK = '203.0.113.80';
 const ATK2 = '203.0.113.81';
 const ATK3 = '203.0.113.82';
 const CLI = new URL('../../dist/src/cli.js', import.meta.url).pathname;
-const SIP_GUESS = new URL('../../dist/src/lab/sip-guess.js', import.meta.url).pathname;
+const SIP_GUESS = new URL('../../dist/lab/sip-guess.js', import.meta.url).pathname;
 const LISTENER = new URL('../support/notify-listener.py', import.meta.url).pathname;
 
 let net: LabNetwork;

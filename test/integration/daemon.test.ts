@@ -6,9 +6,9 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { netnsRunner } from '../../src/enforce/command-runner.js';
 import { NftablesDriver } from '../../src/enforce/nftables-driver.js';
-import type { LabAsterisk } from '../../src/lab/asterisk.js';
-import { LabNetwork } from '../../src/lab/netns.js';
-import { GuardProcess } from '../../src/lab/guard-process.js';
+import type { LabAsterisk } from '../../lab/asterisk.js';
+import { LabNetwork } from '../../lab/netns.js';
+import { GuardProcess } from '../../lab/guard-process.js';
 import { amiBruteForce, labAsterisk, writeConfig } from '../support/lab.js';
 
 // The daemon end to end against a real Asterisk 22 in a namespace: AMI login, security events,

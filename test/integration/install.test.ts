@@ -7,7 +7,7 @@ import { readManagerSettings } from '../../src/ami/manager-conf.js';
 import { processRunner } from '../../src/enforce/command-runner.js';
 import { NftablesDriver } from '../../src/enforce/nftables-driver.js';
 import { installService } from '../../src/ops/install.js';
-import { LabNetwork } from '../../src/lab/netns.js';
+import { LabNetwork } from '../../lab/netns.js';
 import { prefix } from '../support/prefix.js';
 
 // Installing on a PBX: init, the systemd unit (verified by systemd's own tools), and the one

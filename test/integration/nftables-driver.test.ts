@@ -2,7 +2,7 @@ import { execa, type ResultPromise } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { netnsRunner } from '../../src/enforce/command-runner.js';
 import { NftablesDriver } from '../../src/enforce/nftables-driver.js';
-import { LabNetwork } from '../../src/lab/netns.js';
+import { LabNetwork } from '../../lab/netns.js';
 import { prefix } from '../support/prefix.js';
 import { sleep, startSender, UdpListener } from '../support/udp.js';
 

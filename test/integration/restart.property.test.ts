@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { netnsRunner } from '../../src/enforce/command-runner.js';
 import { NftablesDriver } from '../../src/enforce/nftables-driver.js';
-import { LabNetwork } from '../../src/lab/netns.js';
+import { LabNetwork } from '../../lab/netns.js';
 import { parseIpPrefix, type IpPrefix } from '../../src/net/ip-prefix.js';
 import { Store } from '../../src/store/store.js';
 

@@ -1,4 +1,4 @@
-import { recordReader } from '../../src/ami/frame-decoder.js';
+import { recordReader } from '../../src/events/fields.js';
 import { parseSecurityEvent } from '../../src/events/parse-event.js';
 import type { FailureKind, SecurityEvent, SecurityEventKind } from '../../src/events/security-event.js';
 

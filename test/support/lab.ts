@@ -2,10 +2,10 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
-import { DEFAULT_LAB_CACHE, ensureAsteriskRoot, LabAsterisk } from '../../src/lab/asterisk.js';
+import { DEFAULT_LAB_CACHE, ensureAsteriskRoot, LabAsterisk } from '../../lab/asterisk.js';
 
 export const CONF_DIR = new URL('../../asterisk-conf', import.meta.url).pathname;
-const AMI_ATTACK = new URL('../../dist/src/lab/ami-attack.js', import.meta.url).pathname;
+const AMI_ATTACK = new URL('../../dist/lab/ami-attack.js', import.meta.url).pathname;
 
 export async function labAsterisk(namespace: string): Promise<LabAsterisk> {
   const root = await ensureAsteriskRoot({ cacheDir: process.env['AG_LAB_CACHE'] ?? DEFAULT_LAB_CACHE, log: (l) => console.log(l) });

@@ -1,7 +1,7 @@
 import { execa, type ResultPromise } from 'execa';
 import { createInterface } from 'node:readline';
 
-const PROBE = new URL('../../dist/src/lab/udp-probe.js', import.meta.url).pathname;
+const PROBE = new URL('../../dist/lab/udp-probe.js', import.meta.url).pathname;
 
 /** A UDP listener inside a namespace, counting datagrams per source address. */
 export class UdpListener {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfigFile, parseConfig } from '../../src/config/load.js';
-import { parseDuration } from '../../src/config/duration.js';
+import { parseDuration } from '../../src/time/duration.js';
 import { GuardError } from '../../src/errors.js';
 
 function error(yaml: string, env: Record<string, string> = {}): GuardError {

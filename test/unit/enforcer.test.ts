@@ -9,6 +9,8 @@ import { GuardError } from '../../src/errors.js';
 import { parseIpPrefix, type IpPrefix } from '../../src/net/ip-prefix.js';
 import type { BanDecision } from '../../src/policy/decision.js';
 import { ProblemCounter } from '../../src/pipeline.js';
+import { decisionBus } from '../../src/effects/bus.js';
+import { ManualClock } from '../support/manual-clock.js';
 
 function logCapture() {
   const lines: Array<Record<string, unknown>> = [];
@@ -29,7 +31,10 @@ function decision(text: string): BanDecision {
     target: p.value,
     time: 0,
     durationMs: 600_000,
+    step: 0,
     reason: 'brute-force',
+    origin: 'auto',
+    note: undefined,
     evidence: { source: text, trigger: 'burst', score: 5, slowScore: 5, events: { ChallengeResponseFailed: 5 }, accounts: ['1001'], services: ['PJSIP'], firstSeen: 0, lastSeen: 0 },
   };
 }
@@ -38,14 +43,26 @@ function decision(text: string): BanDecision {
 class FlakyFirewall implements FirewallDriver {
   readonly name = 'flaky';
   readonly committed: Ban[][] = [];
+  readonly lifted: string[] = [];
   readonly flushed: string[] = [];
+  readonly calls: string[] = [];
   constructor(private failures: number) {}
   async init() {}
   async ban(bans: readonly Ban[]) {
     if (this.failures-- > 0) throw new GuardError('AG_ERR_FIREWALL_COMMAND', 'nft -i exited 1: Error: Could not process rule: Device or resource busy');
+    this.calls.push(`ban ${bans.length}`);
     this.committed.push([...bans]);
   }
-  async unban(_: readonly IpPrefix[]) {}
+  async unban(prefixes: readonly IpPrefix[]) {
+    this.calls.push(`unban ${prefixes.length}`);
+    this.lifted.push(...prefixes.map((p) => p.text));
+  }
+  async reconcile(bans: readonly Ban[]) {
+    this.calls.push(`reconcile ${bans.length}`);
+  }
+  async setAllowed(prefixes: readonly IpPrefix[]) {
+    this.calls.push(`allow ${prefixes.map((p) => p.text).join(',')}`);
+  }
   async list() {
     return this.committed.flat();
   }
@@ -58,44 +75,93 @@ class FlakyFirewall implements FirewallDriver {
   }
 }
 
-const options = { now: () => 1_000_000, monotonic: () => performance.now(), retryBaseMs: 10, retryMaxMs: 50, conntrackAttempts: 2 };
+function setup(fw: FirewallDriver) {
+  const clock = new ManualClock(1_000_000);
+  const { log, lines } = logCapture();
+  const bus = decisionBus();
+  const seen: string[] = [];
+  bus.on('committed', (d, until) => seen.push(`committed ${d.target.text} until ${until}`));
+  bus.on('lifted', (p) => seen.push(`lifted ${p.text}`));
+  bus.on('trouble', (t) => seen.push(`trouble ${t.kind}`));
+  const enforcer = new Enforcer(fw, bus, log, { clock, retryBaseMs: 10, retryMaxMs: 50, conntrackAttempts: 2 });
+  return { clock, lines, bus, seen, enforcer };
+}
 
 describe('Enforcer', () => {
-  it('keeps failed bans queued, retries them, and logs the command error once per attempt', async () => {
+  it('keeps failed bans queued, retries them with backoff, and tells the bus once they are in', async () => {
     const fw = new FlakyFirewall(2);
-    const { log, lines } = logCapture();
-    const enforcer = new Enforcer(fw, log, options);
-    enforcer.submit(decision('203.0.113.66'), performance.now());
-    await new Promise((r) => setTimeout(r, 200));
+    const { clock, lines, seen, enforcer } = setup(fw);
+    enforcer.ban(decision('203.0.113.66'));
+    await clock.advance(0);
+    expect(fw.committed).toEqual([]);
+    expect(seen).toEqual(['trouble firewall-failing']);
+    await clock.advance(10);
+    expect(fw.committed).toEqual([]);
+    await clock.advance(20);
     await enforcer.drain();
     expect(fw.committed.flat().map((b) => b.prefix.text)).toEqual(['203.0.113.66']);
-    expect(fw.committed[0]![0]!.until).toBe(1_000_000 + 600_000);
+    // Kernel timeouts are wall time at the commit.
+    expect(fw.committed[0]![0]!.until).toBe(1_000_030 + 600_000);
+    expect(seen).toEqual(['trouble firewall-failing', `committed 203.0.113.66 until ${1_000_030 + 600_000}`]);
     // The attack's own flows first, alone; then the flows towards it.
     expect(fw.flushed).toEqual(['from 203.0.113.66', 'to 203.0.113.66']);
     expect(enforcer.stats).toMatchObject({ committed: 1, firewallErrors: 2 });
     const errors = lines.filter((l) => l['msg'] === 'firewall update failed; bans kept queued and retried');
-    expect(errors).toHaveLength(2);
+    expect(errors.map((e) => e['retry_in_ms'])).toEqual([10, 20]);
     expect(JSON.stringify(errors[0])).toContain('Device or resource busy');
-    expect(lines.find((l) => l['msg'] === 'ban 203.0.113.66')).toMatchObject({ prefix: '203.0.113.66', evidence: { accounts: ['1001'] } });
   });
 
-  it('puts decisions that arrive during a commit into one next transaction', async () => {
+  it('puts changes that arrive during a commit into one next transaction, in order', async () => {
     const fw = new FlakyFirewall(0);
-    const enforcer = new Enforcer(fw, logCapture().log, options);
-    for (let i = 1; i <= 50; i++) enforcer.submit(decision(`203.0.113.${i}`), performance.now());
+    const { enforcer } = setup(fw);
+    for (let i = 1; i <= 50; i++) enforcer.ban(decision(`203.0.113.${i}`));
+    enforcer.lift(decision('203.0.113.1').target, 0, 'cli');
+    enforcer.setAllowed([decision('198.51.100.1').target]);
+    enforcer.setAllowed([decision('198.51.100.2').target]);
+    enforcer.ban(decision('203.0.113.99'));
     await enforcer.drain();
-    expect(fw.committed.flat()).toHaveLength(50);
-    expect(fw.committed.length).toBeLessThanOrEqual(2);
+    expect(fw.calls).toEqual(['ban 1', 'ban 49', 'unban 1', 'allow 198.51.100.2', 'ban 1']);
+  });
+
+  it('flushes conntrack for a wave of bans a few at a time', async () => {
+    let inFlight = 0;
+    let most = 0;
+    const fw = new (class extends FlakyFirewall {
+      override async flushConnections(prefix: IpPrefix, direction: FlowDirection) {
+        most = Math.max(most, ++inFlight);
+        await new Promise((r) => setImmediate(r));
+        inFlight--;
+        await super.flushConnections(prefix, direction);
+      }
+    })(0);
+    const { enforcer } = setup(fw);
+    for (let i = 1; i <= 40; i++) enforcer.ban(decision(`203.0.113.${i}`));
+    await enforcer.drain();
+    expect(fw.flushed).toHaveLength(80);
+    expect(most).toBeLessThanOrEqual(4);
+  });
+
+  it("flushes an attacker's flows before those of an import queued earlier", async () => {
+    const fw = new (class extends FlakyFirewall {
+      override async flushConnections(prefix: IpPrefix, direction: FlowDirection) {
+        await new Promise((r) => setImmediate(r));
+        await super.flushConnections(prefix, direction);
+      }
+    })(0);
+    const { enforcer } = setup(fw);
+    for (let i = 1; i <= 20; i++) enforcer.ban({ ...decision(`198.51.100.${i}`), origin: 'import', reason: 'import' });
+    await new Promise((r) => setImmediate(r));
+    enforcer.ban(decision('203.0.113.66'));
+    await enforcer.drain();
+    expect(fw.flushed.indexOf('from 203.0.113.66')).toBeLessThan(fw.flushed.indexOf('from 198.51.100.10'));
   });
 
   it('names a missing nft and keeps going', async () => {
     const driver = new NftablesDriver(processRunner(['env', 'PATH=/nonexistent']), { table: 'asterisk_guard', priority: -310 });
-    const { log, lines } = logCapture();
-    const enforcer = new Enforcer(driver, log, options);
+    const { lines, enforcer } = setup(driver);
     expect(await enforcer.prepare()).toBe(false);
-    expect(JSON.stringify(lines[0])).toMatch(/nft -f - exited 127: env: .*nft.*No such file or directory/);
+    expect(JSON.stringify(lines.find((l) => l['msg'] === 'firewall setup failed; retried before the next ban'))).toMatch(/nft -f - exited 127: env: .*nft.*No such file or directory/);
     enforcer.stop();
-    driver.close();
   });
 });
 

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { AmiFrameDecoder, type Fields, type MalformedKind } from '../../src/ami/frame-decoder.js';
+import { AmiFrameDecoder, type MalformedKind } from '../../src/ami/frame-decoder.js';
+import type { Fields } from '../../src/events/fields.js';
 
 function decode(chunks: Buffer[], limits?: ConstructorParameters<typeof AmiFrameDecoder>[1]) {
   const frames: Fields[] = [];

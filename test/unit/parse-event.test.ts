@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { recordReader } from '../../src/ami/frame-decoder.js';
+import { recordReader } from '../../src/events/fields.js';
 import { parseEventTime, parseSecurityEvent, SecurityEventParser } from '../../src/events/parse-event.js';
 
 const base = {

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import { FAILURE_KINDS } from '../../src/events/security-event.js';
 import { createLogger } from '../../src/log.js';
-import { buildPipeline } from '../../src/service.js';
+import { buildCore } from '../../src/core.js';
 import { contains, parseIpAddress } from '../../src/net/ip-prefix.js';
 import { event } from '../support/events.js';
 
@@ -34,7 +34,7 @@ describe('policy properties', () => {
   it('never bans an allow-listed or never-ban address, whatever the events', () => {
     fc.assert(
       fc.property(events, (seq) => {
-        const { policy } = buildPipeline(parseConfig(`policy: { allow: [${ALLOWED}], ladder: [1m, 10m, permanent] }\ndetect: { decoys: [admin] }`, 'p'), log, true);
+        const { policy } = buildCore(parseConfig(`policy: { allow: [${ALLOWED}], ladder: [1m, 10m, permanent] }\ndetect: { decoys: [admin] }`, 'p'), log, { useEventTime: true });
         let t = 0;
         for (const e of seq) {
           t += e.gap;
@@ -51,7 +51,7 @@ describe('policy properties', () => {
   it('lets every non-permanent ban end: the source is scored again after its until', () => {
     fc.assert(
       fc.property(events, (seq) => {
-        const { policy } = buildPipeline(parseConfig('policy: { ladder: [1m, 10m] }', 'p'), log, true);
+        const { policy } = buildCore(parseConfig('policy: { ladder: [1m, 10m] }', 'p'), log, { useEventTime: true });
         let t = 0;
         const ends = new Map<string, { end: number; source: string }>();
         for (const e of seq) {

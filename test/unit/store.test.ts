@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { prefix as p } from '../support/prefix.js';
 import { Persister } from '../../src/store/persister.js';
 import { Store } from '../../src/store/store.js';
+import { ManualClock } from '../support/manual-clock.js';
 
 const dir = () => mkdtempSync(path.join(tmpdir(), 'ag-store-'));
 
@@ -80,17 +81,23 @@ describe('Persister', () => {
     const log = pino({}, new Writable({ write: (c, _e, done) => (lines.push(JSON.parse(String(c)) as Record<string, unknown>), done()) }));
     const locker = new Database(file);
     locker.exec('BEGIN EXCLUSIVE');
-    const persister = new Persister(log, 50, 200);
+    const clock = new ManualClock();
+    const failing: unknown[] = [];
+    const persister = new Persister(log, { clock, retryBaseMs: 50, retryMaxMs: 200, onFailing: (e) => failing.push(e) });
     persister.write('ban 203.0.113.66', () => store.recordBan({ prefix: p('203.0.113.66'), since: 1, until: null, reason: 'x', origin: 'auto', step: 0, evidence: null }));
-    await new Promise((r) => setTimeout(r, 2600));
-    expect(persister.failed).toBeGreaterThanOrEqual(1);
+    await clock.advance(0);
+    await clock.advance(50 + 100 + 200 + 200);
+    expect(persister.failed).toBe(5);
+    expect(failing).toHaveLength(1);
+    expect(lines.map((l) => l['retry_in_ms'])).toEqual([50, 100, 200, 200, 200]);
     expect(lines[0]).toMatchObject({ code: 'AG_ERR_STORE_WRITE', what: 'ban 203.0.113.66' });
+    expect(persister.pending).toBe(1);
     locker.exec('COMMIT');
     locker.close();
-    await new Promise((r) => setTimeout(r, 2600));
+    await clock.advance(200);
     expect(persister.pending).toBe(0);
     expect(store.activeBans(2).map((b) => b.prefix.text)).toEqual(['203.0.113.66']);
     persister.stop();
     store.close();
-  }, 15_000);
+  });
 });

@@ -2,12 +2,13 @@ import { execa, type Options, type ResultPromise } from 'execa';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { netnsRunner } from '../enforce/command-runner.js';
-import { NftablesDriver } from '../enforce/nftables-driver.js';
+import { netnsRunner } from '../src/enforce/command-runner.js';
+import { NftablesDriver } from '../src/enforce/nftables-driver.js';
 import { DEFAULT_LAB_CACHE, ensureAsteriskRoot, LabAsterisk } from './asterisk.js';
 import { GuardProcess } from './guard-process.js';
 import { LabNetwork } from './netns.js';
-import { compiled, PROJECT_ROOT } from '../paths.js';
+import { PROJECT_ROOT } from '../src/paths.js';
+import { compiled } from './compiled.js';
 
 // The live lab: a real Asterisk 22 and asterisk-guard in namespace `pbx`, attackers and phones
 // in namespaces of their own, all on documentation addresses. Everything a scenario observes is
@@ -188,7 +189,7 @@ export class Lab {
   }
 
   async amiBruteForce(attacker: Attacker, user: string, count: number): Promise<{ answered: number; unanswered: number }> {
-    const r = await this.exec(attacker, process.execPath, [compiled('src/lab/ami-attack.js'), PBX4, '5038', String(count), user, ATTACKERS[attacker]], { reject: true });
+    const r = await this.exec(attacker, process.execPath, [compiled('lab/ami-attack.js'), PBX4, '5038', String(count), user, ATTACKERS[attacker]], { reject: true });
     return JSON.parse(String(r.stdout)) as { answered: number; unanswered: number };
   }
 
@@ -196,7 +197,7 @@ export class Lab {
   sipGuess(attacker: Attacker, account: string, count: number, everyMs?: number): ResultPromise {
     const from = ATTACKERS[attacker];
     const to = from.includes(':') ? PBX6 : PBX4;
-    return this.exec(attacker, process.execPath, [compiled('src/lab/sip-guess.js'), from, to, account, String(count), ...(everyMs ? [String(everyMs)] : [])]);
+    return this.exec(attacker, process.execPath, [compiled('lab/sip-guess.js'), from, to, account, String(count), ...(everyMs ? [String(everyMs)] : [])]);
   }
 
   /** Security events (of one kind, or all) Asterisk itself logged for a source (its log, not the guard's counters). */

@@ -1,6 +1,6 @@
 import { execa, type ResultPromise } from 'execa';
 import { createInterface } from 'node:readline';
-import { compiled } from '../paths.js';
+import { compiled } from './compiled.js';
 
 const CLI = compiled('src/cli.js');
 

@@ -1,5 +1,5 @@
 import { execa } from 'execa';
-import { parseIpAddress } from '../net/ip-prefix.js';
+import { parseIpAddress } from '../src/net/ip-prefix.js';
 
 // Hosts on one machine, for the lab and the tests: a star of network namespaces around the PBX,
 // joined by veth pairs. Only documentation addresses are accepted (192.0.2.0/24,

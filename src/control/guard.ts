@@ -1,0 +1,153 @@
+import type { Scoreboard } from '../detect/scoreboard.js';
+import type { Enforcer } from '../enforce/enforcer.js';
+import { GuardError } from '../errors.js';
+import { isRefusal, type ActiveBan, type BanLedger } from '../ledger/ban-ledger.js';
+import type { IpPrefix } from '../net/ip-prefix.js';
+import type { Pipeline } from '../pipeline.js';
+import type { BanRequest, Decision } from '../policy/decision.js';
+import type { Policy } from '../policy/policy.js';
+import type { Store } from '../store/store.js';
+import type { Clock } from '../time/clock.js';
+import type { Request } from './protocol.js';
+
+export interface GuardDeps {
+  readonly ledger: BanLedger;
+  readonly policy: Policy;
+  readonly scoreboard: Scoreboard;
+  readonly enforcer: Enforcer;
+  readonly store: Store;
+  readonly pipeline: Pipeline;
+  readonly clock: Clock;
+  readonly ami: { readonly connected: boolean; readonly stats: { readonly reconnects: number } };
+  /** The config's allow-list as it stands (a reload changes it). */
+  readonly configAllow: () => readonly IpPrefix[];
+  readonly lastDecision: () => Decision | undefined;
+  readonly eventsPerSecond: () => number;
+}
+
+type Args<C extends Request['cmd']> = Extract<Request, { cmd: C }>;
+
+const iso = (t: number | null | undefined) => (t === null || t === undefined ? null : new Date(t).toISOString());
+const notFound = (message: string) => new GuardError('AG_ERR_CONTROL_REQUEST', message);
+const row = (b: ActiveBan) => ({ prefix: b.prefix.text, since: b.since, until: b.until, reason: b.reason, origin: b.origin, step: b.step });
+
+/**
+ * What an admin can ask of the running guard, one method per admin-socket command (the
+ * socket maps requests to these one to one). Every ban and unban goes through the ban
+ * ledger, like the policy's own: the same never-ban lists, ladder, kernel path and audit.
+ */
+export class Guard {
+  constructor(private readonly d: GuardDeps) {}
+
+  status(_: Args<'status'>) {
+    const d = this.d;
+    const last = d.lastDecision();
+    return {
+      ami: { connected: d.ami.connected, reconnects: d.ami.stats.reconnects },
+      events_per_second: d.eventsPerSecond(),
+      active_bans: countOf(d.ledger.bans(d.clock.now())),
+      tracked_sources: d.scoreboard.size,
+      firewall: { driver: d.enforcer.driverName, committed: d.enforcer.stats.committed, errors: d.enforcer.stats.firewallErrors },
+      skipped_input: Object.fromEntries(d.pipeline.problems.counts),
+      last_decision: last ? { action: last.action, target: last.target?.text ?? null, time: iso(last.time), ...('reason' in last ? { reason: last.reason } : {}) } : null,
+    };
+  }
+
+  list(_: Args<'list'>) {
+    return [...this.d.ledger.bans(this.d.clock.now())].map(row);
+  }
+
+  export(_: Args<'export'>) {
+    return this.list({ cmd: 'list' });
+  }
+
+  async ban(r: Args<'ban'>) {
+    const decision = this.request({ target: r.prefix, time: this.d.clock.now(), reason: 'manual', origin: 'cli', durationMs: r.for, note: r.reason });
+    if (isRefusal(decision)) throw new GuardError('AG_ERR_CONTROL_REQUEST', decision.refused === 'spared' ? `${decision.why}; disallow it first if you mean it` : decision.why);
+    await this.d.enforcer.drain();
+    return { prefix: r.prefix.text, until: decision.durationMs === null ? null : decision.time + decision.durationMs, step: decision.step };
+  }
+
+  async unban(r: Args<'unban'>) {
+    if (!this.d.ledger.lift(r.prefix, this.d.clock.now(), 'cli')) throw notFound(`${r.prefix.text} is not banned`);
+    await this.d.enforcer.drain({ flushes: false });
+    return { prefix: r.prefix.text, lifted: 1 };
+  }
+
+  why(r: Args<'why'>) {
+    const d = this.d;
+    const now = d.clock.now();
+    const key = d.policy.keyOf(r.address);
+    const prefixes = key.text === r.address.text ? [key] : [r.address, key];
+    const until = d.ledger.bannedUntil(key, now);
+    return {
+      address: r.address.text,
+      scored_as: key.text,
+      spared: d.policy.neverBan.why(r.address) ?? null,
+      trusted_until: iso(d.policy.trust.trustedUntil(key, now)),
+      banned_until: until === undefined ? null : until === Infinity ? 'permanent' : iso(until),
+      scores: d.scoreboard.scores(key, now) ?? null,
+      offenses: d.store.offense(key.text) ?? null,
+      bans: prefixes.flatMap((p) => d.store.bansOf(p)).map((b) => ({ prefix: b.prefix.text, since: iso(b.since), until: iso(b.until), reason: b.reason, origin: b.origin, step: b.step })),
+      decisions: prefixes.flatMap((p) => d.store.auditOf(p.text)),
+    };
+  }
+
+  async allow(r: Args<'allow'>) {
+    const now = this.d.clock.now();
+    this.d.store.allow(r.prefix, now);
+    this.d.policy.neverBan.allow(r.prefix);
+    await this.syncAllowed();
+    this.d.store.audit({ time: now, action: 'allow', target: r.prefix.text, detail: { origin: 'cli' } });
+    return { prefix: r.prefix.text };
+  }
+
+  async disallow(r: Args<'disallow'>) {
+    if (!this.d.store.disallow(r.prefix)) throw notFound(`${r.prefix.text} is not on the runtime allow-list (entries of the config file are changed there)`);
+    this.d.policy.neverBan.disallow(r.prefix);
+    await this.syncAllowed();
+    this.d.store.audit({ time: this.d.clock.now(), action: 'disallow', target: r.prefix.text, detail: { origin: 'cli' } });
+    return { prefix: r.prefix.text };
+  }
+
+  /** Bans what an export lists, through the ledger; expired, spared and already-banned ones are skipped. */
+  async import(r: Args<'import'>) {
+    const now = this.d.clock.now();
+    let imported = 0;
+    for (const b of r.bans) {
+      if (b.until !== null && b.until <= now) continue;
+      const decision = this.request({ target: b.prefix, time: now, reason: 'import', origin: 'import', durationMs: b.until === null ? null : b.until - now, note: b.reason });
+      if (!isRefusal(decision)) imported++;
+    }
+    // The kernel has them when this returns; their conntrack flushes go on behind.
+    await this.d.enforcer.drain({ flushes: false });
+    return { imported, skipped: r.bans.length - imported };
+  }
+
+  /** Reloads both allow-lists into the kernel (the config's and the runtime one). */
+  async syncAllowed(): Promise<void> {
+    this.d.enforcer.setAllowed([...this.d.configAllow(), ...this.d.store.allowed()]);
+    await this.d.enforcer.drain({ flushes: false });
+  }
+
+  private request(r: BanRequest) {
+    const decision = this.d.ledger.request(r);
+    // A banned source's score starts from nothing when its ban ends.
+    if (!isRefusal(decision)) this.d.scoreboard.forget(r.target);
+    return decision;
+  }
+}
+
+function countOf(items: Iterable<unknown>): number {
+  let n = 0;
+  for (const _ of items) n++;
+  return n;
+}
+
+/** The admin socket's handler: each request to the facade method of the same name. */
+export function guardHandler(guard: Guard): (r: Request) => Promise<unknown> {
+  return async (r) => {
+    const method = guard[r.cmd] as (r: Request) => unknown;
+    return method.call(guard, r);
+  };
+}

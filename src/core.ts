@@ -1,0 +1,59 @@
+import type { Logger } from 'pino';
+import type { Config } from './config/schema.js';
+import { Scoreboard, type ScoringConfig } from './detect/scoreboard.js';
+import { BanLedger, type LedgerConfig, type LedgerSink } from './ledger/ban-ledger.js';
+import type { IpPrefix } from './net/ip-prefix.js';
+import { Pipeline, ProblemCounter } from './pipeline.js';
+import { NeverBan } from './policy/never-ban.js';
+import type { PolicyConfig } from './policy/policy-config.js';
+import { Policy } from './policy/policy.js';
+
+/** The pure part of the guard: events → scores → rules → ban ledger. The same for `run`, `replay` and the benchmarks. */
+export interface Core {
+  readonly pipeline: Pipeline;
+  readonly policy: Policy;
+  readonly scoreboard: Scoreboard;
+  readonly ledger: BanLedger;
+}
+
+export function scoringConfig(config: Config): ScoringConfig {
+  const d = config.detect;
+  return { halfLifeMs: d.half_life, slowHalfLifeMs: d.slow_half_life, weights: d.weights, maxSources: d.max_sources };
+}
+
+export function policyConfig(config: Config): PolicyConfig {
+  const { detect: d, policy: p, trust: t } = config;
+  return {
+    threshold: d.threshold,
+    slowThreshold: d.slow_threshold,
+    ipv6PrefixLength: d.ipv6_prefix,
+    trust: { durationMs: t.duration, factor: t.factor },
+    guessedPasswordFailures: t.guessed_password_failures,
+    decoys: d.decoys,
+    subnet: { count: p.subnet.count, ipv4Length: p.subnet.ipv4_prefix, ipv6Length: p.subnet.ipv6_prefix, lookbackMs: p.lookback },
+    accountAttack: { sources: p.account_attack.sources, windowMs: p.account_attack.window },
+  };
+}
+
+export function ledgerConfig(config: Config): LedgerConfig {
+  const p = config.policy;
+  const longest = p.ladder.includes(null) ? null : Math.max(...(p.ladder as number[]));
+  return { ladder: p.ladder, lookbackMs: p.lookback, maxImportedMs: p.max_imported_bantime === undefined ? longest : p.max_imported_bantime };
+}
+
+export interface CoreOptions {
+  /** EventTV (replay) or arrival time (live) as the events' clock. */
+  readonly useEventTime: boolean;
+  /** Never banned whatever the config says: the AMI host. */
+  readonly neverBan?: readonly IpPrefix[];
+  /** Where the ledger's accepted changes go (the enforcer); none in a replay. */
+  readonly sink?: LedgerSink;
+}
+
+export function buildCore(config: Config, log: Logger, o: CoreOptions): Core {
+  const scoreboard = new Scoreboard(scoringConfig(config));
+  const neverBan = new NeverBan(config.policy.allow, o.neverBan ?? []);
+  const ledger = new BanLedger(ledgerConfig(config), neverBan, o.sink);
+  const policy = new Policy(policyConfig(config), scoreboard, neverBan, ledger);
+  return { pipeline: new Pipeline(policy, new ProblemCounter(log), o.useEventTime), policy, scoreboard, ledger };
+}

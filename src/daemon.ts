@@ -1,0 +1,48 @@
+import type { Logger } from 'pino';
+import { loadConfigFile } from './config/load.js';
+import type { Config } from './config/schema.js';
+import { isGuardError } from './errors.js';
+import { EXIT } from './exit-codes.js';
+import { serviceManager } from './ops/systemd-notify.js';
+import { startService, type RunningService } from './service.js';
+
+/**
+ * `asterisk-guard run`: the daemon's life. Signals are handled from the start (a daemon
+ * waiting for Asterisk must stop cleanly too, and SIGHUP's default action would kill it);
+ * systemd hears READY, RELOADING, STOPPING and the watchdog.
+ */
+export async function runDaemon(config: Config, configFile: string, log: Logger): Promise<number> {
+  const systemd = serviceManager(log);
+  let service: RunningService | undefined;
+  let stopped!: () => void;
+  const done = new Promise<void>((resolve) => (stopped = resolve));
+  const stop = (signal: string) => {
+    log.info({ signal }, 'stopping: finishing kernel updates in flight; bans stay in the kernel');
+    systemd.stop();
+    void systemd.notify('STOPPING=1');
+    if (service) void service.stop().then(stopped);
+    else process.exit(EXIT.ok);
+  };
+  const reload = async () => {
+    if (!service) return log.warn('SIGHUP while starting: ignored, the config being started is the one on disk');
+    await systemd.notify('RELOADING=1');
+    try {
+      const next = loadConfigFile(configFile);
+      const needRestart = await service.reload(next);
+      log.level = next.log.level;
+      log.info({ config: configFile, needs_restart: needRestart }, needRestart.length === 0 ? 'config reloaded' : `config reloaded; ${needRestart.join(', ')} changed and take effect at the next restart`);
+    } catch (e) {
+      log.error({ config: configFile, err: isGuardError(e) ? `${e.code}: ${e.message}` : String(e) }, 'config reload refused; the running config stays');
+    }
+    await systemd.notify('READY=1');
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+  process.on('SIGHUP', () => void reload());
+  service = await startService(config, log);
+  await systemd.notify('READY=1', 'STATUS=receiving AMI security events');
+  systemd.startWatchdog();
+  await done;
+  log.info('stopped');
+  return EXIT.ok;
+}

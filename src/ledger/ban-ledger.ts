@@ -1,0 +1,169 @@
+import type { IpPrefix } from '../net/ip-prefix.js';
+import type { NeverBan } from '../policy/never-ban.js';
+import type { BanDecision, BanOrigin, BanReason, BanRequest } from '../policy/decision.js';
+import type { BanBook } from '../policy/ban-book.js';
+
+export interface LedgerConfig {
+  /** Ban length per escalation step (null: permanent); the last step repeats. */
+  readonly ladder: readonly (number | null)[];
+  /** Earlier bans of the same prefix within this window raise the step. */
+  readonly lookbackMs: number;
+  /** The longest ban an import may set (null: no bound); the admin's own `--for` is not bound. */
+  readonly maxImportedMs: number | null;
+}
+
+/** A ban in force, as the ledger holds it. */
+export interface ActiveBan {
+  readonly prefix: IpPrefix;
+  readonly since: number;
+  /** null: permanent. */
+  readonly until: number | null;
+  readonly reason: BanReason | string;
+  readonly origin: BanOrigin;
+  readonly step: number;
+}
+
+export type Refusal =
+  | { readonly refused: 'spared'; readonly why: string }
+  | { readonly refused: 'already-banned'; readonly why: string }
+  | { readonly refused: 'expired'; readonly why: string };
+
+/** Where accepted changes go: the enforcer (kernel, conntrack, retries) in the daemon; nowhere in a replay. */
+export interface LedgerSink {
+  ban(decision: BanDecision): void;
+  lift(prefix: IpPrefix, time: number, origin: BanOrigin): void;
+}
+
+const NO_SINK: LedgerSink = { ban() {}, lift() {} };
+const NONE: readonly number[] = Object.freeze([]);
+
+/**
+ * The one owner of the bans in force and of their escalation history, and the one caller of
+ * the enforcer. Every ban and unban, whatever its origin (policy, admin, import, restore at
+ * start, later the fleet), is a request here: the never-ban lists (by overlap), bounded
+ * lengths and the ladder apply to all of them alike, and a refused request changes nothing.
+ * Synchronous and clock-free: time comes in with each request.
+ */
+export class BanLedger implements BanBook {
+  private readonly active = new Map<string, ActiveBan>();
+  /** Ban start times per prefix within the lookback. */
+  private readonly history = new Map<string, number[]>();
+  private pruneAt = 1024;
+
+  constructor(
+    private config: LedgerConfig,
+    private readonly neverBan: NeverBan,
+    private readonly sink: LedgerSink = NO_SINK,
+  ) {}
+
+  reconfigure(config: LedgerConfig): void {
+    this.config = config;
+  }
+
+  /** Accepts a ban (its decision is on its way to the kernel) or says why not. */
+  request(r: BanRequest): BanDecision | Refusal {
+    const spared = this.neverBan.why(r.target);
+    if (spared) return { refused: 'spared', why: `${r.target.text} is ${spared}: it is never banned` };
+    const { step, durationMs: ladderMs } = this.nextStep(r.target, r.time);
+    const durationMs = r.durationMs === undefined ? ladderMs : this.bound(r.durationMs, r.origin);
+    if (durationMs !== null && durationMs <= 0) return { refused: 'expired', why: `the ban of ${r.target.text} has already ended` };
+    const until = durationMs === null ? null : r.time + durationMs;
+    const held = this.live(r.target, r.time);
+    if (held && (held.until === null || (until !== null && held.until >= until))) {
+      return { refused: 'already-banned', why: `${r.target.text} is banned already, ${held.until === null ? 'for good' : `until ${new Date(held.until).toISOString()}`}` };
+    }
+    this.active.set(r.target.text, { prefix: r.target, since: r.time, until, reason: r.note ?? r.reason, origin: r.origin, step });
+    this.remember(r.target, r.time);
+    if (this.active.size > this.pruneAt) this.prune(r.time);
+    const decision: BanDecision = { action: 'ban', target: r.target, time: r.time, durationMs, step, reason: r.reason, origin: r.origin, evidence: r.evidence, note: r.note };
+    this.sink.ban(decision);
+    return decision;
+  }
+
+  /** Lifts a ban in force; undefined (and nothing changes) when the prefix is not banned. */
+  lift(prefix: IpPrefix, time: number, origin: BanOrigin): ActiveBan | undefined {
+    const held = this.live(prefix, time);
+    if (!held) return undefined;
+    this.active.delete(prefix.text);
+    this.sink.lift(prefix, time, origin);
+    return held;
+  }
+
+  /**
+   * What the store remembered at start: bans in force and the escalation history. The caller
+   * makes the kernel match them in one transaction; nothing is sent to the sink.
+   */
+  restore(bans: Iterable<ActiveBan>, history: ReadonlyMap<string, readonly number[]>): void {
+    for (const b of bans) this.active.set(b.prefix.text, b);
+    for (const [k, times] of history) this.history.set(k, [...times]);
+  }
+
+  /** When the prefix's ban ends (Infinity: permanent), if it is banned at `time`. */
+  bannedUntil(prefix: IpPrefix, time: number): number | undefined {
+    const held = this.active.get(prefix.text);
+    if (held === undefined) return undefined;
+    if (held.until === null) return Infinity;
+    return held.until > time ? held.until : undefined;
+  }
+
+  banOf(prefix: IpPrefix, time: number): ActiveBan | undefined {
+    return this.live(prefix, time);
+  }
+
+  /** The bans in force at `time`. */
+  *bans(time: number): IterableIterator<ActiveBan> {
+    for (const b of this.active.values()) if (b.until === null || b.until > time) yield b;
+  }
+
+  /** How many bans are held (expired ones not yet pruned included): O(1), for `status`. */
+  get size(): number {
+    return this.active.size;
+  }
+
+  /** The escalation step and ban length a new ban of `prefix` would get at `time`. */
+  nextStep(prefix: IpPrefix, time: number): { step: number; durationMs: number | null } {
+    const since = time - this.config.lookbackMs;
+    let earlier = 0;
+    for (const t of this.history.get(prefix.text) ?? NONE) if (t >= since) earlier++;
+    const ladder = this.config.ladder;
+    const step = Math.min(earlier, ladder.length - 1);
+    return { step, durationMs: ladder[step]! };
+  }
+
+  private bound(durationMs: number | null, origin: BanOrigin): number | null {
+    const max = this.config.maxImportedMs;
+    if (origin !== 'import' || max === null) return durationMs;
+    return durationMs === null ? max : Math.min(durationMs, max);
+  }
+
+  private live(prefix: IpPrefix, time: number): ActiveBan | undefined {
+    const held = this.active.get(prefix.text);
+    if (held === undefined) return undefined;
+    if (held.until === null || held.until > time) return held;
+    this.active.delete(prefix.text);
+    return undefined;
+  }
+
+  private remember(prefix: IpPrefix, time: number): void {
+    const since = time - this.config.lookbackMs;
+    const list = this.history.get(prefix.text);
+    if (!list) this.history.set(prefix.text, [time]);
+    else {
+      const kept = list.filter((t) => t >= since);
+      kept.push(time);
+      this.history.set(prefix.text, kept);
+    }
+  }
+
+  /** Forgets ended bans and history older than the lookback: amortised, when the map has doubled. */
+  private prune(time: number): void {
+    for (const [k, b] of this.active) if (b.until !== null && b.until <= time) this.active.delete(k);
+    const since = time - this.config.lookbackMs;
+    for (const [k, times] of this.history) if (times[times.length - 1]! < since) this.history.delete(k);
+    this.pruneAt = Math.max(1024, this.active.size * 2);
+  }
+}
+
+export function isRefusal(r: BanDecision | Refusal): r is Refusal {
+  return 'refused' in r;
+}

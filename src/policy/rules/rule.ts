@@ -1,0 +1,44 @@
+import type { Evidence, Trigger } from '../../detect/evidence.js';
+import type { Scoreboard } from '../../detect/scoreboard.js';
+import type { FailureKind, SecurityEvent } from '../../events/security-event.js';
+import type { IpPrefix } from '../../net/ip-prefix.js';
+import type { AlertDecision, BanDecision, BanReason, Decision } from '../decision.js';
+import type { PolicyConfig } from '../policy-config.js';
+
+/** One failure as the rules see it, after the scoreboard has counted it. */
+export interface Failure {
+  readonly event: SecurityEvent & { kind: FailureKind };
+  /** The scoring key: the address, or its IPv6 /64. */
+  readonly key: IpPrefix;
+  /** The scoreboard slot of the key; valid while the rules run. */
+  readonly slot: number;
+  readonly score: number;
+  readonly slowScore: number;
+  /** 1, or trust.factor for a source that authenticated lately. */
+  readonly trustFactor: number;
+  /** The ban this failure has led to so far (a later rule may build on it). */
+  readonly banned: BanDecision | undefined;
+}
+
+/** A successful authentication as the rules see it. */
+export interface Success {
+  readonly event: SecurityEvent;
+  readonly key: IpPrefix;
+  readonly trusted: boolean;
+}
+
+/** What every rule may use: the config, the scores, and the two ways to decide. */
+export interface RuleTools {
+  readonly config: PolicyConfig;
+  readonly scoreboard: Scoreboard;
+  /** Asks the ban ledger; the decision when it accepted, undefined when it refused. */
+  ban(target: IpPrefix, time: number, reason: BanReason, evidence: Evidence | undefined): BanDecision | undefined;
+  alert(severity: AlertDecision['severity'], reason: AlertDecision['reason'], time: number, text: string, target: IpPrefix | undefined, evidence: Evidence | undefined): AlertDecision;
+  evidence(f: Failure, trigger: Trigger): Evidence;
+}
+
+export type Decided = Decision | readonly Decision[] | undefined;
+
+/** A policy rule: one concern, `(failure, tools) → decision | undefined`, run in order. */
+export type FailureRule = (f: Failure, tools: RuleTools) => Decided;
+export type SuccessRule = (s: Success, tools: RuleTools) => Decided;

@@ -1,0 +1,23 @@
+import type { FailureRule } from './rule.js';
+
+// A phone with an old password fails on its one account at its retry pace; an attacker tries
+// many accounts, or fails fast. Warn from the third such failure, once per source.
+const STALE_PASSWORD_FAILURES = 3;
+
+/**
+ * Warns, once per source, about a failing source that looks like a phone with a stale
+ * password rather than an attacker: a trusted one, or one failing slowly on one account.
+ */
+export const stalePasswordWarning: FailureRule = (f, t) => {
+  if (f.banned !== undefined || t.scoreboard.warned(f.slot)) return undefined;
+  const trigger =
+    f.trustFactor > 1
+      ? 'trusted-failing'
+      : t.scoreboard.singleAccountPasswordFailures(f.slot) >= STALE_PASSWORD_FAILURES && f.score < t.config.threshold / 2
+        ? 'stale-password'
+        : undefined;
+  if (trigger === undefined) return undefined;
+  const evidence = t.evidence(f, trigger);
+  t.scoreboard.markWarned(f.slot);
+  return t.alert('warning', trigger, f.event.time, `${f.key.text}: account ${evidence.accounts.join(',')} failing, stale password?`, f.key, evidence);
+};

@@ -1,0 +1,100 @@
+import { describe, expect, it } from 'vitest';
+import { BanLedger, isRefusal, type LedgerSink } from '../../src/ledger/ban-ledger.js';
+import type { IpPrefix } from '../../src/net/ip-prefix.js';
+import type { BanDecision, BanRequest } from '../../src/policy/decision.js';
+import { NeverBan } from '../../src/policy/never-ban.js';
+import { prefix as p } from '../support/prefix.js';
+
+const MIN = 60_000;
+const DAY = 86_400_000;
+
+function setup(o: { allow?: string[]; neverBan?: string[]; ladder?: (number | null)[]; maxImportedMs?: number | null } = {}) {
+  const sent: string[] = [];
+  const sink: LedgerSink = {
+    ban: (d: BanDecision) => sent.push(`ban ${d.target.text} ${d.durationMs} step ${d.step} ${d.origin}`),
+    lift: (prefix: IpPrefix, _t: number, origin) => sent.push(`lift ${prefix.text} ${origin}`),
+  };
+  const neverBan = new NeverBan((o.allow ?? []).map(p), (o.neverBan ?? []).map(p));
+  const ledger = new BanLedger({ ladder: o.ladder ?? [10 * MIN, 60 * MIN, null], lookbackMs: 30 * DAY, maxImportedMs: o.maxImportedMs ?? null }, neverBan, sink);
+  return { ledger, sent, neverBan };
+}
+
+const request = (target: string, time: number, extra: Partial<BanRequest> = {}): BanRequest => ({ target: p(target), time, reason: 'brute-force', origin: 'auto', ...extra });
+
+describe('BanLedger', () => {
+  it('gives every origin the same ladder: a policy ban, then an admin ban, then an import escalate one prefix', () => {
+    const { ledger, sent } = setup();
+    ledger.request(request('203.0.113.9', 0));
+    ledger.lift(p('203.0.113.9'), 1, 'cli');
+    ledger.request(request('203.0.113.9', 2, { origin: 'cli', reason: 'manual' }));
+    ledger.lift(p('203.0.113.9'), 3, 'cli');
+    ledger.request(request('203.0.113.9', 4, { origin: 'import', reason: 'import', durationMs: 5 * MIN }));
+    expect(sent).toEqual([
+      'ban 203.0.113.9 600000 step 0 auto',
+      'lift 203.0.113.9 cli',
+      'ban 203.0.113.9 3600000 step 1 cli',
+      'lift 203.0.113.9 cli',
+      'ban 203.0.113.9 300000 step 2 import',
+    ]);
+  });
+
+  it('refuses, by overlap, any ban that would hit an allow-listed or never-ban address, and changes nothing', () => {
+    const { ledger, sent } = setup({ allow: ['198.51.100.10'], neverBan: ['192.0.2.1'] });
+    for (const target of ['198.51.100.10', '198.51.100.0/24', '198.51.0.0/16', '192.0.2.0/24', '127.0.0.1', '::1']) {
+      const r = ledger.request(request(target, 0, { origin: 'cli', reason: 'manual' }));
+      expect(isRefusal(r) && r.refused, target).toBe('spared');
+    }
+    const r = ledger.request(request('198.51.100.0/24', 0));
+    expect(isRefusal(r) && r.why).toBe('198.51.100.0/24 is allow-listed (198.51.100.10): it is never banned');
+    expect(sent).toEqual([]);
+    expect(ledger.bannedUntil(p('198.51.100.0/24'), 0)).toBeUndefined();
+    expect(ledger.nextStep(p('198.51.100.0/24'), 0).step).toBe(0);
+  });
+
+  it('refuses a ban that would not outlast the one in force, and extends one that would', () => {
+    const { ledger, sent } = setup();
+    ledger.request(request('203.0.113.9', 0, { origin: 'cli', reason: 'manual', durationMs: 60 * MIN }));
+    const shorter = ledger.request(request('203.0.113.9', MIN, { origin: 'cli', reason: 'manual', durationMs: 10 * MIN }));
+    expect(isRefusal(shorter) && shorter.refused).toBe('already-banned');
+    const longer = ledger.request(request('203.0.113.9', MIN, { origin: 'cli', reason: 'manual', durationMs: null }));
+    expect(isRefusal(longer)).toBe(false);
+    expect(ledger.bannedUntil(p('203.0.113.9'), 100 * DAY)).toBe(Infinity);
+    expect(sent).toHaveLength(2);
+  });
+
+  it('bounds the length an import may set, and skips what has already ended', () => {
+    const { ledger } = setup({ maxImportedMs: DAY });
+    const forever = ledger.request(request('203.0.113.1', 0, { origin: 'import', reason: 'import', durationMs: null }));
+    expect(!isRefusal(forever) && forever.durationMs).toBe(DAY);
+    const past = ledger.request(request('203.0.113.2', 0, { origin: 'import', reason: 'import', durationMs: -5 }));
+    expect(isRefusal(past) && past.refused).toBe('expired');
+    // The admin's own --for is theirs.
+    const admin = ledger.request(request('203.0.113.3', 0, { origin: 'cli', reason: 'manual', durationMs: null }));
+    expect(!isRefusal(admin) && admin.durationMs).toBe(null);
+  });
+
+  it('lifts only what is banned, and forgets bans once they end', () => {
+    const { ledger, sent } = setup();
+    expect(ledger.lift(p('203.0.113.9'), 0, 'cli')).toBeUndefined();
+    ledger.request(request('203.0.113.9', 0));
+    expect(ledger.lift(p('203.0.113.9'), 11 * MIN, 'cli')).toBeUndefined();
+    expect([...ledger.bans(11 * MIN)]).toEqual([]);
+    expect(sent).toEqual(['ban 203.0.113.9 600000 step 0 auto']);
+  });
+
+  it('restores the store without sending anything to the kernel again', () => {
+    const { ledger, sent } = setup();
+    ledger.restore([{ prefix: p('203.0.113.9'), since: 0, until: 20 * MIN, reason: 'brute-force', origin: 'auto', step: 0 }], new Map([['203.0.113.9', [0]]]));
+    expect(ledger.bannedUntil(p('203.0.113.9'), MIN)).toBe(20 * MIN);
+    expect(ledger.nextStep(p('203.0.113.9'), 30 * MIN).step).toBe(1);
+    expect(sent).toEqual([]);
+  });
+
+  it('keeps its maps to what is in force and within the lookback', () => {
+    const { ledger } = setup({ ladder: [MIN] });
+    for (let i = 0; i < 5000; i++) ledger.request(request(`198.18.${i >> 8}.${i & 255}`, i * 1000));
+    // Each ban lasts a minute: at most ~60 are in force at once; the rest are pruned as it goes.
+    expect(ledger.size).toBeLessThan(2100);
+    expect([...ledger.bans(5000 * 1000)].length).toBeLessThanOrEqual(61);
+  });
+});
