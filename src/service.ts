@@ -98,7 +98,7 @@ export async function startService(config: Config, log: Logger, clock: Clock = s
   rateTimer.unref();
 
   let lastDecision: Decision | undefined;
-  const ami = new AmiClient(amiOptions);
+  const ami = new AmiClient({ ...amiOptions, clock });
   ami.on('event', (fields, arrival) => {
     events++;
     // The ledger hands bans to the enforcer as the policy decides them; alerts and trust go

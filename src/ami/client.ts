@@ -1,8 +1,9 @@
-import { backoff } from '../time/backoff.js';
 import net from 'node:net';
 import tls from 'node:tls';
 import { EventEmitter } from 'eventemitter3';
 import { GuardError } from '../errors.js';
+import { backoff } from '../time/backoff.js';
+import { systemClock, type Clock } from '../time/clock.js';
 import type { FieldReader } from '../events/fields.js';
 import { AmiFrameDecoder, type AmiFrame, type MalformedKind } from './frame-decoder.js';
 
@@ -26,6 +27,7 @@ export interface AmiClientOptions {
   readonly reconnectMaxMs: number;
   /** Jitter source for reconnect delays (half fixed, half random); injectable for tests. */
   readonly random?: () => number;
+  readonly clock?: Clock;
 }
 
 export interface AmiClientEvents {
@@ -48,9 +50,10 @@ type State = 'idle' | 'connecting' | 'ready' | 'stopped';
 export class AmiClient extends EventEmitter<AmiClientEvents> {
   private state: State = 'idle';
   private socket: net.Socket | undefined;
-  private pingTimer: NodeJS.Timeout | undefined;
-  private reconnectTimer: NodeJS.Timeout | undefined;
-  private loginTimer: NodeJS.Timeout | undefined;
+  private readonly clock: Clock;
+  private cancelPing: (() => void) | undefined;
+  private cancelReconnect: (() => void) | undefined;
+  private cancelLogin: (() => void) | undefined;
   private attempt = 0;
   private actionSeq = 0;
   private awaitingPing = false;
@@ -62,6 +65,7 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
 
   constructor(private readonly options: AmiClientOptions) {
     super();
+    this.clock = options.clock ?? systemClock;
   }
 
   get connected(): boolean {
@@ -91,7 +95,7 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
       socket.once('close', () => resolve());
       if (socket.writable) socket.end(this.action('Logoff', {}));
       else socket.destroy();
-      setTimeout(() => socket.destroy(), 1000).unref();
+      this.clock.after(1000, () => socket.destroy());
     });
   }
 
@@ -125,15 +129,15 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
     socket.on('error', (error) => {
       this.closeReason = `${error.message}`;
     });
-    this.loginTimer = setTimeout(() => {
+    this.cancelLogin = this.clock.after(this.options.loginTimeoutMs, () => {
       this.closeReason = `no AMI login answer within ${this.options.loginTimeoutMs} ms (is ${host}:${port} Asterisk's manager port?)`;
       socket.destroy();
-    }, this.options.loginTimeoutMs);
+    });
   }
 
   private onFrame(frame: AmiFrame): void {
     if (frame.get('Event') !== undefined) {
-      this.emit('event', frame, Date.now());
+      this.emit('event', frame, this.clock.now());
       return;
     }
     const id = frame.get('ActionID') ?? '';
@@ -141,7 +145,7 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
   }
 
   private onLoginResponse(frame: AmiFrame): void {
-    clearTimeout(this.loginTimer);
+    this.cancelLogin?.();
     if (frame.get('Response') === 'Success') {
       this.state = 'ready';
       this.attempt = 0;
@@ -170,7 +174,7 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
 
   private startPing(): void {
     this.awaitingPing = false;
-    this.pingTimer = setInterval(() => {
+    const tick = () => {
       if (this.awaitingPing) {
         // Nothing at all came back for a whole interval: the peer is gone (a dead TCP peer can
         // stay "open" for minutes without this).
@@ -182,8 +186,9 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
       this.awaitingPing = true;
       this.stats.pings++;
       this.socket?.write(this.action('Ping', {}));
-    }, this.options.pingIntervalMs);
-    this.pingTimer.unref();
+      this.cancelPing = this.clock.after(this.options.pingIntervalMs, tick);
+    };
+    this.cancelPing = this.clock.after(this.options.pingIntervalMs, tick);
   }
 
   private lost(reason: string): void {
@@ -197,16 +202,14 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
     this.attempt++;
     if (this.everLoggedIn) this.stats.reconnects++;
     this.emit('disconnected', reason, delay);
-    this.reconnectTimer = setTimeout(() => this.connect(), delay);
+    this.cancelReconnect = this.clock.after(delay, () => this.connect());
   }
 
   private clearTimers(): void {
-    clearInterval(this.pingTimer);
-    clearTimeout(this.reconnectTimer);
-    clearTimeout(this.loginTimer);
-    this.pingTimer = undefined;
-    this.reconnectTimer = undefined;
-    this.loginTimer = undefined;
+    for (const cancel of [this.cancelPing, this.cancelReconnect, this.cancelLogin]) cancel?.();
+    this.cancelPing = undefined;
+    this.cancelReconnect = undefined;
+    this.cancelLogin = undefined;
   }
 
   private action(name: string, fields: Record<string, string>): string {

@@ -2,7 +2,6 @@ import { z } from 'zod';
 import { prefixField } from './fields.js';
 import { FAILURE_KINDS, type FailureKind } from '../events/security-event.js';
 import { parseDuration } from '../time/duration.js';
-import { SEVERITIES } from '../notify/alert.js';
 
 const duration = (min: number) =>
   z.union([z.string(), z.number()]).transform((v, ctx) => {
@@ -19,6 +18,9 @@ const duration = (min: number) =>
   });
 
 const prefix = prefixField;
+
+/** Alert severities, least first: a channel's min_severity names one. */
+export const SEVERITIES = ['info', 'warning', 'critical'] as const;
 
 /** A ban length: a duration of 1 s or more, or "permanent" (null). */
 const banLength = () =>

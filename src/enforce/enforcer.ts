@@ -95,11 +95,6 @@ export class Enforcer implements LedgerSink {
     this.enqueue({ op: 'reconcile', bans });
   }
 
-  /** The bans the kernel holds now (our table only): what `status` and `why` report. */
-  kernelBans(): Promise<Ban[]> {
-    return this.driver.list(this.options.clock.now());
-  }
-
   /**
    * Resolves once every change so far is in the kernel, and, with `flushes`, their conntrack
    * flushes done. While the firewall keeps failing it waits, as the changes do.

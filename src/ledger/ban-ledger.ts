@@ -106,10 +106,6 @@ export class BanLedger implements BanBook {
     return held.until > time ? held.until : undefined;
   }
 
-  banOf(prefix: IpPrefix, time: number): ActiveBan | undefined {
-    return this.live(prefix, time);
-  }
-
   /** The bans in force at `time`. */
   *bans(time: number): IterableIterator<ActiveBan> {
     for (const b of this.active.values()) if (b.until === null || b.until > time) yield b;

@@ -1,7 +1,7 @@
-import { formatDuration } from '../time/duration.js';
+import { SEVERITIES } from '../config/schema.js';
 import type { AlertDecision, BanDecision } from '../policy/decision.js';
+import { formatDuration } from '../time/duration.js';
 
-export const SEVERITIES = ['info', 'warning', 'critical'] as const;
 export type Severity = (typeof SEVERITIES)[number];
 
 export type AlertKind =

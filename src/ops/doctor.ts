@@ -67,15 +67,18 @@ async function amiChecks(config: Config): Promise<CheckResult[]> {
   if (options.source !== 'config') out.push(eventfilterCheck(config.ami.manager_conf, options.username));
   const client = new AmiClient({ ...options, reconnectBaseMs: 60_000, reconnectMaxMs: 60_000 });
   const where = `${options.host}:${options.port}`;
+  // A timer that keeps the process alive: the client's own timers never do.
+  let timer: NodeJS.Timeout | undefined;
   try {
     await Promise.race([
       client.start(),
-      new Promise((_, reject) => setTimeout(() => reject(new Error(`no AMI login answer from ${where} within ${options.loginTimeoutMs} ms`)), options.loginTimeoutMs + 500).unref()),
+      new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`no AMI login answer from ${where} within ${options.loginTimeoutMs} ms`)), options.loginTimeoutMs + 500))),
     ]);
     out.push(ok('ami login', `logged in to ${where} as ${options.username} (${options.tls ? 'TLS' : 'TCP'})`));
   } catch (e) {
     out.push(fail('ami login', message(e), `is Asterisk running and listening on ${where}? \`asterisk -rx "manager show settings"\`; then check the secret and permit lines of [${options.username}]`));
   } finally {
+    clearTimeout(timer);
     await client.stop();
   }
   return out;

@@ -22,8 +22,4 @@ export class TrustBook {
     const u = this.until.get(key.text);
     return u !== undefined && u > time ? u : undefined;
   }
-
-  revoke(key: IpPrefix): void {
-    this.until.delete(key.text);
-  }
 }

@@ -141,10 +141,6 @@ export class Store {
     return [...longest.values()].map(banOf);
   }
 
-  countActive(now: number): number {
-    return (this.db.prepare('SELECT count(DISTINCT prefix) AS n FROM bans WHERE lifted IS NULL AND (until IS NULL OR until > ?)').get(now) as { n: number }).n;
-  }
-
   /** Ban start times per prefix since `since`: the escalation history. */
   banHistory(since: number): Map<string, number[]> {
     const out = new Map<string, number[]>();

@@ -1,5 +1,5 @@
 import { execa } from 'execa';
-import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -24,7 +24,12 @@ describe('the packed tarball', () => {
     for (const file of ['systemd/asterisk-guard.service', 'asterisk-conf/manager.d/asterisk-guard.conf', 'docs/config.sample.yaml', 'dist/src/cli.js']) {
       expect(existsSync(path.join(installed, file)), file).toBe(true);
     }
-    expect(existsSync(path.join(installed, 'dist', 'bench'))).toBe(false);
+    // The lab (netns, Asterisk root, attack tools) and its execa stay in the repository.
+    for (const dir of ['bench', 'lab', 'test']) expect(existsSync(path.join(installed, 'dist', dir)), dir).toBe(false);
+    expect(existsSync(path.join(installed, 'lab'))).toBe(false);
+    const manifest = JSON.parse(readFileSync(path.join(installed, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+    expect(Object.keys(manifest.dependencies)).not.toContain('execa');
+    expect(existsSync(path.join(installed, 'node_modules', 'execa'))).toBe(false);
     const sqlite = await execa(process.execPath, ['-e', "const D = require('better-sqlite3'); console.log(new D(':memory:').prepare('select 41 + 1 as x').get().x)"], { cwd: installed });
     expect(String(sqlite.stdout)).toBe('42');
     const init = await execa(bin, ['init', '--config', path.join(dir, 'etc', 'config.yaml'), '--manager-conf', path.join(dir, 'manager.conf')]);

@@ -35,10 +35,6 @@ export class ManualClock implements Clock {
     return new Promise((resolve) => this.after(ms, resolve));
   }
 
-  get pendingTimers(): number {
-    return this.timers.length;
-  }
-
   /** Moves time forward by `ms`, firing due timers in order. */
   async advance(ms: number): Promise<void> {
     const end = this.time + ms;
