@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfigFile, parseConfig } from '../../src/config/load.js';
+import { ledgerConfig } from '../../src/core.js';
 import { parseDuration } from '../../src/time/duration.js';
 import { GuardError } from '../../src/errors.js';
 
@@ -46,6 +47,14 @@ describe('config', () => {
     expect(error('firewall:\n  table: "x; flush ruleset"\n').message).toMatch(/:2: firewall\.table/);
     expect(error('detect:\n  threshold: -1\n').message).toMatch(/:2: detect\.threshold/);
     expect(error('ami:\n  port: 99999\n').message).toMatch(/:2: ami\.port/);
+    expect(error('policy:\n  max_imported_bantime: forever\n').message).toMatch(/:2: policy\.max_imported_bantime: "forever" is not a duration of 1s or more, nor "permanent"/);
+  });
+
+  it('bounds imported bans by the ladder unless told otherwise', () => {
+    expect(ledgerConfig(parseConfig('', 'x')).maxImportedMs).toBe(604_800_000);
+    expect(ledgerConfig(parseConfig('policy:\n  ladder: [1h, permanent]\n', 'x')).maxImportedMs).toBe(null);
+    expect(ledgerConfig(parseConfig('policy:\n  max_imported_bantime: 2d\n', 'x')).maxImportedMs).toBe(172_800_000);
+    expect(ledgerConfig(parseConfig('policy:\n  max_imported_bantime: permanent\n', 'x')).maxImportedMs).toBe(null);
   });
 
   it('refuses malformed YAML with its line', () => {

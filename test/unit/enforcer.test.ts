@@ -2,10 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { Enforcer } from '../../src/enforce/enforcer.js';
-import type { Ban, FirewallDriver, FlowDirection } from '../../src/enforce/firewall-driver.js';
+import { FlakyFirewall } from '../support/flaky-firewall.js';
+import type { FirewallDriver, FlowDirection } from '../../src/enforce/firewall-driver.js';
 import { processRunner } from '../../src/enforce/command-runner.js';
 import { NftablesDriver } from '../../src/enforce/nftables-driver.js';
-import { GuardError } from '../../src/errors.js';
 import { parseIpPrefix, type IpPrefix } from '../../src/net/ip-prefix.js';
 import type { BanDecision } from '../../src/policy/decision.js';
 import { ProblemCounter } from '../../src/pipeline.js';
@@ -37,42 +37,6 @@ function decision(text: string): BanDecision {
     note: undefined,
     evidence: { source: text, trigger: 'burst', score: 5, slowScore: 5, events: { ChallengeResponseFailed: 5 }, accounts: ['1001'], services: ['PJSIP'], firstSeen: 0, lastSeen: 0 },
   };
-}
-
-/** A firewall whose first `failures` commits fail the way nft does, then work. */
-class FlakyFirewall implements FirewallDriver {
-  readonly name = 'flaky';
-  readonly committed: Ban[][] = [];
-  readonly lifted: string[] = [];
-  readonly flushed: string[] = [];
-  readonly calls: string[] = [];
-  constructor(private failures: number) {}
-  async init() {}
-  async ban(bans: readonly Ban[]) {
-    if (this.failures-- > 0) throw new GuardError('AG_ERR_FIREWALL_COMMAND', 'nft -i exited 1: Error: Could not process rule: Device or resource busy');
-    this.calls.push(`ban ${bans.length}`);
-    this.committed.push([...bans]);
-  }
-  async unban(prefixes: readonly IpPrefix[]) {
-    this.calls.push(`unban ${prefixes.length}`);
-    this.lifted.push(...prefixes.map((p) => p.text));
-  }
-  async reconcile(bans: readonly Ban[]) {
-    this.calls.push(`reconcile ${bans.length}`);
-  }
-  async setAllowed(prefixes: readonly IpPrefix[]) {
-    this.calls.push(`allow ${prefixes.map((p) => p.text).join(',')}`);
-  }
-  async list() {
-    return this.committed.flat();
-  }
-  async flushConnections(prefix: IpPrefix, direction: FlowDirection) {
-    this.flushed.push(`${direction} ${prefix.text}`);
-  }
-  close() {}
-  async destroy() {
-    return false;
-  }
 }
 
 function setup(fw: FirewallDriver) {

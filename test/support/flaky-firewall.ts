@@ -1,0 +1,40 @@
+import type { Ban, FirewallDriver, FlowDirection } from '../../src/enforce/firewall-driver.js';
+import { GuardError } from '../../src/errors.js';
+import type { IpPrefix } from '../../src/net/ip-prefix.js';
+
+/** A firewall whose first `failures` commits fail the way nft does, then work. */
+export class FlakyFirewall implements FirewallDriver {
+  readonly name = 'flaky';
+  readonly committed: Ban[][] = [];
+  readonly lifted: string[] = [];
+  readonly flushed: string[] = [];
+  readonly calls: string[] = [];
+  constructor(private failures: number) {}
+  async init() {}
+  async ban(bans: readonly Ban[]) {
+    if (this.failures-- > 0) throw new GuardError('AG_ERR_FIREWALL_COMMAND', 'nft -i exited 1: Error: Could not process rule: Device or resource busy');
+    this.calls.push(`ban ${bans.length}`);
+    this.committed.push([...bans]);
+  }
+  async unban(prefixes: readonly IpPrefix[]) {
+    this.calls.push(`unban ${prefixes.length}`);
+    this.lifted.push(...prefixes.map((p) => p.text));
+  }
+  async reconcile(bans: readonly Ban[]) {
+    this.calls.push(`reconcile ${bans.length}`);
+  }
+  async setAllowed(prefixes: readonly IpPrefix[]) {
+    this.calls.push(`allow ${prefixes.map((p) => p.text).join(',')}`);
+  }
+  async list() {
+    return this.committed.flat();
+  }
+  async flushConnections(prefix: IpPrefix, direction: FlowDirection) {
+    this.flushed.push(`${direction} ${prefix.text}`);
+  }
+  close() {}
+  async destroy() {
+    return false;
+  }
+}
+
