@@ -1,7 +1,7 @@
 import type { Scoreboard } from '../detect/scoreboard.js';
 import type { Enforcer } from '../enforce/enforcer.js';
 import { GuardError } from '../errors.js';
-import { isRefusal, type ActiveBan, type BanLedger } from '../ledger/ban-ledger.js';
+import { describeRefusal, isRefusal, type ActiveBan, type BanLedger } from '../ledger/ban-ledger.js';
 import type { IpPrefix } from '../net/ip-prefix.js';
 import type { Pipeline } from '../pipeline.js';
 import type { BanRequest, Decision } from '../policy/decision.js';
@@ -63,7 +63,7 @@ export class Guard {
 
   async ban(r: Args<'ban'>) {
     const decision = this.request({ target: r.prefix, time: this.d.clock.now(), reason: 'manual', origin: 'cli', durationMs: r.for, note: r.reason });
-    if (isRefusal(decision)) throw new GuardError('AG_ERR_CONTROL_REQUEST', decision.refused === 'spared' ? `${decision.why}; disallow it first if you mean it` : decision.why);
+    if (isRefusal(decision)) throw new GuardError('AG_ERR_CONTROL_REQUEST', `${describeRefusal(decision)}${decision.refused === 'spared' ? '; disallow it first if you mean it' : ''}`);
     await this.d.enforcer.drain();
     return { prefix: r.prefix.text, until: decision.durationMs === null ? null : decision.time + decision.durationMs, step: decision.step };
   }

@@ -23,10 +23,22 @@ export interface ActiveBan {
   readonly step: number;
 }
 
+/** Why the ledger refused a request: built without text, the policy's refusals cost nothing; see describeRefusal. */
 export type Refusal =
-  | { readonly refused: 'spared'; readonly why: string }
-  | { readonly refused: 'already-banned'; readonly why: string }
-  | { readonly refused: 'expired'; readonly why: string };
+  | { readonly refused: 'spared'; readonly target: IpPrefix; readonly by: string }
+  | { readonly refused: 'already-banned'; readonly target: IpPrefix; readonly until: number | null }
+  | { readonly refused: 'expired'; readonly target: IpPrefix };
+
+export function describeRefusal(r: Refusal): string {
+  switch (r.refused) {
+    case 'spared':
+      return `${r.target.text} is ${r.by}: it is never banned`;
+    case 'already-banned':
+      return `${r.target.text} is banned already, ${r.until === null ? 'for good' : `until ${new Date(r.until).toISOString()}`}`;
+    case 'expired':
+      return `the ban of ${r.target.text} has already ended`;
+  }
+}
 
 /** Where accepted changes go: the enforcer (kernel, conntrack, retries) in the daemon; nowhere in a replay. */
 export interface LedgerSink {
@@ -63,14 +75,16 @@ export class BanLedger implements BanBook {
   /** Accepts a ban (its decision is on its way to the kernel) or says why not. */
   request(r: BanRequest): BanDecision | Refusal {
     const spared = this.neverBan.why(r.target);
-    if (spared) return { refused: 'spared', why: `${r.target.text} is ${spared}: it is never banned` };
+    if (spared) return { refused: 'spared', target: r.target, by: spared };
     const { step, durationMs: ladderMs } = this.nextStep(r.target, r.time);
     const durationMs = r.durationMs === undefined ? ladderMs : this.bound(r.durationMs, r.origin);
-    if (durationMs !== null && durationMs <= 0) return { refused: 'expired', why: `the ban of ${r.target.text} has already ended` };
+    if (durationMs !== null && durationMs <= 0) return { refused: 'expired', target: r.target };
     const until = durationMs === null ? null : r.time + durationMs;
     const held = this.live(r.target, r.time);
-    if (held && (held.until === null || (until !== null && held.until >= until))) {
-      return { refused: 'already-banned', why: `${r.target.text} is banned already, ${held.until === null ? 'for good' : `until ${new Date(held.until).toISOString()}`}` };
+    // The policy never extends a ban in force (its ladder would escalate a prefix that is only
+    // still failing in a replay, where nothing drops it); an admin or an import may, to a later end.
+    if (held && (r.origin === 'auto' || held.until === null || (until !== null && held.until >= until))) {
+      return { refused: 'already-banned', target: r.target, until: held.until };
     }
     this.active.set(r.target.text, { prefix: r.target, since: r.time, until, reason: r.note ?? r.reason, origin: r.origin, step });
     this.remember(r.target, r.time);

@@ -7,5 +7,5 @@ import type { BanDecision, BanRequest } from './decision.js';
  */
 export interface BanBook {
   bannedUntil(prefix: IpPrefix, time: number): number | undefined;
-  request(r: BanRequest): BanDecision | { readonly refused: string; readonly why: string };
+  request(r: BanRequest): BanDecision | { readonly refused: string };
 }

@@ -33,7 +33,7 @@ export class Policy {
   private readonly decoys: DecoyAccounts;
   private readonly failureRules: readonly FailureRule[];
   private readonly decoyAuthenticated: SuccessRule;
-  private readonly tools: RuleTools;
+  private tools: RuleTools;
   private readonly failure: MutableFailure = { event: undefined!, key: undefined!, slot: -1, score: 0, slowScore: 0, trustFactor: 1, banned: undefined };
   private lastLocal: Endpoint | undefined;
 
@@ -48,11 +48,8 @@ export class Policy {
     // scores did not ban already; a warning only for a source not banned; the subnet last.
     this.failureRules = [accountAttack(), scoreBan, tripwire(this.decoys), stalePasswordWarning, subnetBan()];
     this.decoyAuthenticated = decoyAuthenticated(this.decoys);
-    const policy = this;
     this.tools = {
-      get config() {
-        return policy.config;
-      },
+      config,
       scoreboard,
       ban: (target, time, reason, evidence) => this.ban(target, time, reason, evidence),
       alert: (severity, reason, time, text, target, evidence): AlertDecision => ({ action: 'alert', severity, reason, time, text, target, evidence }),
@@ -63,6 +60,7 @@ export class Policy {
   /** A reloaded config (SIGHUP): thresholds, decoys, trust. Bans, scores and trust stay. */
   reconfigure(config: PolicyConfig): void {
     this.config = config;
+    this.tools = { ...this.tools, config };
     this.decoys.set(config.decoys);
   }
 
@@ -99,8 +97,7 @@ export class Policy {
       const d = rule(f, this.tools);
       if (d === undefined) continue;
       out = this.collect(out, d);
-      const ban = lastBan(d);
-      if (ban) f.banned = ban;
+      if (d.action === 'ban') f.banned = d;
     }
     return out ?? this.count('scored');
   }
@@ -131,7 +128,12 @@ export class Policy {
 
   private collect(out: Decision[] | undefined, d: Exclude<Decided, undefined>): Decision[] {
     const list = out ?? [];
-    for (const one of Array.isArray(d) ? (d as readonly Decision[]) : [d as Decision]) {
+    if (!Array.isArray(d)) {
+      this.outcomes[(d as Decision).action]++;
+      list.push(d as Decision);
+      return list;
+    }
+    for (const one of d as readonly Decision[]) {
       this.outcomes[one.action]++;
       list.push(one);
     }
@@ -142,10 +144,4 @@ export class Policy {
     this.outcomes[outcome]++;
     return NONE;
   }
-}
-
-function lastBan(d: Exclude<Decided, undefined>): BanDecision | undefined {
-  const list: readonly Decision[] = Array.isArray(d) ? d : [d as Decision];
-  for (let i = list.length - 1; i >= 0; i--) if (list[i]!.action === 'ban') return list[i] as BanDecision;
-  return undefined;
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BanLedger, isRefusal, type LedgerSink } from '../../src/ledger/ban-ledger.js';
+import { BanLedger, describeRefusal, isRefusal, type LedgerSink } from '../../src/ledger/ban-ledger.js';
 import type { IpPrefix } from '../../src/net/ip-prefix.js';
 import type { BanDecision, BanRequest } from '../../src/policy/decision.js';
 import { NeverBan } from '../../src/policy/never-ban.js';
@@ -45,7 +45,7 @@ describe('BanLedger', () => {
       expect(isRefusal(r) && r.refused, target).toBe('spared');
     }
     const r = ledger.request(request('198.51.100.0/24', 0));
-    expect(isRefusal(r) && r.why).toBe('198.51.100.0/24 is allow-listed (198.51.100.10): it is never banned');
+    expect(isRefusal(r) && describeRefusal(r)).toBe('198.51.100.0/24 is allow-listed (198.51.100.10): it is never banned');
     expect(sent).toEqual([]);
     expect(ledger.bannedUntil(p('198.51.100.0/24'), 0)).toBeUndefined();
     expect(ledger.nextStep(p('198.51.100.0/24'), 0).step).toBe(0);

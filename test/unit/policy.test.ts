@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/log.js';
 import type { Decision } from '../../src/policy/decision.js';
-import { buildCore } from '../../src/core.js';
+import { buildCore, ledgerConfig, policyConfig } from '../../src/core.js';
 import { event } from '../support/events.js';
 
 const log = createLogger('silent', 'stderr');
@@ -109,5 +109,21 @@ describe('subnets and accounts', () => {
     for (let i = 1; i <= 12; i++) alerts.push(...policy.handle(event('ChallengeResponseFailed', `198.51.100.${i}`, i * MIN, { AccountID: '1001' })).filter((d) => d.action === 'alert' && d.reason === 'distributed-attack'));
     expect(alerts).toHaveLength(1);
     expect(alerts[0]!.action === 'alert' && alerts[0]!.text).toMatch(/account 1001: failing from 10 sources/);
+  });
+});
+
+describe('reload', () => {
+  it('applies new thresholds, ladder and decoys to the running policy; scores and bans stay', () => {
+    const { policy, ledger } = setup();
+    flood(policy, '203.0.113.1', 0, 3);
+    flood(policy, '203.0.113.9', 0, 5);
+    const next = parseConfig('detect: { threshold: 3, decoys: [admin] }\npolicy: { ladder: [2h] }', 'test');
+    policy.reconfigure(policyConfig(next));
+    ledger.reconfigure(ledgerConfig(next));
+    // Three failures on record meet the new threshold at the next one.
+    expect(summary(flood(policy, '203.0.113.1', 100, 1))).toEqual(['ban 203.0.113.1 brute-force']);
+    expect(ledger.bannedUntil(policy.keyOf(event('InvalidAccountID', '203.0.113.1', 0).remote.ip), 100)).toBe(100 + 2 * 3_600_000);
+    expect(ledger.bannedUntil(policy.keyOf(event('InvalidAccountID', '203.0.113.9', 0).remote.ip), 100)).toBe(20 + 600_000);
+    expect(summary(policy.handle(event('InvalidAccountID', '203.0.113.50', 200, { AccountID: 'admin' })))).toEqual(['ban 203.0.113.50 tripwire']);
   });
 });

@@ -40,5 +40,5 @@ export interface RuleTools {
 export type Decided = Decision | readonly Decision[] | undefined;
 
 /** A policy rule: one concern, `(failure, tools) → decision | undefined`, run in order. */
-export type FailureRule = (f: Failure, tools: RuleTools) => Decided;
+export type FailureRule = (f: Failure, tools: RuleTools) => Decision | undefined;
 export type SuccessRule = (s: Success, tools: RuleTools) => Decided;
