@@ -30,7 +30,7 @@ function quantile(sorted: number[], q: number): number {
 }
 
 export interface KernelResults {
-  latency: { kernelP50: number; kernelP99: number; conntrackP50: number; conntrackP99: number; conntrackToP50: number; conntrackToP99: number; bans: number };
+  latency: { kernelP50: number; kernelP99: number; enforcerP50: number; enforcerP99: number; conntrackP50: number; conntrackP99: number; conntrackToP50: number; conntrackToP99: number; bans: number };
   massBan: { bans: number; seconds: number; perBanUs: number; processPerBanMs: number; ratio: number };
   reconcile: { bans: number; seconds: number };
 }
@@ -44,6 +44,7 @@ export async function runKernelBench(): Promise<KernelResults> {
   const kernel: number[] = [];
   const conntrack: number[] = [];
   const conntrackTo: number[] = [];
+  const enforcerOnly: number[] = [];
   const log = pino({ level: 'silent' });
   const bus = decisionBus();
   const enforcer = new Enforcer(driver, bus, log, { clock: systemClock, retryBaseMs: 10, retryMaxMs: 100, conntrackAttempts: 1 });
@@ -57,6 +58,7 @@ export async function runKernelBench(): Promise<KernelResults> {
     // The bus counts from the enforcer's hand-over; the core's own microseconds go on top.
     const core = committed - l.kernel;
     kernel.push(committed);
+    enforcerOnly.push(l.kernel);
     if (l.conntrack !== null) conntrack.push(l.conntrack + core);
     if (l.conntrackTo !== null) conntrackTo.push(l.conntrackTo + core);
     done?.();
@@ -69,11 +71,14 @@ export async function runKernelBench(): Promise<KernelResults> {
   }
   if (policy.outcomes.ban !== 1000) throw new Error(`latency: ${policy.outcomes.ban} bans, not 1000`);
   kernel.sort((a, b) => a - b);
+  enforcerOnly.sort((a, b) => a - b);
   conntrack.sort((a, b) => a - b);
   conntrackTo.sort((a, b) => a - b);
   const latency = {
     kernelP50: quantile(kernel, 0.5),
     kernelP99: quantile(kernel, 0.99),
+    enforcerP50: quantile(enforcerOnly, 0.5),
+    enforcerP99: quantile(enforcerOnly, 0.99),
     conntrackP50: quantile(conntrack, 0.5),
     conntrackP99: quantile(conntrack, 0.99),
     conntrackToP50: quantile(conntrackTo, 0.5),

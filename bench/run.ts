@@ -2,7 +2,7 @@
 // with the machine's description. Medians and ratios are from this one run. Every part runs
 // with the V8 flags the daemon's own command line uses (see src/cli.ts).
 import { execa } from 'execa';
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { runKernelBench } from './kernel.js';
@@ -24,7 +24,7 @@ const memory = JSON.parse(await child('memory-main.js', '--expose-gc')) as { bas
 say(`   ${n(memory.at1MMb)} MB at 1M, ${n(memory.at2MMb)} MB at 2M (baseline ${n(memory.baselineMb)} MB)`);
 say('3-5. kernel: latency, mass ban, reconcile (network namespace)...');
 const k = JSON.parse(await child('kernel-main.js')) as Awaited<ReturnType<typeof runKernelBench>>;
-say(`   drop committed p50 ${f(k.latency.kernelP50)} ms, p99 ${f(k.latency.kernelP99)} ms; the source's flows deleted p50 ${f(k.latency.conntrackP50)} ms, p99 ${f(k.latency.conntrackP99)} ms; flows towards it p50 ${f(k.latency.conntrackToP50)} ms, p99 ${f(k.latency.conntrackToP99)} ms`);
+say(`   drop committed p50 ${f(k.latency.enforcerP50)} ms, p99 ${f(k.latency.enforcerP99)} ms from the enforcer, ${f(k.latency.kernelP50)} / ${f(k.latency.kernelP99)} ms from the AMI event; the source's flows deleted p50 ${f(k.latency.conntrackP50)} ms, p99 ${f(k.latency.conntrackP99)} ms; flows towards it p50 ${f(k.latency.conntrackToP50)} ms, p99 ${f(k.latency.conntrackToP99)} ms`);
 say(`   mass ban of 100k: ${f(k.massBan.seconds)} s (${f(k.massBan.perBanUs)} µs per ban); one nft process per ban: ${f(k.massBan.processPerBanMs)} ms per ban: ${n(k.massBan.ratio)}x`);
 say(`   reconcile of 100k stored bans: ${f(k.reconcile.seconds)} s`);
 say('6. fail2ban side by side in the lab (real Asterisk 22, svcrack)...');
@@ -36,8 +36,13 @@ const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
 const nft = String((await execa('nft', ['--version'], { reject: false })).stdout).trim();
 const conntrackVersion = String((await execa('conntrack', ['--version'], { reject: false })).stdout).trim();
 const mark = (ok: boolean) => (ok ? 'met' : '**missed**');
+// What moved from one change to the next is written by people, below this line; a run keeps it.
+const HISTORY = '## What moved';
+const file = here('../../docs/benchmarks.md');
+const old = existsSync(file) ? readFileSync(file, 'utf8') : '';
+const history = old.includes(HISTORY) ? `\n${old.slice(old.indexOf(HISTORY))}` : '';
 writeFileSync(
-  here('../../docs/benchmarks.md'),
+  file,
   `# Benchmarks
 
 \`npm run bench\`, ${new Date().toISOString().slice(0, 10)}, on ${os.cpus().length} × ${cpu}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Linux ${os.release()}, Node ${process.version} (${process.execArgv.join(' ') || 'no flags'}), ${nft}, ${conntrackVersion}. One run; the machine is shared and noisy.
@@ -47,7 +52,8 @@ writeFileSync(
 | 1 | AMI framing + normalising + scoring, 1M events from 100k sources, one core (median of 3) | ${n(pipeline.eventsPerSecond)} events/s (runs: ${pipeline.runs.map(n).join(', ')}) | ≥ 500,000 events/s | ${mark(pipeline.eventsPerSecond >= 500_000)} |
 | 1 | … against what Asterisk 22 emits under svcrack (lab) | ${n(side.asteriskEventsPerSecond)} events/s: ${n(pipeline.eventsPerSecond / side.asteriskEventsPerSecond)}× headroom | | |
 | 2 | RSS tracking 1M distinct sources; after 2M (cap 1M) | ${n(memory.at1MMb)} MB; ${n(memory.at2MMb)} MB | ≤ 150 MB, flat | ${mark(memory.at1MMb <= 150 && memory.at2MMb <= memory.at1MMb * 1.05)} |
-| 3 | event → drop committed, p50 / p99 (1,000 bans) | ${f(k.latency.kernelP50)} / ${f(k.latency.kernelP99)} ms | p99 < 2 ms | ${mark(k.latency.kernelP99 < 2)} |
+| 3 | decision handed to the enforcer → drop committed, p50 / p99 (1,000 bans; the figure sessions 1-2 measured) | ${f(k.latency.enforcerP50)} / ${f(k.latency.enforcerP99)} ms | p99 < 2 ms | ${mark(k.latency.enforcerP99 < 2)} |
+| 3 | AMI event → drop committed, through the whole core (parse, score, rules, ban ledger) | ${f(k.latency.kernelP50)} / ${f(k.latency.kernelP99)} ms | | |
 | 3 | event → the source's conntrack entries deleted (the flows it started), p50 / p99 | ${f(k.latency.conntrackP50)} / ${f(k.latency.conntrackP99)} ms | p99 < 20 ms | ${mark(k.latency.conntrackP99 < 20)} |
 | 3 | … then the flows the PBX started towards it, p50 / p99 | ${f(k.latency.conntrackToP50)} / ${f(k.latency.conntrackToP99)} ms | | |
 | 4 | 100k distinct sources banned → all in the kernel | ${f(k.massBan.seconds)} s | < 1 s | ${mark(k.massBan.seconds < 1)} |
@@ -70,8 +76,13 @@ How each part is measured, and where the time goes:
   allocated once at the cap (the kernel backs them as they are written) and a CLOCK hand evicts,
   so the figure is flat once the cap is reached. About 72 MB of it are the records and the hash
   table (72 bytes per source), the rest is Node, V8's heap and the modules. Session 1: 1.2 GB.
-- **3**: one ban at a time through the daemon's enforcer and nftables driver, in a network
-  namespace, the benchmark process inside it as the daemon runs inside its PBX's. The drop is
+- **3**: one ban at a time, each an AMI InvalidAccountID on a decoy account fed to the daemon's
+  own core (\`buildCore\`: parser, scoreboard, rules, ban ledger) wired to its enforcer and
+  nftables driver, in a network namespace, the benchmark process inside it as the daemon runs
+  inside its PBX's. Two starts: the enforcer's hand-over (what sessions 1-2 measured, so the
+  target compares like with like) and the event itself. The core's share, 0.1 ms at the median,
+  is a CPU woken from idle between bans: the same event path in a loop with no pause takes 20 µs,
+  and the code before the ban ledger measured the same (docs/decisions.md). The drop is
   a line to a long-lived \`nft -i\` into a hash set. Conntrack: \`conntrack -D --orig-src\` (the
   attack's flows), then \`--orig-dst\` (flows the PBX started towards the source). Each is a
   dump of the kernel's whole conntrack table, which the kernel walks bucket by bucket under
@@ -84,6 +95,6 @@ How each part is measured, and where the time goes:
 - **6**: \`bench/side-by-side.ts\`: the lab (\`npm run demo\`'s) with two svcrack attackers, one left to
   each defender (fail2ban ignores the guard's, the guard allow-lists fail2ban's). Guesses are
   counted in Asterisk's own security log.
-`,
+${history}`,
 );
 say('written: docs/benchmarks.md');

@@ -15,6 +15,8 @@ const MAX_LINE = 64 * 1024;
 const LINE_TIMEOUT_MS = 10_000;
 
 interface Pending {
+  /** The process the line went to: only its own exit may fail the line. */
+  readonly child: ChildProcess;
   readonly sentinel: string;
   readonly line: string;
   readonly resolve: () => void;
@@ -45,7 +47,7 @@ export class NftSession {
       const timer = setTimeout(() => {
         this.restart(new GuardError('AG_ERR_FIREWALL_COMMAND', `nft -i did not answer within ${LINE_TIMEOUT_MS} ms; restarting it`));
       }, LINE_TIMEOUT_MS);
-      this.pending.push({ sentinel, line, resolve, reject, timer });
+      this.pending.push({ child, sentinel, line, resolve, reject, timer });
       child.stdin!.write(`${line}\n${sentinel}\n`);
     });
   }
@@ -90,7 +92,11 @@ export class NftSession {
 
   private fail(child: ChildProcess, error: Error): void {
     if (this.child === child) this.child = undefined;
-    for (const p of this.pending.splice(0)) {
+    // A closed process exiting late (after a restart of the session) leaves the new one's lines alone.
+    const failed = this.pending.filter((p) => p.child === child);
+    if (failed.length === 0) return;
+    this.pending.splice(0, this.pending.length, ...this.pending.filter((p) => p.child !== child));
+    for (const p of failed) {
       clearTimeout(p.timer);
       p.reject(error);
     }

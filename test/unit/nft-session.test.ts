@@ -1,5 +1,9 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { lineOutcome } from '../../src/enforce/nft-session.js';
+import { processRunner } from '../../src/enforce/command-runner.js';
+import { lineOutcome, NftSession } from '../../src/enforce/nft-session.js';
 
 // Real `nft -i` stderr (nftables 1.0.6): a failed line, then the sentinels of lines 1 and 10.
 const failed =
@@ -29,5 +33,22 @@ describe('lineOutcome (nft -i stderr)', () => {
     const text = sentinel(4) + failed;
     const r = lineOutcome(text, 'ag_sentinel_7_4');
     expect(text.slice(r!.consumed)).toBe(failed);
+  });
+});
+
+describe('NftSession', () => {
+  it("keeps a new process's lines when the process it closed exits late (found by the kernel benchmark)", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'ag-nft-'));
+    // A stand-in for `nft -i`: answers each line's sentinel after 300 ms, exits 100 ms after its input ends.
+    writeFileSync(
+      path.join(dir, 'nft'),
+      '#!/bin/bash\nwhile IFS= read -r line; do case "$line" in ag_sentinel_*) sleep 0.3; printf \'Error: syntax error, unexpected newline, expecting string\\n%s\\n  ^\\n\' "$line" >&2;; esac; done\nsleep 0.1\n',
+      { mode: 0o755 },
+    );
+    const session = new NftSession(processRunner(['env', `PATH=${dir}:${process.env['PATH']}`]));
+    await session.apply(['add table inet t']);
+    session.close();
+    await expect(session.apply(['add table inet t'])).resolves.toBeUndefined();
+    session.close();
   });
 });
