@@ -167,9 +167,14 @@ export class BanLedger implements BanBook {
 
   /** Forgets ended bans and history older than the lookback: amortised, when the map has doubled. */
   private prune(time: number): void {
-    for (const [k, b] of this.active) if (b.until !== null && b.until <= time) this.active.delete(k);
+    // forEach: no [key, value] array per entry, and deleting the visited entry is allowed.
+    this.active.forEach((b, k) => {
+      if (b.until !== null && b.until <= time) this.active.delete(k);
+    });
     const since = time - this.config.lookbackMs;
-    for (const [k, times] of this.history) if (times[times.length - 1]! < since) this.history.delete(k);
+    this.history.forEach((times, k) => {
+      if (times[times.length - 1]! < since) this.history.delete(k);
+    });
     this.pruneAt = Math.max(1024, this.active.size * 2);
   }
 }

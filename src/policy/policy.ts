@@ -51,6 +51,7 @@ export class Policy {
     this.tools = {
       config,
       scoreboard,
+      banned: (prefix, time) => bans.bannedUntil(prefix, time) !== undefined,
       ban: (target, time, reason, evidence) => this.ban(target, time, reason, evidence),
       alert: (severity, reason, time, text, target, evidence): AlertDecision => ({ action: 'alert', severity, reason, time, text, target, evidence }),
       evidence: (f: Failure, trigger: Trigger): Evidence => scoreboard.evidence(f.slot, f.key, trigger),
@@ -127,12 +128,14 @@ export class Policy {
   }
 
   private collect(out: Decision[] | undefined, d: Exclude<Decided, undefined>): Decision[] {
-    const list = out ?? [];
     if (!Array.isArray(d)) {
       this.outcomes[(d as Decision).action]++;
-      list.push(d as Decision);
-      return list;
+      // An array literal of the right size: most events that decide decide one thing.
+      if (out === undefined) return [d as Decision];
+      out.push(d as Decision);
+      return out;
     }
+    const list = out ?? [];
     for (const one of d as readonly Decision[]) {
       this.outcomes[one.action]++;
       list.push(one);

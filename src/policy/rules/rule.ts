@@ -31,6 +31,8 @@ export interface Success {
 export interface RuleTools {
   readonly config: PolicyConfig;
   readonly scoreboard: Scoreboard;
+  /** Is the prefix banned at `time` (the ledger's answer)? */
+  banned(prefix: IpPrefix, time: number): boolean;
   /** Asks the ban ledger; the decision when it accepted, undefined when it refused. */
   ban(target: IpPrefix, time: number, reason: BanReason, evidence: Evidence | undefined): BanDecision | undefined;
   alert(severity: AlertDecision['severity'], reason: AlertDecision['reason'], time: number, text: string, target: IpPrefix | undefined, evidence: Evidence | undefined): AlertDecision;

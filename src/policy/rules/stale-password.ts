@@ -10,10 +10,11 @@ const STALE_PASSWORD_FAILURES = 3;
  */
 export const stalePasswordWarning: FailureRule = (f, t) => {
   if (f.banned !== undefined || t.scoreboard.warned(f.slot)) return undefined;
+  // The cheap test first: most failing sources are scoring fast, not failing slowly.
   const trigger =
     f.trustFactor > 1
       ? 'trusted-failing'
-      : t.scoreboard.singleAccountPasswordFailures(f.slot) >= STALE_PASSWORD_FAILURES && f.score < t.config.threshold / 2
+      : f.score < t.config.threshold / 2 && t.scoreboard.singleAccountPasswordFailures(f.slot) >= STALE_PASSWORD_FAILURES
         ? 'stale-password'
         : undefined;
   if (trigger === undefined) return undefined;

@@ -19,6 +19,8 @@ export function subnetBan(): FailureRule {
     if (member.target.length <= length) return undefined;
     const subnet = widen(member.target, length);
     const time = member.time;
+    // Members of a subnet banned already are not counted again (in a replay they still fail).
+    if (t.banned(subnet, time)) return undefined;
     let members = subnets.get(subnet.text);
     if (!members) {
       subnets.set(subnet.text, (members = new Map()));
