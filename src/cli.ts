@@ -33,6 +33,7 @@ async function main(argv: string[]): Promise<number> {
         socket: { type: 'string' },
         for: { type: 'string' },
         reason: { type: 'string' },
+        force: { type: 'boolean' },
         json: { type: 'boolean' },
         yes: { type: 'boolean', short: 'y' },
         'manager-conf': { type: 'string' },
@@ -66,7 +67,7 @@ async function main(argv: string[]): Promise<number> {
   if (spec.admin) {
     const socket = values.socket ?? loadConfig(values.config, false).control.socket;
     const { adminCommand } = await import('./control/commands.js');
-    return adminCommand(socket, command, rest, { json: values.json === true, for: values.for, reason: values.reason });
+    return adminCommand(socket, command, rest, { json: values.json === true, for: values.for, reason: values.reason, force: values.force === true });
   }
   switch (command) {
     case 'replay': {

@@ -38,7 +38,7 @@ export function policyConfig(config: Config): PolicyConfig {
 export function ledgerConfig(config: Config): LedgerConfig {
   const p = config.policy;
   const longest = p.ladder.includes(null) ? null : Math.max(...(p.ladder as number[]));
-  return { ladder: p.ladder, lookbackMs: p.lookback, maxImportedMs: p.max_imported_bantime === undefined ? longest : p.max_imported_bantime };
+  return { ladder: p.ladder, lookbackMs: p.lookback, maxImportedMs: p.max_imported_bantime === undefined ? longest : p.max_imported_bantime, widest: { 4: p.widest_ban.ipv4, 6: p.widest_ban.ipv6 } };
 }
 
 export interface CoreOptions {

@@ -7,7 +7,7 @@ const duration = (min: number) =>
   z.union([z.string(), z.number()]).transform((v, ctx) => {
     const ms = parseDuration(v);
     if (ms === undefined) {
-      ctx.addIssue({ code: 'custom', message: `${JSON.stringify(v)} is not a duration (use 500ms, 30s, 10m, 1h, 1d, 1w or seconds)` });
+      ctx.addIssue({ code: 'custom', message: `${JSON.stringify(v)} is not a duration of at most 3650d (use 500ms, 30s, 10m, 1h, 1d, 1w or seconds)` });
       return z.NEVER;
     }
     if (ms < min) {
@@ -28,7 +28,7 @@ const banLength = () =>
     if (v === 'permanent') return null;
     const ms = parseDuration(v);
     if (ms === undefined || ms < 1000) {
-      ctx.addIssue({ code: 'custom', message: `${JSON.stringify(v)} is not a duration of 1s or more, nor "permanent"` });
+      ctx.addIssue({ code: 'custom', message: `${JSON.stringify(v)} is not a duration from 1s to 3650d, nor "permanent"` });
       return z.NEVER;
     }
     return ms;
@@ -91,6 +91,11 @@ export const configSchema = z
         lookback: duration(1000).default(30 * 86_400_000),
         // The longest ban an import may set; unset: the ladder's longest step.
         max_imported_bantime: banLength().optional(),
+        // The widest prefix `ban` and `import` accept without --force (never over a never-ban address).
+        widest_ban: z
+          .object({ ipv4: z.number().int().min(0).max(32).default(16), ipv6: z.number().int().min(0).max(128).default(32) })
+          .strict()
+          .prefault({}),
         subnet: z
           .object({
             count: z.number().int().min(2).default(5),

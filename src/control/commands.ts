@@ -10,6 +10,7 @@ interface Options {
   readonly json: boolean;
   readonly for: string | undefined;
   readonly reason: string | undefined;
+  readonly force: boolean;
 }
 
 const out = (text: string) => process.stdout.write(`${text}\n`);
@@ -72,7 +73,7 @@ export const ADMIN_CLIENT: Readonly<Record<string, Printer>> = {
   list: listBans('list'),
   export: listBans('export'),
   async ban(socket, args, o) {
-    const r = (await request(socket, { cmd: 'ban', prefix: args[0], ...(o.for ? { for: o.for } : {}), ...(o.reason ? { reason: o.reason } : {}) })) as { prefix: string; until: number | null; step: number };
+    const r = (await request(socket, { cmd: 'ban', prefix: args[0], ...(o.for ? { for: o.for } : {}), ...(o.reason ? { reason: o.reason } : {}), ...(o.force ? { force: true } : {}) })) as { prefix: string; until: number | null; step: number };
     out(o.json ? JSON.stringify(r) : `banned ${r.prefix} until ${when(r.until)} (step ${r.step})`);
     return EXIT.ok;
   },

@@ -62,7 +62,7 @@ export class Guard {
   }
 
   async ban(r: Args<'ban'>) {
-    const decision = this.request({ target: r.prefix, time: this.d.clock.now(), reason: 'manual', origin: 'cli', durationMs: r.for, note: r.reason });
+    const decision = this.request({ target: r.prefix, time: this.d.clock.now(), reason: 'manual', origin: 'cli', durationMs: r.for, note: r.reason, force: r.force === true });
     if (isRefusal(decision)) throw new GuardError('AG_ERR_CONTROL_REQUEST', `${describeRefusal(decision)}${decision.refused === 'spared' ? '; disallow it first if you mean it' : ''}`);
     await this.d.enforcer.drain();
     return { prefix: r.prefix.text, until: decision.durationMs === null ? null : decision.time + decision.durationMs, step: decision.step };

@@ -9,9 +9,9 @@ const prefix = z.string().max(64).pipe(prefixField);
 
 const banFor = z.union([z.literal('permanent'), z.string().max(32), z.number().positive()]).transform((v, ctx): number | null => {
   if (v === 'permanent') return null;
-  const ms = typeof v === 'number' ? v * 1000 : parseDuration(v);
+  const ms = parseDuration(v);
   if (ms === undefined || ms < 1000) {
-    ctx.addIssue({ code: 'custom', message: `${JSON.stringify(v)} is not a ban length (30m, 1h, 1d, permanent)` });
+    ctx.addIssue({ code: 'custom', message: `${JSON.stringify(v)} is not a ban length from 1s to 3650d (30m, 1h, 1d, permanent)` });
     return z.NEVER;
   }
   return ms;
@@ -28,7 +28,7 @@ const importedBan = z
 export const requestSchema = z.discriminatedUnion('cmd', [
   z.object({ cmd: z.literal('status') }).strict(),
   z.object({ cmd: z.literal('list') }).strict(),
-  z.object({ cmd: z.literal('ban'), prefix, for: banFor.optional(), reason: z.string().max(200).optional() }).strict(),
+  z.object({ cmd: z.literal('ban'), prefix, for: banFor.optional(), reason: z.string().max(200).optional(), force: z.boolean().optional() }).strict(),
   z.object({ cmd: z.literal('unban'), prefix }).strict(),
   z.object({ cmd: z.literal('why'), address: prefix }).strict(),
   z.object({ cmd: z.literal('allow'), prefix }).strict(),

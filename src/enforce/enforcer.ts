@@ -17,8 +17,16 @@ export interface EnforcerOptions {
 /** Bans whose conntrack flushes run at once; a wave of bans (an import) waits its turn. */
 const FLUSHES_IN_FLIGHT = 4;
 
+interface BanOperation {
+  readonly op: 'ban';
+  readonly decision: BanDecision;
+  readonly receivedAt: number;
+  /** Times the kernel refused this ban alone (it is then retried on its own, with backoff). */
+  refusals: number;
+}
+
 type Operation =
-  | { readonly op: 'ban'; readonly decision: BanDecision; readonly receivedAt: number }
+  | BanOperation
   | { readonly op: 'lift'; readonly prefix: IpPrefix; readonly time: number; readonly origin: BanOrigin }
   | { readonly op: 'allow'; readonly prefixes: readonly IpPrefix[] }
   | { readonly op: 'reconcile'; readonly bans: readonly Ban[] };
@@ -78,7 +86,7 @@ export class Enforcer implements LedgerSink {
 
   /** Called in the same turn as the deciding event arrived (the ledger is synchronous): latencies count from here. */
   ban(decision: BanDecision): void {
-    this.enqueue({ op: 'ban', decision, receivedAt: this.options.clock.monotonic() });
+    this.enqueue({ op: 'ban', decision, receivedAt: this.options.clock.monotonic(), refusals: 0 });
   }
 
   lift(prefix: IpPrefix, time: number, origin: BanOrigin): void {
@@ -176,12 +184,12 @@ export class Enforcer implements LedgerSink {
     const now = this.options.clock.now();
     switch (head.op) {
       case 'ban': {
-        const bans = run as Array<Operation & { op: 'ban' }>;
-        await this.driver.ban(bans.map((b) => ({ prefix: b.decision.target, until: untilOf(b.decision, now) })), now);
-        const committedAt = this.options.clock.monotonic();
-        this.stats.committed += bans.length;
-        for (const b of bans) this.bus.emit('committed', b.decision, untilOf(b.decision, now));
-        for (const b of bans) this.track(this.flushAll(b.decision, b.receivedAt, committedAt));
+        const bans = run as BanOperation[];
+        const refused = await this.commitBans(bans, now);
+        // Nothing went in: the firewall itself fails (nft missing, no permission). The whole
+        // run waits with backoff, in order.
+        if (refused.length === bans.length) throw refused[0]!.error;
+        for (const r of refused) this.setAside(r.ban, r.error);
         break;
       }
       case 'lift': {
@@ -199,6 +207,35 @@ export class Enforcer implements LedgerSink {
         break;
     }
     return run.length;
+  }
+
+  /**
+   * Commits the bans in one transaction; when the kernel refuses it, in halves, so one element
+   * it refuses never holds back the others. Returns the bans refused on their own.
+   */
+  private async commitBans(bans: readonly BanOperation[], now: number): Promise<Array<{ ban: BanOperation; error: unknown }>> {
+    try {
+      await this.driver.ban(bans.map((b) => ({ prefix: b.decision.target, until: untilOf(b.decision, now) })), now);
+    } catch (error) {
+      if (bans.length === 1) return [{ ban: bans[0]!, error }];
+      const half = Math.ceil(bans.length / 2);
+      return [...(await this.commitBans(bans.slice(0, half), now)), ...(await this.commitBans(bans.slice(half), now))];
+    }
+    const committedAt = this.options.clock.monotonic();
+    this.stats.committed += bans.length;
+    for (const b of bans) this.bus.emit('committed', b.decision, untilOf(b.decision, now));
+    for (const b of bans) this.track(this.flushAll(b.decision, b.receivedAt, committedAt));
+    return [];
+  }
+
+  /** A ban the kernel refused while others went in: retried on its own, with backoff, and said. */
+  private setAside(ban: BanOperation, error: unknown): void {
+    ban.refusals++;
+    this.stats.firewallErrors++;
+    const delay = backoff(ban.refusals, this.options.retryBaseMs, this.options.retryMaxMs);
+    this.log.error({ err: error, prefix: ban.decision.target.text, refusals: ban.refusals, retry_in_ms: delay }, 'the kernel refused this ban alone; the others went in; it is retried');
+    if (ban.refusals === 1) this.bus.emit('trouble', { kind: 'firewall-failing', time: this.options.clock.now(), text: `the kernel refused the ban of ${ban.decision.target.text} (the others went in); retrying: ${(error as Error).message}` });
+    this.options.clock.after(delay, () => this.enqueue(ban));
   }
 
   private track(work: Promise<void>): void {

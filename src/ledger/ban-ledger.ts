@@ -2,6 +2,7 @@ import type { IpPrefix } from '../net/ip-prefix.js';
 import type { NeverBan } from '../policy/never-ban.js';
 import type { BanDecision, BanOrigin, BanReason, BanRequest } from '../policy/decision.js';
 import type { BanBook } from '../policy/ban-book.js';
+import { MAX_DURATION_MS } from '../time/duration.js';
 
 export interface LedgerConfig {
   /** Ban length per escalation step (null: permanent); the last step repeats. */
@@ -10,6 +11,8 @@ export interface LedgerConfig {
   readonly lookbackMs: number;
   /** The longest ban an import may set (null: no bound); the admin's own `--for` is not bound. */
   readonly maxImportedMs: number | null;
+  /** The widest prefix an admin or an import may ban without `force`, per family. */
+  readonly widest: { readonly 4: number; readonly 6: number };
 }
 
 /** A ban in force, as the ledger holds it. */
@@ -27,7 +30,9 @@ export interface ActiveBan {
 export type Refusal =
   | { readonly refused: 'spared'; readonly target: IpPrefix; readonly by: string }
   | { readonly refused: 'already-banned'; readonly target: IpPrefix; readonly until: number | null }
-  | { readonly refused: 'expired'; readonly target: IpPrefix };
+  | { readonly refused: 'expired'; readonly target: IpPrefix }
+  | { readonly refused: 'too-long'; readonly target: IpPrefix }
+  | { readonly refused: 'too-wide'; readonly target: IpPrefix; readonly widest: number };
 
 export function describeRefusal(r: Refusal): string {
   switch (r.refused) {
@@ -37,6 +42,10 @@ export function describeRefusal(r: Refusal): string {
       return `${r.target.text} is banned already, ${r.until === null ? 'for good' : `until ${new Date(r.until).toISOString()}`}`;
     case 'expired':
       return `the ban of ${r.target.text} has already ended`;
+    case 'too-long':
+      return `a ban of ${r.target.text} longer than ${MAX_DURATION_MS / 86_400_000}d: make it permanent instead`;
+    case 'too-wide':
+      return `${r.target.text} is wider than /${r.widest} (policy.widest_ban): ban it with --force if you mean it`;
   }
 }
 
@@ -76,9 +85,12 @@ export class BanLedger implements BanBook {
   request(r: BanRequest): BanDecision | Refusal {
     const spared = this.neverBan.why(r.target);
     if (spared) return { refused: 'spared', target: r.target, by: spared };
+    const widest = this.config.widest[r.target.family];
+    if (r.origin !== 'auto' && !r.force && r.target.length < widest) return { refused: 'too-wide', target: r.target, widest };
     const { step, durationMs: ladderMs } = this.nextStep(r.target, r.time);
     const durationMs = r.durationMs === undefined ? ladderMs : this.bound(r.durationMs, r.origin);
     if (durationMs !== null && durationMs <= 0) return { refused: 'expired', target: r.target };
+    if (durationMs !== null && !(durationMs <= MAX_DURATION_MS)) return { refused: 'too-long', target: r.target };
     const until = durationMs === null ? null : r.time + durationMs;
     const held = this.live(r.target, r.time);
     // The policy never extends a ban in force (its ladder would escalate a prefix that is only

@@ -19,6 +19,8 @@ export interface BanRequest {
   readonly evidence?: Evidence | undefined;
   /** The admin's or the exporting guard's words for the ban. */
   readonly note?: string | undefined;
+  /** The admin's --force: wider than policy.widest_ban (never over the never-ban lists). */
+  readonly force?: boolean;
 }
 
 /** A ban the ledger accepted: in force from `time`, on its way to the kernel. */

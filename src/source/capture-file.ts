@@ -18,7 +18,7 @@ export function detectFormat(head: string): CaptureFormat | undefined {
 export interface CaptureSink {
   /** `fields` is valid during the call only. */
   fields(fields: FieldReader): void;
-  malformed(kind: MalformedKind | 'not-a-security-line', detail: string): void;
+  malformed(kind: MalformedKind | 'not-a-security-line' | 'forged-field', detail: string): void;
 }
 
 /** Streams a capture's frames (or log lines) to the sink, in file order. */
@@ -42,14 +42,33 @@ export async function readCapture(file: string, sink: CaptureSink): Promise<Capt
     decoder.end();
   } else {
     const lines = createInterface({ input: createReadStream(file, 'utf8'), crlfDelay: Infinity });
+    // A value with a line break in it (an attacker's Call-ID) continues on the next physical
+    // line: every logger line starts with its `[date]`, so one that does not is a continuation.
+    let entry: string | undefined;
+    const flush = () => {
+      if (entry !== undefined) readLogEntry(entry, sink);
+      entry = undefined;
+    };
     for await (const line of lines) {
       if (line.trim() === '') continue;
-      const fields = parseSecurityLogLine(line);
-      if (fields) sink.fields(recordReader(fields));
-      else sink.malformed('not-a-security-line', line.slice(0, 80));
+      if (entry !== undefined && !line.startsWith('[')) {
+        entry += `\n${line}`;
+        continue;
+      }
+      flush();
+      entry = line;
     }
+    flush();
   }
   return format;
+}
+
+function readLogEntry(entry: string, sink: CaptureSink): void {
+  const parsed = parseSecurityLogLine(entry);
+  if (!parsed.ok) return sink.malformed(parsed.reason, parsed.detail);
+  // A look-alike key in a value: counted, and the line still scored for the sender Asterisk named.
+  if (parsed.forged) sink.malformed('forged-field', entry.slice(0, 120));
+  sink.fields(recordReader(parsed.fields));
 }
 
 async function readHead(file: string): Promise<string> {

@@ -15,7 +15,7 @@ function setup(o: { allow?: string[]; neverBan?: string[]; ladder?: (number | nu
     lift: (prefix: IpPrefix, _t: number, origin) => sent.push(`lift ${prefix.text} ${origin}`),
   };
   const neverBan = new NeverBan((o.allow ?? []).map(p), (o.neverBan ?? []).map(p));
-  const ledger = new BanLedger({ ladder: o.ladder ?? [10 * MIN, 60 * MIN, null], lookbackMs: 30 * DAY, maxImportedMs: o.maxImportedMs ?? null }, neverBan, sink);
+  const ledger = new BanLedger({ ladder: o.ladder ?? [10 * MIN, 60 * MIN, null], lookbackMs: 30 * DAY, maxImportedMs: o.maxImportedMs ?? null, widest: { 4: 16, 6: 32 } }, neverBan, sink);
   return { ledger, sent, neverBan };
 }
 
@@ -71,6 +71,27 @@ describe('BanLedger', () => {
     // The admin's own --for is theirs.
     const admin = ledger.request(request('203.0.113.3', 0, { origin: 'cli', reason: 'manual', durationMs: null }));
     expect(!isRefusal(admin) && admin.durationMs).toBe(null);
+  });
+
+  it("refuses an admin or imported ban wider than /16 (IPv4) or /32 (IPv6) unless forced; the policy's subnets are its own", () => {
+    const { ledger, sent } = setup();
+    for (const [target, origin] of [['203.0.0.0/15', 'cli'], ['2001:db8::/31', 'import'], ['198.0.0.0/8', 'import']] as const) {
+      const r = ledger.request(request(target, 0, { origin, reason: 'manual' }));
+      expect(isRefusal(r) && describeRefusal(r), target).toMatch(/is wider than \/(16|32) \(policy\.widest_ban\): ban it with --force/);
+    }
+    expect(isRefusal(ledger.request(request('203.0.0.0/16', 0, { origin: 'cli', reason: 'manual' })))).toBe(false);
+    expect(isRefusal(ledger.request(request('198.0.0.0/8', 0, { origin: 'cli', reason: 'manual', force: true })))).toBe(false);
+    expect(sent).toEqual(['ban 203.0.0.0/16 600000 step 0 cli', 'ban 198.0.0.0/8 600000 step 0 cli']);
+  });
+
+  it('refuses a length past ten years (nft and Date overflow) and never stores one', () => {
+    const { ledger, sent } = setup();
+    for (const durationMs of [3651 * DAY, 1e308, Infinity, Number.NaN]) {
+      const r = ledger.request(request('203.0.113.1', 0, { origin: 'import', reason: 'import', durationMs }));
+      expect(isRefusal(r) && r.refused, String(durationMs)).toBe('too-long');
+    }
+    expect(sent).toEqual([]);
+    expect([...ledger.bans(0)]).toEqual([]);
   });
 
   it('lifts only what is banned, and forgets bans once they end', () => {

@@ -47,7 +47,9 @@ describe('config', () => {
     expect(error('firewall:\n  table: "x; flush ruleset"\n').message).toMatch(/:2: firewall\.table/);
     expect(error('detect:\n  threshold: -1\n').message).toMatch(/:2: detect\.threshold/);
     expect(error('ami:\n  port: 99999\n').message).toMatch(/:2: ami\.port/);
-    expect(error('policy:\n  max_imported_bantime: forever\n').message).toMatch(/:2: policy\.max_imported_bantime: "forever" is not a duration of 1s or more, nor "permanent"/);
+    expect(error('policy:\n  ladder: [99999999999999999999999999999999s]\n').message).toMatch(/:2: policy\.ladder\.0: .*is not a duration from 1s to 3650d/);
+    expect(error('alerts:\n  digest_interval: 3651d\n').message).toMatch(/:2: alerts\.digest_interval: .*at most 3650d/);
+    expect(error('policy:\n  max_imported_bantime: forever\n').message).toMatch(/:2: policy\.max_imported_bantime: "forever" is not a duration from 1s to 3650d, nor "permanent"/);
   });
 
   it('bounds imported bans by the ladder unless told otherwise', () => {

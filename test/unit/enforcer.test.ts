@@ -3,7 +3,8 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { Enforcer } from '../../src/enforce/enforcer.js';
 import { FlakyFirewall } from '../support/flaky-firewall.js';
-import type { FirewallDriver, FlowDirection } from '../../src/enforce/firewall-driver.js';
+import type { Ban, FirewallDriver, FlowDirection } from '../../src/enforce/firewall-driver.js';
+import { GuardError } from '../../src/errors.js';
 import { processRunner } from '../../src/enforce/command-runner.js';
 import { NftablesDriver } from '../../src/enforce/nftables-driver.js';
 import { parseIpPrefix, type IpPrefix } from '../../src/net/ip-prefix.js';
@@ -118,6 +119,30 @@ describe('Enforcer', () => {
     enforcer.ban(decision('203.0.113.66'));
     await enforcer.drain();
     expect(fw.flushed.indexOf('from 203.0.113.66')).toBeLessThan(fw.flushed.indexOf('from 198.51.100.10'));
+  });
+
+  it('commits the rest of a batch the kernel refuses for one element, and retries that one alone', async () => {
+    let refuse = true;
+    const fw = new (class extends FlakyFirewall {
+      override async ban(bans: readonly Ban[]) {
+        if (refuse && bans.some((b) => b.prefix.text === '203.0.113.13')) throw new GuardError('AG_ERR_FIREWALL_COMMAND', 'nft -i exited 1: Error: Could not process rule: Numerical result out of range');
+        await super.ban(bans);
+      }
+    })(0);
+    const { clock, seen, enforcer, lines } = setup(fw);
+    for (let i = 10; i < 20; i++) enforcer.ban(decision(`203.0.113.${i}`));
+    await enforcer.drain();
+    for (let i = 20; i < 30; i++) enforcer.ban(decision(`203.0.113.${i}`));
+    await enforcer.drain();
+    const committed = fw.committed.flat().map((b) => b.prefix.text);
+    expect(committed).toHaveLength(19);
+    expect(committed).not.toContain('203.0.113.13');
+    expect(seen.filter((l) => l.startsWith('trouble'))).toEqual(['trouble firewall-failing']);
+    expect(lines.find((l) => l['msg'] === 'the kernel refused this ban alone; the others went in; it is retried')).toMatchObject({ prefix: '203.0.113.13', retry_in_ms: 10 });
+    refuse = false;
+    await clock.advance(10);
+    await enforcer.drain();
+    expect(fw.committed.flat().map((b) => b.prefix.text)).toContain('203.0.113.13');
   });
 
   it('names a missing nft and keeps going', async () => {

@@ -1,0 +1,47 @@
+import { describe, expect, it } from 'vitest';
+import { parseConfig } from '../../src/config/load.js';
+import { buildCore } from '../../src/core.js';
+import { describeRefusal, isRefusal } from '../../src/ledger/ban-ledger.js';
+import { createLogger } from '../../src/log.js';
+import { NeverBan } from '../../src/policy/never-ban.js';
+import { event } from '../support/events.js';
+import { prefix as p } from '../support/prefix.js';
+
+const log = createLogger('silent', 'stderr');
+
+// One address per class that can never be a real unicast sender, and what a ban of it says.
+const CLASSES: ReadonlyArray<readonly [string, RegExp]> = [
+  ['0.0.0.1', /"this network"/],
+  ['127.0.0.53', /loopback/],
+  ['169.254.1.1', /IPv4 link-local/],
+  ['224.0.0.1', /IPv4 multicast/],
+  ['239.255.255.250', /IPv4 multicast/],
+  ['240.0.0.1', /reserved IPv4/],
+  ['255.255.255.255', /broadcast/],
+  ['::', /unspecified/],
+  ['::1', /IPv6 loopback/],
+  ['fe80::1', /IPv6 link-local/],
+  ['febf::1', /IPv6 link-local/],
+  ['ff02::1', /IPv6 multicast/],
+];
+
+describe('never-ban classes', () => {
+  it.each(CLASSES)('never scores nor bans %s', (address, why) => {
+    const { policy, ledger } = buildCore(parseConfig('detect: { decoys: [admin] }', 'test'), log, { useEventTime: true });
+    for (let i = 0; i < 30; i++) expect(policy.handle(event('InvalidAccountID', address, i, { AccountID: 'admin' }))).toEqual([]);
+    expect(policy.outcomes.allowed).toBe(30);
+    const r = ledger.request({ target: p(address), time: 0, reason: 'manual', origin: 'cli' });
+    expect(isRefusal(r) && describeRefusal(r)).toMatch(why);
+  });
+
+  it('refuses wide bans that would cover one of them, and leaves ordinary senders alone', () => {
+    const never = new NeverBan([], [p('192.0.2.1')]);
+    for (const wide of ['0.0.0.0/0', '0.0.0.0/1', '127.0.0.0/7', '::/0', 'fe00::/7', '192.0.2.0/24', 'e000::/3']) {
+      expect(never.why(p(wide)), wide).toBeDefined();
+    }
+    for (const sender of ['203.0.113.7', '198.51.100.0/24', '2001:db8::1', '::ffff:203.0.113.7', '10.1.2.3', '223.255.255.254', 'fec0::1']) {
+      expect(never.why(p(sender)), sender).toBeUndefined();
+      if (!sender.includes('/')) expect(never.covers(p(sender)), sender).toBe(false);
+    }
+  });
+});
