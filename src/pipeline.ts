@@ -20,11 +20,14 @@ export class ProblemCounter {
   }
 }
 
+const MAX_SERVICES = 16;
+
 /** Fields in, decision out: the same path for live AMI, a capture and a log file. */
 export class Pipeline {
   /** kind → service → events: two lookups per event, no key string built. */
   private readonly tally = new Map<string, Map<string, number>>();
   private readonly parser: SecurityEventParser;
+  private readonly services = new Set<string>();
 
   constructor(
     private readonly policy: Policy,
@@ -32,6 +35,18 @@ export class Pipeline {
     useEventTime: boolean,
   ) {
     this.parser = new SecurityEventParser(useEventTime);
+  }
+
+  /**
+   * The service as counted: Asterisk has a handful (PJSIP, SIP, IAX2, AMI, ARI...); past
+   * MAX_SERVICES distinct names (a hostile AMI peer sent 200k) the rest count as `other`, so
+   * the metrics keep a bounded number of series.
+   */
+  private serviceLabel(service: string): string {
+    if (this.services.has(service)) return service;
+    if (this.services.size >= MAX_SERVICES) return 'other';
+    this.services.add(service);
+    return service;
   }
 
   /** Events seen, keyed `SERVICE/Kind`. */
@@ -48,7 +63,8 @@ export class Pipeline {
       this.problems.report(parsed.kind, parsed.reason);
       return undefined;
     }
-    const { kind, service } = parsed.event;
+    const { kind } = parsed.event;
+    const service = this.serviceLabel(parsed.event.service);
     let byService = this.tally.get(kind);
     if (!byService) this.tally.set(kind, (byService = new Map()));
     byService.set(service, (byService.get(service) ?? 0) + 1);

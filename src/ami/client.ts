@@ -117,10 +117,7 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
       },
       malformed: (kind, detail) => this.emit('malformed', kind, detail),
     });
-    socket.on('data', (chunk: Buffer) => {
-      this.awaitingPing = false;
-      decoder.push(chunk);
-    });
+    socket.on('data', (chunk: Buffer) => decoder.push(chunk));
     socket.on('close', () => {
       decoder.end();
       if (this.socket === socket) this.lost(this.closeReason ?? 'connection closed');
@@ -136,6 +133,8 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
   }
 
   private onFrame(frame: AmiFrame): void {
+    // A whole frame answers a Ping; bytes dribbled one at a time do not.
+    this.awaitingPing = false;
     if (frame.get('Event') !== undefined) {
       this.emit('event', frame, this.clock.now());
       return;
@@ -145,6 +144,8 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
   }
 
   private onLoginResponse(frame: AmiFrame): void {
+    // A peer repeating its answer (a hostile one, or a proxy) must not start a second Ping chain.
+    if (this.state === 'ready') return;
     this.cancelLogin?.();
     if (frame.get('Response') === 'Success') {
       this.state = 'ready';
@@ -174,6 +175,7 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
 
   private startPing(): void {
     this.awaitingPing = false;
+    this.cancelPing?.();
     const tick = () => {
       if (this.awaitingPing) {
         // Nothing at all came back for a whole interval: the peer is gone (a dead TCP peer can

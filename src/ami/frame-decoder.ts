@@ -46,6 +46,18 @@ export class AmiFrame implements FieldReader {
     return undefined;
   }
 
+  single(name: string): string | undefined | null {
+    const n = name.length;
+    let found = -1;
+    for (let i = 0; i < this.count; i++) {
+      const start = this.starts[i]!;
+      if (this.colons[i]! - start !== n || !this.text.startsWith(name, start)) continue;
+      if (found !== -1) return null;
+      found = i;
+    }
+    return found === -1 ? undefined : this.value(found);
+  }
+
   /** A copy that outlives the callback. A repeated key keeps its first value. */
   toFields(): Fields {
     const out = Object.create(null) as Fields;

@@ -147,7 +147,8 @@ export const configSchema = z
               z
                 .object({
                   type: z.literal('webhook'),
-                  url: z.url({ protocol: /^https?$/ }),
+                  // fetch refuses a URL with credentials; put them in the URL's path or query token instead.
+                  url: z.url({ protocol: /^https?$/ }).refine((u) => !/^https?:\/\/[^/?#]*@/.test(u), 'a webhook URL may not hold user:password@ (fetch refuses it): use the token in its path or query'),
                   format: z.enum(['json', 'slack']).default('json'),
                   min_severity: z.enum(SEVERITIES).default('info'),
                 })

@@ -13,7 +13,15 @@ interface Options {
   readonly force: boolean;
 }
 
-const out = (text: string) => process.stdout.write(`${text}\n`);
+/**
+ * A line for a terminal: control characters (an imported reason with escape sequences, an
+ * account name) are shown escaped, never sent to the admin's terminal. JSON escapes its own.
+ */
+export function printable(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
+const out = (text: string) => process.stdout.write(`${printable(text)}\n`);
 const when = (t: number | null | string) => (t === null ? 'permanent' : typeof t === 'string' ? t : new Date(t).toISOString());
 
 interface BanRow {
@@ -39,7 +47,7 @@ const prefixChange =
       return EXIT.ok;
     } catch (e) {
       if (e instanceof GuardError && e.code === 'AG_ERR_CONTROL_REQUEST' && /is not/.test(e.message)) {
-        process.stderr.write(`${e.message}\n`);
+        process.stderr.write(`${printable(e.message)}\n`);
         return EXIT.notFound;
       }
       throw e;

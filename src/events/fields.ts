@@ -4,9 +4,15 @@ export type Fields = Record<string, string>;
 export interface FieldReader {
   /** The field's value as sent; the first one when a name repeats. */
   get(name: string): string | undefined;
+  /**
+   * The field's value when the name stands once; null when it stands twice (Asterisk writes
+   * each name once: a repeat is a value that made a field of itself).
+   */
+  single(name: string): string | undefined | null;
 }
 
-/** A plain record read as fields (log lines, tests). */
+/** A plain record read as fields (log lines, tests): a name stands once. */
 export function recordReader(fields: Readonly<Record<string, string>>): FieldReader {
-  return { get: (name) => (Object.hasOwn(fields, name) ? fields[name] : undefined) };
+  const get = (name: string) => (Object.hasOwn(fields, name) ? fields[name] : undefined);
+  return { get, single: get };
 }

@@ -12,7 +12,8 @@ export type RejectKind =
   | 'unknown-event'
   | 'missing-field'
   | 'bad-remote-address'
-  | 'bad-event-time';
+  | 'bad-event-time'
+  | 'forged-field';
 
 /**
  * EventTV as Asterisk 12+ writes it (`2026-11-25T06:03:54.928+0000`), or the older
@@ -45,7 +46,12 @@ export class SecurityEventParser {
       return { ok: false, kind: 'unknown-event', reason: `event ${JSON.stringify(name.slice(0, 64))} is not a security event` };
     }
     const service = fields.get('Service');
-    const remoteText = fields.get('RemoteAddress');
+    const remoteText = fields.single('RemoteAddress');
+    const localText = fields.single('LocalAddress');
+    // Neither address is trusted when either stands twice: some value made a field of it.
+    if (remoteText === null || localText === null) {
+      return { ok: false, kind: 'forged-field', reason: `${name}: RemoteAddress or LocalAddress stands twice in one event; neither is used` };
+    }
     if (service === undefined || remoteText === undefined) {
       return { ok: false, kind: 'missing-field', reason: `${name} without ${service === undefined ? 'Service' : 'RemoteAddress'}` };
     }
@@ -62,7 +68,7 @@ export class SecurityEventParser {
     }
     return {
       ok: true,
-      event: { kind: name, service, account: fields.get('AccountID'), local: this.local(fields.get('LocalAddress')), remote: remote.value, time },
+      event: { kind: name, service, account: fields.get('AccountID'), local: this.local(localText), remote: remote.value, time },
     };
   }
 

@@ -67,12 +67,14 @@ export function webhookChannel(o: WebhookOptions): Channel {
         o.format === 'slack'
           ? { text: `*${m.subject}*\n${m.lines.join('\n')}` }
           : { subject: m.subject, lines: m.lines, alerts: m.alerts.map((a) => ({ ...a, time: new Date(a.time).toISOString() })) };
-      const response = await fetch(o.url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify(body),
-        signal: AbortSignal.timeout(10_000),
-      });
+      let response: Response;
+      try {
+        response = await fetch(o.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(10_000) });
+      } catch (e) {
+        // fetch's messages may quote the URL, and a webhook's path is its secret: only the host is said.
+        const cause = (e as Error & { cause?: Error }).cause;
+        throw new Error(`${host}: ${(cause?.message ?? (e as Error).message).split(o.url).join('<url>')}`);
+      }
       if (!response.ok) throw new Error(`${host} answered ${response.status} ${response.statusText}`);
     },
   };

@@ -143,6 +143,9 @@ describe('alerts', () => {
     await clock.advance(200);
     await n.flush();
     expect(lines.some((l) => l['msg'] === 'alert delivery failed; retrying')).toBe(true);
+    // A webhook's path is its secret: the log names the host only.
+    expect(JSON.stringify(lines)).not.toContain('/hook');
+    expect(JSON.stringify(lines)).toContain(`127.0.0.1:${port}: connect ECONNREFUSED`);
     expect(r.got).toHaveLength(1);
     expect(String(r.got[0]!.body['text'])).toMatch(/^\*asterisk-guard: banned 203\.0\.113\.66\*\nbanned 203\.0\.113\.66 for 10m/);
     expect(n.stats).toEqual({ sent: 1, failed: 0 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { COMMAND_GROUPS, COMMANDS, usage } from '../../src/command-table.js';
-import { ADMIN_CLIENT } from '../../src/control/commands.js';
+import { ADMIN_CLIENT, printable } from '../../src/control/commands.js';
 import { Guard } from '../../src/control/guard.js';
 import { requestSchema } from '../../src/control/protocol.js';
 
@@ -19,5 +19,12 @@ describe('the command table', () => {
     const text = usage('/etc/asterisk-guard/config.yaml');
     for (const c of COMMAND_GROUPS.flat()) expect(text).toMatch(new RegExp(`^  ${[c.name, ...c.args].join(' ')} +${c.help[0]!.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, 'm'));
     expect(text).toContain('(default /etc/asterisk-guard/config.yaml)');
+  });
+});
+
+describe('human output', () => {
+  it('shows control characters escaped, never sends them to the terminal', () => {
+    expect(printable('import \u001b]0;owned\u0007 \u001b[2J reason\r\nx\u009b')).toBe('import \\x1b]0;owned\\x07 \\x1b[2J reason\\x0d\\x0ax\\x9b');
+    expect(printable('203.0.113.7 until 2026-11-25T06:03:55.621Z brute-force (auto, step 0)')).toBe('203.0.113.7 until 2026-11-25T06:03:55.621Z brute-force (auto, step 0)');
   });
 });

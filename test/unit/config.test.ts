@@ -49,6 +49,7 @@ describe('config', () => {
     expect(error('ami:\n  port: 99999\n').message).toMatch(/:2: ami\.port/);
     expect(error('policy:\n  ladder: [99999999999999999999999999999999s]\n').message).toMatch(/:2: policy\.ladder\.0: .*is not a duration from 1s to 3650d/);
     expect(error('alerts:\n  digest_interval: 3651d\n').message).toMatch(/:2: alerts\.digest_interval: .*at most 3650d/);
+    expect(error('alerts:\n  channels:\n    - type: webhook\n      url: http://user:pass@hooks.example/hooks/T0KEN\n').message).toMatch(/:4: alerts\.channels\.0\.url: a webhook URL may not hold user:password@/);
     expect(error('policy:\n  max_imported_bantime: forever\n').message).toMatch(/:2: policy\.max_imported_bantime: "forever" is not a duration from 1s to 3650d, nor "permanent"/);
   });
 

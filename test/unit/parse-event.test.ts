@@ -1,6 +1,10 @@
 import { describe, expect, it } from 'vitest';
+import { AmiFrameDecoder } from '../../src/ami/frame-decoder.js';
 import { recordReader } from '../../src/events/fields.js';
 import { parseEventTime, parseSecurityEvent, SecurityEventParser } from '../../src/events/parse-event.js';
+import { parseConfig } from '../../src/config/load.js';
+import { buildCore } from '../../src/core.js';
+import { createLogger } from '../../src/log.js';
 
 const base = {
   Event: 'ChallengeResponseFailed',
@@ -64,5 +68,38 @@ describe('parseEventTime', () => {
     expect(parseEventTime('1369139052-186542')).toBe(1369139052186);
     expect(parseEventTime('')).toBeUndefined();
     expect(parseEventTime('2026-13-45T99:99:99+0000')).toBeUndefined();
+  });
+});
+
+describe('AMI frames with the sender’s words in them', () => {
+  /** One AMI frame through the real decoder, as the daemon reads it. */
+  function frameEvent(sessionId: string) {
+    const frames: Array<ReturnType<typeof parseSecurityEvent>> = [];
+    const decoder = new AmiFrameDecoder({ frame: (f) => frames.push(parseSecurityEvent(f, 0, false)), banner: () => {}, malformed: () => {} });
+    decoder.push(Buffer.from(`Event: ChallengeResponseFailed\r\nService: PJSIP\r\nAccountID: 1001\r\nSessionID: ${sessionId}\r\nLocalAddress: IPV4/UDP/192.0.2.1/5060\r\nRemoteAddress: IPV4/UDP/203.0.113.66/5060\r\n\r\n`));
+    return frames;
+  }
+
+  it('keeps a value with quotes, commas and look-alikes a value', () => {
+    const [r] = frameEvent('x",RemoteAddress="IPV4/UDP/198.51.100.7/2222\\"; RemoteAddress: IPV4/UDP/198.51.100.7/1');
+    expect(r!.ok && r!.event.remote.ip.text).toBe('203.0.113.66');
+  });
+
+  it('uses neither address when a value made a RemoteAddress field of itself (a line break in it)', () => {
+    for (const sessionId of ['x\nRemoteAddress: IPV4/UDP/198.51.100.7/2222', 'x\r\nLocalAddress: IPV4/UDP/198.51.100.7/5060']) {
+      const [r] = frameEvent(sessionId);
+      expect(r).toMatchObject({ ok: false, kind: 'forged-field' });
+    }
+  });
+});
+
+describe('Pipeline counts', () => {
+  it('keeps a bounded number of service names, however many a peer makes up', () => {
+    const { pipeline } = buildCore(parseConfig('{}', 'test'), createLogger('silent', 'stderr'), { useEventTime: false });
+    for (let i = 0; i < 2000; i++) pipeline.ingest(recordReader({ ...base, Event: 'InvalidAccountID', Service: i === 0 ? 'PJSIP' : `made-up-${i}` }), i);
+    const keys = [...pipeline.eventsByKind.keys()];
+    expect(keys.length).toBe(17);
+    expect(keys).toContain('PJSIP/InvalidAccountID');
+    expect(pipeline.eventsByKind.get('other/InvalidAccountID')).toBe(2000 - 16);
   });
 });
