@@ -11,6 +11,7 @@ import { buildCore } from '../src/core.js';
 import { decisionBus } from '../src/effects/bus.js';
 import { Enforcer } from '../src/enforce/enforcer.js';
 import { NftablesDriver } from '../src/enforce/nftables-driver.js';
+import { TableWatch } from '../src/enforce/table-watch.js';
 import { recordReader } from '../src/events/fields.js';
 import { parseIpPrefix, type IpPrefix } from '../src/net/ip-prefix.js';
 import { Store } from '../src/store/store.js';
@@ -33,6 +34,7 @@ export interface KernelResults {
   latency: { kernelP50: number; kernelP99: number; enforcerP50: number; enforcerP99: number; conntrackP50: number; conntrackP99: number; conntrackToP50: number; conntrackToP99: number; bans: number };
   massBan: { bans: number; seconds: number; perBanUs: number; processPerBanMs: number; ratio: number };
   reconcile: { bans: number; seconds: number };
+  flushRestore: { bans: number; seconds: number };
 }
 
 /** Runs in the namespace the benchmark owns (kernel-main.ts puts it there). */
@@ -45,7 +47,7 @@ export async function runKernelBench(): Promise<KernelResults> {
   const conntrack: number[] = [];
   const conntrackTo: number[] = [];
   const enforcerOnly: number[] = [];
-  const log = pino({ level: 'silent' });
+  const log = pino({ level: process.env['AG_BENCH_LOG'] ?? 'silent' }, pino.destination(2));
   const bus = decisionBus();
   const enforcer = new Enforcer(driver, bus, log, { clock: systemClock, retryBaseMs: 10, retryMaxMs: 100, conntrackAttempts: 1 });
   // A decoy account bans at its first failure: one event, one ban, through the daemon's own core.
@@ -117,7 +119,37 @@ export async function runKernelBench(): Promise<KernelResults> {
   await restarted.reconcile(store.activeBans(Date.now()), Date.now());
   const reconcile = { bans: 100_000, seconds: (performance.now() - t0) / 1000 };
   if ((await restarted.list(Date.now())).length !== 100_000) throw new Error('reconcile: the kernel does not hold the 100k stored bans');
+
+  // 5b. Someone else flushes the ruleset: from the flush to all 100k bans back, as the daemon
+  // does it (nft monitor notices, the table is inspected, rebuilt in one transaction).
+  const stored = store.activeBans(Date.now()).map((b) => ({ prefix: b.prefix, until: b.until }));
+  let flushedAt = 0;
+  let back: (ms: number) => void = () => {};
+  const restoredIn = new Promise<number>((r) => (back = r));
+  const watch = new TableWatch(
+    {
+      runner,
+      table: names.table,
+      clock: systemClock,
+      checkIntervalMs: 60_000,
+      inspect: () => restarted.inspect(),
+      onTampered: async () => {
+        await restarted.rebuild(stored, [], Date.now());
+        back(performance.now() - flushedAt);
+      },
+    },
+    log,
+  );
+  watch.start();
+  // nft monitor reads the ruleset (100k elements) before it reports anything; the daemon's has
+  // been running for long when a flush comes.
+  await new Promise((r) => setTimeout(r, 3000));
+  flushedAt = performance.now();
+  await execa('nft', ['flush', 'ruleset']);
+  const flushRestore = { bans: stored.length, seconds: (await restoredIn) / 1000 };
+  watch.stop();
+  if ((await restarted.list(Date.now())).length !== 100_000) throw new Error('flush restore: the kernel does not hold the 100k bans again');
   await restarted.destroy();
-  return { latency, massBan, reconcile };
+  return { latency, massBan, reconcile, flushRestore };
 }
 

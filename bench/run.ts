@@ -27,6 +27,7 @@ const k = JSON.parse(await child('kernel-main.js')) as Awaited<ReturnType<typeof
 say(`   drop committed p50 ${f(k.latency.enforcerP50)} ms, p99 ${f(k.latency.enforcerP99)} ms from the enforcer, ${f(k.latency.kernelP50)} / ${f(k.latency.kernelP99)} ms from the AMI event; the source's flows deleted p50 ${f(k.latency.conntrackP50)} ms, p99 ${f(k.latency.conntrackP99)} ms; flows towards it p50 ${f(k.latency.conntrackToP50)} ms, p99 ${f(k.latency.conntrackToP99)} ms`);
 say(`   mass ban of 100k: ${f(k.massBan.seconds)} s (${f(k.massBan.perBanUs)} µs per ban); one nft process per ban: ${f(k.massBan.processPerBanMs)} ms per ban: ${n(k.massBan.ratio)}x`);
 say(`   reconcile of 100k stored bans: ${f(k.reconcile.seconds)} s`);
+say(`   nft flush ruleset by someone else → all 100k bans back: ${f(k.flushRestore.seconds)} s`);
 say('6. fail2ban side by side in the lab (real Asterisk 22, svcrack)...');
 const side = JSON.parse(lastLine(await child('side-by-side-main.js'))) as SideBySide;
 say(`   failed guesses that reached Asterisk: fail2ban ${side.fail2ban.guesses}, asterisk-guard ${side.guard.guesses} (threshold ${side.threshold})`);
@@ -59,6 +60,7 @@ writeFileSync(
 | 4 | 100k distinct sources banned → all in the kernel | ${f(k.massBan.seconds)} s | < 1 s | ${mark(k.massBan.seconds < 1)} |
 | 4 | per ban, against one \`nft add element\` process per ban (1,000 sampled: ${f(k.massBan.processPerBanMs)} ms each) | ${n(k.massBan.ratio)}× cheaper | ≥ 300× | ${mark(k.massBan.ratio >= 300)} |
 | 5 | 100k stored bans reconciled into the kernel | ${f(k.reconcile.seconds)} s | < 2 s | ${mark(k.reconcile.seconds < 2)} |
+| 5 | \`nft flush ruleset\` by someone else → all 100k bans back in the kernel (noticed by \`nft monitor\`, rebuilt in one transaction) | ${f(k.flushRestore.seconds)} s | < 1 s | ${mark(k.flushRestore.seconds < 1)} |
 | 6 | failed svcrack guesses that reached Asterisk before the drop (threshold ${side.threshold}): asterisk-guard | ${side.guard.guesses}${side.guard.banned ? '' : ' (no ban!)'} | ≤ threshold + 1 | ${mark(side.guard.banned && side.guard.guesses <= side.threshold + 1)} |
 | 6 | … fail2ban (Debian's, asterisk jail, nftables action), same run, same Asterisk | ${side.fail2ban.guesses}${side.fail2ban.banned ? `, banned ${f(side.fail2ban.secondsToBan)} s after the attack began` : ' (no ban within the attack)'} | | |
 

@@ -173,6 +173,30 @@ async function restartScenario(lab: Lab, say: Say): Promise<string> {
   return `reconnected after the Asterisk restart; bans survived SIGKILL; ${src2} banned by the new process`;
 }
 
+async function flushedRulesetScenario(lab: Lab, say: Say): Promise<string> {
+  const src = ATTACKERS.afterKill;
+  const banned = await lab.bannedPrefixes();
+  check(banned.includes(src), `${src} is not banned any more: nothing to take away`);
+  const from = lab.guard!.lines.length;
+  say(`${src} (banned in scenario 7) guesses again, 100 a second; mid-attack someone runs \`nft flush ruleset\` (systemctl restart nftables does that)`);
+  const attack = lab.sipGuess('afterKill', '1001', 300, 10);
+  await sleep(500);
+  const before = lab.securityEvents('ChallengeResponseFailed', src);
+  const flushedAt = Date.now();
+  await lab.exec('pbx', 'nft', ['flush', 'ruleset'], { reject: true });
+  const restored = await lab.guard!.waitFor((l) => typeof l.msg === 'string' && l.msg.includes('changed by something else'), 5000, from);
+  const gapMs = (restored.time ?? Date.now()) - flushedAt;
+  await sleep(1000);
+  const afterRestore = lab.securityEvents('ChallengeResponseFailed', src);
+  await sleep(1000);
+  const later = lab.securityEvents('ChallengeResponseFailed', src);
+  await attack;
+  say(`the guard noticed and rebuilt its table ${gapMs} ms after the flush: "${String(restored.msg)}"; guesses that reached Asterisk meanwhile: ${afterRestore - before}, in the next second: ${later - afterRestore}`);
+  check(gapMs < 1000, `the table came back ${gapMs} ms after the flush`);
+  check(later === afterRestore, `${later - afterRestore} guesses reached Asterisk after the table was rebuilt`);
+  return `dropped again ${gapMs} ms after the flush; ${afterRestore - before} guesses got through meanwhile, none after`;
+}
+
 export async function runScenarios(lab: Lab, say: Say): Promise<ScenarioResult[]> {
   const results: ScenarioResult[] = [];
   const run = async (id: number, title: string, body: () => Promise<string>) => {
@@ -218,6 +242,7 @@ export async function runScenarios(lab: Lab, say: Say): Promise<ScenarioResult[]
     return `not banned; warned "${String(warning!.msg)}"`;
   });
   await run(7, 'Asterisk restarted mid-attack; the guard killed and started again', () => restartScenario(lab, say));
+  await run(9, 'someone flushes the ruleset mid-attack', () => flushedRulesetScenario(lab, say));
   await run(3, 'the phone registers before, during and after, and stays registered', async () => {
     const tally = await phone.stop();
     const after = await lab.register('phone', PHONE_ACCOUNT);

@@ -15,7 +15,9 @@ import { countBans, observeLatency } from './effects/metrics.js';
 import { recordInStore } from './effects/record-in-store.js';
 import { sendAlerts } from './effects/send-alerts.js';
 import { buildDriver } from './enforce/build-driver.js';
+import { processRunner } from './enforce/command-runner.js';
 import { Enforcer } from './enforce/enforcer.js';
+import { TableWatch } from './enforce/table-watch.js';
 import { parseIpAddress } from './net/ip-prefix.js';
 import { buildChannels } from './notify/build-channels.js';
 import { Notifier } from './notify/notifier.js';
@@ -89,6 +91,30 @@ export async function startService(config: Config, log: Logger, clock: Clock = s
     log.info({ bans: active.length, ms: Math.round(clock.monotonic() - started) }, 'kernel bans reconciled with the store');
   }
 
+  // Someone else's `nft flush ruleset` (a firewall reload) must not leave the PBX open.
+  const watch =
+    config.firewall.driver === 'nftables'
+      ? new TableWatch(
+          {
+            runner: processRunner(),
+            table: config.firewall.table,
+            clock,
+            checkIntervalMs: config.firewall.check_interval,
+            inspect: () => enforcer.inspect(),
+            onTampered: async (what) => {
+              const started = clock.monotonic();
+              const bans = [...ledger.bans(clock.now())].map((b) => ({ prefix: b.prefix, until: b.until }));
+              await enforcer.rebuild(bans, [...current.policy.allow, ...store.allowed()]);
+              const ms = Math.round(clock.monotonic() - started);
+              const text = `nft table inet ${config.firewall.table} changed by something else (${what}); restored ${bans.length} bans in ${ms} ms`;
+              log.warn({ missing: what, bans: bans.length, ms }, text);
+              bus.emit('trouble', { kind: 'table-restored', time: clock.now(), text });
+            },
+          },
+          log,
+        )
+      : undefined;
+
   let events = 0;
   let rate = 0;
   const rateTimer = setInterval(() => {
@@ -130,7 +156,7 @@ export async function startService(config: Config, log: Logger, clock: Clock = s
   });
   ami.on('authFailed', (error) => log.error({ code: error.code }, error.message));
 
-  const guard = new Guard({ ledger, policy, scoreboard, enforcer, store, pipeline, clock, ami, configAllow: () => current.policy.allow, lastDecision: () => lastDecision, eventsPerSecond: () => rate });
+  const guard = new Guard({ ledger, policy, scoreboard, enforcer, store, pipeline, clock, ami, watch, configAllow: () => current.policy.allow, lastDecision: () => lastDecision, eventsPerSecond: () => rate });
   const control = new ControlServer(config.control.socket, guardHandler(guard), log);
   let metricsServer: Server | undefined;
   let serveMetrics: (() => Promise<Server>) | undefined;
@@ -147,12 +173,14 @@ export async function startService(config: Config, log: Logger, clock: Clock = s
       amiReconnects: () => ami.stats.reconnects,
       firewallErrors: () => enforcer.stats.firewallErrors,
       conntrackErrors: () => enforcer.stats.conntrackErrors,
+      tableRepairs: () => watch?.repairs ?? 0,
       alerts: () => notifier.stats,
     });
     observeLatency(bus, metrics);
     serveMetrics = () => metrics.serve('127.0.0.1', config.metrics.port);
   }
   const release = async () => {
+    watch?.stop();
     metricsServer?.close();
     await Promise.race([notifier.flush(), clock.sleep(5000)]);
     await control.close();
@@ -168,6 +196,7 @@ export async function startService(config: Config, log: Logger, clock: Clock = s
       metricsServer = await serveMetrics();
       log.info({ url: `http://127.0.0.1:${config.metrics.port}/metrics` }, 'Prometheus metrics served');
     }
+    watch?.start();
     await ami.start();
   } catch (e) {
     await release();

@@ -183,6 +183,8 @@ export const configSchema = z
         priority: z.number().int().min(-400).max(400).default(-310),
         retry_base: duration(10).default(200),
         retry_max: duration(10).default(30_000),
+        // How often our table is inspected besides `nft monitor` (which notices at once).
+        check_interval: duration(100).default(10_000),
       })
       .strict()
       .prefault({}),

@@ -19,6 +19,8 @@ export interface GuardDeps {
   readonly pipeline: Pipeline;
   readonly clock: Clock;
   readonly ami: { readonly connected: boolean; readonly stats: { readonly reconnects: number } };
+  /** Our nft table as last inspected (none with the dry-run driver). */
+  readonly watch?: { readonly last: { readonly at: number; readonly missing: string | undefined } | undefined; readonly repairs: number } | undefined;
   /** The config's allow-list as it stands (a reload changes it). */
   readonly configAllow: () => readonly IpPrefix[];
   readonly lastDecision: () => Decision | undefined;
@@ -48,6 +50,8 @@ export class Guard {
       active_bans: countOf(d.ledger.bans(d.clock.now())),
       tracked_sources: d.scoreboard.size,
       firewall: { driver: d.enforcer.driverName, committed: d.enforcer.stats.committed, errors: d.enforcer.stats.firewallErrors },
+      // What the kernel holds, as last inspected, not only what the guard believes.
+      kernel: d.watch ? { table: d.watch.last === undefined ? 'not inspected yet' : (d.watch.last.missing ?? 'whole'), inspected: iso(d.watch.last?.at), repairs: d.watch.repairs } : null,
       skipped_input: Object.fromEntries(d.pipeline.problems.counts),
       last_decision: last ? { action: last.action, target: last.target?.text ?? null, time: iso(last.time), ...('reason' in last ? { reason: last.reason } : {}) } : null,
     };

@@ -40,6 +40,15 @@ export class DryRunDriver implements FirewallDriver {
     return [...this.bans.values()].filter((b) => b.until === null || b.until > now);
   }
 
+  async inspect(): Promise<string | undefined> {
+    return undefined;
+  }
+
+  async rebuild(bans: readonly Ban[], allowed: readonly IpPrefix[], now: number): Promise<void> {
+    await this.reconcile(bans, now);
+    await this.setAllowed(allowed);
+  }
+
   async flushConnections(prefix: IpPrefix, direction: FlowDirection): Promise<void> {
     this.log.debug({ prefix: prefix.text, direction }, 'dry-run: would delete tracked connections');
   }

@@ -29,7 +29,8 @@ type Operation =
   | BanOperation
   | { readonly op: 'lift'; readonly prefix: IpPrefix; readonly time: number; readonly origin: BanOrigin }
   | { readonly op: 'allow'; readonly prefixes: readonly IpPrefix[] }
-  | { readonly op: 'reconcile'; readonly bans: readonly Ban[] };
+  | { readonly op: 'reconcile'; readonly bans: readonly Ban[] }
+  | { readonly op: 'rebuild'; readonly bans: readonly Ban[]; readonly allowed: readonly IpPrefix[]; readonly done: () => void };
 
 export interface EnforcerStats {
   committed: number;
@@ -101,6 +102,20 @@ export class Enforcer implements LedgerSink {
   /** Makes the kernel hold exactly these bans (the restored ledger), in one transaction. */
   reconcile(bans: readonly Ban[]): void {
     this.enqueue({ op: 'reconcile', bans });
+  }
+
+  /**
+   * Our table was changed by something else: builds it anew with every ban in force and the
+   * allowed addresses, in one transaction, then deletes the banned prefixes' tracked flows
+   * again (flows that started while the drop was gone). Resolves once the kernel has it.
+   */
+  rebuild(bans: readonly Ban[], allowed: readonly IpPrefix[]): Promise<void> {
+    return new Promise((done) => this.enqueue({ op: 'rebuild', bans, allowed, done }));
+  }
+
+  /** Is our table whole in the kernel? What is missing, or undefined. */
+  inspect(): Promise<string | undefined> {
+    return this.driver.inspect();
   }
 
   /**
@@ -205,6 +220,14 @@ export class Enforcer implements LedgerSink {
       case 'reconcile':
         await this.driver.reconcile((run.at(-1) as Operation & { op: 'reconcile' }).bans, now);
         break;
+      case 'rebuild': {
+        const rebuilds = run as Array<Operation & { op: 'rebuild' }>;
+        const last = rebuilds.at(-1)!;
+        await this.driver.rebuild(last.bans, last.allowed, now);
+        for (const b of last.bans) this.track(this.flushBoth(b.prefix, false).then(() => undefined));
+        for (const r of rebuilds) r.done();
+        break;
+      }
     }
     return run.length;
   }
@@ -243,16 +266,24 @@ export class Enforcer implements LedgerSink {
     void work.finally(() => this.flushes.delete(work));
   }
 
-  /** The attack's own flows first, alone; then the flows towards it. */
+  /** A committed ban's flushes, then its latencies on the bus. */
   private async flushAll(decision: BanDecision, receivedAt: number, committedAt: number): Promise<void> {
-    if (this.flushing >= FLUSHES_IN_FLIGHT) await new Promise<void>((resolve) => this.flushWaiting[decision.origin === 'auto' ? 'urgent' : 'bulk'].push(resolve));
-    if (this.stopped) return;
+    const flushed = await this.flushBoth(decision.target, decision.origin === 'auto');
+    if (!flushed) return;
+    const since = (t: number | null) => (t === null ? null : t - receivedAt);
+    this.bus.emit('flushed', decision, { kernel: committedAt - receivedAt, conntrack: since(flushed[0]), conntrackTo: since(flushed[1]) });
+  }
+
+  /**
+   * The attack's own flows first, alone; then the flows towards it. A few at a time, the
+   * urgent (the policy's bans) ahead of the rest; undefined when the enforcer stopped first.
+   */
+  private async flushBoth(prefix: IpPrefix, urgent: boolean): Promise<[number | null, number | null] | undefined> {
+    if (this.flushing >= FLUSHES_IN_FLIGHT) await new Promise<void>((resolve) => this.flushWaiting[urgent ? 'urgent' : 'bulk'].push(resolve));
+    if (this.stopped) return undefined;
     this.flushing++;
     try {
-      const since = (t: number | null) => (t === null ? null : t - receivedAt);
-      const conntrack = since(await this.flush(decision.target, 'from'));
-      const conntrackTo = since(await this.flush(decision.target, 'to'));
-      this.bus.emit('flushed', decision, { kernel: committedAt - receivedAt, conntrack, conntrackTo });
+      return [await this.flush(prefix, 'from'), await this.flush(prefix, 'to')];
     } finally {
       this.flushing--;
       (this.flushWaiting.urgent.shift() ?? this.flushWaiting.bulk.shift())?.();

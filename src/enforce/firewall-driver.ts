@@ -24,6 +24,10 @@ export interface FirewallDriver {
   setAllowed(prefixes: readonly IpPrefix[]): Promise<void>;
   /** The bans the kernel holds now (our table only). */
   list(now: number): Promise<Ban[]>;
+  /** What is missing from our table (its chain, a set, a rule), or undefined when it is whole. Cheap: no elements read. */
+  inspect(): Promise<string | undefined>;
+  /** Builds the whole table anew, with these bans and allowed addresses, in one transaction. */
+  rebuild(bans: readonly Ban[], allowed: readonly IpPrefix[], now: number): Promise<void>;
   /** Deletes the tracked flows the prefix started (`from`: the attack's own), or the flows
    *  the PBX started towards it (`to`: a qualify, a call's media), so established flows end. */
   flushConnections(prefix: IpPrefix, direction: FlowDirection): Promise<void>;

@@ -98,12 +98,39 @@ export class NftablesDriver implements FirewallDriver {
   }
 
   async setAllowed(prefixes: readonly IpPrefix[]): Promise<void> {
-    // An interval set refuses overlapping elements: keep the widest of any that overlap.
-    const widest = prefixes.filter((p) => !prefixes.some((q) => q.length < p.length && contains(q, p)));
-    const unique = [...new Map(widest.map((p) => [p.text, p])).values()];
-    const statements: string[] = [];
-    for (const f of FAMILIES) statements.push(...replaceSetStatements(this.names, allowedSetName(f), unique.filter((p) => p.family === f).map((p) => p.text)));
-    await this.session.apply(statements);
+    await this.session.apply(allowedStatements(this.names, prefixes));
+  }
+
+  async inspect(): Promise<string | undefined> {
+    const result = await this.runner.run('nft', ['-t', '-j', 'list', 'table', 'inet', this.names.table]);
+    if (result.exitCode !== 0) return `table inet ${this.names.table} is gone`;
+    const doc = JSON.parse(result.stdout) as { nftables?: Array<{ chain?: { name?: string; hook?: string }; set?: { name?: string }; rule?: { chain?: string } }> };
+    const items = doc.nftables ?? [];
+    const sets = new Set(items.flatMap((i) => (i.set?.name ? [i.set.name] : [])));
+    if (!items.some((i) => i.chain?.name === 'prerouting' && i.chain.hook === 'prerouting')) return `chain prerouting of table inet ${this.names.table} is gone`;
+    for (const name of [...FAMILIES.map(allowedSetName), ...this.sets.keys()]) if (!sets.has(name)) return `set ${name} of table inet ${this.names.table} is gone`;
+    // Two allow rules and one drop rule per banned set.
+    const rules = items.filter((i) => i.rule?.chain === 'prerouting').length;
+    const expected = FAMILIES.length + this.sets.size;
+    return rules < expected ? `${expected - rules} of the ${expected} rules of table inet ${this.names.table} are gone` : undefined;
+  }
+
+  async rebuild(bans: readonly Ban[], allowed: readonly IpPrefix[], now: number): Promise<void> {
+    const live = bans.filter((b) => b.until === null || b.until > now);
+    const keys = new Map<string, SetKey>(BASE_SETS.map((k) => [bannedSetName(k), k]));
+    for (const b of live) keys.set(bannedSetName(setKeyOf(b.prefix)), setKeyOf(b.prefix));
+    // One `nft -f` script: the table as init makes it, every set emptied and filled.
+    const statements = [
+      ...initScript(this.names, [...keys.values()], []).trimEnd().split('\n'),
+      ...[...keys.keys()].map((name) => `flush set inet ${this.names.table} ${name}`),
+      ...elementStatements(this.names, live.map((b) => ({ op: 'add', prefix: b.prefix, until: b.until })), now),
+      ...allowedStatements(this.names, allowed),
+    ];
+    await this.nft(['-f', '-'], statements.join('\n') + '\n');
+    this.sets.clear();
+    for (const [name, key] of keys) this.sets.set(name, key);
+    this.held.clear();
+    for (const b of live) this.held.set(b.prefix.text, b);
   }
 
   async list(now: number): Promise<Ban[]> {
@@ -219,6 +246,13 @@ export class NftablesDriver implements FirewallDriver {
     if (result.exitCode !== 0) throw commandFailure('nft', args, result);
     return result.stdout;
   }
+}
+
+/** Both allowed sets replaced: an interval set refuses overlapping elements, so the widest of any that overlap is kept. */
+function allowedStatements(names: NftNames, prefixes: readonly IpPrefix[]): string[] {
+  const widest = prefixes.filter((p) => !prefixes.some((q) => q.length < p.length && contains(q, p)));
+  const unique = [...new Map(widest.map((p) => [p.text, p])).values()];
+  return FAMILIES.flatMap((f) => replaceSetStatements(names, allowedSetName(f), unique.filter((p) => p.family === f).map((p) => p.text)));
 }
 
 /**

@@ -14,6 +14,7 @@ export interface MetricSources {
   readonly amiReconnects: () => number;
   readonly firewallErrors: () => number;
   readonly conntrackErrors: () => number;
+  readonly tableRepairs: () => number;
   readonly alerts: () => { sent: number; failed: number };
 }
 
@@ -86,6 +87,15 @@ export class Metrics {
         this.reset();
         this.inc({ command: 'nft' }, sources.firewallErrors());
         this.inc({ command: 'conntrack' }, sources.conntrackErrors());
+      },
+    });
+    new Counter({
+      name: 'asterisk_guard_table_repairs_total',
+      help: 'Times our nft table was found changed by something else and rebuilt',
+      registers: r,
+      collect() {
+        this.reset();
+        this.inc(sources.tableRepairs());
       },
     });
     new Counter({

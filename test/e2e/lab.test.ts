@@ -28,6 +28,7 @@ describe('the live lab', () => {
     [6, 'IPv6 attacker: its /64 banned'],
     [7, 'Asterisk restart and guard SIGKILL: the guard recovers, bans survive'],
     [8, 'an established-accept rule elsewhere does not save the attacker'],
+    [9, 'a flushed ruleset: the guard rebuilds its table within a second, mid-attack'],
   ])('scenario %i: %s', (id) => {
     const r = results.find((x) => x.id === id);
     expect(r, `scenario ${id} did not run:\n${story.join('\n')}`).toBeDefined();

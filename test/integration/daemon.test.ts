@@ -206,6 +206,21 @@ describe('asterisk-guard run, against a real Asterisk', () => {
     expect(JSON.parse(String((await cli('status', '--json')).stdout))).toMatchObject({ ami: { connected: true } });
   });
 
+  it('rebuilds its table within a second when something else flushes the ruleset, says so once, and status shows the kernel', async () => {
+    const from = guard!.lines.length;
+    const flushed = Date.now();
+    await execa('ip', ['netns', 'exec', pbx, 'nft', 'flush', 'ruleset']);
+    const restored = await guard!.waitFor((l) => typeof l.msg === 'string' && l.msg.includes('changed by something else'), 1500, from);
+    expect(Date.now() - flushed).toBeLessThan(1500);
+    expect(restored.msg).toMatch(/nft table inet asterisk_guard changed by something else \(table inet asterisk_guard is gone\); restored \d+ bans in \d+ ms/);
+    const v4 = await bannedInKernel();
+    expect(v4).toContain(ATK);
+    expect(v4).toContain(ATK2);
+    const status = JSON.parse(String((await cli('status', '--json')).stdout)) as { kernel: { table: string; repairs: number } };
+    expect(status.kernel).toMatchObject({ table: 'whole', repairs: 1 });
+    expect(guard!.lines.slice(from).filter((l) => typeof l.msg === 'string' && l.msg.includes('changed by something else'))).toHaveLength(1);
+  });
+
   it('exports and imports bans; a restart makes the kernel match the store, foreign elements gone', async () => {
     const exported = await cli('export');
     const file = path.join(stateDir, 'bans.json');

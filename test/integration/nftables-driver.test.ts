@@ -2,6 +2,9 @@ import { execa, type ResultPromise } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { netnsRunner } from '../../src/enforce/command-runner.js';
 import { NftablesDriver } from '../../src/enforce/nftables-driver.js';
+import { TableWatch } from '../../src/enforce/table-watch.js';
+import { systemClock } from '../../src/time/clock.js';
+import { pino } from 'pino';
 import { LabNetwork } from '../../lab/netns.js';
 import { prefix } from '../support/prefix.js';
 import { sleep, startSender, UdpListener } from '../support/udp.js';
@@ -229,6 +232,60 @@ describe('nftables driver in a network namespace', () => {
     expect(after.stdout).toBe(before.stdout);
     const ours = await run(['nft', 'list', 'table', 'inet', 'asterisk_guard']);
     expect(ours.exitCode).not.toBe(0);
+  });
+
+  it('notices within a second that something else removed or emptied its table, and rebuilds it with every ban', async () => {
+    const watched = new NftablesDriver(netnsRunner(pbx), { table: 'asterisk_guard', priority: -310 });
+    await watched.init();
+    const bans = [{ prefix: prefix(ATK), until: Date.now() + 60_000 }, { prefix: prefix('203.0.113.128/25'), until: null }];
+    await watched.rebuild(bans, [prefix(PHONE)], Date.now());
+    await sleep(100);
+    expect(await delivered(ATK, 400)).toBe(0);
+    const repaired: Array<{ what: string; ms: number }> = [];
+    let flushedAt = 0;
+    const watch = new TableWatch(
+      {
+        runner: netnsRunner(pbx),
+        table: 'asterisk_guard',
+        clock: systemClock,
+        checkIntervalMs: 60_000,
+        inspect: () => watched.inspect(),
+        onTampered: async (what) => {
+          await watched.rebuild(bans, [prefix(PHONE)], Date.now());
+          await watched.flushConnections(prefix(ATK), 'from');
+          repaired.push({ what, ms: performance.now() - flushedAt });
+        },
+      },
+      pino({ level: 'silent' }),
+    );
+    watch.start();
+    try {
+      await sleep(300);
+      // Our own changes (init flushes our chain) are not tampering.
+      await watched.init();
+      await sleep(300);
+      expect(repaired).toEqual([]);
+      for (const [tamper, what] of [
+        [['nft', 'flush', 'ruleset'], /table inet asterisk_guard is gone/],
+        [['nft', 'flush', 'chain', 'inet', 'asterisk_guard', 'prerouting'], /rules of table inet asterisk_guard are gone/],
+      ] as const) {
+        flushedAt = performance.now();
+        expect((await run([...tamper])).exitCode).toBe(0);
+        for (let i = 0; i < 100 && repaired.length === 0; i++) await sleep(10);
+        const r = repaired.shift()!;
+        expect(r.what).toMatch(what);
+        expect(r.ms).toBeLessThan(1000);
+        await sleep(100);
+        expect(await delivered(ATK, 400), tamper.join(' ')).toBe(0);
+        expect(await delivered(PHONE, 300)).toBeGreaterThan(3);
+        expect((await watched.list(Date.now())).map((b) => b.prefix.text).sort()).toEqual(['203.0.113.128/25', ATK]);
+      }
+      expect(watch.repairs).toBe(2);
+      expect(watch.last?.missing).toBeUndefined();
+    } finally {
+      watch.stop();
+      await watched.destroy();
+    }
   });
 
   it('names the command and its stderr when nft fails', async () => {

@@ -26,6 +26,12 @@ export class FlakyFirewall implements FirewallDriver {
   async setAllowed(prefixes: readonly IpPrefix[]) {
     this.calls.push(`allow ${prefixes.map((p) => p.text).join(',')}`);
   }
+  async inspect() {
+    return undefined;
+  }
+  async rebuild(bans: readonly Ban[], allowed: readonly IpPrefix[]) {
+    this.calls.push(`rebuild ${bans.length} ${allowed.length}`);
+  }
   async list() {
     return this.committed.flat();
   }
