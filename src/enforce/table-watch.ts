@@ -59,7 +59,7 @@ export class TableWatch {
     this.stopped = true;
     this.cancelCheck?.();
     this.cancelRestart?.();
-    this.child?.kill();
+    this.child?.stdin?.end();
     this.child = undefined;
   }
 
@@ -71,7 +71,7 @@ export class TableWatch {
   async quiet<T>(work: () => Promise<T>): Promise<T> {
     const child = this.child;
     this.child = undefined;
-    child?.kill();
+    child?.stdin?.end();
     try {
       return await work();
     } finally {
@@ -120,8 +120,12 @@ export class TableWatch {
   }
 
   private monitor(): void {
-    const [file, ...args] = [...this.options.runner.prefix, 'nft', 'monitor', 'destroy', 'rules'];
-    const child = spawn(file!, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    // nft monitor never reads its input, so it would outlive a daemon killed with SIGKILL (and
+    // keep a deleted namespace alive). A fixed sh script ties it to our pipe: when the pipe
+    // closes, whoever closed it, the monitor is killed; when the monitor ends, so does sh.
+    const [file, ...args] = [...this.options.runner.prefix, 'sh', '-c', 'exec 3<&0; nft monitor destroy rules </dev/null & m=$!; { read _ <&3; kill $m; } & wait $m'];
+    const child = spawn(file!, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    child.stdin!.on('error', () => {});
     this.child = child;
     let settle: (() => void) | undefined;
     createInterface({ input: child.stdout! }).on('line', (line) => {
@@ -136,6 +140,8 @@ export class TableWatch {
     child.stderr!.resume();
     child.on('error', () => {});
     child.on('close', (code) => {
+      // Its reader waits on our pipe: closing it lets that go too.
+      child.stdin?.end();
       if (this.stopped || this.child !== child) return;
       this.failures++;
       const delay = backoff(this.failures, 1000, 60_000);
