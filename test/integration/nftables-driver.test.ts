@@ -1,4 +1,7 @@
 import { execa, type ResultPromise } from 'execa';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { netnsRunner } from '../../src/enforce/command-runner.js';
 import { NftablesDriver } from '../../src/enforce/nftables-driver.js';
@@ -286,6 +289,40 @@ describe('nftables driver in a network namespace', () => {
       watch.stop();
       await watched.destroy();
     }
+  });
+
+  it('leaves no nft monitor behind when the daemon is killed with SIGKILL', async () => {
+    const script = path.join(mkdtempSync(path.join(tmpdir(), 'ag-watch-')), 'watch.mjs');
+    const dist = new URL('../../dist/src/', import.meta.url).href;
+    writeFileSync(
+      script,
+      `import { TableWatch } from '${dist}enforce/table-watch.js';
+import { netnsRunner } from '${dist}enforce/command-runner.js';
+import { systemClock } from '${dist}time/clock.js';
+const log = { warn() {}, info() {}, error() {} };
+new TableWatch({ runner: netnsRunner(${JSON.stringify(pbx)}), table: 'asterisk_guard', clock: systemClock, checkIntervalMs: 60000, inspect: async () => undefined, onTampered: async () => {} }, log).start();
+console.log('watching');
+setInterval(() => {}, 1000);
+`,
+    );
+    const monitors = async () => {
+      const pids = String((await execa('ip', ['netns', 'pids', pbx])).stdout).split('\n').filter(Boolean);
+      return pids.filter((pid) => {
+        try {
+          return readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('nft\0monitor');
+        } catch {
+          return false;
+        }
+      }).length;
+    };
+    const daemon = execa(process.execPath, [script], { reject: false });
+    await new Promise<void>((resolve) => daemon.stdout!.once('data', () => resolve()));
+    for (let i = 0; i < 50 && (await monitors()) === 0; i++) await sleep(20);
+    expect(await monitors()).toBe(1);
+    daemon.kill('SIGKILL');
+    await daemon;
+    for (let i = 0; i < 50 && (await monitors()) > 0; i++) await sleep(20);
+    expect(await monitors()).toBe(0);
   });
 
   it('names the command and its stderr when nft fails', async () => {
