@@ -1,6 +1,8 @@
 // The composition root: the only file that knows every stage and wires them together.
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
+import { randomBytes } from 'node:crypto';
+import { Canary } from './ami/canary.js';
 import { AmiClient } from './ami/client.js';
 import { resolveAmiOptions } from './ami/settings.js';
 import { buildHangup } from './ari/build-hangup.js';
@@ -125,8 +127,34 @@ export async function startService(config: Config, log: Logger, clock: Clock = s
 
   let lastDecision: Decision | undefined;
   const ami = new AmiClient({ ...amiOptions, clock });
+  const canary = config.canary.enabled
+    ? new Canary({
+        clock,
+        intervalMs: config.canary.interval,
+        timeoutMs: config.canary.timeout,
+        async provoke(account) {
+          // A login Asterisk refuses: it reports it as a security event (InvalidAccountID).
+          const probe = new AmiClient({ ...amiOptions, username: account, secret: randomBytes(12).toString('hex'), clock, reconnectBaseMs: 3_600_000, reconnectMaxMs: 3_600_000 });
+          // A silent peer must not keep the probe (and its retries) alive past the canary's wait.
+          await Promise.race([probe.start(), clock.sleep(config.canary.timeout)]).catch(() => {});
+          await probe.stop();
+        },
+        onMissing(account) {
+          const text = `blind: no security event from Asterisk for the canary AMI login as ${account} within ${config.canary.timeout / 1000} s, though AMI is connected. Check that [${amiOptions.username}] in ${amiOptions.source} still has \`read = security\` (then \`manager reload\`), that no eventfilter drops InvalidAccountID, and \`asterisk -rx "manager show user ${amiOptions.username}"\``;
+          log.error({ canary: account }, text);
+          bus.emit('trouble', { kind: 'canary-missing', time: clock.now(), text });
+        },
+        onRestored() {
+          const text = 'security events arrive again: the canary AMI login was reported';
+          log.info(text);
+          bus.emit('trouble', { kind: 'canary-restored', time: clock.now(), text });
+        },
+      })
+    : undefined;
   ami.on('event', (fields, arrival) => {
     events++;
+    // The canary's own echo: proof of sight, never scored (asked only while one is awaited).
+    if (canary?.awaiting && canary.echo(fields.get('AccountID'))) return;
     // The ledger hands bans to the enforcer as the policy decides them; alerts and trust go
     // out here.
     const decisions = pipeline.ingest(fields, arrival);
@@ -156,7 +184,7 @@ export async function startService(config: Config, log: Logger, clock: Clock = s
   });
   ami.on('authFailed', (error) => log.error({ code: error.code }, error.message));
 
-  const guard = new Guard({ ledger, policy, scoreboard, enforcer, store, pipeline, clock, ami, watch, configAllow: () => current.policy.allow, lastDecision: () => lastDecision, eventsPerSecond: () => rate });
+  const guard = new Guard({ ledger, policy, scoreboard, enforcer, store, pipeline, clock, ami, watch, canary, configAllow: () => current.policy.allow, lastDecision: () => lastDecision, eventsPerSecond: () => rate });
   const control = new ControlServer(config.control.socket, guardHandler(guard), log);
   let metricsServer: Server | undefined;
   let serveMetrics: (() => Promise<Server>) | undefined;
@@ -174,12 +202,14 @@ export async function startService(config: Config, log: Logger, clock: Clock = s
       firewallErrors: () => enforcer.stats.firewallErrors,
       conntrackErrors: () => enforcer.stats.conntrackErrors,
       tableRepairs: () => watch?.repairs ?? 0,
+      canaryOk: () => (canary?.last?.ok === undefined || canary.last.ok === null ? -1 : canary.last.ok ? 1 : 0),
       alerts: () => notifier.stats,
     });
     observeLatency(bus, metrics);
     serveMetrics = () => metrics.serve('127.0.0.1', config.metrics.port);
   }
   const release = async () => {
+    canary?.stop();
     watch?.stop();
     metricsServer?.close();
     await Promise.race([notifier.flush(), clock.sleep(5000)]);
@@ -198,6 +228,7 @@ export async function startService(config: Config, log: Logger, clock: Clock = s
     }
     watch?.start();
     await ami.start();
+    canary?.start();
   } catch (e) {
     await release();
     throw e;

@@ -172,6 +172,12 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    // Every interval the guard logs in to AMI as an account that cannot exist and expects
+    // Asterisk's security event about it within the timeout: proof that events still arrive.
+    canary: z
+      .object({ enabled: z.boolean().default(true), interval: duration(1000).default(300_000), timeout: duration(100).default(15_000) })
+      .strict()
+      .prefault({}),
     // Prometheus text endpoint on 127.0.0.1, off by default.
     metrics: z.object({ enabled: z.boolean().default(false), port: z.number().int().min(1).max(65535).default(9471) }).strict().prefault({}),
     store: z.object({ path: z.string().min(1).default('/var/lib/asterisk-guard/state.db') }).strict().prefault({}),

@@ -1,3 +1,4 @@
+import type { CanaryState } from '../ami/canary.js';
 import type { Scoreboard } from '../detect/scoreboard.js';
 import type { Enforcer } from '../enforce/enforcer.js';
 import { GuardError } from '../errors.js';
@@ -21,6 +22,8 @@ export interface GuardDeps {
   readonly ami: { readonly connected: boolean; readonly stats: { readonly reconnects: number } };
   /** Our nft table as last inspected (none with the dry-run driver). */
   readonly watch?: { readonly last: { readonly at: number; readonly missing: string | undefined } | undefined; readonly repairs: number } | undefined;
+  /** The last canary: do security events still arrive? (none when canary.enabled is false) */
+  readonly canary?: { readonly last: CanaryState | undefined } | undefined;
   /** The config's allow-list as it stands (a reload changes it). */
   readonly configAllow: () => readonly IpPrefix[];
   readonly lastDecision: () => Decision | undefined;
@@ -51,6 +54,7 @@ export class Guard {
       tracked_sources: d.scoreboard.size,
       firewall: { driver: d.enforcer.driverName, committed: d.enforcer.stats.committed, errors: d.enforcer.stats.firewallErrors },
       // What the kernel holds, as last inspected, not only what the guard believes.
+      canary: d.canary?.last ? { sent: iso(d.canary.last.sentAt), ok: d.canary.last.ok, echo_ms: d.canary.last.echoMs } : null,
       kernel: d.watch ? { table: d.watch.last === undefined ? 'not inspected yet' : (d.watch.last.missing ?? 'whole'), inspected: iso(d.watch.last?.at), repairs: d.watch.repairs } : null,
       skipped_input: Object.fromEntries(d.pipeline.problems.counts),
       last_decision: last ? { action: last.action, target: last.target?.text ?? null, time: iso(last.time), ...('reason' in last ? { reason: last.reason } : {}) } : null,

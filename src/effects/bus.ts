@@ -13,7 +13,7 @@ export interface BanLatency {
 
 /** Something wrong with the guard itself that the admins must hear about. */
 export interface Trouble {
-  readonly kind: 'ami-lost' | 'ami-restored' | 'firewall-failing' | 'store-failing' | 'table-restored';
+  readonly kind: 'ami-lost' | 'ami-restored' | 'firewall-failing' | 'store-failing' | 'table-restored' | 'canary-missing' | 'canary-restored';
   readonly time: number;
   readonly text: string;
 }

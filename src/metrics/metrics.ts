@@ -15,6 +15,8 @@ export interface MetricSources {
   readonly firewallErrors: () => number;
   readonly conntrackErrors: () => number;
   readonly tableRepairs: () => number;
+  /** 1: the last canary's event came back; 0: it did not; -1: none sent yet. */
+  readonly canaryOk: () => number;
   readonly alerts: () => { sent: number; failed: number };
 }
 
@@ -89,6 +91,7 @@ export class Metrics {
         this.inc({ command: 'conntrack' }, sources.conntrackErrors());
       },
     });
+    new Gauge({ name: 'asterisk_guard_canary_ok', help: 'Did the last canary AMI login come back as a security event (1), not (0), none yet (-1)', registers: r, collect() { this.set(sources.canaryOk()); } });
     new Counter({
       name: 'asterisk_guard_table_repairs_total',
       help: 'Times our nft table was found changed by something else and rebuilt',

@@ -13,6 +13,8 @@ export type AlertKind =
   | 'firewall-failing'
   | 'store-failing'
   | 'table-restored'
+  | 'canary-missing'
+  | 'canary-restored'
   /** `doctor --send-test`. */
   | 'test';
 
@@ -56,7 +58,7 @@ export function decisionAlert(d: AlertDecision): Alert {
   return { kind: d.reason, severity: d.severity, time: d.time, title: `asterisk-guard: ${d.text}`, lines: [d.text, ...(d.evidence ? [`accounts: ${d.evidence.accounts.join(', ')}`, `events: ${Object.entries(d.evidence.events).map(([k, n]) => `${k} ${n}`).join(', ')}`] : [])] };
 }
 
-export function systemAlert(kind: 'ami-lost' | 'ami-restored' | 'firewall-failing' | 'store-failing' | 'table-restored' | 'test', time: number, text: string): Alert {
-  const severity: Severity = kind === 'ami-restored' || kind === 'test' ? 'info' : kind === 'ami-lost' || kind === 'table-restored' ? 'warning' : 'critical';
+export function systemAlert(kind: 'ami-lost' | 'ami-restored' | 'firewall-failing' | 'store-failing' | 'table-restored' | 'canary-missing' | 'canary-restored' | 'test', time: number, text: string): Alert {
+  const severity: Severity = kind === 'ami-restored' || kind === 'canary-restored' || kind === 'test' ? 'info' : kind === 'ami-lost' || kind === 'table-restored' ? 'warning' : 'critical';
   return { kind, severity, time, title: `asterisk-guard: ${text}`, lines: [text] };
 }

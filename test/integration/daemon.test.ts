@@ -1,5 +1,5 @@
 import { execa } from 'execa';
-import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -123,6 +123,38 @@ describe('asterisk-guard run, against a real Asterisk', () => {
     const ban = await guard.waitFor((l) => l.msg === `ban ${ATK}`, 5000);
     expect(ban).toMatchObject({ prefix: ATK, reason: 'brute-force', evidence: { services: ['AMI'], accounts: ['admin'] } });
     expect(await bannedInKernel()).toContain(ATK);
+  });
+
+  it('notices within a canary interval that security events stopped (read = security dropped), and when they are back', async () => {
+    const userConf = path.join(path.dirname(asterisk.managerConf), 'manager.d', 'asterisk-guard.conf');
+    const original = readFileSync(userConf, 'utf8');
+    const file = writeConfig(`store:\n  path: ${stateDir}/canary.db\ncontrol:\n  socket: ${stateDir}/canary.sock\nami:\n  manager_conf: ${asterisk.managerConf}\ncanary:\n  interval: 2s\n  timeout: 1500ms\nfirewall:\n  driver: dry-run\n`);
+    const g = GuardProcess.start(pbx, ['run', '--config', file]);
+    try {
+      await g.waitFor((l) => l.msg === 'AMI connected, receiving security events', 15_000);
+      const canaryStatus = async () => (JSON.parse(String((await execa(process.execPath, [CLI, 'status', '--json', '--socket', `${stateDir}/canary.sock`], { reject: false })).stdout)) as { canary: { ok: boolean | null } | null }).canary;
+      for (let i = 0; i < 60 && (await canaryStatus())?.ok !== true; i++) await new Promise((r) => setTimeout(r, 100));
+      expect(await canaryStatus()).toMatchObject({ ok: true });
+      // A reload changes what the next login gets; Asterisk restarted, the guard logs in again
+      // and stays connected, pinging, and sees nothing.
+      writeFileSync(userConf, original.replace('read = security', 'read = system'));
+      await asterisk.stop();
+      await asterisk.start();
+      const blind = await g.waitFor((l) => typeof l.msg === 'string' && l.msg.startsWith('blind: no security event from Asterisk'), 15_000);
+      expect(String(blind.msg)).toMatch(/read = security/);
+      writeFileSync(userConf, original);
+      await asterisk.stop();
+      await asterisk.start();
+      await g.waitFor((l) => l.msg === 'security events arrive again: the canary AMI login was reported', 15_000);
+    } finally {
+      if (readFileSync(userConf, 'utf8') !== original) {
+        writeFileSync(userConf, original);
+        await asterisk.stop();
+        await asterisk.start();
+      }
+      g.kill('SIGTERM');
+      await g.exit();
+    }
   });
 
   it('serves Prometheus metrics on 127.0.0.1', async () => {

@@ -13,6 +13,7 @@ const metrics = new Metrics({
   firewallErrors: () => 0,
   conntrackErrors: () => 1,
   tableRepairs: () => 2,
+  canaryOk: () => 0,
   alerts: () => ({ sent: 5, failed: 1 }),
 });
 
@@ -27,6 +28,7 @@ describe('metrics', () => {
       'asterisk_guard_firewall_errors_total{command="conntrack"} 1',
       'asterisk_guard_alerts_total{result="failed"} 1',
       'asterisk_guard_table_repairs_total 2',
+      'asterisk_guard_canary_ok 0',
       'asterisk_guard_input_skipped_total{kind="oversized-line"} 2',
     ]) {
       expect(text).toContain(line);
