@@ -1,9 +1,11 @@
 // The composition root: the only file that knows every stage and wires them together.
 import type { Server } from 'node:http';
+import path from 'node:path';
 import type { Logger } from 'pino';
 import { randomBytes } from 'node:crypto';
 import { Canary } from './ami/canary.js';
 import { AmiClient } from './ami/client.js';
+import { readIdentifiedAddresses } from './ami/pjsip-identify.js';
 import { resolveAmiOptions } from './ami/settings.js';
 import { buildHangup } from './ari/build-hangup.js';
 import type { Config } from './config/schema.js';
@@ -62,6 +64,19 @@ export async function startService(config: Config, log: Logger, clock: Clock = s
   const enforcer = new Enforcer(buildDriver(config, log), bus, log, { clock, retryBaseMs: config.firewall.retry_base, retryMaxMs: config.firewall.retry_max, conntrackAttempts: 3 });
   const { pipeline, policy, scoreboard, ledger } = buildCore(config, log, { useEventTime: false, neverBan: amiHost.ok ? [amiHost.value] : [], sink: enforcer });
   let current = config;
+  // Trunks Asterisk identifies by address have no password to guess; a forged packet "from" one must not cut it off.
+  const spareIdentified = (c: Config) => {
+    let found: ReturnType<typeof readIdentifiedAddresses> = { addresses: [], hostnames: [] };
+    try {
+      if (c.policy.spare_identified) found = readIdentifiedAddresses(path.dirname(c.ami.manager_conf));
+    } catch (e) {
+      log.warn({ err: e }, 'pjsip.conf could not be read: no trunk is spared by its identify address (policy.spare_identified)');
+    }
+    const { addresses, hostnames } = found;
+    policy.neverBan.setIdentified(addresses);
+    if (addresses.length > 0) log.info({ addresses: addresses.map((a) => `${a.prefix.text} ${a.section}`) }, 'never banned: addresses pjsip.conf identifies trunks by');
+    if (hostnames.length > 0) log.warn({ hostnames }, 'pjsip.conf identifies some endpoints by host name: those are not spared');
+  };
 
   // The effects: each one subscriber of the decision bus.
   const notifier = new Notifier(buildChannels(config), log, { digestIntervalMs: config.alerts.digest_interval, retryDelaysMs: config.alerts.retries, clock });
@@ -84,6 +99,7 @@ export async function startService(config: Config, log: Logger, clock: Clock = s
   const active = store.activeBans(now);
   ledger.restore(active, store.banHistory(now - config.policy.lookback));
   policy.trust.restore(store.trusted(now));
+  spareIdentified(config);
   for (const p of store.allowed()) policy.neverBan.allow(p);
   if (await enforcer.prepare()) {
     const started = clock.monotonic();
@@ -244,6 +260,7 @@ export async function startService(config: Config, log: Logger, clock: Clock = s
       const { applied, needRestart } = reloadable(current, next);
       policy.reconfigure(policyConfig(applied));
       policy.neverBan.setAllowList([...applied.policy.allow, ...store.allowed()]);
+      spareIdentified(applied);
       ledger.reconfigure(ledgerConfig(applied));
       scoreboard.reconfigure(scoringConfig(applied));
       notifier.setChannels(buildChannels(applied));

@@ -91,6 +91,8 @@ export const configSchema = z
         lookback: duration(1000).default(30 * 86_400_000),
         // The longest ban an import may set; unset: the ladder's longest step.
         max_imported_bantime: banLength().optional(),
+        // The addresses pjsip.conf's identify sections match (trunks) are never banned.
+        spare_identified: z.boolean().default(true),
         // The widest prefix `ban` and `import` accept without --force (never over a never-ban address).
         widest_ban: z
           .object({ ipv4: z.number().int().min(0).max(32).default(16), ipv6: z.number().int().min(0).max(128).default(32) })

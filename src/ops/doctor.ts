@@ -9,6 +9,7 @@ import type { Config } from '../config/schema.js';
 import type { CommandRunner } from '../enforce/command-runner.js';
 import { isGuardError } from '../errors.js';
 import { systemAlert } from '../notify/alert.js';
+import { readIdentifiedAddresses } from '../ami/pjsip-identify.js';
 import { buildChannels } from '../notify/build-channels.js';
 
 // `asterisk-guard doctor`: each check says what it found and, when it fails, what to do.
@@ -47,11 +48,29 @@ export async function runDoctor(o: DoctorOptions): Promise<CheckResult[]> {
     return results;
   }
   results.push(...(await amiChecks(config)));
+  results.push(...identifiedCheck(config));
   results.push(...(await firewallChecks(config, o.runner)));
   results.push(storeCheck(config));
   results.push(...(await channelChecks(config, o.sendTest)));
   results.push(...(await otherDefenders(o.runner, o.proc ?? '/proc')));
   return results;
+}
+
+/** Trunks Asterisk identifies by address are never banned: a forged packet must not cut one off. */
+function identifiedCheck(config: Config): CheckResult[] {
+  if (!config.policy.spare_identified) return [];
+  let found;
+  try {
+    found = readIdentifiedAddresses(path.dirname(config.ami.manager_conf));
+  } catch (e) {
+    return [fail('identified trunks', message(e), 'fix pjsip.conf at the line named')];
+  }
+  const { addresses, hostnames } = found;
+  if (addresses.length === 0 && hostnames.length === 0) return [];
+  const list = addresses.map((a) => `${a.prefix.text} (${a.section})`).join(', ');
+  return [
+    ok('identified trunks', `never banned, as Asterisk identifies them by address: ${list || 'none by address'}${hostnames.length ? `; by host name, not spared: ${hostnames.join(', ')}` : ''}`),
+  ];
 }
 
 async function amiChecks(config: Config): Promise<CheckResult[]> {

@@ -46,10 +46,19 @@ function isSpecialAddress(ip: IpPrefix): boolean {
 export class NeverBan {
   private allowList: PrefixList;
   private readonly spared: PrefixList;
+  /** Trunks Asterisk identifies by address (pjsip.conf `identify`): prefix text → where. */
+  private identified = new Map<string, string>();
+  private identifiedList = new PrefixList();
 
   constructor(allow: readonly IpPrefix[], neverBan: readonly IpPrefix[]) {
     this.allowList = new PrefixList(allow);
     this.spared = new PrefixList(neverBan);
+  }
+
+  /** The addresses pjsip.conf's identify sections match (replaced on reload). */
+  setIdentified(entries: ReadonlyArray<{ readonly prefix: IpPrefix; readonly section: string }>): void {
+    this.identified = new Map(entries.map((e) => [e.prefix.text, e.section]));
+    this.identifiedList = new PrefixList(entries.map((e) => e.prefix));
   }
 
   /** A reloaded config's allow-list, with the runtime entries. */
@@ -72,12 +81,12 @@ export class NeverBan {
 
   /** Is the address on either list (it is then never scored)? */
   covers(ip: IpPrefix): boolean {
-    return isSpecialAddress(ip) || this.allowList.match(ip) !== undefined || this.spared.match(ip) !== undefined;
+    return isSpecialAddress(ip) || this.allowList.match(ip) !== undefined || this.spared.match(ip) !== undefined || this.identifiedList.match(ip) !== undefined;
   }
 
   /** Does the prefix share an address with either list (it is then never banned whole)? */
   overlaps(prefix: IpPrefix): boolean {
-    return this.allowList.overlapping(prefix) !== undefined || this.spared.overlapping(prefix) !== undefined || SPECIAL_PREFIXES.overlapping(prefix) !== undefined;
+    return this.why(prefix) !== undefined;
   }
 
   /** Why a ban of `prefix` would hit a spared address, or undefined when it would not. */
@@ -87,6 +96,8 @@ export class NeverBan {
     const special = SPECIAL_PREFIXES.overlapping(prefix);
     if (special) return `never banned (${special.text}: ${SPECIAL_WHY.get(special.text)!})`;
     const s = this.spared.overlapping(prefix);
-    return s ? `never banned (${s.text}: the PBX itself or the AMI host)` : undefined;
+    if (s) return `never banned (${s.text}: the PBX itself or the AMI host)`;
+    const t = this.identifiedList.overlapping(prefix);
+    return t ? `never banned (${t.text}: a trunk Asterisk identifies by address, ${this.identified.get(t.text)!})` : undefined;
   }
 }

@@ -1,4 +1,8 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { readIdentifiedAddresses } from '../../src/ami/pjsip-identify.js';
 import { parseConfig } from '../../src/config/load.js';
 import { buildCore } from '../../src/core.js';
 import { describeRefusal, isRefusal } from '../../src/ledger/ban-ledger.js';
@@ -43,5 +47,24 @@ describe('never-ban classes', () => {
       expect(never.why(p(sender)), sender).toBeUndefined();
       if (!sender.includes('/')) expect(never.covers(p(sender)), sender).toBe(false);
     }
+  });
+});
+
+describe('trunks Asterisk identifies by address (pjsip.conf identify)', () => {
+  it('reads every match of every identify section, leaves host names out, and never bans them', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'ag-pjsip-'));
+    writeFileSync(
+      path.join(dir, 'pjsip.conf'),
+      '[itsp]\ntype = endpoint\n\n[itsp-identify]\ntype = identify\nendpoint = itsp\nmatch = 198.51.100.5, 203.0.113.0/28\nmatch = sip.itsp.example\n\n[phone]\ntype = aor\n',
+    );
+    const found = readIdentifiedAddresses(dir);
+    expect(found.addresses.map((a) => `${a.prefix.text} ${a.section}`)).toEqual(['198.51.100.5 pjsip.conf [itsp-identify]', '203.0.113.0/28 pjsip.conf [itsp-identify]']);
+    expect(found.hostnames).toEqual(['sip.itsp.example']);
+    const { policy, ledger } = buildCore(parseConfig('{}', 'test'), log, { useEventTime: true });
+    policy.neverBan.setIdentified(found.addresses);
+    for (let i = 0; i < 30; i++) expect(policy.handle(event('InvalidAccountID', '198.51.100.5', i))).toEqual([]);
+    const r = ledger.request({ target: p('203.0.113.0/24'), time: 0, reason: 'manual', origin: 'cli' });
+    expect(isRefusal(r) && describeRefusal(r)).toBe('203.0.113.0/24 is never banned (203.0.113.0/28: a trunk Asterisk identifies by address, pjsip.conf [itsp-identify]): it is never banned');
+    expect(readIdentifiedAddresses(path.join(dir, 'nowhere'))).toEqual({ addresses: [], hostnames: [] });
   });
 });
