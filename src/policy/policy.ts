@@ -111,6 +111,9 @@ export class Policy {
     const decoy = this.decoyAuthenticated(success, this.tools);
     if (decoy !== undefined) return this.collect(undefined, decoy);
     if (this.neverBan.covers(ip)) return this.count('allowed');
+    // A banned source earns no trust: its /64 neighbour that guessed the password, logging in
+    // again, would otherwise be trusted for a week when the ban ends (found by the property test).
+    if (this.bans.bannedUntil(key, event.time) !== undefined) return this.count('already-banned');
     const guessed = guessedPassword(success, this.tools);
     if (guessed !== undefined) return this.collect(undefined, guessed);
     const until = event.time + this.config.trust.durationMs;

@@ -112,6 +112,16 @@ describe('subnets and accounts', () => {
   });
 });
 
+describe('trust and bans', () => {
+  it('gives a banned source no trust: a second login from the /64 that guessed a password (seed -1991315388 of the property test)', () => {
+    const { policy } = setup('policy: { ladder: [1m, 10m] }');
+    for (let i = 0; i < 3; i++) policy.handle(event('InvalidAccountID', '2001:db8:66::2', 0));
+    expect(summary(policy.handle(event('SuccessfulAuth', '2001:db8:66::1', 0)))).toEqual(['alert 2001:db8:66::/64 guessed-password', 'ban 2001:db8:66::/64 guessed-password']);
+    expect(policy.handle(event('SuccessfulAuth', '2001:db8:66::1', 0))).toEqual([]);
+    expect(summary(flood(policy, '2001:db8:66::1', 60_001))).toEqual(['ban 2001:db8:66::/64 brute-force']);
+  });
+});
+
 describe('reload', () => {
   it('applies new thresholds, ladder and decoys to the running policy; scores and bans stay', () => {
     const { policy, ledger } = setup();
