@@ -86,7 +86,13 @@ export class NeverBan {
 
   /** Does the prefix share an address with either list (it is then never banned whole)? */
   overlaps(prefix: IpPrefix): boolean {
-    return this.why(prefix) !== undefined;
+    // No text built: keyOf asks this for IPv6 events.
+    return (
+      SPECIAL_PREFIXES.overlapping(prefix) !== undefined ||
+      this.allowList.overlapping(prefix) !== undefined ||
+      this.spared.overlapping(prefix) !== undefined ||
+      this.identifiedList.overlapping(prefix) !== undefined
+    );
   }
 
   /** Why a ban of `prefix` would hit a spared address, or undefined when it would not. */

@@ -11,15 +11,10 @@ import { Notifier } from '../../src/notify/notifier.js';
 import { parseIpPrefix } from '../../src/net/ip-prefix.js';
 import type { BanDecision } from '../../src/policy/decision.js';
 import { ManualClock } from '../support/manual-clock.js';
+import { until } from '../support/until.js';
 
 // Alerts delivered to real servers started here: an SMTP server (smtp-server, STARTTLS and
 // AUTH) and an HTTP receiver on loopback.
-
-/** Waits for real I/O (a refused connection, a delivery) to have happened; time itself is the clock's. */
-async function until(done: () => boolean): Promise<void> {
-  for (let i = 0; i < 500 && !done(); i++) await new Promise((r) => setTimeout(r, 10));
-  if (!done()) throw new Error('timed out waiting for I/O');
-}
 
 function ban(ip: string, step = 0): BanDecision {
   const p = parseIpPrefix(ip);

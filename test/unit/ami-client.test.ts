@@ -2,13 +2,9 @@ import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AmiClient } from '../../src/ami/client.js';
 import { ManualClock } from '../support/manual-clock.js';
+import { until } from '../support/until.js';
 
 // A hostile or broken AMI peer on loopback; time is the test's clock.
-
-async function until(done: () => boolean): Promise<void> {
-  for (let i = 0; i < 300 && !done(); i++) await new Promise((r) => setTimeout(r, 5));
-  if (!done()) throw new Error('timed out waiting for I/O');
-}
 
 interface Peer {
   port: number;
