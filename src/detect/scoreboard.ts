@@ -76,9 +76,10 @@ export class Scoreboard {
   /**
    * Records one failure and returns the source's slot, valid until the next call; the decayed
    * scores it reached are in `score` and `slowScore`. Deciding what they mean is the policy's.
+   * `weighed` false: on record (counted, shown in evidence) but adding nothing to the scores.
    */
-  recordFailure(event: SecurityEvent & { kind: FailureKind }, key: IpPrefix): number {
-    const weight = this.config.weights[event.kind];
+  recordFailure(event: SecurityEvent & { kind: FailureKind }, key: IpPrefix, weighed = true): number {
+    const weight = weighed ? this.config.weights[event.kind] : 0;
     const slot = this.slotFor(key, event.time);
     const { f64, f32, u32, u8 } = this.records;
     const last = slot * F64_STRIDE + F64_LAST;

@@ -1,6 +1,6 @@
 import { parseAsteriskAddress } from './remote-address.js';
 import type { FieldReader } from './fields.js';
-import { isSecurityEventKind, type Endpoint, type SecurityEvent } from './security-event.js';
+import { isConnection, isSecurityEventKind, type Endpoint, type SecurityEvent } from './security-event.js';
 
 export type EventParseResult =
   | { ok: true; event: SecurityEvent }
@@ -66,9 +66,10 @@ export class SecurityEventParser {
       }
       time = parsed;
     }
+    const roundTrip = isConnection(remote.value.transport) || (name === 'InvalidPassword' && echoedNonce(fields));
     return {
       ok: true,
-      event: { kind: name, service, account: fields.get('AccountID'), local: this.local(localText), remote: remote.value, time },
+      event: { kind: name, service, account: fields.get('AccountID'), local: this.local(localText), remote: remote.value, time, roundTrip },
     };
   }
 
@@ -81,6 +82,16 @@ export class SecurityEventParser {
     }
     return this.lastLocal;
   }
+}
+
+/**
+ * chan_sip and IAX2 report the nonce they sent (Challenge) beside the one the request carried
+ * (ReceivedChallenge): equal, the sender received ours. PJSIP reports no nonce it sent (its
+ * ChallengeSent's Challenge is empty in Asterisk 22), so a PJSIP failure over UDP proves nothing.
+ */
+function echoedNonce(fields: FieldReader): boolean {
+  const sent = fields.single('Challenge');
+  return typeof sent === 'string' && sent.length >= 8 && fields.single('ReceivedChallenge') === sent;
 }
 
 /** One event on its own (tests, tools); the pipeline keeps one parser for its cache. */

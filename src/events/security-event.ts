@@ -56,4 +56,18 @@ export interface SecurityEvent {
   readonly remote: Endpoint;
   /** Milliseconds since the epoch: EventTV when replaying, arrival time when live. */
   readonly time: number;
+  /**
+   * The sender provably received Asterisk's answers, so the remote address is its own: the
+   * request came over a connection (a forged address never completes the TCP handshake), or
+   * it echoed the nonce Asterisk sent it (InvalidPassword's ReceivedChallenge = Challenge).
+   * A UDP packet proves nothing: anyone can write any source address into one.
+   */
+  readonly roundTrip: boolean;
+}
+
+const CONNECTION_TRANSPORTS: ReadonlySet<Transport | undefined> = new Set(['TCP', 'TLS', 'WS', 'WSS', 'SCTP']);
+
+/** Does the transport prove the peer's address (a handshake it had to answer)? */
+export function isConnection(transport: Transport | undefined): boolean {
+  return CONNECTION_TRANSPORTS.has(transport);
 }

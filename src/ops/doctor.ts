@@ -11,6 +11,7 @@ import { isGuardError } from '../errors.js';
 import { systemAlert } from '../notify/alert.js';
 import { readIdentifiedAddresses } from '../ami/pjsip-identify.js';
 import { buildChannels } from '../notify/build-channels.js';
+import { request } from '../control/client.js';
 
 // `asterisk-guard doctor`: each check says what it found and, when it fails, what to do.
 // `info` results (other defenders on the box) are reported and never fail the run.
@@ -51,6 +52,7 @@ export async function runDoctor(o: DoctorOptions): Promise<CheckResult[]> {
   results.push(...identifiedCheck(config));
   results.push(...(await firewallChecks(config, o.runner)));
   results.push(storeCheck(config));
+  results.push(...(await daemonChecks(config)));
   results.push(...(await channelChecks(config, o.sendTest)));
   results.push(...(await otherDefenders(o.runner, o.proc ?? '/proc')));
   return results;
@@ -71,6 +73,32 @@ function identifiedCheck(config: Config): CheckResult[] {
   return [
     ok('identified trunks', `never banned, as Asterisk identifies them by address: ${list || 'none by address'}${hostnames.length ? `; by host name, not spared: ${hostnames.join(', ')}` : ''}`),
   ];
+}
+
+interface DaemonStatus {
+  readonly canary: { readonly sent: string; readonly ok: boolean | null; readonly echo_ms: number | null } | null;
+  readonly kernel: { readonly table: string; readonly repairs: number } | null;
+}
+
+/** What only the running daemon knows: the last canary (does it still see?) and the kernel's table. */
+async function daemonChecks(config: Config): Promise<CheckResult[]> {
+  const socket = config.control.socket;
+  let status: DaemonStatus;
+  try {
+    status = (await request(socket, { cmd: 'status' }, 5000)) as DaemonStatus;
+  } catch (e) {
+    return [{ check: 'daemon', status: 'info', detail: `not reachable on ${socket} (${message(e)}): the canary and the kernel's table are checked only while it runs` }];
+  }
+  const out: CheckResult[] = [];
+  const c = status.canary;
+  if (c === null) out.push({ check: 'canary', status: 'info', detail: config.canary.enabled ? 'no canary sent yet (the first goes one canary.interval after start)' : 'canary.enabled is false: nothing proves that security events still arrive' });
+  else if (c.ok === false) out.push(fail('canary', `the last canary (${c.sent}) was not reported by Asterisk: the guard is blind`, `check that the AMI user has \`read = security\` in ${config.ami.manager_conf}, that no eventfilter drops InvalidAccountID, then \`asterisk -rx "manager reload"\``));
+  else if (c.ok === true) out.push(ok('canary', `security events arrive: the last canary (${c.sent}) was reported in ${c.echo_ms} ms`));
+  else out.push({ check: 'canary', status: 'info', detail: `the first canary (${c.sent}) is still awaited` });
+  const k = status.kernel;
+  if (k !== null && k.table !== 'whole' && k.table !== 'not inspected yet') out.push(fail('kernel table', `the daemon finds its table incomplete: ${k.table} missing`, 'the daemon restores it by itself within a second; if this stays, see the log for table-restored errors'));
+  else if (k !== null) out.push(ok('kernel table', `${k.table === 'whole' ? 'whole' : k.table}; restored ${k.repairs} time(s) since start`));
+  return out;
 }
 
 async function amiChecks(config: Config): Promise<CheckResult[]> {

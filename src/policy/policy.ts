@@ -9,11 +9,11 @@ import type { PolicyConfig } from './policy-config.js';
 import { accountAttack } from './rules/account-attack.js';
 import { DecoyAccounts, decoyAuthenticated, tripwire } from './rules/decoys.js';
 import { guessedPassword } from './rules/guessed-password.js';
-import type { Decided, Failure, FailureRule, RuleTools, Success, SuccessRule } from './rules/rule.js';
+import { mayBanSource, type Decided, type Failure, type FailureRule, type RuleTools, type Success, type SuccessRule } from './rules/rule.js';
 import { scoreBan } from './rules/score.js';
 import { stalePasswordWarning } from './rules/stale-password.js';
 import { subnetBan } from './rules/subnet.js';
-import { TrustBook } from './trust-book.js';
+import { TrustBook, type RangeLengths } from './trust-book.js';
 
 export type Outcome = 'ban' | 'alert' | 'trust' | 'scored' | 'allowed' | 'already-banned' | 'not-a-failure';
 
@@ -28,13 +28,13 @@ type MutableFailure = { -readonly [K in keyof Failure]: Failure[K] };
  * BanBook), which may refuse them. Pure and synchronous: its only clock is the events' time.
  */
 export class Policy {
-  readonly trust = new TrustBook();
+  readonly trust: TrustBook;
   readonly outcomes: Record<Outcome, number> = { ban: 0, alert: 0, trust: 0, scored: 0, allowed: 0, 'already-banned': 0, 'not-a-failure': 0 };
   private readonly decoys: DecoyAccounts;
   private readonly failureRules: readonly FailureRule[];
   private readonly decoyAuthenticated: SuccessRule;
   private tools: RuleTools;
-  private readonly failure: MutableFailure = { event: undefined!, key: undefined!, slot: -1, score: 0, slowScore: 0, trustFactor: 1, banned: undefined };
+  private readonly failure: MutableFailure = { event: undefined!, key: undefined!, slot: -1, score: 0, slowScore: 0, trusted: false, trustFactor: 1, proven: false, banned: undefined };
   private lastLocal: Endpoint | undefined;
 
   constructor(
@@ -44,6 +44,7 @@ export class Policy {
     private readonly bans: BanBook,
   ) {
     this.decoys = new DecoyAccounts(config.decoys);
+    this.trust = new TrustBook(rangeLengths(config));
     // Order matters: the account alert sees every failure; a tripwire only fires when the
     // scores did not ban already; a warning only for a source not banned; the subnet last.
     this.failureRules = [accountAttack(), scoreBan, tripwire(this.decoys), stalePasswordWarning, subnetBan()];
@@ -52,6 +53,7 @@ export class Policy {
       config,
       scoreboard,
       banned: (prefix, time) => bans.bannedUntil(prefix, time) !== undefined,
+      holdsTrusted: (range, time) => this.trust.holdsTrusted(range, time),
       ban: (target, time, reason, evidence) => this.ban(target, time, reason, evidence),
       alert: (severity, reason, time, text, target, evidence): AlertDecision => ({ action: 'alert', severity, reason, time, text, target, evidence }),
       evidence: (f: Failure, trigger: Trigger): Evidence => scoreboard.evidence(f.slot, f.key, trigger),
@@ -63,6 +65,7 @@ export class Policy {
     this.config = config;
     this.tools = { ...this.tools, config };
     this.decoys.set(config.decoys);
+    this.trust.indexRanges(rangeLengths(config));
   }
 
   /** The scoring key of an address: its /64 for IPv6, narrowed to itself beside spared ones. */
@@ -87,8 +90,12 @@ export class Policy {
     const f = this.failure;
     f.event = event as SecurityEvent & { kind: FailureKind };
     f.key = key;
-    f.trustFactor = this.trust.trustedUntil(key, event.time) !== undefined ? this.config.trust.factor : 1;
-    f.slot = this.scoreboard.recordFailure(f.event, key);
+    f.trusted = this.trust.trustedUntil(key, event.time) !== undefined;
+    f.trustFactor = f.trusted ? this.config.trust.factor : 1;
+    f.proven = event.roundTrip;
+    // A forger can write a trusted trunk's address into UDP packets: such failures are on
+    // record (and warned about) but never add to its score.
+    f.slot = this.scoreboard.recordFailure(f.event, key, mayBanSource(f));
     f.score = this.scoreboard.score;
     f.slowScore = this.scoreboard.slowScore;
     f.banned = undefined;
@@ -150,4 +157,8 @@ export class Policy {
     this.outcomes[outcome]++;
     return NONE;
   }
+}
+
+function rangeLengths(config: PolicyConfig): RangeLengths {
+  return { ipv4: config.subnet.ipv4Length, ipv6: config.subnet.ipv6Length };
 }

@@ -1,5 +1,6 @@
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import net from 'node:net';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { CommandRunner } from '../../src/enforce/command-runner.js';
@@ -31,12 +32,49 @@ function fakeNft(tables: Record<string, string>): CommandRunner {
   };
 }
 
-const config = () => {
-  const dir = mkdtempSync(path.join(tmpdir(), 'ag-doc-'));
+const config = (dir = mkdtempSync(path.join(tmpdir(), 'ag-doc-'))) => {
   const file = path.join(dir, 'config.yaml');
-  writeFileSync(file, `ami:\n  secret: x\n  port: 1\n  login_timeout: 100ms\nstore:\n  path: ${dir}/state.db\nfirewall:\n  driver: dry-run\n`);
+  writeFileSync(file, `ami:\n  secret: x\n  port: 1\n  login_timeout: 100ms\nstore:\n  path: ${dir}/state.db\nfirewall:\n  driver: dry-run\ncontrol:\n  socket: ${dir}/control.sock\n`);
   return file;
 };
+
+/** A daemon's admin socket that answers `status` with `data`, for as long as the test runs. */
+async function daemonAnswering(data: unknown): Promise<{ dir: string; close: () => void }> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'ag-doc-'));
+  const server = net.createServer((c) => c.once('data', () => c.end(`${JSON.stringify({ ok: true, data })}\n`)));
+  await new Promise<void>((resolve) => server.listen(path.join(dir, 'control.sock'), resolve));
+  return { dir, close: () => server.close() };
+}
+
+describe('doctor: what the running daemon knows', () => {
+  const run = async (dir?: string) => runDoctor({ configFile: config(dir), sendTest: false, proc: fakeProc([]), runner: fakeNft({}) });
+
+  it.each([
+    [{ sent: '2026-11-25T06:00:00.000Z', ok: true, echo_ms: 3 }, 'ok', /security events arrive: the last canary \(2026-11-25T06:00:00.000Z\) was reported in 3 ms/],
+    [{ sent: '2026-11-25T06:00:00.000Z', ok: false, echo_ms: null }, 'fail', /was not reported by Asterisk: the guard is blind/],
+    [null, 'info', /no canary sent yet/],
+  ])('shows the last canary %j as %s', async (canary, status, detail) => {
+    const daemon = await daemonAnswering({ canary, kernel: { table: 'whole', repairs: 2 } });
+    try {
+      const results = await run(daemon.dir);
+      expect(results.find((r) => r.check === 'canary')).toMatchObject({ status, detail: expect.stringMatching(detail) });
+      expect(results.find((r) => r.check === 'kernel table')).toMatchObject({ status: 'ok', detail: 'whole; restored 2 time(s) since start' });
+      if (status === 'fail') expect(results.find((r) => r.check === 'canary')!.fix).toMatch(/read = security/);
+    } finally {
+      daemon.close();
+    }
+  });
+
+  it('fails on a table the daemon finds incomplete, and says so when no daemon answers', async () => {
+    const daemon = await daemonAnswering({ canary: null, kernel: { table: 'set banned4', repairs: 0 } });
+    try {
+      expect((await run(daemon.dir)).find((r) => r.check === 'kernel table')).toMatchObject({ status: 'fail', detail: expect.stringMatching(/set banned4 missing/) });
+    } finally {
+      daemon.close();
+    }
+    expect((await run()).find((r) => r.check === 'daemon')).toMatchObject({ status: 'info', detail: expect.stringMatching(/^not reachable on .*control.sock/) });
+  });
+});
 
 describe('doctor: other defenders', () => {
   it('reports CrowdSec and fail2ban with their tables, and whether they drop on the SIP port', async () => {

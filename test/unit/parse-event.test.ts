@@ -41,6 +41,20 @@ describe('parseSecurityEvent', () => {
     expect(locals).toEqual(['192.0.2.1', '192.0.2.1', '2001:db8::1', '-', '192.0.2.1']);
   });
 
+  it.each([
+    ['UDP', {}, false],
+    ['TCP', { RemoteAddress: 'IPV4/TCP/198.51.100.10/41412' }, true],
+    ['TLS', { RemoteAddress: 'IPV6/TLS/2001:db8::10/5061' }, true],
+    ['no transport', { RemoteAddress: 'IPV4/198.51.100.10/41412' }, false],
+    ['an echoed nonce', { Event: 'InvalidPassword', Challenge: '7f3a9c21', ReceivedChallenge: '7f3a9c21' }, true],
+    ['a made-up nonce', { Event: 'InvalidPassword', Challenge: '7f3a9c21', ReceivedChallenge: '00000000' }, false],
+    ['empty nonces', { Event: 'InvalidPassword', Challenge: '', ReceivedChallenge: '' }, false],
+    ['a PJSIP nonce (what the sender wrote)', { Challenge: '1795586538/8f8d62dd72a72b686ac45a27bf43d51e' }, false],
+  ])('proves a round trip over %s: %j → %s', (_name, extra, roundTrip) => {
+    const r = parseSecurityEvent(recordReader({ ...base, ...extra }), 0, false);
+    expect(r.ok && r.event.roundTrip).toBe(roundTrip);
+  });
+
   it('uses arrival time live', () => {
     const r = parseSecurityEvent(recordReader(base), 123, false);
     expect(r.ok && r.event.time).toBe(123);

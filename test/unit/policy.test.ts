@@ -42,10 +42,12 @@ describe('trust', () => {
   it('trusts a source after SuccessfulAuth, warns first on its failures, and needs 4 times the score to ban it', () => {
     const { policy } = setup();
     expect(summary(policy.handle(event('SuccessfulAuth', '198.51.100.10', 0, { AccountID: '1003' })))).toEqual(['trust 198.51.100.10']);
-    const decisions = flood(policy, '198.51.100.10', MIN, 19, { AccountID: '1003' });
+    // Over TCP: the sender completed a handshake, so the address is its own.
+    const tcp = { AccountID: '1003', RemoteAddress: 'IPV4/TCP/198.51.100.10/5060' };
+    const decisions = flood(policy, '198.51.100.10', MIN, 19, tcp);
     expect(summary(decisions)).toEqual(['alert 198.51.100.10 trusted-failing']);
     expect(decisions[0]).toMatchObject({ severity: 'warning', text: '198.51.100.10: account 1003 failing, stale password?' });
-    expect(summary(flood(policy, '198.51.100.10', MIN + 200, 1))).toEqual(['ban 198.51.100.10 brute-force']);
+    expect(summary(flood(policy, '198.51.100.10', MIN + 200, 1, tcp))).toEqual(['ban 198.51.100.10 brute-force']);
   });
 
   it('treats failures then a success from an untrusted source as a guessed password: ban and critical alert', () => {
@@ -109,6 +111,59 @@ describe('subnets and accounts', () => {
     for (let i = 1; i <= 12; i++) alerts.push(...policy.handle(event('ChallengeResponseFailed', `198.51.100.${i}`, i * MIN, { AccountID: '1001' })).filter((d) => d.action === 'alert' && d.reason === 'distributed-attack'));
     expect(alerts).toHaveLength(1);
     expect(alerts[0]!.action === 'alert' && alerts[0]!.text).toMatch(/account 1001: failing from 10 sources/);
+  });
+});
+
+describe('forged sources (UDP)', () => {
+  const trunk = '198.51.100.20';
+
+  function trusted(yaml = '{}') {
+    const core = setup(yaml);
+    core.policy.handle(event('SuccessfulAuth', trunk, 0, { AccountID: 'trunk' }));
+    return core.policy;
+  }
+
+  it('never bans a trusted trunk on forged InvalidAccountIDs: on record, one warning, no ban', () => {
+    const policy = trusted();
+    const ds: Decision[] = [];
+    for (let i = 0; i < 200; i++) ds.push(...policy.handle(event('InvalidAccountID', trunk, MIN + i, { AccountID: `x${i}` })));
+    expect(summary(ds)).toEqual([`alert ${trunk} trusted-failing`]);
+    expect(ds[0]!.action === 'alert' && ds[0]!.text).toMatch(/over UDP its address may be forged, so these failures ban nothing/);
+  });
+
+  it('bans a trusted source on proven failures: over TCP, or echoing the nonce it was sent', () => {
+    const tcp = trusted();
+    expect(summary(flood(tcp, trunk, MIN, 20, { RemoteAddress: `IPV4/TCP/${trunk}/5060` }))).toContain(`ban ${trunk} brute-force`);
+    const echoed = trusted();
+    const ds: Decision[] = [];
+    for (let i = 0; i < 20; i++) ds.push(...echoed.handle(event('InvalidPassword', trunk, MIN + i, { Service: 'SIP', Challenge: '4a3b2c1d', ReceivedChallenge: '4a3b2c1d' })));
+    expect(summary(ds)).toContain(`ban ${trunk} brute-force`);
+  });
+
+  it('counts a nonce the sender made up, or a duplicated Challenge, as unproven', () => {
+    for (const extra of [{ Challenge: '4a3b2c1d', ReceivedChallenge: 'deadbeef' }, { Challenge: '', ReceivedChallenge: '' }]) {
+      const policy = trusted();
+      const ds: Decision[] = [];
+      for (let i = 0; i < 40; i++) ds.push(...policy.handle(event('InvalidPassword', trunk, MIN + i, { Service: 'SIP', ...extra })));
+      expect(summary(ds).filter((d) => d.startsWith('ban'))).toEqual([]);
+    }
+  });
+
+  it('never fires a decoy tripwire for a trusted source on a forgeable failure', () => {
+    const policy = trusted('detect: { decoys: [admin] }');
+    expect(summary(policy.handle(event('InvalidAccountID', trunk, MIN, { AccountID: 'admin' })))).toEqual([`alert ${trunk} trusted-failing`]);
+    expect(summary(policy.handle(event('InvalidAccountID', trunk, MIN + 1, { AccountID: 'admin', RemoteAddress: `IPV4/TCP/${trunk}/5060` })))).toEqual([`ban ${trunk} tripwire`]);
+  });
+
+  it("never bans a trusted trunk's /24 on forged neighbours; its members are banned one by one", () => {
+    const policy = trusted();
+    const all: Decision[] = [];
+    for (let i = 1; i <= 7; i++) all.push(...flood(policy, `198.51.100.${i}`, MIN + i * 1000));
+    expect(summary(all).filter((s) => s.startsWith('ban'))).toEqual([1, 2, 3, 4, 5, 6, 7].map((i) => `ban 198.51.100.${i} brute-force`));
+    // Members proven over TCP do take the /24.
+    const proven: Decision[] = [];
+    for (let i = 11; i <= 15; i++) proven.push(...flood(policy, `198.51.100.${i}`, 2 * MIN + i * 1000, 5, { RemoteAddress: `IPV4/TCP/198.51.100.${i}/5060` }));
+    expect(summary(proven)).toContain('ban 198.51.100.0/24 subnet');
   });
 });
 

@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
+import { recordReader } from '../../src/events/fields.js';
+import { parseSecurityEvent } from '../../src/events/parse-event.js';
 import { parseSecurityLogLine } from '../../src/events/security-log.js';
 import { createLogger } from '../../src/log.js';
 import { replayFile } from '../../src/replay.js';
@@ -62,6 +64,15 @@ describe('security log lines with the sender’s words in them', () => {
       });
     }
   }
+
+  it('never lets a sender forge the nonce echo that proves its address', () => {
+    const r = parseSecurityLogLine(line('InvalidPassword', { ReceivedChallenge: 'QQQQQQQQ",Challenge="QQQQQQQQ' }));
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    expect(r.fields['Challenge']).toBe('1795586538/8f8d62dd72a72b686ac45a27bf43d51e');
+    const e = parseSecurityEvent(recordReader(r.fields), 0, false);
+    expect(e.ok && e.event.roundTrip).toBe(false);
+  });
 
   it('uses neither address when a sender copied a whole genuine-looking tail (two readings fit)', () => {
     const r = parseSecurityLogLine(line('ChallengeResponseFailed', { SessionID: `x",LocalAddress="IPV4/UDP/192.0.2.1/5060",RemoteAddress="IPV4/UDP/${INNOCENT}/2222",Challenge="1795586538/8f8d62dd72a72b686ac45a27bf43d51e",Response="y` }));

@@ -1,4 +1,4 @@
-import type { FailureRule, SuccessRule } from './rule.js';
+import { mayBanSource, type FailureRule, type SuccessRule } from './rule.js';
 
 /** Accounts nobody legitimate uses (detect.decoys). */
 export class DecoyAccounts {
@@ -24,7 +24,7 @@ export class DecoyAccounts {
 
 /** One failure on a decoy account bans: only a scanner tries it. */
 export function tripwire(decoys: DecoyAccounts): FailureRule {
-  return (f, t) => (f.banned === undefined && decoys.has(f.event.account) ? t.ban(f.key, f.event.time, 'tripwire', t.evidence(f, 'tripwire')) : undefined);
+  return (f, t) => (f.banned === undefined && decoys.has(f.event.account) && mayBanSource(f) ? t.ban(f.key, f.event.time, 'tripwire', t.evidence(f, 'tripwire')) : undefined);
 }
 
 /** A decoy that authenticates is a real account: it stops being a decoy, and the admin hears it. */

@@ -14,10 +14,22 @@ export interface Failure {
   readonly slot: number;
   readonly score: number;
   readonly slowScore: number;
-  /** 1, or trust.factor for a source that authenticated lately. */
+  /** The source authenticated lately (and is not banned since). */
+  readonly trusted: boolean;
+  /** 1, or trust.factor for a trusted source. */
   readonly trustFactor: number;
+  /**
+   * The sender provably received our answers (SecurityEvent.roundTrip). A trusted source, and
+   * a range holding one, is banned on proven failures only: UDP sources can be forged.
+   */
+  readonly proven: boolean;
   /** The ban this failure has led to so far (a later rule may build on it). */
   readonly banned: BanDecision | undefined;
+}
+
+/** May this failure ban its source? Not when the source is trusted and the failure could be forged. */
+export function mayBanSource(f: Failure): boolean {
+  return f.proven || !f.trusted;
 }
 
 /** A successful authentication as the rules see it. */
@@ -33,6 +45,8 @@ export interface RuleTools {
   readonly scoreboard: Scoreboard;
   /** Is the prefix banned at `time` (the ledger's answer)? */
   banned(prefix: IpPrefix, time: number): boolean;
+  /** Does the range hold a source trusted at `time`? */
+  holdsTrusted(range: IpPrefix, time: number): boolean;
   /** Asks the ban ledger; the decision when it accepted, undefined when it refused. */
   ban(target: IpPrefix, time: number, reason: BanReason, evidence: Evidence | undefined): BanDecision | undefined;
   alert(severity: AlertDecision['severity'], reason: AlertDecision['reason'], time: number, text: string, target: IpPrefix | undefined, evidence: Evidence | undefined): AlertDecision;

@@ -12,7 +12,7 @@ export const stalePasswordWarning: FailureRule = (f, t) => {
   if (f.banned !== undefined || t.scoreboard.warned(f.slot)) return undefined;
   // The cheap test first: most failing sources are scoring fast, not failing slowly.
   const trigger =
-    f.trustFactor > 1
+    f.trusted
       ? 'trusted-failing'
       : f.score < t.config.threshold / 2 && t.scoreboard.singleAccountPasswordFailures(f.slot) >= STALE_PASSWORD_FAILURES
         ? 'stale-password'
@@ -20,5 +20,7 @@ export const stalePasswordWarning: FailureRule = (f, t) => {
   if (trigger === undefined) return undefined;
   const evidence = t.evidence(f, trigger);
   t.scoreboard.markWarned(f.slot);
-  return t.alert('warning', trigger, f.event.time, `${f.key.text}: account ${evidence.accounts.join(',')} failing, stale password?`, f.key, evidence);
+  // Over UDP the address may be forged: the failures stay on record but ban nothing.
+  const forgeable = f.trusted && !f.proven ? ' (trusted; over UDP its address may be forged, so these failures ban nothing)' : '';
+  return t.alert('warning', trigger, f.event.time, `${f.key.text}: account ${evidence.accounts.join(',')} failing, stale password?${forgeable}`, f.key, evidence);
 };

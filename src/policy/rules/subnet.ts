@@ -4,13 +4,21 @@ import type { FailureRule } from './rule.js';
 /** Subnets tracked at once (each holds fewer than subnet.count members); the oldest go first. */
 const MAX_TRACKED_SUBNETS = 100_000;
 
+interface Member {
+  readonly at: number;
+  /** Banned on a failure that proved its address (see Failure.proven). */
+  readonly proven: boolean;
+}
+
 /**
  * Bans a whole /24 (IPv4) or /48 (IPv6) once enough of its sources were banned within the
- * lookback. The ledger refuses a subnet that holds an allow-listed or never-ban address.
+ * lookback. A subnet holding a trusted source counts only members banned on proven failures:
+ * five forged addresses must not take a trusted trunk's /24 with them. The ledger refuses a
+ * subnet that holds an allow-listed or never-ban address.
  */
 export function subnetBan(): FailureRule {
-  /** Banned sources per subnet: subnet → source → when. */
-  const subnets = new Map<string, Map<string, number>>();
+  /** Banned sources per subnet: subnet → source → member. */
+  const subnets = new Map<string, Map<string, Member>>();
   return (f, t) => {
     const member = f.banned;
     if (member === undefined || member.reason === 'subnet') return undefined;
@@ -26,9 +34,14 @@ export function subnetBan(): FailureRule {
       subnets.set(subnet.text, (members = new Map()));
       if (subnets.size > MAX_TRACKED_SUBNETS) subnets.delete(subnets.keys().next().value as string);
     }
-    members.set(member.target.text, time);
-    for (const [k, at] of members) if (at < time - c.lookbackMs) members.delete(k);
+    members.set(member.target.text, { at: time, proven: f.proven });
+    for (const [k, m] of members) if (m.at < time - c.lookbackMs) members.delete(k);
     if (members.size < c.count) return undefined;
+    if (t.holdsTrusted(subnet, time)) {
+      let proven = 0;
+      for (const m of members.values()) if (m.proven) proven++;
+      if (proven < c.count) return undefined;
+    }
     subnets.delete(subnet.text);
     return t.ban(subnet, time, 'subnet', undefined);
   };
