@@ -3,8 +3,10 @@ import { loadConfigFile } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { isGuardError } from './errors.js';
 import { EXIT } from './exit-codes.js';
+import { takeInstanceLock } from './ops/instance-lock.js';
 import { serviceManager } from './ops/systemd-notify.js';
 import { startService, type RunningService } from './service.js';
+import { systemClock } from './time/clock.js';
 
 /**
  * `asterisk-guard run`: the daemon's life. Signals are handled from the start (a daemon
@@ -12,16 +14,28 @@ import { startService, type RunningService } from './service.js';
  * systemd hears READY, RELOADING, STOPPING and the watchdog.
  */
 export async function runDaemon(config: Config, configFile: string, log: Logger): Promise<number> {
+  // Before anything is touched: a second daemon must leave the first's socket, store and table alone.
+  const lock = takeInstanceLock(config.control.socket);
+  try {
+    return await runLocked(config, configFile, log);
+  } finally {
+    lock.release();
+  }
+}
+
+async function runLocked(config: Config, configFile: string, log: Logger): Promise<number> {
   const systemd = serviceManager(log);
   let service: RunningService | undefined;
   let stopped!: () => void;
   const done = new Promise<void>((resolve) => (stopped = resolve));
+  // A stop while still waiting for Asterisk's first login: the start unwinds (socket removed).
+  const starting = new AbortController();
   const stop = (signal: string) => {
     log.info({ signal }, 'stopping: finishing kernel updates in flight; bans stay in the kernel');
     systemd.stop();
     void systemd.notify('STOPPING=1');
     if (service) void service.stop().then(stopped);
-    else process.exit(EXIT.ok);
+    else starting.abort();
   };
   const reload = async () => {
     if (!service) return log.warn('SIGHUP while starting: ignored, the config being started is the one on disk');
@@ -39,7 +53,11 @@ export async function runDaemon(config: Config, configFile: string, log: Logger)
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
   process.on('SIGHUP', () => void reload());
-  service = await startService(config, log);
+  service = await startService(config, log, systemClock, starting.signal);
+  if (!service) {
+    log.info('stopped before the first AMI login');
+    return EXIT.ok;
+  }
   await systemd.notify('READY=1', 'STATUS=receiving AMI security events');
   systemd.startWatchdog();
   await done;

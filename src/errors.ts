@@ -16,6 +16,8 @@ export const ERROR_CODES = {
   AG_ERR_FIREWALL_COMMAND: 'a firewall command (nft or conntrack) failed',
   AG_ERR_REPLAY_INPUT: 'the replay input cannot be read',
   AG_ERR_CLI_USAGE: 'the command line is not valid',
+  AG_ERR_ALREADY_RUNNING: 'another asterisk-guard daemon runs with this control socket',
+  AG_ERR_INSTANCE_LOCK: "the daemon's pid file beside the control socket cannot be created",
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -55,8 +55,11 @@ export interface RunningService {
   reload(config: Config): Promise<string[]>;
 }
 
-/** Starts the daemon. Rejects when Asterisk refuses the login or manager.conf is unusable. */
-export async function startService(config: Config, log: Logger, clock: Clock = systemClock): Promise<RunningService> {
+/**
+ * Starts the daemon. Rejects when Asterisk refuses the login or manager.conf is unusable;
+ * undefined when `stopping` fired before the first login (everything started is released).
+ */
+export async function startService(config: Config, log: Logger, clock: Clock = systemClock, stopping?: AbortSignal): Promise<RunningService | undefined> {
   const amiOptions = resolveAmiOptions(config);
   const store = Store.open(config.store.path);
   const amiHost = parseIpAddress(amiOptions.host);
@@ -243,7 +246,14 @@ export async function startService(config: Config, log: Logger, clock: Clock = s
       log.info({ url: `http://127.0.0.1:${config.metrics.port}/metrics` }, 'Prometheus metrics served');
     }
     watch?.start();
+    const abandon = () => void ami.stop();
+    stopping?.addEventListener('abort', abandon);
     await ami.start();
+    stopping?.removeEventListener('abort', abandon);
+    if (stopping?.aborted) {
+      await release();
+      return undefined;
+    }
     canary?.start();
   } catch (e) {
     await release();

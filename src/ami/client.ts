@@ -77,6 +77,8 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
    * the credentials (a config error the admin must fix). Connection failures are retried.
    */
   start(): Promise<void> {
+    // Stopped before it started (a daemon stopped while starting): nothing to wait for.
+    if (this.state === 'stopped') return Promise.resolve();
     if (this.state !== 'idle') throw new Error('AmiClient.start called twice');
     return new Promise((resolve, reject) => {
       this.firstLogin = { resolve, reject };
@@ -88,6 +90,9 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
   async stop(): Promise<void> {
     this.state = 'stopped';
     this.clearTimers();
+    // A start still waiting for its first login ends: there will be none.
+    this.firstLogin?.resolve();
+    this.firstLogin = undefined;
     const socket = this.socket;
     this.socket = undefined;
     if (!socket || socket.destroyed) return;

@@ -44,7 +44,13 @@ export function parseConfig(text: string, file: string, env: Env = process.env):
       `${file}:${lineOf(path)}: ${path.join('.')} uses \${${name}}, but the environment has no ${name}. Set it (systemd: Environment= or EnvironmentFile=).`,
     );
   });
-  const data = doc.toJS() ?? {};
+  let data: unknown;
+  try {
+    // The yaml library refuses a document whose aliases expand past a bound (a "billion laughs").
+    data = doc.toJS({ maxAliasCount: 100 }) ?? {};
+  } catch (e) {
+    throw new GuardError('AG_ERR_CONFIG_YAML', `${file}: ${(e as Error).message}: the config needs no more than a few anchors (&) and aliases (*); write the values out`);
+  }
   const result = configSchema.safeParse(data);
   if (!result.success) {
     const issue = result.error.issues[0]!;

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { GuardError } from '../errors.js';
 import { EXIT } from '../exit-codes.js';
 import { request } from './client.js';
+import { importedBan } from './protocol.js';
 
 // The admin commands of the CLI: each one request (import: several) to the daemon's socket,
 // printed for people, or as JSON with --json.
@@ -94,21 +95,11 @@ export const ADMIN_CLIENT: Readonly<Record<string, Printer>> = {
     return EXIT.ok;
   },
   async import(socket, args, o) {
-    let bans: unknown[];
-    try {
-      const doc = JSON.parse(readFileSync(args[0]!, 'utf8')) as { bans?: unknown };
-      if (!Array.isArray(doc.bans)) throw new Error('no "bans" array (write one with asterisk-guard export)');
-      bans = doc.bans;
-    } catch (e) {
-      throw new GuardError('AG_ERR_CLI_USAGE', `cannot import ${args[0]}: ${(e as Error).message}`);
-    }
+    const bans = readImportFile(args[0]!);
     let imported = 0;
     let skipped = 0;
     for (let i = 0; i < bans.length; i += IMPORT_CHUNK) {
-      const chunk = bans.slice(i, i + IMPORT_CHUNK).map((b) => {
-        const { prefix, until, reason } = b as Record<string, unknown>;
-        return { prefix, until, ...(reason !== undefined ? { reason } : {}) };
-      });
+      const chunk = bans.slice(i, i + IMPORT_CHUNK);
       const r = (await request(socket, { cmd: 'import', bans: chunk }, 120_000)) as { imported: number; skipped: number };
       imported += r.imported;
       skipped += r.skipped;
@@ -125,6 +116,32 @@ export async function adminCommand(socket: string, command: string, args: readon
   const printer = ADMIN_CLIENT[command];
   if (!printer) throw new GuardError('AG_ERR_CLI_USAGE', `unknown command ${command}`);
   return printer(socket, args, o);
+}
+
+/**
+ * An export file's bans, each checked here as the daemon will check it, so a bad one is named by
+ * its place in the file before anything is sent (and a value nested a million deep never reaches
+ * JSON.stringify).
+ */
+function readImportFile(file: string): Array<{ prefix: string; until: number | null; reason?: string }> {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new GuardError('AG_ERR_CLI_USAGE', `cannot import ${file}: ${(e as Error).message}`);
+  }
+  const list = typeof doc === 'object' && doc !== null ? (doc as { bans?: unknown }).bans : undefined;
+  if (!Array.isArray(list)) throw new GuardError('AG_ERR_CLI_USAGE', `cannot import ${file}: no "bans" array (write one with asterisk-guard export)`);
+  return list.map((b: unknown, i) => {
+    const picked = typeof b === 'object' && b !== null && !Array.isArray(b) ? b : undefined;
+    const { prefix, until, reason } = (picked ?? {}) as Record<string, unknown>;
+    const ban = { prefix, until, ...(reason !== undefined ? { reason } : {}) };
+    const checked = picked === undefined ? undefined : importedBan.safeParse(ban);
+    if (checked?.success) return ban as { prefix: string; until: number | null; reason?: string };
+    const issue = checked?.error.issues[0];
+    const what = issue ? `.${issue.path.join('.')}: ${issue.message}` : ` is ${Array.isArray(b) ? 'a list' : JSON.stringify(b)}, not a ban {"prefix", "until", "reason"}`;
+    throw new GuardError('AG_ERR_CLI_USAGE', `cannot import ${file}: bans[${i}]${what}; nothing was imported`);
+  });
 }
 
 function progress(done: number, total: number): void {

@@ -17,7 +17,7 @@ const banFor = z.union([z.literal('permanent'), z.string().max(32), z.number().p
   return ms;
 });
 
-const importedBan = z
+export const importedBan = z
   .object({
     prefix,
     until: z.union([z.number().int().positive(), z.null()]),

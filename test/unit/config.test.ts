@@ -60,6 +60,16 @@ describe('config', () => {
     expect(ledgerConfig(parseConfig('policy:\n  max_imported_bantime: permanent\n', 'x')).maxImportedMs).toBe(null);
   });
 
+  it('refuses a YAML alias bomb with AG_ERR_CONFIG_YAML, quickly', () => {
+    const levels = ['a: &a ["x","x","x","x","x","x","x","x","x"]'];
+    for (let i = 1; i < 9; i++) levels.push(`l${i}: &l${i} [${Array(9).fill(i === 1 ? '*a' : `*l${i - 1}`).join(',')}]`);
+    const started = performance.now();
+    const e = error(`${levels.join('\n')}\nami:\n  secret: x\n`);
+    expect(e.code).toBe('AG_ERR_CONFIG_YAML');
+    expect(e.message).toMatch(/config\.yaml: Excessive alias count .*write the values out/);
+    expect(performance.now() - started).toBeLessThan(2000);
+  });
+
   it('refuses malformed YAML with its line', () => {
     const e = error('detect:\n  threshold: [5\n');
     expect(e.code).toBe('AG_ERR_CONFIG_YAML');
