@@ -38,7 +38,15 @@ export function policyConfig(config: Config): PolicyConfig {
 export function ledgerConfig(config: Config): LedgerConfig {
   const p = config.policy;
   const longest = p.ladder.includes(null) ? null : Math.max(...(p.ladder as number[]));
-  return { ladder: p.ladder, lookbackMs: p.lookback, maxImportedMs: p.max_imported_bantime === undefined ? longest : p.max_imported_bantime, widest: { 4: p.widest_ban.ipv4, 6: p.widest_ban.ipv6 } };
+  return {
+    ladder: p.ladder,
+    lookbackMs: p.lookback,
+    maxImportedMs: p.max_imported_bantime === undefined ? longest : p.max_imported_bantime,
+    widest: { 4: p.widest_ban.ipv4, 6: p.widest_ban.ipv6 },
+    maxBans: p.max_bans,
+    atMaxBans: p.at_max_bans,
+    widenTo: { 4: p.subnet.ipv4_prefix, 6: p.subnet.ipv6_prefix },
+  };
 }
 
 export interface CoreOptions {
@@ -48,12 +56,14 @@ export interface CoreOptions {
   readonly neverBan?: readonly IpPrefix[];
   /** Where the ledger's accepted changes go (the enforcer); none in a replay. */
   readonly sink?: LedgerSink;
+  /** policy.max_bans was reached (the daemon alerts). */
+  readonly onFull?: (inForce: number, time: number) => void;
 }
 
 export function buildCore(config: Config, log: Logger, o: CoreOptions): Core {
   const scoreboard = new Scoreboard(scoringConfig(config));
   const neverBan = new NeverBan(config.policy.allow, o.neverBan ?? []);
-  const ledger = new BanLedger(ledgerConfig(config), neverBan, o.sink);
+  const ledger = new BanLedger(ledgerConfig(config), neverBan, o.sink, o.onFull);
   const policy = new Policy(policyConfig(config), scoreboard, neverBan, ledger);
   return { pipeline: new Pipeline(policy, new ProblemCounter(log), o.useEventTime), policy, scoreboard, ledger };
 }

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { loadConfigFile } from './config/load.js';
+import { configTooOpen, loadConfigFile } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { isGuardError } from './errors.js';
 import { EXIT } from './exit-codes.js';
@@ -24,6 +24,8 @@ export async function runDaemon(config: Config, configFile: string, log: Logger)
 }
 
 async function runLocked(config: Config, configFile: string, log: Logger): Promise<number> {
+  const tooOpen = configTooOpen(configFile);
+  if (tooOpen) log.warn(tooOpen);
   const systemd = serviceManager(log);
   let service: RunningService | undefined;
   let stopped!: () => void;

@@ -9,6 +9,7 @@ export const ERROR_CODES = {
   AG_ERR_MANAGER_CONF: 'Asterisk manager.conf cannot be used for the AMI connection',
   AG_ERR_AMI_AUTH: 'Asterisk refused the AMI login',
   AG_ERR_STORE_CORRUPT: 'the state database cannot be opened or read',
+  AG_ERR_STORE_ACCESS: 'the state database or its directory is not writable by the daemon',
   AG_ERR_STORE_WRITE: 'a write to the state database failed (it is retried)',
   AG_ERR_CONTROL_REQUEST: 'the admin socket refused a request',
   AG_ERR_CONTROL_CONNECT: 'cannot reach the daemon on its admin socket',

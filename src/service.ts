@@ -27,7 +27,8 @@ import { buildChannels } from './notify/build-channels.js';
 import { Notifier } from './notify/notifier.js';
 import type { Decision } from './policy/decision.js';
 import { Persister } from './store/persister.js';
-import { Store } from './store/store.js';
+import { StoreKeeper } from './store/store-keeper.js';
+import { Store, type StoredBan } from './store/store.js';
 import type { Clock } from './time/clock.js';
 import { systemClock } from './time/clock.js';
 
@@ -65,7 +66,17 @@ export async function startService(config: Config, log: Logger, clock: Clock = s
   const amiHost = parseIpAddress(amiOptions.host);
   const bus = decisionBus();
   const enforcer = new Enforcer(buildDriver(config, log), bus, log, { clock, retryBaseMs: config.firewall.retry_base, retryMaxMs: config.firewall.retry_max, conntrackAttempts: 3 });
-  const { pipeline, policy, scoreboard, ledger } = buildCore(config, log, { useEventTime: false, neverBan: amiHost.ok ? [amiHost.value] : [], sink: enforcer });
+  const { pipeline, policy, scoreboard, ledger } = buildCore(config, log, {
+    useEventTime: false,
+    neverBan: amiHost.ok ? [amiHost.value] : [],
+    sink: enforcer,
+    onFull(inForce, time) {
+      const p = config.policy;
+      const text = `${inForce} bans in force: policy.max_bans (${p.max_bans}) reached; new bans are ${p.at_max_bans === 'widen' ? `widened to their /${p.subnet.ipv4_prefix} or /${p.subnet.ipv6_prefix} while room is left, then refused` : 'refused'} until bans end. A distributed attack, or raise policy.max_bans`;
+      log.error({ in_force: inForce }, text);
+      bus.emit('trouble', { kind: 'ban-cap-reached', time, text });
+    },
+  });
   let current = config;
   // Trunks Asterisk identifies by address have no password to guess; a forged packet "from" one must not cut it off.
   const spareIdentified = (c: Config) => {
@@ -83,11 +94,25 @@ export async function startService(config: Config, log: Logger, clock: Clock = s
 
   // The effects: each one subscriber of the decision bus.
   const notifier = new Notifier(buildChannels(config), log, { digestIntervalMs: config.alerts.digest_interval, retryDelaysMs: config.alerts.retries, clock });
+  const keeper = new StoreKeeper(store, {
+    now: () => clock.now(),
+    snapshot: () => {
+      const now = clock.now();
+      return { bans: [...ledger.bans(now)].map((b) => ({ ...b, evidence: null })), trust: policy.trust.entries(now) };
+    },
+    onRecreated(text) {
+      log.error(text);
+      bus.emit('trouble', { kind: 'store-recreated', time: clock.now(), text });
+    },
+  });
   const persister = new Persister(log, {
     clock,
     retryBaseMs: 500,
     retryMaxMs: 60_000,
     onFailing: (e) => bus.emit('trouble', { kind: 'store-failing', time: clock.now(), text: `state database ${config.store.path} refuses writes: ${(e as Error).message}` }),
+    atomically: (writes) => store.transaction(writes),
+    beforeBatch: () => keeper.check(),
+    recover: (e) => keeper.recover(e),
   });
   recordInStore(bus, store, persister);
   sendAlerts(bus, notifier);
@@ -97,14 +122,25 @@ export async function startService(config: Config, log: Logger, clock: Clock = s
   if (hangup) hangUpCalls(bus, hangup, log);
 
   // Restart: the store is the truth; the ledger takes it back and the kernel is made to match
-  // it in one transaction.
+  // it in one transaction. A store created by this start next to a kernel that holds bans went
+  // missing (or was moved aside): the kernel's bans are evidence too, and are kept.
   const now = clock.now();
-  const active = store.activeBans(now);
+  const prepared = await enforcer.prepare();
+  let active = store.activeBans(now);
+  if (prepared && store.created) {
+    const kept = await keepKernelBans(store, enforcer, now);
+    if (kept.length > 0) {
+      const text = `the state database ${config.store.path} is new, but the kernel's table holds ${kept.length} bans: they are kept (reason "kept from the kernel") and recorded in the new store. If the old store was lost, its history and audit are gone; restore a backup to get them back`;
+      log.warn({ bans: kept.length }, text);
+      bus.emit('trouble', { kind: 'kernel-bans-kept', time: now, text });
+      active = kept;
+    }
+  }
   ledger.restore(active, store.banHistory(now - config.policy.lookback));
   policy.trust.restore(store.trusted(now));
   spareIdentified(config);
   for (const p of store.allowed()) policy.neverBan.allow(p);
-  if (await enforcer.prepare()) {
+  if (prepared) {
     const started = clock.monotonic();
     enforcer.reconcile(active.map((b) => ({ prefix: b.prefix, until: b.until })));
     enforcer.setAllowed([...config.policy.allow, ...store.allowed()]);
@@ -203,7 +239,7 @@ export async function startService(config: Config, log: Logger, clock: Clock = s
   });
   ami.on('authFailed', (error) => log.error({ code: error.code }, error.message));
 
-  const guard = new Guard({ ledger, policy, scoreboard, enforcer, store, pipeline, clock, ami, watch, canary, configAllow: () => current.policy.allow, lastDecision: () => lastDecision, eventsPerSecond: () => rate });
+  const guard = new Guard({ ledger, policy, scoreboard, enforcer, store, pipeline, clock, ami, watch, canary, configAllow: () => current.policy.allow, lastDecision: () => lastDecision, eventsPerSecond: () => rate, storeWrites: () => ({ failing: persister.failing, pending: persister.pending }) });
   const control = new ControlServer(config.control.socket, guardHandler(guard), log);
   let metricsServer: Server | undefined;
   let serveMetrics: (() => Promise<Server>) | undefined;
@@ -279,4 +315,11 @@ export async function startService(config: Config, log: Logger, clock: Clock = s
       return needRestart;
     },
   };
+}
+
+/** The kernel's bans as store records (a new store beside a kernel that holds bans keeps them). */
+async function keepKernelBans(store: Store, enforcer: Enforcer, now: number): Promise<StoredBan[]> {
+  const bans = (await enforcer.kernelBans(now)).map((b): StoredBan => ({ prefix: b.prefix, since: now, until: b.until, reason: 'kept from the kernel', origin: 'import', step: 0, evidence: null }));
+  if (bans.length > 0) store.recordBans(bans);
+  return bans;
 }

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import { GuardError } from '../errors.js';
 import { configSchema, finish, type Config } from './schema.js';
@@ -6,6 +6,22 @@ import { configSchema, finish, type Config } from './schema.js';
 export const DEFAULT_CONFIG_PATH = '/etc/asterisk-guard/config.yaml';
 
 type Env = Readonly<Record<string, string | undefined>>;
+
+/**
+ * Why the config file is too open, or undefined: it may hold secrets (ami.secret, the SMTP
+ * password, a webhook's token), so group and others must not read it.
+ */
+export function configTooOpen(file: string): string | undefined {
+  let mode: number;
+  try {
+    mode = statSync(file).mode & 0o777;
+  } catch {
+    return undefined;
+  }
+  if ((mode & 0o044) === 0) return undefined;
+  const who = [mode & 0o040 ? 'its group' : '', mode & 0o004 ? 'every user' : ''].filter(Boolean).join(' and ');
+  return `${file} is readable by ${who} (mode 0${mode.toString(8)}) and may hold secrets (ami.secret, the SMTP password, webhook tokens): chmod 600 ${file}`;
+}
 
 /**
  * Reads, validates and freezes the config. Every problem names the key and its line; nothing

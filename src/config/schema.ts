@@ -86,6 +86,8 @@ export const configSchema = z
             banLength(),
           )
           .min(1)
+          // The ledger remembers 7 earlier bans per prefix: 8 steps.
+          .max(8)
           .default([600_000, 3_600_000, 86_400_000, 604_800_000])
           .refine((l) => l.every((x, i) => x !== null || i === l.length - 1), 'only the last step may be permanent'),
         lookback: duration(1000).default(30 * 86_400_000),
@@ -98,6 +100,11 @@ export const configSchema = z
           .object({ ipv4: z.number().int().min(0).max(32).default(16), ipv6: z.number().int().min(0).max(128).default(32) })
           .strict()
           .prefault({}),
+        // Bans in force at most (about 100 bytes each in the guard, more in the kernel): an
+        // attacker with a million addresses must not exhaust memory. At the cap, new bans are
+        // widened to their subnet (subnet.ipv4_prefix / ipv6_prefix) or refused; one alert.
+        max_bans: z.number().int().min(100).max(10_000_000).default(1_000_000),
+        at_max_bans: z.enum(['widen', 'refuse']).default('widen'),
         subnet: z
           .object({
             count: z.number().int().min(2).default(5),

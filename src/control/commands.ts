@@ -55,13 +55,24 @@ const prefixChange =
     }
   };
 
+/** Printed as the rows arrive: a million bans never sit in the CLI's memory either. */
 const listBans =
   (cmd: 'list' | 'export'): Printer =>
   async (socket, _args, o) => {
-    const bans = (await request(socket, { cmd })) as BanRow[];
-    if (o.json || cmd === 'export') out(JSON.stringify(cmd === 'export' ? { bans } : bans));
-    else if (bans.length === 0) out('no bans in force');
-    else for (const b of bans) out(`${b.prefix.padEnd(24)} until ${when(b.until).padEnd(24)} ${b.reason} (${b.origin}, step ${b.step})`);
+    const json = o.json || cmd === 'export';
+    const [open, close] = cmd === 'export' ? ['{"bans":[', ']}'] : ['[', ']'];
+    let first = true;
+    const print = (rows: readonly unknown[]) => {
+      const bans = rows as readonly BanRow[];
+      if (bans.length === 0) return;
+      // JSON escapes its own control characters; a text line is made printable.
+      if (json) process.stdout.write(`${first ? open : ','}\n${bans.map((b) => JSON.stringify(b)).join(',\n')}`);
+      else process.stdout.write(`${bans.map((b) => printable(`${b.prefix.padEnd(24)} until ${when(b.until).padEnd(24)} ${b.reason} (${b.origin}, step ${b.step})`)).join('\n')}\n`);
+      first = false;
+    };
+    await request(socket, { cmd }, 30_000, print);
+    if (json) process.stdout.write(first ? `${open}${close}\n` : `\n${close}\n`);
+    else if (first) out('no bans in force');
     return EXIT.ok;
   };
 
@@ -82,8 +93,8 @@ export const ADMIN_CLIENT: Readonly<Record<string, Printer>> = {
   list: listBans('list'),
   export: listBans('export'),
   async ban(socket, args, o) {
-    const r = (await request(socket, { cmd: 'ban', prefix: args[0], ...(o.for ? { for: o.for } : {}), ...(o.reason ? { reason: o.reason } : {}), ...(o.force ? { force: true } : {}) })) as { prefix: string; until: number | null; step: number };
-    out(o.json ? JSON.stringify(r) : `banned ${r.prefix} until ${when(r.until)} (step ${r.step})`);
+    const r = (await request(socket, { cmd: 'ban', prefix: args[0], ...(o.for ? { for: o.for } : {}), ...(o.reason ? { reason: o.reason } : {}), ...(o.force ? { force: true } : {}) })) as { prefix: string; until: number | null; step: number; store_note?: string };
+    out(o.json ? JSON.stringify(r) : `banned ${r.prefix} until ${when(r.until)} (step ${r.step})${r.store_note ? `; ${r.store_note}` : ''}`);
     return EXIT.ok;
   },
   unban: prefixChange('unban', 'unbanned'),

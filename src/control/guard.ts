@@ -9,7 +9,7 @@ import type { BanRequest, Decision } from '../policy/decision.js';
 import type { Policy } from '../policy/policy.js';
 import type { Store } from '../store/store.js';
 import type { Clock } from '../time/clock.js';
-import type { Request } from './protocol.js';
+import { RowStream, type Request } from './protocol.js';
 
 export interface GuardDeps {
   readonly ledger: BanLedger;
@@ -28,6 +28,8 @@ export interface GuardDeps {
   readonly configAllow: () => readonly IpPrefix[];
   readonly lastDecision: () => Decision | undefined;
   readonly eventsPerSecond: () => number;
+  /** The store's write queue: what an answer says when the record of a change waits. */
+  readonly storeWrites: () => { readonly failing: boolean; readonly pending: number };
 }
 
 type Args<C extends Request['cmd']> = Extract<Request, { cmd: C }>;
@@ -50,19 +52,21 @@ export class Guard {
     return {
       ami: { connected: d.ami.connected, reconnects: d.ami.stats.reconnects },
       events_per_second: d.eventsPerSecond(),
-      active_bans: countOf(d.ledger.bans(d.clock.now())),
+      active_bans: d.ledger.count(d.clock.now()),
       tracked_sources: d.scoreboard.size,
       firewall: { driver: d.enforcer.driverName, committed: d.enforcer.stats.committed, errors: d.enforcer.stats.firewallErrors },
       // What the kernel holds, as last inspected, not only what the guard believes.
       canary: d.canary?.last ? { sent: iso(d.canary.last.sentAt), ok: d.canary.last.ok, echo_ms: d.canary.last.echoMs } : null,
       kernel: d.watch ? { table: d.watch.last === undefined ? 'not inspected yet' : (d.watch.last.missing ?? 'whole'), inspected: iso(d.watch.last?.at), repairs: d.watch.repairs } : null,
+      store: { path: d.store.file, ...storeNote(this.d) },
       skipped_input: Object.fromEntries(d.pipeline.problems.counts),
       last_decision: last ? { action: last.action, target: last.target?.text ?? null, time: iso(last.time), ...('reason' in last ? { reason: last.reason } : {}) } : null,
     };
   }
 
+  /** Streamed: a million bans are sent a chunk at a time, never held as one answer. */
   list(_: Args<'list'>) {
-    return [...this.d.ledger.bans(this.d.clock.now())].map(row);
+    return new RowStream(map(this.d.ledger.bans(this.d.clock.now()), row));
   }
 
   export(_: Args<'export'>) {
@@ -73,13 +77,13 @@ export class Guard {
     const decision = this.request({ target: r.prefix, time: this.d.clock.now(), reason: 'manual', origin: 'cli', durationMs: r.for, note: r.reason, force: r.force === true });
     if (isRefusal(decision)) throw new GuardError('AG_ERR_CONTROL_REQUEST', `${describeRefusal(decision)}${decision.refused === 'spared' ? '; disallow it first if you mean it' : ''}`);
     await this.d.enforcer.drain();
-    return { prefix: r.prefix.text, until: decision.durationMs === null ? null : decision.time + decision.durationMs, step: decision.step };
+    return { prefix: r.prefix.text, until: decision.durationMs === null ? null : decision.time + decision.durationMs, step: decision.step, ...storeNote(this.d) };
   }
 
   async unban(r: Args<'unban'>) {
     if (!this.d.ledger.lift(r.prefix, this.d.clock.now(), 'cli')) throw notFound(`${r.prefix.text} is not banned`);
     await this.d.enforcer.drain({ flushes: false });
-    return { prefix: r.prefix.text, lifted: 1 };
+    return { prefix: r.prefix.text, lifted: 1, ...storeNote(this.d) };
   }
 
   why(r: Args<'why'>) {
@@ -101,20 +105,29 @@ export class Guard {
     };
   }
 
+  // The runtime allow-list lives in the store: it is written (with its audit entry, in one
+  // transaction) before anything else changes, so a refused write changes nothing and says so.
   async allow(r: Args<'allow'>) {
     const now = this.d.clock.now();
-    this.d.store.allow(r.prefix, now);
+    storeFirst(this.d, () => {
+      this.d.store.allow(r.prefix, now);
+      this.d.store.audit({ time: now, action: 'allow', target: r.prefix.text, detail: { origin: 'cli' } });
+    });
     this.d.policy.neverBan.allow(r.prefix);
     await this.syncAllowed();
-    this.d.store.audit({ time: now, action: 'allow', target: r.prefix.text, detail: { origin: 'cli' } });
     return { prefix: r.prefix.text };
   }
 
   async disallow(r: Args<'disallow'>) {
-    if (!this.d.store.disallow(r.prefix)) throw notFound(`${r.prefix.text} is not on the runtime allow-list (entries of the config file are changed there)`);
+    const now = this.d.clock.now();
+    let removed = false;
+    storeFirst(this.d, () => {
+      removed = this.d.store.disallow(r.prefix);
+      if (removed) this.d.store.audit({ time: now, action: 'disallow', target: r.prefix.text, detail: { origin: 'cli' } });
+    });
+    if (!removed) throw notFound(`${r.prefix.text} is not on the runtime allow-list (entries of the config file are changed there)`);
     this.d.policy.neverBan.disallow(r.prefix);
     await this.syncAllowed();
-    this.d.store.audit({ time: this.d.clock.now(), action: 'disallow', target: r.prefix.text, detail: { origin: 'cli' } });
     return { prefix: r.prefix.text };
   }
 
@@ -129,7 +142,7 @@ export class Guard {
     }
     // The kernel has them when this returns; their conntrack flushes go on behind.
     await this.d.enforcer.drain({ flushes: false });
-    return { imported, skipped: r.bans.length - imported };
+    return { imported, skipped: r.bans.length - imported, ...storeNote(this.d) };
   }
 
   /** Reloads both allow-lists into the kernel (the config's and the runtime one). */
@@ -146,10 +159,24 @@ export class Guard {
   }
 }
 
-function countOf(items: Iterable<unknown>): number {
-  let n = 0;
-  for (const _ of items) n++;
-  return n;
+/** Said with every change while the store refuses writes: the kernel has it, its record waits. */
+function storeNote(d: GuardDeps): { store_writes_pending?: number; store_note?: string } {
+  const w = d.storeWrites();
+  if (!w.failing) return {};
+  return { store_writes_pending: w.pending, store_note: `in force in the kernel; the state database ${d.store.file} refuses writes, so its record is queued (${w.pending} waiting) and retried` };
+}
+
+/** Store writes an answer depends on: all of them or none, and a refusal says nothing changed. */
+function storeFirst(d: GuardDeps, writes: () => void): void {
+  try {
+    d.store.transaction(writes);
+  } catch (e) {
+    throw new GuardError('AG_ERR_STORE_WRITE', `nothing was changed: the state database ${d.store.file} refused the write (${(e as Error).message}); try again when it is free`);
+  }
+}
+
+function* map<T, U>(items: Iterable<T>, f: (t: T) => U): IterableIterator<U> {
+  for (const t of items) yield f(t);
 }
 
 /** The admin socket's handler: each request to the facade method of the same name. */

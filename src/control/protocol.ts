@@ -39,7 +39,16 @@ export const requestSchema = z.discriminatedUnion('cmd', [
 
 export type Request = z.output<typeof requestSchema>;
 
-export type Response = { ok: true; data: unknown } | { ok: false; error: { code: string; message: string } };
+export type Response = { ok: true; data: unknown } | { ok: true; rows: readonly unknown[] } | { ok: false; error: { code: string; message: string } };
+
+/**
+ * A long answer (list, export of a million bans): sent as lines of rows, a chunk at a time
+ * with the event loop free between chunks, then `{"data": {"count": N}}`. The rows are made
+ * as they are sent: nothing the size of the answer is held.
+ */
+export class RowStream {
+  constructor(readonly rows: Iterable<unknown>) {}
+}
 
 /** Requests larger than this are refused before parsing (an import goes in chunks). */
 export const MAX_REQUEST_BYTES = 4 * 1024 * 1024;

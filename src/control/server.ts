@@ -3,7 +3,11 @@ import net from 'node:net';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { isGuardError } from '../errors.js';
-import { MAX_REQUEST_BYTES, parseRequest, type Request, type Response } from './protocol.js';
+import { setImmediate } from 'node:timers/promises';
+import { MAX_REQUEST_BYTES, parseRequest, RowStream, type Request, type Response } from './protocol.js';
+
+/** Rows per line of a streamed answer: ~100 KB, a few ms of work between turns of the event loop. */
+const ROWS_PER_LINE = 1000;
 
 export type Handler = (request: Request) => Promise<unknown>;
 
@@ -68,9 +72,14 @@ export class ControlServer {
 
   private async answer(socket: net.Socket, line: string): Promise<void> {
     const parsed = parseRequest(line);
-    if (!parsed.ok) return this.reply(socket, { ok: false, error: { code: 'AG_ERR_CONTROL_REQUEST', message: parsed.message } });
+    if (!parsed.ok) {
+      this.reply(socket, { ok: false, error: { code: 'AG_ERR_CONTROL_REQUEST', message: parsed.message } });
+      return;
+    }
     try {
-      this.reply(socket, { ok: true, data: await this.handle(parsed.request) });
+      const data = await this.handle(parsed.request);
+      if (data instanceof RowStream) await this.stream(socket, data);
+      else this.reply(socket, { ok: true, data });
     } catch (e) {
       const code = isGuardError(e) ? e.code : 'AG_ERR_CONTROL_REQUEST';
       if (!isGuardError(e)) this.log.error({ err: e, cmd: parsed.request.cmd }, 'admin request failed');
@@ -78,7 +87,27 @@ export class ControlServer {
     }
   }
 
-  private reply(socket: net.Socket, response: Response): void {
-    if (socket.writable) socket.write(`${JSON.stringify(response)}\n`);
+  /** Rows a line at a time; the event loop runs between lines (events keep their latency), and a slow reader is waited for. */
+  private async stream(socket: net.Socket, s: RowStream): Promise<void> {
+    let chunk: unknown[] = [];
+    let count = 0;
+    const send = async () => {
+      if (!this.reply(socket, { ok: true, rows: chunk })) await new Promise((resolve) => socket.once('drain', resolve).once('close', resolve));
+      chunk = [];
+      await setImmediate();
+    };
+    for (const row of s.rows) {
+      chunk.push(row);
+      count++;
+      if (chunk.length === ROWS_PER_LINE) await send();
+      if (socket.destroyed) return;
+    }
+    if (chunk.length > 0) await send();
+    this.reply(socket, { ok: true, data: { count } });
+  }
+
+  /** False when the socket's buffer is full (wait for 'drain'). */
+  private reply(socket: net.Socket, response: Response): boolean {
+    return socket.writable ? socket.write(`${JSON.stringify(response)}\n`) : true;
   }
 }

@@ -1,8 +1,6 @@
 import type { IpPrefix } from '../net/ip-prefix.js';
+import { hashPrefixKey, loadPrefixKey, LONGEST_SHORT_TAG } from '../net/prefix-key.js';
 import { FLAG_REFERENCED, U16_STRIDE, U16_TAG, U32_KEY, U8_FLAGS, U8_STRIDE, X32_STRIDE, type SourceRecords } from './source-records.js';
-
-/** Tags above this are IPv6 prefixes longer than /64: their last 64 bits are kept aside. */
-const LONGEST_SHORT_TAG = 130 + 64;
 
 /**
  * Prefix → slot number, for up to `max` prefixes whose keys are kept in their records (an IPv4
@@ -79,6 +77,7 @@ export class SlotIndex {
     const { u32, u16 } = this.records;
     u32[slot * X32_STRIDE + U32_KEY] = this.words[0]!;
     u32[slot * X32_STRIDE + U32_KEY + 1] = this.words[1]!;
+    // Bits 64-127 are kept aside for the rare keys that have them.
     if (tag > LONGEST_SHORT_TAG) this.longKeys.set(slot, [this.words[2]!, this.words[3]!]);
     u16[slot * U16_STRIDE + U16_TAG] = tag;
     this.mark(slot);
@@ -106,26 +105,13 @@ export class SlotIndex {
     }
   }
 
-  /** Loads the prefix's bits into `this.words`; returns its tag: 1 + length, +129 for IPv6 (0 marks a free slot). */
+  /** Loads the prefix's bits into `this.words`; returns its tag (0 marks a free slot). */
   private load(prefix: IpPrefix): number {
-    const b = prefix.bytes;
-    const w = this.words;
-    w[0] = (b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!;
-    if (prefix.family === 4) {
-      w[1] = w[2] = w[3] = 0;
-      return 1 + prefix.length;
-    }
-    w[1] = (b[4]! << 24) | (b[5]! << 16) | (b[6]! << 8) | b[7]!;
-    w[2] = (b[8]! << 24) | (b[9]! << 16) | (b[10]! << 8) | b[11]!;
-    w[3] = (b[12]! << 24) | (b[13]! << 16) | (b[14]! << 8) | b[15]!;
-    return 130 + prefix.length;
+    return loadPrefixKey(prefix, this.words);
   }
 
-  /** Hash of the words in `this.words` and the tag. */
   private hash(tag: number): number {
-    let h = Math.imul(tag, 0x9e3779b1);
-    for (let i = 0; i < 4; i++) h = Math.imul(h ^ this.words[i]!, 0x85ebca6b) ^ (h >>> 15);
-    return (h ^ (h >>> 13)) >>> 0;
+    return hashPrefixKey(this.words, tag);
   }
 
   /** Loads a slot's key into `this.words`; returns its tag. */

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'eventemitter3';
 import type { IpPrefix } from '../net/ip-prefix.js';
+import type { SystemAlertKind } from '../notify/alert.js';
 import type { AlertDecision, BanDecision, BanOrigin, TrustDecision } from '../policy/decision.js';
 
 /** Latencies of one ban, in ms from the deciding event (null: that step failed). */
@@ -13,7 +14,7 @@ export interface BanLatency {
 
 /** Something wrong with the guard itself that the admins must hear about. */
 export interface Trouble {
-  readonly kind: 'ami-lost' | 'ami-restored' | 'firewall-failing' | 'store-failing' | 'table-restored' | 'canary-missing' | 'canary-restored';
+  readonly kind: Exclude<SystemAlertKind, 'test'>;
   readonly time: number;
   readonly text: string;
 }

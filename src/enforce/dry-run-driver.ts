@@ -2,10 +2,12 @@ import type { Logger } from 'pino';
 import type { IpPrefix } from '../net/ip-prefix.js';
 import type { Ban, FirewallDriver, FlowDirection } from './firewall-driver.js';
 
-/** A real backend that changes nothing: says what it would do, and remembers it for `list`. */
+/**
+ * A real backend that changes nothing: says what it would do. It keeps no copy of the bans
+ * (the ledger has them; a million would cost as much again here), so its "kernel" is empty.
+ */
 export class DryRunDriver implements FirewallDriver {
   readonly name = 'dry-run';
-  private readonly bans = new Map<string, Ban>();
 
   constructor(private readonly log: Logger) {}
 
@@ -15,20 +17,17 @@ export class DryRunDriver implements FirewallDriver {
 
   async ban(bans: readonly Ban[], now: number): Promise<void> {
     for (const b of bans) {
-      this.bans.set(b.prefix.text, b);
       this.log.info({ prefix: b.prefix.text, seconds: b.until === null ? null : Math.round((b.until - now) / 1000) }, 'dry-run: would drop');
     }
   }
 
   async unban(prefixes: readonly IpPrefix[]): Promise<void> {
     for (const p of prefixes) {
-      this.bans.delete(p.text);
       this.log.info({ prefix: p.text }, 'dry-run: would stop dropping');
     }
   }
 
   async reconcile(bans: readonly Ban[], now: number): Promise<void> {
-    this.bans.clear();
     await this.ban(bans, now);
   }
 
@@ -36,8 +35,8 @@ export class DryRunDriver implements FirewallDriver {
     this.log.info({ allowed: prefixes.map((p) => p.text) }, 'dry-run: would accept these first');
   }
 
-  async list(now: number): Promise<Ban[]> {
-    return [...this.bans.values()].filter((b) => b.until === null || b.until > now);
+  async list(): Promise<Ban[]> {
+    return [];
   }
 
   async inspect(): Promise<string | undefined> {
@@ -56,8 +55,6 @@ export class DryRunDriver implements FirewallDriver {
   close(): void {}
 
   async destroy(): Promise<boolean> {
-    const had = this.bans.size > 0;
-    this.bans.clear();
-    return had;
+    return false;
   }
 }

@@ -113,6 +113,16 @@ export class Enforcer implements LedgerSink {
     return new Promise((done) => this.enqueue({ op: 'rebuild', bans, allowed, done }));
   }
 
+  /** The bans the kernel's table holds now, read from it (a failure reads as none). */
+  async kernelBans(now: number): Promise<Ban[]> {
+    try {
+      return await this.driver.list(now);
+    } catch (error) {
+      this.log.error({ err: error }, 'could not read the bans in the kernel');
+      return [];
+    }
+  }
+
   /** Is our table whole in the kernel? What is missing, or undefined. */
   inspect(): Promise<string | undefined> {
     return this.driver.inspect();
@@ -238,7 +248,7 @@ export class Enforcer implements LedgerSink {
    */
   private async commitBans(bans: readonly BanOperation[], now: number): Promise<Array<{ ban: BanOperation; error: unknown }>> {
     try {
-      await this.driver.ban(bans.map((b) => ({ prefix: b.decision.target, until: untilOf(b.decision, now) })), now);
+      await this.driver.ban(bans.map((b) => ({ prefix: b.decision.target, until: untilOf(b.decision, now), replaces: b.decision.replaces })), now);
     } catch (error) {
       if (bans.length === 1) return [{ ban: bans[0]!, error }];
       const half = Math.ceil(bans.length / 2);

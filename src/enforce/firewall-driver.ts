@@ -6,6 +6,8 @@ export type FlowDirection = 'from' | 'to';
 export interface Ban {
   readonly prefix: IpPrefix;
   readonly until: number | null;
+  /** An element of an earlier ban of the prefix may still be in the kernel (the ledger knows). */
+  readonly replaces?: boolean;
 }
 
 /**

@@ -107,24 +107,37 @@ export function elementText(prefix: IpPrefix): string {
 }
 
 export type ElementChange =
-  | { readonly op: 'add'; readonly prefix: IpPrefix; readonly until: number | null }
+  /** `replaces`: an element of the prefix may be in the set already (an `add` would keep its timeout). */
+  | { readonly op: 'add'; readonly prefix: IpPrefix; readonly until: number | null; readonly replaces: boolean }
+  /** Whether or not the element is there. */
   | { readonly op: 'delete'; readonly prefix: IpPrefix };
 
-/** One statement per set and operation, deletes first; the caller applies them as one transaction. */
+/**
+ * Statements for element changes, one per set and phase; the caller applies them as one
+ * transaction. Deletes and replacements may find the element there or not (it timed out; a
+ * restart; someone's `nft delete element`): each is added without a timeout first (a no-op if
+ * present), then deleted, so the transaction never fails on it and no mirror of the kernel's
+ * elements is needed. Then the adds with their timeouts.
+ */
 export function elementStatements(names: NftNames, changes: readonly ElementChange[], now: number): string[] {
   const t = `inet ${names.table}`;
+  const phases: Array<['add' | 'delete', (c: ElementChange) => string | undefined]> = [
+    ['add', (c) => (c.op === 'delete' || c.replaces ? elementText(c.prefix) : undefined)],
+    ['delete', (c) => (c.op === 'delete' || c.replaces ? elementText(c.prefix) : undefined)],
+    ['add', (c) => (c.op === 'add' ? elementText(c.prefix) + (c.until !== null ? ` timeout ${timeoutText(c.until - now)}` : '') : undefined)],
+  ];
   const lines: string[] = [];
-  for (const op of ['delete', 'add'] as const) {
+  for (const [verb, item] of phases) {
     const bySet = new Map<string, string[]>();
     for (const c of changes) {
-      if (c.op !== op) continue;
+      const text = item(c);
+      if (text === undefined) continue;
       const set = bannedSetName(setKeyOf(c.prefix));
-      const timeout = c.op === 'add' && c.until !== null ? ` timeout ${timeoutText(c.until - now)}` : '';
       const items = bySet.get(set) ?? [];
-      items.push(elementText(c.prefix) + timeout);
+      items.push(text);
       bySet.set(set, items);
     }
-    for (const [set, items] of bySet) lines.push(`${op} element ${t} ${set} { ${items.join(', ')} }`);
+    for (const [set, items] of bySet) lines.push(`${verb} element ${t} ${set} { ${items.join(', ')} }`);
   }
   return lines;
 }

@@ -19,22 +19,17 @@ import {
   type SetKey,
 } from './nft-script.js';
 
-interface Held {
-  readonly prefix: IpPrefix;
-  readonly until: number | null;
-}
 
 /**
  * Owns one nft table (`inet asterisk_guard` by default) and nothing else: hash sets of banned
  * addresses per family and prefix length (see nft-script.ts), interval sets of allowed ones.
- * Keeps a mirror of the elements it put in the sets, so a ban that extends an existing one is
- * written as delete + add in one transaction (an add leaves a present element's timeout as
- * it is); the mirror is re-read from the kernel when a transaction fails, and the transaction
- * retried once.
+ * Keeps no copy of the elements (a million bans would cost as much here as in the ledger): a
+ * ban the ledger says may replace an element is written as add, delete, add with its timeout
+ * (an add alone leaves a present element's timeout as it is). When a transaction fails, the
+ * sets are re-read from the kernel and it is retried once.
  */
 export class NftablesDriver implements FirewallDriver {
   readonly name = 'nftables';
-  private readonly held = new Map<string, Held>();
   /** Banned sets (by name) the kernel has, with their drop rules. */
   private readonly sets = new Map<string, SetKey>();
   private readonly session: NftSession;
@@ -58,25 +53,21 @@ export class NftablesDriver implements FirewallDriver {
 
   async ban(bans: readonly Ban[], now: number): Promise<void> {
     if (bans.length === 0) return;
-    const changes = this.plan(bans, now);
+    const changes = plan(bans, now);
     if (changes.length === 0) return;
     try {
       await this.apply(changes, now);
     } catch (firstError) {
-      // Someone (an admin, an expiry racing us) changed the sets: re-read them and retry once.
-      await this.resync(now);
-      const retry = this.plan(bans, now);
-      if (retry.length === 0) return;
-      await this.apply(retry, now).catch((e: unknown) => {
+      // Someone (an admin, a firewall reload) changed our sets: re-read them and retry once.
+      await this.relearnSets();
+      await this.apply(changes, now).catch((e: unknown) => {
         throw new AggregateError([firstError, e], (e as Error).message);
       });
     }
   }
 
   async unban(prefixes: readonly IpPrefix[]): Promise<void> {
-    const changes: ElementChange[] = [];
-    for (const p of prefixes) if (this.held.has(p.text)) changes.push({ op: 'delete', prefix: p });
-    if (changes.length > 0) await this.apply(changes, 0);
+    if (prefixes.length > 0) await this.apply(prefixes.map((prefix) => ({ op: 'delete', prefix })), 0);
   }
 
   async reconcile(bans: readonly Ban[], now: number): Promise<void> {
@@ -86,15 +77,13 @@ export class NftablesDriver implements FirewallDriver {
       const other = live.get(b.prefix.text);
       if (!other || !outlasts(other.until, b.until)) live.set(b.prefix.text, b);
     }
-    const adds: ElementChange[] = [...live.values()].map((b) => ({ op: 'add', prefix: b.prefix, until: b.until }));
+    const adds: ElementChange[] = [...live.values()].map((b) => ({ op: 'add', prefix: b.prefix, until: b.until, replaces: false }));
     await this.session.apply([
       ...this.newSetStatements(adds.map((c) => c.prefix)),
       ...[...this.sets.keys()].flatMap((name) => replaceSetStatements(this.names, name, [])),
       ...elementStatements(this.names, adds, now),
     ]);
     this.learnSets(live.values());
-    this.held.clear();
-    for (const b of live.values()) this.held.set(b.prefix.text, b);
   }
 
   async setAllowed(prefixes: readonly IpPrefix[]): Promise<void> {
@@ -123,19 +112,20 @@ export class NftablesDriver implements FirewallDriver {
     const statements = [
       ...initScript(this.names, [...keys.values()], []).trimEnd().split('\n'),
       ...[...keys.keys()].map((name) => `flush set inet ${this.names.table} ${name}`),
-      ...elementStatements(this.names, live.map((b) => ({ op: 'add', prefix: b.prefix, until: b.until })), now),
+      ...elementStatements(this.names, live.map((b) => ({ op: 'add', prefix: b.prefix, until: b.until, replaces: false })), now),
       ...allowedStatements(this.names, allowed),
     ];
     await this.nft(['-f', '-'], statements.join('\n') + '\n');
     this.sets.clear();
     for (const [name, key] of keys) this.sets.set(name, key);
-    this.held.clear();
-    for (const b of live) this.held.set(b.prefix.text, b);
   }
 
+  /** What the kernel holds, read from it. */
   async list(now: number): Promise<Ban[]> {
-    await this.resync(now);
-    return [...this.held.values()];
+    await this.relearnSets();
+    const bans: Ban[] = [];
+    for (const [name, key] of this.sets) bans.push(...parseSetJson(await this.nft(['-j', 'list', 'set', 'inet', this.names.table, name]), key, now));
+    return bans;
   }
 
   async flushConnections(prefix: IpPrefix, direction: FlowDirection): Promise<void> {
@@ -158,27 +148,8 @@ export class NftablesDriver implements FirewallDriver {
     const result = await this.runner.run('nft', ['-t', 'list', 'table', 'inet', this.names.table]);
     if (result.exitCode !== 0) return false;
     await this.nft(['delete', 'table', 'inet', this.names.table]);
-    this.held.clear();
     this.sets.clear();
     return true;
-  }
-
-  private plan(bans: readonly Ban[], now: number): ElementChange[] {
-    this.expire(now);
-    const adds = new Map<string, Ban>();
-    for (const ban of bans) {
-      const earlier = adds.get(ban.prefix.text);
-      if (earlier && outlasts(earlier.until, ban.until)) continue;
-      const held = this.held.get(ban.prefix.text);
-      if (held && outlasts(held.until, ban.until)) continue;
-      adds.set(ban.prefix.text, ban);
-    }
-    const changes: ElementChange[] = [];
-    for (const ban of adds.values()) {
-      if (this.held.has(ban.prefix.text)) changes.push({ op: 'delete', prefix: ban.prefix });
-      changes.push({ op: 'add', prefix: ban.prefix, until: ban.until });
-    }
-    return changes;
   }
 
   /** Applies element changes, with the sets and rules of prefix lengths new to the kernel. */
@@ -186,10 +157,6 @@ export class NftablesDriver implements FirewallDriver {
     const adds = changes.flatMap((c) => (c.op === 'add' ? [c] : []));
     await this.session.apply([...this.newSetStatements(adds.map((c) => c.prefix)), ...elementStatements(this.names, changes, now)]);
     this.learnSets(adds);
-    for (const c of changes) {
-      if (c.op === 'delete') this.held.delete(c.prefix.text);
-      else this.held.set(c.prefix.text, { prefix: c.prefix, until: c.until });
-    }
   }
 
   private newSetStatements(prefixes: Iterable<IpPrefix>): string[] {
@@ -209,10 +176,6 @@ export class NftablesDriver implements FirewallDriver {
     }
   }
 
-  private expire(now: number): void {
-    for (const [k, h] of this.held) if (h.until !== null && h.until <= now) this.held.delete(k);
-  }
-
   /** Our table's banned sets (names only, no elements), and sets of an older layout. */
   private async existingSets(): Promise<{ sets: Map<string, SetKey>; legacy: string[] }> {
     const sets = new Map<string, SetKey>();
@@ -230,15 +193,10 @@ export class NftablesDriver implements FirewallDriver {
     return { sets, legacy };
   }
 
-  private async resync(now: number): Promise<void> {
+  private async relearnSets(): Promise<void> {
     const { sets } = await this.existingSets();
-    this.held.clear();
     this.sets.clear();
-    for (const [name, key] of sets) {
-      this.sets.set(name, key);
-      const out = await this.nft(['-j', 'list', 'set', 'inet', this.names.table, name]);
-      for (const ban of parseSetJson(out, key, now)) this.held.set(ban.prefix.text, ban);
-    }
+    for (const [name, key] of sets) this.sets.set(name, key);
   }
 
   private async nft(args: readonly string[], input?: string): Promise<string> {
@@ -262,6 +220,19 @@ function allowedStatements(names: NftNames, prefixes: readonly IpPrefix[]): stri
  */
 export function conntrackDeleted(result: CommandResult): boolean {
   return result.exitCode === 0 || /0 flow entries have been deleted|such conntrack doesn't exist/.test(result.stderr);
+}
+
+/** One change per prefix, the longest ban of the batch, timed-out ones left out. */
+function plan(bans: readonly Ban[], now: number): ElementChange[] {
+  const adds = new Map<string, Ban>();
+  for (const ban of bans) {
+    if (ban.until !== null && ban.until <= now) continue;
+    const earlier = adds.get(ban.prefix.text);
+    if (earlier && outlasts(earlier.until, ban.until)) continue;
+    // One add per prefix goes out: it replaces an element if either ban of the batch would have.
+    adds.set(ban.prefix.text, earlier?.replaces ? { ...ban, replaces: true } : ban);
+  }
+  return [...adds.values()].map((b) => ({ op: 'add', prefix: b.prefix, until: b.until, replaces: b.replaces === true }));
 }
 
 function outlasts(a: number | null, b: number | null): boolean {

@@ -1,4 +1,6 @@
-import type { IpPrefix } from '../net/ip-prefix.js';
+import { parseIpPrefix, widen, type IpPrefix } from '../net/ip-prefix.js';
+import { BanTable, ORIGINS, type OriginCode } from './ban-table.js';
+import { ExpiryHeap } from './expiry-heap.js';
 import type { NeverBan } from '../policy/never-ban.js';
 import type { BanDecision, BanOrigin, BanReason, BanRequest } from '../policy/decision.js';
 import type { BanBook } from '../policy/ban-book.js';
@@ -13,6 +15,11 @@ export interface LedgerConfig {
   readonly maxImportedMs: number | null;
   /** The widest prefix an admin or an import may ban without `force`, per family. */
   readonly widest: { readonly 4: number; readonly 6: number };
+  /** Bans in force at most (policy.max_bans); past it new ones are widened or refused. */
+  readonly maxBans: number;
+  readonly atMaxBans: 'widen' | 'refuse';
+  /** The range a ban is widened to at the cap, per family. */
+  readonly widenTo: { readonly 4: number; readonly 6: number };
 }
 
 /** A ban in force, as the ledger holds it. */
@@ -32,7 +39,8 @@ export type Refusal =
   | { readonly refused: 'already-banned'; readonly target: IpPrefix; readonly until: number | null }
   | { readonly refused: 'expired'; readonly target: IpPrefix }
   | { readonly refused: 'too-long'; readonly target: IpPrefix }
-  | { readonly refused: 'too-wide'; readonly target: IpPrefix; readonly widest: number };
+  | { readonly refused: 'too-wide'; readonly target: IpPrefix; readonly widest: number }
+  | { readonly refused: 'full'; readonly target: IpPrefix; readonly max: number };
 
 export function describeRefusal(r: Refusal): string {
   switch (r.refused) {
@@ -46,6 +54,8 @@ export function describeRefusal(r: Refusal): string {
       return `a ban of ${r.target.text} longer than ${MAX_DURATION_MS / 86_400_000}d: make it permanent instead`;
     case 'too-wide':
       return `${r.target.text} is wider than /${r.widest} (policy.widest_ban): ban it with --force if you mean it`;
+    case 'full':
+      return `${r.max} bans are in force (policy.max_bans): ${r.target.text} is not banned; raise policy.max_bans, or let policy.at_max_bans widen new bans to their range`;
   }
 }
 
@@ -56,25 +66,35 @@ export interface LedgerSink {
 }
 
 const NO_SINK: LedgerSink = { ban() {}, lift() {} };
-const NONE: readonly number[] = Object.freeze([]);
+
+/** How long after its end a ban's element may still be in the kernel (its timeout was set a little later). */
+const KERNEL_SLACK_MS = 60_000;
+
+const ORIGIN_CODE: Readonly<Record<BanOrigin, OriginCode>> = { auto: 0, cli: 1, import: 2 };
 
 /**
  * The one owner of the bans in force and of their escalation history, and the one caller of
  * the enforcer. Every ban and unban, whatever its origin (policy, admin, import, restore at
  * start, later the fleet), is a request here: the never-ban lists (by overlap), bounded
- * lengths and the ladder apply to all of them alike, and a refused request changes nothing.
- * Synchronous and clock-free: time comes in with each request.
+ * lengths, the ladder and the cap on bans in force apply to all of them alike, and a refused
+ * request changes nothing. Synchronous and clock-free: time comes in with each request.
+ *
+ * Bans are records of a BanTable (numbers, no object per ban) and end through an expiry heap,
+ * so the count in force is exact at O(1) and an ended ban costs nothing after its lookback.
  */
 export class BanLedger implements BanBook {
-  private readonly active = new Map<string, ActiveBan>();
-  /** Ban start times per prefix within the lookback. */
-  private readonly history = new Map<string, number[]>();
-  private pruneAt = 1024;
+  private readonly table = new BanTable();
+  private readonly expiries = new ExpiryHeap();
+  private inForce = 0;
+  private full = false;
+  private sweepAt = 1024;
 
   constructor(
     private config: LedgerConfig,
     private readonly neverBan: NeverBan,
     private readonly sink: LedgerSink = NO_SINK,
+    /** policy.max_bans was reached: once per spell (again after the count fell below 90 %). */
+    private readonly onFull: (inForce: number, time: number) => void = () => {},
   ) {}
 
   reconfigure(config: LedgerConfig): void {
@@ -83,34 +103,48 @@ export class BanLedger implements BanBook {
 
   /** Accepts a ban (its decision is on its way to the kernel) or says why not. */
   request(r: BanRequest): BanDecision | Refusal {
+    return this.admit(r, false);
+  }
+
+  /** `widened`: a ban widened at the cap, admitted within the cap's headroom. */
+  private admit(r: BanRequest, widened: boolean): BanDecision | Refusal {
     const spared = this.neverBan.why(r.target);
     if (spared) return { refused: 'spared', target: r.target, by: spared };
     const widest = this.config.widest[r.target.family];
     if (r.origin !== 'auto' && !r.force && r.target.length < widest) return { refused: 'too-wide', target: r.target, widest };
-    const { step, durationMs: ladderMs } = this.nextStep(r.target, r.time);
+    this.expire(r.time);
+    let slot = this.table.find(r.target);
+    const live = slot !== -1 && this.isLive(slot, r.time);
+    if (!live && !widened && this.inForce >= this.config.maxBans) return this.overCap(r);
+    const { step, durationMs: ladderMs } = this.stepAt(slot, r.time);
     const durationMs = r.durationMs === undefined ? ladderMs : this.bound(r.durationMs, r.origin);
     if (durationMs !== null && durationMs <= 0) return { refused: 'expired', target: r.target };
     if (durationMs !== null && !(durationMs <= MAX_DURATION_MS)) return { refused: 'too-long', target: r.target };
-    const until = durationMs === null ? null : r.time + durationMs;
-    const held = this.live(r.target, r.time);
+    const until = durationMs === null ? Infinity : r.time + durationMs;
     // The policy never extends a ban in force (its ladder would escalate a prefix that is only
     // still failing in a replay, where nothing drops it); an admin or an import may, to a later end.
-    if (held && (r.origin === 'auto' || held.until === null || (until !== null && held.until >= until))) {
-      return { refused: 'already-banned', target: r.target, until: held.until };
+    if (live && (r.origin === 'auto' || this.table.until(slot) >= until)) {
+      return { refused: 'already-banned', target: r.target, until: finite(this.table.until(slot)) };
     }
-    this.active.set(r.target.text, { prefix: r.target, since: r.time, until, reason: r.note ?? r.reason, origin: r.origin, step });
-    this.remember(r.target, r.time);
-    if (this.active.size > this.pruneAt) this.prune(r.time);
-    const decision: BanDecision = { action: 'ban', target: r.target, time: r.time, durationMs, step, reason: r.reason, origin: r.origin, evidence: r.evidence, note: r.note };
+    // An element of an earlier ban of this prefix may still be in the kernel: the driver replaces it.
+    const replaces = slot !== -1 && (live || this.table.until(slot) > r.time - KERNEL_SLACK_MS);
+    if (slot === -1) slot = this.table.add(r.target);
+    this.table.setBan(slot, r.time, until, step, ORIGIN_CODE[r.origin], r.note ?? r.reason);
+    this.table.addHistory(slot, r.time);
+    if (!live) this.inForce++;
+    if (until !== Infinity) this.expiries.push(until, slot, this.table.generation(slot));
+    if (this.table.size > this.sweepAt) this.sweep(r.time);
+    const decision: BanDecision = { action: 'ban', target: r.target, time: r.time, durationMs, step, reason: r.reason, origin: r.origin, evidence: r.evidence, note: r.note, replaces };
     this.sink.ban(decision);
     return decision;
   }
 
   /** Lifts a ban in force; undefined (and nothing changes) when the prefix is not banned. */
   lift(prefix: IpPrefix, time: number, origin: BanOrigin): ActiveBan | undefined {
-    const held = this.live(prefix, time);
-    if (!held) return undefined;
-    this.active.delete(prefix.text);
+    const slot = this.table.find(prefix);
+    if (slot === -1 || !this.isLive(slot, time)) return undefined;
+    const held = this.activeBan(slot);
+    this.endBan(slot);
     this.sink.lift(prefix, time, origin);
     return held;
   }
@@ -120,36 +154,76 @@ export class BanLedger implements BanBook {
    * makes the kernel match them in one transaction; nothing is sent to the sink.
    */
   restore(bans: Iterable<ActiveBan>, history: ReadonlyMap<string, readonly number[]>): void {
-    for (const b of bans) this.active.set(b.prefix.text, b);
-    for (const [k, times] of history) this.history.set(k, [...times]);
+    for (const [text, times] of history) {
+      const prefix = parseIpPrefix(text);
+      if (!prefix.ok) continue;
+      const slot = this.slotFor(prefix.value);
+      for (const t of times) this.table.addHistory(slot, t);
+    }
+    for (const b of bans) {
+      const slot = this.slotFor(b.prefix);
+      const until = b.until ?? Infinity;
+      if (!this.table.active(slot)) this.inForce++;
+      this.table.setBan(slot, b.since, until, b.step, ORIGIN_CODE[b.origin], b.reason);
+      if (until !== Infinity) this.expiries.push(until, slot, this.table.generation(slot));
+    }
   }
 
   /** When the prefix's ban ends (Infinity: permanent), if it is banned at `time`. */
   bannedUntil(prefix: IpPrefix, time: number): number | undefined {
-    const held = this.active.get(prefix.text);
-    if (held === undefined) return undefined;
-    if (held.until === null) return Infinity;
-    return held.until > time ? held.until : undefined;
+    const slot = this.table.find(prefix);
+    if (slot === -1 || !this.table.active(slot)) return undefined;
+    const until = this.table.until(slot);
+    return until > time ? until : undefined;
   }
 
-  /** The bans in force at `time`. */
+  /** The bans in force at `time`. Each is made as it is visited: a million cost no memory held. */
   *bans(time: number): IterableIterator<ActiveBan> {
-    for (const b of this.active.values()) if (b.until === null || b.until > time) yield b;
+    for (const slot of this.table.slots()) if (this.table.active(slot) && this.table.until(slot) > time) yield this.activeBan(slot);
   }
 
-  /** How many bans are held (expired ones not yet pruned included): O(1), for `status`. */
-  get size(): number {
-    return this.active.size;
+  /** Records held: bans in force and ended ones kept for their escalation history. */
+  get records(): number {
+    return this.table.size;
+  }
+
+  /** How many bans are in force at `time`: O(1) (plus the bans that ended since the last call). */
+  count(time: number): number {
+    this.expire(time);
+    return this.inForce;
   }
 
   /** The escalation step and ban length a new ban of `prefix` would get at `time`. */
   nextStep(prefix: IpPrefix, time: number): { step: number; durationMs: number | null } {
-    const since = time - this.config.lookbackMs;
-    let earlier = 0;
-    for (const t of this.history.get(prefix.text) ?? NONE) if (t >= since) earlier++;
+    return this.stepAt(this.table.find(prefix), time);
+  }
+
+  private stepAt(slot: number, time: number): { step: number; durationMs: number | null } {
+    const earlier = slot === -1 ? 0 : this.table.historySince(slot, time - this.config.lookbackMs);
     const ladder = this.config.ladder;
     const step = Math.min(earlier, ladder.length - 1);
     return { step, durationMs: ladder[step]! };
+  }
+
+  /**
+   * A new ban while `policy.max_bans` are in force: widened to its /24 or /48 when the cap
+   * policy says so (one ban covers the swarm's neighbours) and room is left for those, else
+   * refused. The admins hear of it once per spell (onFull).
+   */
+  private overCap(r: BanRequest): BanDecision | Refusal {
+    if (!this.full) {
+      this.full = true;
+      this.onFull(this.inForce, r.time);
+    }
+    const range = this.config.widenTo[r.target.family];
+    const headroom = this.inForce < this.config.maxBans + Math.ceil(this.config.maxBans / 10);
+    if (this.config.atMaxBans === 'widen' && headroom && r.target.length > range) {
+      const wider = widen(r.target, range);
+      if (this.bannedUntil(wider, r.time) !== undefined) return { refused: 'already-banned', target: wider, until: finite(this.bannedUntil(wider, r.time)!) };
+      const note = `${r.note ?? r.reason}; widened from ${r.target.text}: policy.max_bans reached`;
+      return this.admit({ ...r, target: wider, note }, true);
+    }
+    return { refused: 'full', target: r.target, max: this.config.maxBans };
   }
 
   private bound(durationMs: number | null, origin: BanOrigin): number | null {
@@ -158,37 +232,49 @@ export class BanLedger implements BanBook {
     return durationMs === null ? max : Math.min(durationMs, max);
   }
 
-  private live(prefix: IpPrefix, time: number): ActiveBan | undefined {
-    const held = this.active.get(prefix.text);
-    if (held === undefined) return undefined;
-    if (held.until === null || held.until > time) return held;
-    this.active.delete(prefix.text);
-    return undefined;
+  private isLive(slot: number, time: number): boolean {
+    return this.table.active(slot) && this.table.until(slot) > time;
   }
 
-  private remember(prefix: IpPrefix, time: number): void {
-    const since = time - this.config.lookbackMs;
-    const list = this.history.get(prefix.text);
-    if (!list) this.history.set(prefix.text, [time]);
-    else {
-      const kept = list.filter((t) => t >= since);
-      kept.push(time);
-      this.history.set(prefix.text, kept);
+  private slotFor(prefix: IpPrefix): number {
+    const slot = this.table.find(prefix);
+    return slot === -1 ? this.table.add(prefix) : slot;
+  }
+
+  private activeBan(slot: number): ActiveBan {
+    const until = this.table.until(slot);
+    return { prefix: this.table.prefix(slot), since: this.table.since(slot), until: until === Infinity ? null : until, reason: this.table.label(slot), origin: ORIGINS[this.table.origin(slot)], step: this.table.step(slot) };
+  }
+
+  private endBan(slot: number): void {
+    this.table.end(slot);
+    this.inForce--;
+    if (this.full && this.inForce < this.config.maxBans * 0.9) this.full = false;
+  }
+
+  /** Ends the bans whose time is up, soonest first; a queued end of a lifted or replaced ban is skipped. */
+  private expire(time: number): void {
+    const heap = this.expiries;
+    while (heap.peekUntil() <= time) {
+      const slot = heap.peekSlot();
+      const stale = heap.peekGeneration() !== this.table.generation(slot) || !this.table.active(slot) || this.table.until(slot) !== heap.peekUntil();
+      heap.pop();
+      if (!stale) this.endBan(slot);
     }
   }
 
-  /** Forgets ended bans and history older than the lookback: amortised, when the map has doubled. */
-  private prune(time: number): void {
-    // forEach: no [key, value] array per entry, and deleting the visited entry is allowed.
-    this.active.forEach((b, k) => {
-      if (b.until !== null && b.until <= time) this.active.delete(k);
-    });
+  /** Forgets records with no ban in force and no start within the lookback: amortised, when the table has doubled. */
+  private sweep(time: number): void {
     const since = time - this.config.lookbackMs;
-    this.history.forEach((times, k) => {
-      if (times[times.length - 1]! < since) this.history.delete(k);
-    });
-    this.pruneAt = Math.max(1024, this.active.size * 2);
+    for (const slot of this.table.slots()) {
+      if (!this.table.active(slot) && this.table.lastStart(slot) < since) this.table.remove(slot);
+    }
+    this.sweepAt = Math.max(1024, this.table.size * 2);
   }
+}
+
+function finite(until: number): number | null {
+  return until === Infinity ? null : until;
 }
 
 export function isRefusal(r: BanDecision | Refusal): r is Refusal {

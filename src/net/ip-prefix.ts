@@ -150,6 +150,11 @@ function makePrefix(family: IpFamily, bytes: Uint8Array, length: number, canonic
   };
 }
 
+/** A prefix from its bytes (a table that keeps prefixes as numbers gives one back). */
+export function prefixFromBytes(family: IpFamily, bytes: Uint8Array, length: number): IpPrefix {
+  return makePrefix(family, bytes, length);
+}
+
 function parseAddressBytes(text: string): { family: IpFamily; bytes: Uint8Array } | undefined {
   if (text.includes(':')) {
     const bytes = parseIpv6Bytes(text);

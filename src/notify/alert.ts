@@ -4,19 +4,7 @@ import { formatDuration } from '../time/duration.js';
 
 export type Severity = (typeof SEVERITIES)[number];
 
-export type AlertKind =
-  | 'ban'
-  | 'subnet-ban'
-  | AlertDecision['reason']
-  | 'ami-lost'
-  | 'ami-restored'
-  | 'firewall-failing'
-  | 'store-failing'
-  | 'table-restored'
-  | 'canary-missing'
-  | 'canary-restored'
-  /** `doctor --send-test`. */
-  | 'test';
+export type AlertKind = 'ban' | 'subnet-ban' | AlertDecision['reason'] | SystemAlertKind;
 
 /** One thing the admins hear about, whatever the channel. */
 export interface Alert {
@@ -58,7 +46,24 @@ export function decisionAlert(d: AlertDecision): Alert {
   return { kind: d.reason, severity: d.severity, time: d.time, title: `asterisk-guard: ${d.text}`, lines: [d.text, ...(d.evidence ? [`accounts: ${d.evidence.accounts.join(', ')}`, `events: ${Object.entries(d.evidence.events).map(([k, n]) => `${k} ${n}`).join(', ')}`] : [])] };
 }
 
-export function systemAlert(kind: 'ami-lost' | 'ami-restored' | 'firewall-failing' | 'store-failing' | 'table-restored' | 'canary-missing' | 'canary-restored' | 'test', time: number, text: string): Alert {
-  const severity: Severity = kind === 'ami-restored' || kind === 'canary-restored' || kind === 'test' ? 'info' : kind === 'ami-lost' || kind === 'table-restored' ? 'warning' : 'critical';
+/** What the guard itself has to say about its own state (not about an attacker). */
+export type SystemAlertKind =
+  | 'ami-lost'
+  | 'ami-restored'
+  | 'firewall-failing'
+  | 'store-failing'
+  | 'store-recreated'
+  | 'kernel-bans-kept'
+  | 'ban-cap-reached'
+  | 'table-restored'
+  | 'canary-missing'
+  | 'canary-restored'
+  | 'test';
+
+const INFO: ReadonlySet<SystemAlertKind> = new Set(['ami-restored', 'canary-restored', 'test']);
+const WARNING: ReadonlySet<SystemAlertKind> = new Set(['ami-lost', 'table-restored', 'kernel-bans-kept']);
+
+export function systemAlert(kind: SystemAlertKind, time: number, text: string): Alert {
+  const severity: Severity = INFO.has(kind) ? 'info' : WARNING.has(kind) ? 'warning' : 'critical';
   return { kind, severity, time, title: `asterisk-guard: ${text}`, lines: [text] };
 }

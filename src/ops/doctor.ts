@@ -4,7 +4,7 @@ import path from 'node:path';
 import { AmiClient } from '../ami/client.js';
 import { readAsteriskConf } from '../ami/asterisk-conf.js';
 import { resolveAmiOptions } from '../ami/settings.js';
-import { loadConfigFile } from '../config/load.js';
+import { configTooOpen, loadConfigFile } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import type { CommandRunner } from '../enforce/command-runner.js';
 import { isGuardError } from '../errors.js';
@@ -44,6 +44,8 @@ export async function runDoctor(o: DoctorOptions): Promise<CheckResult[]> {
   try {
     config = loadConfigFile(o.configFile);
     results.push(ok('config', `${o.configFile} is valid`));
+    const tooOpen = configTooOpen(o.configFile);
+    results.push(tooOpen ? fail('config permissions', tooOpen, `chmod 600 ${o.configFile}`) : ok('config permissions', 'readable by its owner only'));
   } catch (e) {
     results.push(fail('config', message(e), `fix the key named above, then \`asterisk-guard check-config --config ${o.configFile}\``));
     return results;

@@ -36,6 +36,8 @@ export interface BanDecision {
   readonly origin: BanOrigin;
   readonly evidence: Evidence | undefined;
   readonly note: string | undefined;
+  /** An element of an earlier ban of this prefix may still be in the kernel: replace it, not add. */
+  readonly replaces: boolean;
 }
 
 export type AlertReason = 'stale-password' | 'trusted-failing' | 'guessed-password' | 'distributed-attack' | 'decoy-authenticated';

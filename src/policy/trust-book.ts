@@ -44,6 +44,13 @@ export class TrustBook {
     }
   }
 
+  /** The sources trusted at `time` (a store recreated from memory takes them). */
+  entries(time: number): Array<{ source: string; until: number; account: null }> {
+    const out: Array<{ source: string; until: number; account: null }> = [];
+    for (const [source, t] of this.until) if (t.until > time) out.push({ source, until: t.until, account: null });
+    return out;
+  }
+
   /** When the key's trust ends, if it is trusted at `time`. */
   trustedUntil(key: IpPrefix, time: number): number | undefined {
     const u = this.until.get(key.text)?.until;

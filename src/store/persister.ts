@@ -8,15 +8,25 @@ export interface PersisterOptions {
   readonly retryMaxMs: number;
   /** The first failure of a streak, for an alert. */
   readonly onFailing: (error: unknown) => void;
+  /** Runs a batch of writes as one transaction (all or none). */
+  readonly atomically?: (writes: () => void) => void;
+  /** Before each batch: is the database file still the one open? (StoreKeeper.check) */
+  readonly beforeBatch?: () => void;
+  /** After a failed batch: true when the store was repaired and the batch may go again at once (StoreKeeper.recover). */
+  readonly recover?: (error: unknown) => boolean;
 }
 
+/** Writes in one transaction: a wave of a thousand bans is one commit, not a thousand. */
+const BATCH = 1000;
+
 /**
- * Runs store writes off the hot path. A failed write (disk full, database locked) is logged
- * with its error and retried with backoff, in order, until it succeeds: the kernel already has
- * the ban, and the record of it must not be lost.
+ * Runs store writes off the hot path, in order, a batch per transaction. A failed batch (disk
+ * full, database locked) is logged with its error and retried whole with backoff until it
+ * succeeds: the kernel already has the ban, and the record of it must not be lost.
  */
 export class Persister {
-  private readonly queue: Array<{ what: string; write: () => void }> = [];
+  private queue: Array<{ what: string; write: () => void }> = [];
+  private head = 0;
   private cancel: (() => void) | undefined;
   private failures = 0;
   failed = 0;
@@ -27,7 +37,12 @@ export class Persister {
   ) {}
 
   get pending(): number {
-    return this.queue.length;
+    return this.queue.length - this.head;
+  }
+
+  /** Are writes failing now (the last batch was refused)? */
+  get failing(): boolean {
+    return this.failures > 0;
   }
 
   write(what: string, write: () => void): void {
@@ -38,23 +53,36 @@ export class Persister {
   /** Writes what is queued now (shutdown); what still fails is logged. */
   flush(): void {
     this.stop();
-    while (this.queue.length > 0) {
-      const head = this.queue[0]!;
+    const atomically = this.options.atomically ?? ((writes: () => void) => writes());
+    let recovered = false;
+    while (this.pending > 0) {
+      const end = Math.min(this.queue.length, this.head + BATCH);
       try {
-        head.write();
+        this.options.beforeBatch?.();
+        atomically(() => {
+          for (let i = this.head; i < end; i++) this.queue[i]!.write();
+        });
       } catch (e) {
+        // Once per flush: a store that fails again after its repair waits like any other failure.
+        if (!recovered && this.options.recover?.(e)) {
+          recovered = true;
+          continue;
+        }
         this.failed++;
         this.failures++;
         if (this.failures === 1) this.options.onFailing(e);
         const delay = backoff(this.failures, this.options.retryBaseMs, this.options.retryMaxMs);
-        this.log.error({ err: e, code: 'AG_ERR_STORE_WRITE', what: head.what, queued: this.queue.length, retry_in_ms: delay }, 'state database write failed; the kernel has the ban, the write is retried');
+        this.log.error({ err: e, code: 'AG_ERR_STORE_WRITE', what: this.queue[this.head]!.what, queued: this.pending, retry_in_ms: delay }, 'state database write failed; the kernel has the ban, the write is retried');
         this.cancel = this.options.clock.after(delay, () => this.flush());
         return;
       }
-      this.queue.shift();
-      if (this.failures > 0) this.log.info({ what: head.what }, 'state database writes work again');
+      const first = this.queue[this.head]!.what;
+      this.head = end;
+      if (this.failures > 0) this.log.info({ what: first }, 'state database writes work again');
       this.failures = 0;
     }
+    this.queue = [];
+    this.head = 0;
   }
 
   stop(): void {

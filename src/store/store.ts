@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { existsSync, mkdirSync } from 'node:fs';
+import { accessSync, chmodSync, closeSync, constants, existsSync, mkdirSync, openSync, renameSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { GuardError } from '../errors.js';
 import { parseIpPrefix, type IpPrefix } from '../net/ip-prefix.js';
@@ -75,15 +75,42 @@ function banOf(r: BanRow): StoredBan {
   return { prefix: prefixOf(r.prefix), since: r.since, until: r.until, reason: r.reason, origin: r.origin, step: r.step, evidence: r.evidence === null ? null : JSON.parse(r.evidence) };
 }
 
-export class Store {
-  private constructor(private readonly db: Database.Database) {}
+/** What the daemon holds in memory, written into a store recreated over a damaged one. */
+export interface StoreSnapshot {
+  readonly bans: readonly StoredBan[];
+  readonly trust: ReadonlyArray<{ source: string; until: number; account: string | null }>;
+}
 
-  /** Opens (creating if needed) and migrates. A file that is not a usable database is an error, never replaced. */
+/** What happened to the file under a running store. */
+export type StoreFileState = 'same' | 'deleted' | 'replaced';
+
+export class Store {
+  /** The runtime allow-list, kept in memory too: a damaged file must not take it along. */
+  private allowCache: Map<string, IpPrefix>;
+
+  private constructor(
+    private db: Database.Database,
+    readonly file: string,
+    private identity: { dev: number; ino: number } | undefined,
+    /** Created by this open (no file was there). */
+    readonly created: boolean,
+  ) {
+    this.allowCache = new Map(this.allowed().map((p) => [p.text, p]));
+  }
+
+  /**
+   * Opens (creating if needed, mode 0600) and migrates. A file that is not a usable database is
+   * an error, never replaced; a file the daemon may not write is an error of its own.
+   */
   static open(file: string): Store {
-    if (file !== ':memory:') mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-    const existed = file !== ':memory:' && existsSync(file);
+    const memory = file === ':memory:';
+    if (!memory) mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+    const existed = !memory && existsSync(file);
+    if (!memory) checkAccess(file, existed);
     let db: Database.Database;
     try {
+      // Created 0600 before SQLite opens it: its -wal and -shm files take the same mode.
+      if (!memory && !existed) closeSync(openSync(file, 'a', 0o600));
       // A short busy wait: SQLite blocks the event loop meanwhile; the Persister retries later.
       db = new Database(file, { timeout: 20 });
       db.pragma('journal_mode = WAL');
@@ -92,6 +119,8 @@ export class Store {
       if (check !== 'ok') throw new Error(`quick_check: ${String(check)}`);
       migrate(db);
     } catch (e) {
+      const code = (e as { code?: string }).code ?? '';
+      if (/^SQLITE_(READONLY|CANTOPEN|PERM|AUTH)/.test(code)) throw accessError(file, (e as Error).message, e);
       throw new GuardError(
         'AG_ERR_STORE_CORRUPT',
         `cannot use the state database ${file}${existed ? '' : ' (new)'}: ${(e as Error).message}. ` +
@@ -99,11 +128,58 @@ export class Store {
         { cause: e },
       );
     }
-    return new Store(db);
+    return new Store(db, file, memory ? undefined : fileIdentity(file), !existed && !memory);
   }
 
   close(): void {
     this.db.close();
+  }
+
+  /** Runs the writes as one transaction. */
+  transaction(writes: () => void): void {
+    this.db.transaction(writes)();
+  }
+
+  /** Is the file at the store's path still the one open? (`rm state.db`, or a file put in its place) */
+  fileState(): StoreFileState {
+    if (this.identity === undefined) return 'same';
+    const now = fileIdentity(this.file);
+    if (now === undefined) return 'deleted';
+    return now.dev === this.identity.dev && now.ino === this.identity.ino ? 'same' : 'replaced';
+  }
+
+  /**
+   * The file under the running daemon went away, was replaced, or is damaged: a new database is
+   * opened at the path (a file there is moved aside first, never overwritten). With `copy`, the
+   * old one, still open, is copied whole into it (history and audit kept); else what the daemon
+   * holds (`snapshot`) is written. Returns where the other file went, if there was one.
+   */
+  recreate(how: { copy: true } | { snapshot: StoreSnapshot }, now: number): string | undefined {
+    let movedTo: string | undefined;
+    if (existsSync(this.file)) {
+      movedTo = `${this.file}.replaced-${new Date(now).toISOString().replace(/[:.]/g, '-')}`;
+      renameSync(this.file, movedTo);
+    }
+    if ('copy' in how) {
+      // VACUUM INTO writes a new file from the open (unlinked) database, consistent as of now.
+      this.db.exec(`VACUUM INTO '${this.file.replaceAll("'", "''")}'`);
+      chmodSync(this.file, 0o600);
+    }
+    const fresh = Store.open(this.file);
+    const allowed = this.allowCache;
+    this.db.close();
+    this.db = fresh.db;
+    this.identity = fresh.identity;
+    if ('snapshot' in how) {
+      const { bans, trust } = how.snapshot;
+      this.transaction(() => {
+        for (const b of bans) this.recordBan(b);
+        for (const t of trust) this.setTrust(t.source, t.until, t.account ?? undefined);
+        for (const a of allowed.values()) this.allow(a, now);
+      });
+    }
+    this.allowCache = new Map(this.allowed().map((p) => [p.text, p]));
+    return movedTo;
   }
 
   get schemaVersion(): number {
@@ -188,10 +264,13 @@ export class Store {
 
   allow(prefix: IpPrefix, now: number): void {
     this.db.prepare('INSERT OR IGNORE INTO allow (prefix, added) VALUES (?, ?)').run(prefix.text, now);
+    this.allowCache.set(prefix.text, prefix);
   }
 
   disallow(prefix: IpPrefix): boolean {
-    return this.db.prepare('DELETE FROM allow WHERE prefix = ?').run(prefix.text).changes > 0;
+    const gone = this.db.prepare('DELETE FROM allow WHERE prefix = ?').run(prefix.text).changes > 0;
+    this.allowCache.delete(prefix.text);
+    return gone;
   }
 
   allowed(): IpPrefix[] {
@@ -207,6 +286,34 @@ export class Store {
       ...r,
       detail: JSON.parse(r.detail) as unknown,
     }));
+  }
+}
+
+function fileIdentity(file: string): { dev: number; ino: number } | undefined {
+  try {
+    const st = statSync(file);
+    return { dev: st.dev, ino: st.ino };
+  } catch {
+    return undefined;
+  }
+}
+
+function accessError(file: string, detail: string, cause?: unknown): GuardError {
+  return new GuardError(
+    'AG_ERR_STORE_ACCESS',
+    `the state database ${file} cannot be written by this user (uid ${process.getuid?.() ?? '?'}): ${detail}. ` +
+      'It is not damaged: give the daemon write access to it and its directory (SQLite writes -wal and -shm files beside it), or set store.path elsewhere.',
+    { cause },
+  );
+}
+
+/** The file and its directory must be writable (the directory for the -wal and -shm files). */
+function checkAccess(file: string, existed: boolean): void {
+  try {
+    accessSync(path.dirname(file), constants.W_OK | constants.X_OK);
+    if (existed) accessSync(file, constants.R_OK | constants.W_OK);
+  } catch (e) {
+    throw accessError(file, (e as Error).message, e);
   }
 }
 

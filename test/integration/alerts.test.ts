@@ -27,6 +27,7 @@ function ban(ip: string, step = 0): BanDecision {
     step,
     reason: 'brute-force',
     origin: 'auto',
+    replaces: false,
     note: undefined,
     evidence: { source: ip, trigger: 'burst', score: 5, slowScore: 5, events: { ChallengeResponseFailed: 5 }, accounts: ['1001'], services: ['PJSIP'], firstSeen: Date.UTC(2026, 10, 25, 6, 3, 58), lastSeen: Date.UTC(2026, 10, 25, 6, 3, 59) },
   };

@@ -92,6 +92,8 @@ describe('asterisk-guard as a service: systemd, reload, doctor, fail2ban beside 
     writeFileSync(configFile, baseConfig());
     guard = GuardProcess.start(pbx, ['run', '--config', configFile], { NOTIFY_SOCKET: notifySocket, WATCHDOG_USEC: '400000' });
     await guard.waitFor((l) => l.msg === 'AMI connected, receiving security events', 15_000);
+    // Written 0644 here: the daemon starts, and says the config is too open.
+    expect(guard.lines.some((l) => /is readable by its group and every user \(mode 0644\) and may hold secrets.*chmod 600/.test(String(l.msg)))).toBe(true);
     await waitNotified((l) => l.startsWith('READY=1 STATUS=receiving AMI security events'), 0);
     const ready = notified.length;
     await waitNotified((l) => l === 'WATCHDOG=1', ready, 2000);
@@ -136,6 +138,8 @@ describe('asterisk-guard as a service: systemd, reload, doctor, fail2ban beside 
   });
 
   it('doctor passes against the running daemon, one line each', async () => {
+    // It may hold secrets: readable by its owner only, or doctor fails it (below).
+    chmodSync(configFile, 0o600);
     const { exitCode, results } = await doctor(configFile);
     expect(results.filter((r) => r.status === 'fail')).toEqual([]);
     expect(exitCode).toBe(0);
@@ -148,6 +152,7 @@ describe('asterisk-guard as a service: systemd, reload, doctor, fail2ban beside 
   const secret = () => /^secret = (.+)$/m.exec(readFileSync(path.join(path.dirname(asterisk.managerConf), 'manager.d', 'asterisk-guard.conf'), 'utf8'))![1]!;
   it.each([
     ['config', 'a key is misspelt', () => baseConfig('detect:\n  treshold: 3\n')],
+    ['config permissions', 'every user may read the config', () => baseConfig()],
     ['ami login', 'the secret is wrong', () => baseConfig('  secret: not-the-secret\n')],
     ['ami login', 'nothing listens on the AMI port', () => baseConfig('  secret: x\n  port: 5999\n  login_timeout: 1s\n')],
     ['ami user', 'the user lacks read = security', () => baseConfig().replace(asterisk.managerConf, writeFile('no-read.conf', `${general}[asterisk-guard]\nsecret = x\nread = system\n`))],

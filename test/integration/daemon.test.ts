@@ -1,5 +1,5 @@
 import { execa } from 'execa';
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -10,6 +10,7 @@ import type { LabAsterisk } from '../../lab/asterisk.js';
 import { LabNetwork } from '../../lab/netns.js';
 import { GuardProcess } from '../../lab/guard-process.js';
 import { amiBruteForce, labAsterisk, writeConfig } from '../support/lab.js';
+import { until } from '../support/until.js';
 
 // The daemon end to end against a real Asterisk 22 in a namespace: AMI login, security events,
 // bans in the kernel, a dead peer, a restart, shutdown.
@@ -281,6 +282,20 @@ describe('asterisk-guard run, against a real Asterisk', () => {
     await guard.waitFor((l) => l.msg === 'AMI connected, receiving security events', 15_000);
   });
 
+  it('notices its store deleted while running, recreates it from the copy still open, and says so', async () => {
+    const from = guard!.lines.length;
+    rmSync(path.join(stateDir, 'state.db'));
+    rmSync(path.join(stateDir, 'state.db-wal'), { force: true });
+    rmSync(path.join(stateDir, 'state.db-shm'), { force: true });
+    // The next write batch finds the file gone.
+    expect((await cli('ban', '198.51.100.77', '--for', '1h')).exitCode).toBe(0);
+    const recreated = await guard!.waitFor((l) => /^state database .* was deleted while the daemon ran: recreated/.test(String(l.msg)), 5000, from);
+    expect(recreated['level']).toBe(50);
+    await until(() => statSync(path.join(stateDir, 'state.db'), { throwIfNoEntry: false }) !== undefined);
+    expect(statSync(path.join(stateDir, 'state.db')).mode & 0o777).toBe(0o600);
+    expect(String((await cli('why', ATK)).stdout)).toMatch(/"reason": "brute-force"/);
+  });
+
   it('stops on SIGTERM with exit 0 and leaves the bans in the kernel', async () => {
     guard!.kill('SIGTERM');
     const { exitCode } = await guard!.exit();
@@ -289,5 +304,23 @@ describe('asterisk-guard run, against a real Asterisk', () => {
     const set = await bannedInKernel();
     expect(set).toContain(ATK);
     expect(set).toContain(ATK2);
+  });
+
+  it('keeps the bans of the kernel when it starts with its store gone, records them and says so', async () => {
+    for (const f of ['state.db', 'state.db-wal', 'state.db-shm']) rmSync(path.join(stateDir, f), { force: true });
+    guard = GuardProcess.start(pbx, ['run', '--config', config()]);
+    const kept = await guard.waitFor((l) => /is new, but the kernel's table holds \d+ bans: they are kept/.test(String(l.msg)), 15_000);
+    expect(kept['bans']).toBeGreaterThanOrEqual(6002);
+    const reconciled = await guard.waitFor((l) => l.msg === 'kernel bans reconciled with the store', 15_000);
+    expect(reconciled['bans']).toBe(kept['bans']);
+    const set = await bannedInKernel();
+    expect(set).toContain(ATK);
+    expect(set).toContain('198.51.100.77');
+    await guard.waitFor((l) => l.msg === 'AMI connected, receiving security events', 15_000);
+    const listed = String((await cli('list')).stdout);
+    expect(listed).toMatch(new RegExp(`${ATK.replaceAll('.', '\\.')} .*kept from the kernel`));
+    guard.kill('SIGTERM');
+    expect((await guard.exit()).exitCode).toBe(0);
+    guard = undefined;
   });
 });

@@ -175,13 +175,18 @@ describe('nftables driver in a network namespace', () => {
     expect(await delivered(ATK6, 500)).toBe(0);
   });
 
-  it('extends a ban, and leaves a longer one alone when a shorter comes', async () => {
+  it('replaces an element the ledger says may be there, present or not, with its new timeout', async () => {
     const now = Date.now();
-    await driver.ban([{ prefix: prefix(ATK), until: now + 600_000 }], now);
     await driver.ban([{ prefix: prefix(ATK), until: now + 30_000 }], now);
-    const fresh = new NftablesDriver(netnsRunner(pbx), { table: 'asterisk_guard', priority: -310 });
-    const held = (await fresh.list(Date.now())).find((b) => b.prefix.text === ATK)!;
+    await driver.ban([{ prefix: prefix(ATK), until: now + 600_000, replaces: true }], now);
+    const held = (await driver.list(Date.now())).find((b) => b.prefix.text === ATK)!;
     expect(held.until! - now).toBeGreaterThan(590_000);
+    // Gone already (it timed out, or someone deleted it): the replacement still goes in.
+    await run(['nft', 'delete', 'element', 'inet', 'asterisk_guard', 'banned_v4_32', `{ ${ATK} }`]);
+    await driver.ban([{ prefix: prefix(ATK), until: now + 900_000, replaces: true }], now);
+    expect((await driver.list(Date.now())).find((b) => b.prefix.text === ATK)!.until! - now).toBeGreaterThan(890_000);
+    // An unban of what is not there is no error either.
+    await driver.unban([prefix('198.51.100.250')]);
   });
 
   it('lets traffic through again when a ban expires in the kernel', async () => {
@@ -197,8 +202,8 @@ describe('nftables driver in a network namespace', () => {
   it('recovers when someone removed an element behind its back', async () => {
     await driver.ban([{ prefix: prefix(ATK), until: Date.now() + 60_000 }], Date.now());
     await run(['nft', 'delete', 'element', 'inet', 'asterisk_guard', 'banned_v4_32', `{ ${ATK} }`]);
-    // Longer than the ban the driver remembers, so it must write it (delete + add fails first).
-    await driver.ban([{ prefix: prefix(ATK), until: Date.now() + 1_200_000 }], Date.now());
+    // The ledger believes it is there and asks for a replacement: its absence must not fail it.
+    await driver.ban([{ prefix: prefix(ATK), until: Date.now() + 1_200_000, replaces: true }], Date.now());
     await sleep(100);
     expect(await delivered(ATK, 500)).toBe(0);
   });

@@ -1,22 +1,29 @@
 import { describe, expect, it } from 'vitest';
-import { BanLedger, describeRefusal, isRefusal, type LedgerSink } from '../../src/ledger/ban-ledger.js';
+import { BanLedger, describeRefusal, isRefusal, type LedgerSink, type Refusal } from '../../src/ledger/ban-ledger.js';
 import type { IpPrefix } from '../../src/net/ip-prefix.js';
 import type { BanDecision, BanRequest } from '../../src/policy/decision.js';
 import { NeverBan } from '../../src/policy/never-ban.js';
 import { prefix as p } from '../support/prefix.js';
 
 const MIN = 60_000;
+const HOUR = 3_600_000;
 const DAY = 86_400_000;
 
-function setup(o: { allow?: string[]; neverBan?: string[]; ladder?: (number | null)[]; maxImportedMs?: number | null } = {}) {
+function setup(o: { allow?: string[]; neverBan?: string[]; ladder?: (number | null)[]; maxImportedMs?: number | null; lookbackMs?: number; maxBans?: number; atMaxBans?: 'widen' | 'refuse' } = {}) {
   const sent: string[] = [];
   const sink: LedgerSink = {
     ban: (d: BanDecision) => sent.push(`ban ${d.target.text} ${d.durationMs} step ${d.step} ${d.origin}`),
     lift: (prefix: IpPrefix, _t: number, origin) => sent.push(`lift ${prefix.text} ${origin}`),
   };
   const neverBan = new NeverBan((o.allow ?? []).map(p), (o.neverBan ?? []).map(p));
-  const ledger = new BanLedger({ ladder: o.ladder ?? [10 * MIN, 60 * MIN, null], lookbackMs: 30 * DAY, maxImportedMs: o.maxImportedMs ?? null, widest: { 4: 16, 6: 32 } }, neverBan, sink);
-  return { ledger, sent, neverBan };
+  const full: number[] = [];
+  const ledger = new BanLedger(
+    { ladder: o.ladder ?? [10 * MIN, 60 * MIN, null], lookbackMs: o.lookbackMs ?? 30 * DAY, maxImportedMs: o.maxImportedMs ?? null, widest: { 4: 16, 6: 32 }, maxBans: o.maxBans ?? 1_000_000, atMaxBans: o.atMaxBans ?? 'widen', widenTo: { 4: 24, 6: 48 } },
+    neverBan,
+    sink,
+    (inForce) => full.push(inForce),
+  );
+  return { ledger, sent, neverBan, full };
 }
 
 const request = (target: string, time: number, extra: Partial<BanRequest> = {}): BanRequest => ({ target: p(target), time, reason: 'brute-force', origin: 'auto', ...extra });
@@ -111,11 +118,71 @@ describe('BanLedger', () => {
     expect(sent).toEqual([]);
   });
 
-  it('keeps its maps to what is in force and within the lookback', () => {
-    const { ledger } = setup({ ladder: [MIN] });
+  it('counts the bans in force exactly as they end, and forgets ended ones after the lookback', () => {
+    const { ledger } = setup({ ladder: [MIN], lookbackMs: 10 * MIN });
     for (let i = 0; i < 5000; i++) ledger.request(request(`198.18.${i >> 8}.${i & 255}`, i * 1000));
-    // Each ban lasts a minute: at most ~60 are in force at once; the rest are pruned as it goes.
-    expect(ledger.size).toBeLessThan(2100);
-    expect([...ledger.bans(5000 * 1000)].length).toBeLessThanOrEqual(61);
+    // Each ban lasts a minute: 60 are in force at the end, counted without a walk.
+    expect(ledger.count(4999 * 1000)).toBe(60);
+    expect([...ledger.bans(4999 * 1000)]).toHaveLength(60);
+    expect(ledger.count(4999 * 1000 + MIN)).toBe(0);
+    // Records stay for the escalation history only within the lookback (10 minutes: 600 starts), swept as the table doubles.
+    expect(ledger.records).toBeLessThanOrEqual(2 * 1024 + 600);
+  });
+
+  it('keeps the count right through lifts, admin extensions and restores', () => {
+    const { ledger } = setup();
+    ledger.request(request('203.0.113.1', 0));
+    ledger.request(request('203.0.113.2', 0));
+    ledger.request(request('203.0.113.2', 1, { origin: 'cli', reason: 'manual', durationMs: 2 * DAY }));
+    expect(ledger.count(2)).toBe(2);
+    ledger.lift(p('203.0.113.1'), 3, 'cli');
+    expect(ledger.count(4)).toBe(1);
+    // The first ban of .2 would have ended at 10 minutes: its extension holds.
+    expect(ledger.count(11 * MIN)).toBe(1);
+    expect(ledger.count(2 * DAY + 2)).toBe(0);
+    ledger.restore([{ prefix: p('203.0.113.3'), since: 0, until: null, reason: 'manual', origin: 'cli', step: 0 }], new Map());
+    expect(ledger.count(3 * DAY)).toBe(1);
+  });
+
+  it('tells the driver when an earlier element of the prefix may still be in the kernel', () => {
+    const { ledger } = setup();
+    const first = ledger.request(request('203.0.113.1', 0));
+    const extended = ledger.request(request('203.0.113.1', 1, { origin: 'cli', reason: 'manual', durationMs: DAY }));
+    ledger.lift(p('203.0.113.1'), 2, 'cli');
+    const again = ledger.request(request('203.0.113.1', 3));
+    const later = ledger.request(request('203.0.113.5', 0));
+    const afterEnd = ledger.request(request('203.0.113.5', 20 * MIN));
+    expect([first, extended, again, later, afterEnd].map((d) => ('replaces' in d ? d.replaces : d.refused))).toEqual([false, true, true, false, false]);
+  });
+
+  it('escalates along a ladder of 8 steps from the 7 starts it remembers', () => {
+    const ladder = [1, 2, 3, 4, 5, 6, 7, null].map((m) => (m === null ? null : m * MIN));
+    const { ledger } = setup({ ladder });
+    const steps: number[] = [];
+    for (let i = 0; i < 9; i++) {
+      const d = ledger.request(request('203.0.113.9', i * HOUR));
+      if ('step' in d) steps.push(d.step);
+    }
+    expect(steps).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+  });
+
+  it('widens new bans to their /24 or /48 at policy.max_bans, alerting once; refuses when told to', () => {
+    const { ledger, full } = setup({ maxBans: 100 });
+    for (let i = 0; i < 100; i++) ledger.request(request(`198.18.0.${i}`, 0));
+    const widened = ledger.request(request('198.19.7.7', 1));
+    expect(widened).toMatchObject({ target: { text: '198.19.7.0/24' }, note: 'brute-force; widened from 198.19.7.7: policy.max_bans reached' });
+    expect(ledger.request(request('198.19.7.8', 2))).toMatchObject({ refused: 'already-banned', target: { text: '198.19.7.0/24' } });
+    expect(ledger.request(request('2001:db8:5:6::/64', 3))).toMatchObject({ target: { text: '2001:db8:5::/48' } });
+    // The headroom for widened bans is a tenth of the cap.
+    for (let i = 0; i < 20; i++) ledger.request(request(`198.20.${i}.1`, 4));
+    expect(ledger.count(5)).toBe(110);
+    expect(full).toEqual([100]);
+    const refusing = setup({ maxBans: 100, atMaxBans: 'refuse' });
+    for (let i = 0; i < 100; i++) refusing.ledger.request(request(`198.18.0.${i}`, 0));
+    const refused = refusing.ledger.request(request('198.19.7.7', 1));
+    expect(refused).toMatchObject({ refused: 'full', max: 100 });
+    expect(describeRefusal(refused as Refusal)).toMatch(/100 bans are in force \(policy.max_bans\): 198.19.7.7 is not banned/);
+    // Room again once bans end: a new spell alerts again.
+    expect(refusing.ledger.request(request('198.19.7.7', 11 * MIN))).toMatchObject({ action: 'ban' });
   });
 });

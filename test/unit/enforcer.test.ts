@@ -35,6 +35,7 @@ function decision(text: string): BanDecision {
     step: 0,
     reason: 'brute-force',
     origin: 'auto',
+    replaces: false,
     note: undefined,
     evidence: { source: text, trigger: 'burst', score: 5, slowScore: 5, events: { ChallengeResponseFailed: 5 }, accounts: ['1001'], services: ['PJSIP'], firstSeen: 0, lastSeen: 0 },
   };

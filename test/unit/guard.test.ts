@@ -1,3 +1,7 @@
+import Database from 'better-sqlite3';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import { Guard } from '../../src/control/guard.js';
@@ -5,6 +9,9 @@ import { buildCore } from '../../src/core.js';
 import { decisionBus } from '../../src/effects/bus.js';
 import { Enforcer } from '../../src/enforce/enforcer.js';
 import { createLogger } from '../../src/log.js';
+import { recordInStore } from '../../src/effects/record-in-store.js';
+import { isGuardError } from '../../src/errors.js';
+import { Persister } from '../../src/store/persister.js';
 import { Store } from '../../src/store/store.js';
 import { FlakyFirewall } from '../support/flaky-firewall.js';
 import { ManualClock } from '../support/manual-clock.js';
@@ -12,7 +19,7 @@ import { prefix as p } from '../support/prefix.js';
 
 const log = createLogger('silent', 'stderr');
 
-function setup(yaml = '{}') {
+function setup(yaml = '{}', file = ':memory:') {
   const clock = new ManualClock();
   const fw = new FlakyFirewall(0);
   const bus = decisionBus();
@@ -22,9 +29,21 @@ function setup(yaml = '{}') {
   const config = parseConfig(yaml, 'test');
   const enforcer = new Enforcer(fw, bus, log, { clock, retryBaseMs: 10, retryMaxMs: 50, conntrackAttempts: 1 });
   const core = buildCore(config, log, { useEventTime: false, sink: enforcer });
-  const store = Store.open(':memory:');
-  const guard = new Guard({ ...core, enforcer, store, clock, ami: { connected: true, stats: { reconnects: 0 } }, configAllow: () => config.policy.allow, lastDecision: () => undefined, eventsPerSecond: () => 0 });
-  return { guard, fw, changes, clock, enforcer };
+  const store = Store.open(file);
+  const persister = new Persister(log, { clock, retryBaseMs: 100, retryMaxMs: 100, onFailing: () => {}, atomically: (w) => store.transaction(w) });
+  recordInStore(bus, store, persister);
+  const guard = new Guard({
+    ...core,
+    enforcer,
+    store,
+    clock,
+    ami: { connected: true, stats: { reconnects: 0 } },
+    configAllow: () => config.policy.allow,
+    lastDecision: () => undefined,
+    eventsPerSecond: () => 0,
+    storeWrites: () => ({ failing: persister.failing, pending: persister.pending }),
+  });
+  return { guard, fw, changes, clock, enforcer, store, persister, core };
 }
 
 describe('Guard (the admin socket’s facade)', () => {
@@ -47,8 +66,9 @@ describe('Guard (the admin socket’s facade)', () => {
     await new Promise((resolve) => setImmediate(resolve));
     expect(fw.flushed).toEqual(expect.arrayContaining(['from 203.0.113.1', 'to 203.0.113.1', 'from 203.0.113.2', 'to 203.0.113.2']));
     // "permanent" from another guard is bounded by the ladder's longest step (1 week).
-    expect(guard.list({ cmd: 'list' }).find((b) => b.prefix === '203.0.113.2')).toMatchObject({ until: now + 604_800_000, reason: 'import', origin: 'import' });
-    expect(guard.list({ cmd: 'list' }).find((b) => b.prefix === '203.0.113.1')).toMatchObject({ reason: 'from pbx2' });
+    const listed = [...guard.list({ cmd: 'list' }).rows] as Array<{ prefix: string }>;
+    expect(listed.find((b) => b.prefix === '203.0.113.2')).toMatchObject({ until: now + 604_800_000, reason: 'import', origin: 'import' });
+    expect(listed.find((b) => b.prefix === '203.0.113.1')).toMatchObject({ reason: 'from pbx2' });
   });
 
   it('refuses a ban overlapping the allow-list and an unban of what is not banned, changing nothing', async () => {
@@ -66,6 +86,30 @@ describe('Guard (the admin socket’s facade)', () => {
     expect(await guard.ban({ cmd: 'ban', prefix: p('203.0.113.9'), for: undefined })).toMatchObject({ step: 1 });
     expect(changes).toEqual(['committed 203.0.113.9 cli', 'lifted 203.0.113.9 cli', 'committed 203.0.113.9 cli']);
     expect(fw.lifted).toEqual(['203.0.113.9']);
-    expect(guard.list({ cmd: 'list' })).toHaveLength(1);
+    expect([...guard.list({ cmd: 'list' }).rows]).toHaveLength(1);
+  });
+
+  it('answers truthfully while the store is locked: a ban is in force and says its record waits; an allow changes nothing and says so', async () => {
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'ag-guard-')), 'state.db');
+    const { guard, clock, store, persister, core } = setup('{}', file);
+    const locker = new Database(file);
+    locker.exec('BEGIN EXCLUSIVE');
+    await guard.ban({ cmd: 'ban', prefix: p('203.0.113.5'), for: null });
+    await clock.advance(0);
+    const second = await guard.ban({ cmd: 'ban', prefix: p('203.0.113.6'), for: null });
+    expect(second).toMatchObject({ prefix: '203.0.113.6', store_writes_pending: 2, store_note: expect.stringMatching(/in force in the kernel; the state database .* refuses writes, so its record is queued \(2 waiting\)/) });
+    expect(guard.status({ cmd: 'status' })).toMatchObject({ active_bans: 2, store: { path: file, store_writes_pending: 2 } });
+    let error: unknown;
+    await guard.allow({ cmd: 'allow', prefix: p('198.51.100.9') }).catch((e: unknown) => (error = e));
+    expect(isGuardError(error, 'AG_ERR_STORE_WRITE')).toBe(true);
+    expect((error as Error).message).toMatch(/^nothing was changed: the state database .* refused the write/);
+    expect(core.policy.neverBan.covers(p('198.51.100.9'))).toBe(false);
+    locker.exec('COMMIT');
+    locker.close();
+    await clock.advance(100);
+    expect(persister.pending).toBe(0);
+    expect(store.activeBans(clock.now()).map((b) => b.prefix.text).sort()).toEqual(['203.0.113.5', '203.0.113.6']);
+    expect(guard.status({ cmd: 'status' })).toMatchObject({ store: { path: file } });
+    expect(guard.status({ cmd: 'status' }).store).not.toHaveProperty('store_note');
   });
 });

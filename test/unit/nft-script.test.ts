@@ -39,21 +39,22 @@ describe('nft scripts', () => {
     for (const bad of ['banned_v4', 'banned_v4_33', 'banned_v6_0', 'banned_v5_24', 'banned_v4_24x', 'allowed_v4']) expect(parseBannedSetName(bad)).toBeUndefined();
   });
 
-  it('batches deletes before adds, one statement per set, elements without their length', () => {
+  it('batches per set and phase: deletes and replacements made present, deleted, then the adds; elements without their length', () => {
     const now = 1_000_000;
     const s = elementStatements(
       names,
       [
-        { op: 'add', prefix: p('203.0.113.0/24'), until: now + 600_000 },
+        { op: 'add', prefix: p('203.0.113.0/24'), until: now + 600_000, replaces: false },
         { op: 'delete', prefix: p('203.0.113.66') },
-        { op: 'add', prefix: p('2001:db8:66::/64'), until: null },
-        { op: 'add', prefix: p('198.51.100.7'), until: now + 1 },
-        { op: 'add', prefix: p('203.0.113.66'), until: now + 120_000 },
+        { op: 'add', prefix: p('2001:db8:66::/64'), until: null, replaces: false },
+        { op: 'add', prefix: p('198.51.100.7'), until: now + 1, replaces: true },
+        { op: 'add', prefix: p('203.0.113.66'), until: now + 120_000, replaces: false },
       ],
       now,
     );
     expect(s).toEqual([
-      'delete element inet asterisk_guard banned_v4_32 { 203.0.113.66 }',
+      'add element inet asterisk_guard banned_v4_32 { 203.0.113.66, 198.51.100.7 }',
+      'delete element inet asterisk_guard banned_v4_32 { 203.0.113.66, 198.51.100.7 }',
       'add element inet asterisk_guard banned_v4_24 { 203.0.113.0 timeout 600s }',
       'add element inet asterisk_guard banned_v6_64 { 2001:db8:66:: }',
       'add element inet asterisk_guard banned_v4_32 { 198.51.100.7 timeout 1s, 203.0.113.66 timeout 120s }',

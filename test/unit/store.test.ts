@@ -1,5 +1,7 @@
 import Database from 'better-sqlite3';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -7,6 +9,7 @@ import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { prefix as p } from '../support/prefix.js';
 import { Persister } from '../../src/store/persister.js';
+import { StoreKeeper } from '../../src/store/store-keeper.js';
 import { Store } from '../../src/store/store.js';
 import { ManualClock } from '../support/manual-clock.js';
 
@@ -73,7 +76,124 @@ describe('Store', () => {
   });
 });
 
+describe('Store files', () => {
+  it('creates the database and its -wal and -shm files 0600', () => {
+    const file = path.join(dir(), 'state.db');
+    const s = Store.open(file);
+    s.recordBan({ prefix: p('203.0.113.66'), since: 1, until: null, reason: 'x', origin: 'auto', step: 0, evidence: null });
+    for (const f of [file, `${file}-wal`, `${file}-shm`]) expect(statSync(f).mode & 0o777, f).toBe(0o600);
+    s.close();
+  });
+
+  it('reports a store the daemon may not write as AG_ERR_STORE_ACCESS, not as damage', () => {
+    const d = dir();
+    chmodSync(d, 0o755);
+    const file = path.join(d, 'state.db');
+    Store.open(file).close();
+    chmodSync(file, 0o644);
+    // As an unprivileged user (root may write anything): the file and its directory are root's.
+    const script = `import('${new URL('../../dist/src/store/store.js', import.meta.url).pathname}').then((m) => m.Store.open('${file}')).catch((e) => { console.log(e.code + ': ' + e.message); })`;
+    const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '-e', script], { encoding: 'utf8' });
+    expect(r.stdout).toMatch(/^AG_ERR_STORE_ACCESS: the state database .*state\.db cannot be written by this user \(uid 65534\): .*It is not damaged/);
+  });
+
+  function keeper(store: Store) {
+    const said: string[] = [];
+    const k = new StoreKeeper(store, {
+      now: () => Date.UTC(2026, 10, 25),
+      snapshot: () => ({ bans: [{ prefix: p('203.0.113.9'), since: 1, until: null, reason: 'from memory', origin: 'auto', step: 0, evidence: null }], trust: [{ source: '198.51.100.10', until: 2 ** 42, account: null }] }),
+      onRecreated: (text) => said.push(text),
+    });
+    return { k, said };
+  }
+
+  it('recreates a store deleted under it from the copy still open: bans, history and allow-list kept', () => {
+    const file = path.join(dir(), 'state.db');
+    const store = Store.open(file);
+    store.recordBan({ prefix: p('203.0.113.66'), since: 1, until: null, reason: 'brute-force', origin: 'auto', step: 0, evidence: null });
+    store.allow(p('198.51.100.0/24'), 1);
+    const { k, said } = keeper(store);
+    k.check();
+    expect(said).toEqual([]);
+    for (const f of [file, `${file}-wal`, `${file}-shm`]) rmSync(f, { force: true });
+    k.check();
+    expect(said).toEqual([expect.stringMatching(/state\.db was deleted while the daemon ran: recreated from the copy still open/)]);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    store.recordBan({ prefix: p('203.0.113.67'), since: 2, until: null, reason: 'brute-force', origin: 'auto', step: 0, evidence: null });
+    store.close();
+    const reopened = Store.open(file);
+    expect(reopened.activeBans(3).map((b) => b.prefix.text)).toEqual(['203.0.113.66', '203.0.113.67']);
+    expect(reopened.allowed().map((a) => a.text)).toEqual(['198.51.100.0/24']);
+    reopened.close();
+  });
+
+  it('moves a file put in its place aside, never overwriting it', () => {
+    const file = path.join(dir(), 'state.db');
+    const store = Store.open(file);
+    store.recordBan({ prefix: p('203.0.113.66'), since: 1, until: null, reason: 'brute-force', origin: 'auto', step: 0, evidence: null });
+    rmSync(file);
+    writeFileSync(file, randomBytes(8192));
+    const theirs = readFileSync(file);
+    const { k, said } = keeper(store);
+    k.check();
+    expect(said[0]).toMatch(/was replaced by another file .*; the other file was moved to .*state\.db\.replaced-2026-11-25T00-00-00-000Z/);
+    expect(readFileSync(`${file}.replaced-2026-11-25T00-00-00-000Z`).equals(theirs)).toBe(true);
+    expect(store.activeBans(2).map((b) => b.prefix.text)).toEqual(['203.0.113.66']);
+    store.close();
+  });
+
+  it('recreates from memory a store overwritten in place with random bytes, on the write that finds it', () => {
+    const file = path.join(dir(), 'state.db');
+    const store = Store.open(file);
+    store.recordBan({ prefix: p('203.0.113.66'), since: 1, until: null, reason: 'brute-force', origin: 'auto', step: 0, evidence: null });
+    store.allow(p('198.51.100.0/24'), 1);
+    store.close();
+    const reopened = Store.open(file);
+    // Same inode, new bytes: only a read or write can tell.
+    writeFileSync(file, randomBytes(64 * 1024));
+    for (const f of [`${file}-wal`, `${file}-shm`]) writeFileSync(f, randomBytes(4096));
+    const { k, said } = keeper(reopened);
+    let failure: unknown;
+    try {
+      reopened.transaction(() => reopened.recordBan({ prefix: p('203.0.113.70'), since: 3, until: null, reason: 'x', origin: 'auto', step: 0, evidence: null }));
+    } catch (e) {
+      failure = e;
+    }
+    expect(failure).toBeDefined();
+    expect(k.recover(failure)).toBe(true);
+    expect(said[0]).toMatch(/was damaged under the running daemon .*recreated from memory with 1 bans in force and 1 trusted sources/);
+    expect(reopened.activeBans(3).map((b) => [b.prefix.text, b.reason])).toEqual([['203.0.113.9', 'from memory']]);
+    expect(reopened.trusted(3).map((t) => t.source)).toEqual(['198.51.100.10']);
+    expect(reopened.allowed().map((a) => a.text)).toEqual(['198.51.100.0/24']);
+    expect(k.recover(new Error('database is locked'))).toBe(false);
+    reopened.close();
+  });
+});
+
 describe('Persister', () => {
+  it('writes a wave in one transaction, and retries a refused batch whole', async () => {
+    const file = path.join(dir(), 'state.db');
+    const store = Store.open(file);
+    const clock = new ManualClock();
+    const persister = new Persister(pino({ level: 'silent' }), { clock, retryBaseMs: 10, retryMaxMs: 10, onFailing: () => {}, atomically: (w) => store.transaction(w) });
+    let fail = true;
+    for (let i = 0; i < 2500; i++) {
+      persister.write(`ban ${i}`, () => {
+        if (i === 1700 && fail) throw new Error('disk full');
+        store.recordBan({ prefix: p(`198.18.${i >> 8}.${i & 255}`), since: 1, until: null, reason: 'x', origin: 'auto', step: 0, evidence: null });
+      });
+    }
+    await clock.advance(0);
+    // The first batch of 1000 went in; the second was refused whole (nothing of it half-written).
+    expect(store.activeBans(2)).toHaveLength(1000);
+    expect(persister.pending).toBe(1500);
+    fail = false;
+    await clock.advance(10);
+    expect(persister.pending).toBe(0);
+    expect(store.activeBans(2)).toHaveLength(2500);
+    store.close();
+  });
+
   it('retries a write the database refused (locked) until it lands, logging the error', async () => {
     const file = path.join(dir(), 'state.db');
     const store = Store.open(file);
