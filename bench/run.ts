@@ -5,6 +5,7 @@ import { execa } from 'execa';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
+import type { BanMemoryResults } from './ban-memory.js';
 import type { runKernelBench } from './kernel.js';
 import { runPipelineBench } from './pipeline.js';
 import type { SideBySide } from './side-by-side.js';
@@ -22,6 +23,10 @@ say(`   ${n(pipeline.eventsPerSecond)} events/s (runs: ${pipeline.runs.map(n).jo
 say('2. memory (1M and 2M distinct sources, cap 1M)...');
 const memory = JSON.parse(await child('memory-main.js', '--expose-gc')) as { baselineMb: number; at1MMb: number; at2MMb: number; tracked: number };
 say(`   ${n(memory.at1MMb)} MB at 1M, ${n(memory.at2MMb)} MB at 2M (baseline ${n(memory.baselineMb)} MB)`);
+say('7. bans in force: resident bytes per ban at 100k and 1M, and the event path while an admin lists them...');
+const bans = JSON.parse(await child('ban-memory-main.js', '--expose-gc')) as BanMemoryResults;
+const objectBytes = (JSON.parse(await child('ban-memory-main.js', '--expose-gc', '--reference')) as { bytesPerBan: number }).bytesPerBan;
+say(`   ${n(bans.at100k.bytesPerBan)} B per ban at ${n(bans.at100k.bans)}, ${n(bans.at1M.bytesPerBan)} B at ${n(bans.at1M.bans)} (one JS object per ban: ${n(objectBytes)} B); event -> drop p99 ${f(bans.latency.idleP99)} ms idle, ${f(bans.latency.listingP99)} ms while listing all (${f(bans.latency.listSeconds, 1)} s)`);
 say('3-5. kernel: latency, mass ban, reconcile (network namespace)...');
 const k = JSON.parse(await child('kernel-main.js')) as Awaited<ReturnType<typeof runKernelBench>>;
 say(`   drop committed p50 ${f(k.latency.enforcerP50)} ms, p99 ${f(k.latency.enforcerP99)} ms from the enforcer, ${f(k.latency.kernelP50)} / ${f(k.latency.kernelP99)} ms from the AMI event; the source's flows deleted p50 ${f(k.latency.conntrackP50)} ms, p99 ${f(k.latency.conntrackP99)} ms; flows towards it p50 ${f(k.latency.conntrackToP50)} ms, p99 ${f(k.latency.conntrackToP99)} ms`);
@@ -61,6 +66,11 @@ writeFileSync(
 | 4 | per ban, against one \`nft add element\` process per ban (1,000 sampled: ${f(k.massBan.processPerBanMs)} ms each) | ${n(k.massBan.ratio)}× cheaper | ≥ 300× | ${mark(k.massBan.ratio >= 300)} |
 | 5 | 100k stored bans reconciled into the kernel | ${f(k.reconcile.seconds)} s | < 2 s | ${mark(k.reconcile.seconds < 2)} |
 | 5 | \`nft flush ruleset\` by someone else → all 100k bans back in the kernel (noticed by \`nft monitor\`, rebuilt in one transaction) | ${f(k.flushRestore.seconds)} s | < 1 s | ${mark(k.flushRestore.seconds < 1)} |
+| 7 | resident bytes per ban in force, beyond a daemon that banned 1,000 (core, enforcer, store, admin socket; dry-run driver), at ${n(bans.at100k.bans)} bans | ${n(bans.at100k.bytesPerBan)} B (RSS ${n(bans.at100k.rssMb)} MB) | ≤ 300 B | ${mark(bans.at100k.bytesPerBan <= 300)} |
+| 7 | … at ${n(bans.at1M.bans)} bans | ${n(bans.at1M.bytesPerBan)} B (RSS ${n(bans.at1M.rssMb)} MB; ${n(((bans.at1M.rssMb - bans.at100k.rssMb) * 1e6) / (bans.at1M.bans - bans.at100k.bans))} B each from 100k to 1M) | ≤ 300 B | ${mark(bans.at1M.bytesPerBan <= 300)} |
+| 7 | … the same bans as one JS object each in a Map (the ledger's layout before), same run | ${n(objectBytes)} B | | |
+| 7 | event → drop committed while \`asterisk-guard list\` streams all ${n(bans.latency.listed)} bans (${f(bans.latency.listSeconds, 1)} s), p50 / p99 | ${f(bans.latency.listingP50)} / ${f(bans.latency.listingP99)} ms | p99 < 2 ms | ${mark(bans.latency.listingP99 < 2)} |
+| 7 | … the same with no list running, same run | ${f(bans.latency.idleP50)} / ${f(bans.latency.idleP99)} ms | | |
 | 6 | failed svcrack guesses that reached Asterisk before the drop (threshold ${side.threshold}): asterisk-guard | ${side.guard.guesses}${side.guard.banned ? '' : ' (no ban!)'} | ≤ threshold + 1 | ${mark(side.guard.banned && side.guard.guesses <= side.threshold + 1)} |
 | 6 | … fail2ban (Debian's, asterisk jail, nftables action), same run, same Asterisk | ${side.fail2ban.guesses}${side.fail2ban.banned ? `, banned ${f(side.fail2ban.secondsToBan)} s after the attack began` : ' (no ban within the attack)'} | | |
 
@@ -94,6 +104,14 @@ How each part is measured, and where the time goes:
 - **4-5**: one \`nft -f\` transaction; elements into per-length hash sets. The per-ban comparison
   runs \`nft add element\` once per ban into the same kind of set; into session 1's interval
   sets, each such process took 0.3 s once they held 50k bans.
+- **7**: \`bench/ban-memory.ts\`: one InvalidAccountID on a decoy account per ban, from
+  distinct sources (198.18.0.0/15, then /64s of 2001:db8::/32), through the daemon's core,
+  enforcer (dry-run driver: the kernel's own memory is not the daemon's), store (batched writes)
+  and admin socket, in a fresh process; RSS after a full GC, less the RSS of the same daemon
+  after 1,000 bans. A ban is a BanTable record (typed columns off the JS heap, ~90 bytes with
+  its hash-table entry and expiry-heap entry); the store's page cache is bounded at 8 MB. The
+  list runs as \`asterisk-guard list\` in its own process; the daemon sends 100 rows a line, a
+  line a millisecond, while a new source is banned every 2 ms and timed from when it was due.
 - **6**: \`bench/side-by-side.ts\`: the lab (\`npm run demo\`'s) with two svcrack attackers, one left to
   each defender (fail2ban ignores the guard's, the guard allow-lists fail2ban's). Guesses are
   counted in Asterisk's own security log.

@@ -6,6 +6,7 @@ import type { BanDecision, BanOrigin } from '../policy/decision.js';
 import { backoff } from '../time/backoff.js';
 import type { Clock } from '../time/clock.js';
 import type { Ban, FirewallDriver, FlowDirection } from './firewall-driver.js';
+import { Fifo } from './fifo.js';
 
 export interface EnforcerOptions {
   readonly clock: Clock;
@@ -54,7 +55,7 @@ export class Enforcer implements LedgerSink {
   private ready = false;
   private readonly flushes = new Set<Promise<void>>();
   /** Flushes waiting for a turn: the policy's bans first, then admin bans and imports. */
-  private readonly flushWaiting = { urgent: [] as Array<() => void>, bulk: [] as Array<() => void> };
+  private readonly flushWaiting = { urgent: new Fifo<() => void>(), bulk: new Fifo<() => void>() };
   private flushing = 0;
   private stopped = false;
   readonly stats: EnforcerStats = { committed: 0, firewallErrors: 0, conntrackErrors: 0 };
@@ -154,7 +155,7 @@ export class Enforcer implements LedgerSink {
   stop(): void {
     // Flushes still waiting for a turn are dropped: the process is about to exit.
     this.stopped = true;
-    for (const wake of [...this.flushWaiting.urgent.splice(0), ...this.flushWaiting.bulk.splice(0)]) wake();
+    for (const wake of [...this.flushWaiting.urgent.drain(), ...this.flushWaiting.bulk.drain()]) wake();
     this.cancelRetry?.();
     this.cancelRetry = undefined;
     this.driver.close();

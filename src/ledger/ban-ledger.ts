@@ -70,6 +70,11 @@ const NO_SINK: LedgerSink = { ban() {}, lift() {} };
 /** How long after its end a ban's element may still be in the kernel (its timeout was set a little later). */
 const KERNEL_SLACK_MS = 60_000;
 
+/** Bans ended per request at most (`count` ends every one that is due). */
+const EXPIRIES_PER_REQUEST = 64;
+/** Records looked at per request to forget ended ones: twice a request's own, so the table shrinks as fast as it grows. */
+const SLOTS_SWEPT_PER_REQUEST = 4;
+
 const ORIGIN_CODE: Readonly<Record<BanOrigin, OriginCode>> = { auto: 0, cli: 1, import: 2 };
 
 /**
@@ -87,7 +92,7 @@ export class BanLedger implements BanBook {
   private readonly expiries = new ExpiryHeap();
   private inForce = 0;
   private full = false;
-  private sweepAt = 1024;
+  private sweepCursor = 0;
 
   constructor(
     private config: LedgerConfig,
@@ -112,7 +117,7 @@ export class BanLedger implements BanBook {
     if (spared) return { refused: 'spared', target: r.target, by: spared };
     const widest = this.config.widest[r.target.family];
     if (r.origin !== 'auto' && !r.force && r.target.length < widest) return { refused: 'too-wide', target: r.target, widest };
-    this.expire(r.time);
+    this.expire(r.time, EXPIRIES_PER_REQUEST);
     let slot = this.table.find(r.target);
     const live = slot !== -1 && this.isLive(slot, r.time);
     if (!live && !widened && this.inForce >= this.config.maxBans) return this.overCap(r);
@@ -133,7 +138,7 @@ export class BanLedger implements BanBook {
     this.table.addHistory(slot, r.time);
     if (!live) this.inForce++;
     if (until !== Infinity) this.expiries.push(until, slot, this.table.generation(slot));
-    if (this.table.size > this.sweepAt) this.sweep(r.time);
+    this.sweep(r.time);
     const decision: BanDecision = { action: 'ban', target: r.target, time: r.time, durationMs, step, reason: r.reason, origin: r.origin, evidence: r.evidence, note: r.note, replaces };
     this.sink.ban(decision);
     return decision;
@@ -189,7 +194,7 @@ export class BanLedger implements BanBook {
 
   /** How many bans are in force at `time`: O(1) (plus the bans that ended since the last call). */
   count(time: number): number {
-    this.expire(time);
+    this.expire(time, Infinity);
     return this.inForce;
   }
 
@@ -252,10 +257,14 @@ export class BanLedger implements BanBook {
     if (this.full && this.inForce < this.config.maxBans * 0.9) this.full = false;
   }
 
-  /** Ends the bans whose time is up, soonest first; a queued end of a lifted or replaced ban is skipped. */
-  private expire(time: number): void {
+  /**
+   * Ends the bans whose time is up, soonest first, at most `limit` (a request must not pay for
+   * a hundred thousand imported bans ending in the same second; `count` ends them all). A
+   * queued end of a lifted or replaced ban is skipped.
+   */
+  private expire(time: number, limit: number): void {
     const heap = this.expiries;
-    while (heap.peekUntil() <= time) {
+    for (let n = 0; n < limit && heap.peekUntil() <= time; n++) {
       const slot = heap.peekSlot();
       const stale = heap.peekGeneration() !== this.table.generation(slot) || !this.table.active(slot) || this.table.until(slot) !== heap.peekUntil();
       heap.pop();
@@ -263,13 +272,18 @@ export class BanLedger implements BanBook {
     }
   }
 
-  /** Forgets records with no ban in force and no start within the lookback: amortised, when the table has doubled. */
+  /**
+   * Forgets records with no ban in force and no start within the lookback, a few slots per
+   * request round the table: O(1) each time, where a sweep of the whole table at once would
+   * stall the event path for milliseconds at a million records.
+   */
   private sweep(time: number): void {
     const since = time - this.config.lookbackMs;
-    for (const slot of this.table.slots()) {
-      if (!this.table.active(slot) && this.table.lastStart(slot) < since) this.table.remove(slot);
+    for (let n = 0; n < SLOTS_SWEPT_PER_REQUEST; n++) {
+      const slot = this.sweepCursor;
+      this.sweepCursor = slot + 1 >= this.table.slotCount ? 0 : slot + 1;
+      if (this.table.inUse(slot) && !this.table.active(slot) && this.table.lastStart(slot) < since) this.table.remove(slot);
     }
-    this.sweepAt = Math.max(1024, this.table.size * 2);
   }
 }
 

@@ -168,6 +168,15 @@ export class BanTable {
     return n === 0 ? -Infinity : this.historyCol[slot * HISTORY + n - 1]! * 1000;
   }
 
+  /** Slots handed out so far (records are below it). */
+  get slotCount(): number {
+    return this.fresh;
+  }
+
+  inUse(slot: number): boolean {
+    return this.tags[slot] !== 0;
+  }
+
   /** Every slot holding a record, in slot order (the caller may end or remove the visited one). */
   *slots(): IterableIterator<number> {
     for (let slot = 0; slot < this.fresh; slot++) if (this.tags[slot] !== 0) yield slot;

@@ -122,9 +122,13 @@ export class Metrics {
     });
   }
 
-  /** Serves /metrics on the given address until closed. */
-  async serve(host: string, port: number): Promise<http.Server> {
-    const server = http.createServer((req, res) => {
+  /**
+   * Serves /metrics on the given address until closed. Any local user can connect, so
+   * connections are few and short: 20,000 idle ones once took every file descriptor the
+   * daemon had (the admin socket with them). A scrape reads counters only: O(series).
+   */
+  async serve(host: string, port: number, limits: { maxConnections: number; idleMs: number } = { maxConnections: 16, idleMs: 5000 }): Promise<http.Server> {
+    const server = http.createServer({ requestTimeout: limits.idleMs, headersTimeout: limits.idleMs, keepAliveTimeout: Math.min(limits.idleMs, 2000) }, (req, res) => {
       if (req.url !== '/metrics') {
         res.writeHead(404).end('see /metrics\n');
         return;
@@ -134,6 +138,9 @@ export class Metrics {
         (e: Error) => res.writeHead(500).end(e.message),
       );
     });
+    server.maxConnections = limits.maxConnections;
+    // A connection that sends nothing is closed: one that never sends a request holds a descriptor.
+    server.setTimeout(limits.idleMs, (socket) => socket.destroy());
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(port, host, () => resolve());

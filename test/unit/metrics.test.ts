@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { connect, type AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { Metrics } from '../../src/metrics/metrics.js';
 
@@ -41,5 +42,20 @@ describe('metrics', () => {
     const used = dashboard.panels.flatMap((p) => p.targets.flatMap((t) => t.expr.match(/asterisk_guard_[a-z_]+/g) ?? []));
     expect(used.length).toBeGreaterThan(8);
     for (const name of used) expect(names.has(name.replace(/_(bucket|sum|count)$/, '')), name).toBe(true);
+  });
+
+  it('serves few connections at once and closes idle ones, so a local user cannot take its descriptors', async () => {
+    const server = await metrics.serve('127.0.0.1', 0, { maxConnections: 4, idleMs: 300 });
+    const { port } = server.address() as AddressInfo;
+    const idle = Array.from({ length: 50 }, () => connect(port, '127.0.0.1').on('error', () => {}));
+    const closed = idle.map((s) => new Promise<number>((resolve) => s.on('close', () => resolve(Date.now()))));
+    const started = Date.now();
+    // Past the limit they are dropped at once; the idle rest within their idle time.
+    const times = await Promise.all(closed);
+    expect(times.filter((t) => t - started < 200).length).toBeGreaterThanOrEqual(40);
+    expect(Math.max(...times) - started).toBeLessThan(3000);
+    const scrape = await fetch(`http://127.0.0.1:${port}/metrics`);
+    expect(await scrape.text()).toContain('asterisk_guard_active_bans 3');
+    server.close();
   });
 });
