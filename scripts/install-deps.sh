@@ -5,7 +5,7 @@ set -euo pipefail
 declare -A need=(
   [nft]=nftables [conntrack]=conntrack [ip]=iproute2 [debootstrap]=debootstrap
   [svcrack]=sipvicious [sipsak]=sipsak [mountpoint]=util-linux [fail2ban-server]=fail2ban
-  [python3]=python3 [systemd-analyze]=systemd
+  [python3]=python3 [systemd-analyze]=systemd [systemd-nspawn]=systemd-container
 )
 missing=()
 for cmd in "${!need[@]}"; do

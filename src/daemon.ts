@@ -55,13 +55,20 @@ async function runLocked(config: Config, configFile: string, log: Logger): Promi
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
   process.on('SIGHUP', () => void reload());
-  service = await startService(config, log, systemClock, starting.signal);
+  // READY once the kernel is reconciled and the admin socket listens: the PBX is protected from
+  // then on, and a daemon waiting for Asterisk must not be killed by the watchdog (or the start
+  // timeout) while it waits. The status text says whether events arrive.
+  let ready = false;
+  const onStatus = (text: string) => {
+    if (!ready) systemd.startWatchdog();
+    void systemd.notify(...(ready ? [] : (['READY=1'] as const)), `STATUS=${text}`);
+    ready = true;
+  };
+  service = await startService(config, log, systemClock, { stopping: starting.signal, onStatus });
   if (!service) {
     log.info('stopped before the first AMI login');
     return EXIT.ok;
   }
-  await systemd.notify('READY=1', 'STATUS=receiving AMI security events');
-  systemd.startWatchdog();
   await done;
   log.info('stopped');
   return EXIT.ok;

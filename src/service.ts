@@ -56,11 +56,23 @@ export interface RunningService {
   reload(config: Config): Promise<string[]>;
 }
 
+export interface StartOptions {
+  /** Fired before the first AMI login: the start unwinds and resolves undefined. */
+  readonly stopping?: AbortSignal;
+  /**
+   * What the daemon is doing, for the service manager: first once the kernel is reconciled and
+   * the admin socket listens (it protects the PBX from then on, Asterisk up or not), then as the
+   * AMI connection comes and goes.
+   */
+  readonly onStatus?: (text: string) => void;
+}
+
 /**
  * Starts the daemon. Rejects when Asterisk refuses the login or manager.conf is unusable;
  * undefined when `stopping` fired before the first login (everything started is released).
  */
-export async function startService(config: Config, log: Logger, clock: Clock = systemClock, stopping?: AbortSignal): Promise<RunningService | undefined> {
+export async function startService(config: Config, log: Logger, clock: Clock = systemClock, o: StartOptions = {}): Promise<RunningService | undefined> {
+  const { stopping, onStatus = () => {} } = o;
   const amiOptions = resolveAmiOptions(config);
   const store = Store.open(config.store.path);
   const amiHost = parseIpAddress(amiOptions.host);
@@ -228,11 +240,13 @@ export async function startService(config: Config, log: Logger, clock: Clock = s
   ami.on('connected', (banner) => {
     connectedOnce = true;
     log.info({ host: amiOptions.host, port: amiOptions.port, banner, settings_from: amiOptions.source }, 'AMI connected, receiving security events');
+    onStatus('receiving AMI security events');
     if (amiLost) bus.emit('trouble', { kind: 'ami-restored', time: clock.now(), text: `AMI connection to ${amiOptions.host}:${amiOptions.port} restored` });
     amiLost = false;
   });
   ami.on('disconnected', (reason, retryInMs) => {
     log.warn({ reason, retry_in_ms: retryInMs }, 'AMI connection lost; reconnecting');
+    onStatus(`${connectedOnce ? 'AMI connection lost' : 'waiting for the first AMI login'} (${reason}); bans in the kernel hold, reconnecting`);
     if (!connectedOnce || amiLost) return;
     bus.emit('trouble', { kind: 'ami-lost', time: clock.now(), text: `AMI connection to ${amiOptions.host}:${amiOptions.port} lost (${reason}): no security events until it is back` });
     amiLost = true;
@@ -282,6 +296,7 @@ export async function startService(config: Config, log: Logger, clock: Clock = s
       log.info({ url: `http://127.0.0.1:${config.metrics.port}/metrics` }, 'Prometheus metrics served');
     }
     watch?.start();
+    onStatus(`waiting for the first AMI login to ${amiOptions.host}:${amiOptions.port}; bans in the kernel hold`);
     const abandon = () => void ami.stop();
     stopping?.addEventListener('abort', abandon);
     await ami.start();

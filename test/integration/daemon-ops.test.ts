@@ -94,7 +94,8 @@ describe('asterisk-guard as a service: systemd, reload, doctor, fail2ban beside 
     await guard.waitFor((l) => l.msg === 'AMI connected, receiving security events', 15_000);
     // Written 0644 here: the daemon starts, and says the config is too open.
     expect(guard.lines.some((l) => /is readable by its group and every user \(mode 0644\) and may hold secrets.*chmod 600/.test(String(l.msg)))).toBe(true);
-    await waitNotified((l) => l.startsWith('READY=1 STATUS=receiving AMI security events'), 0);
+    await waitNotified((l) => l.startsWith('READY=1 STATUS=waiting for the first AMI login'), 0);
+    await waitNotified((l) => l === 'STATUS=receiving AMI security events', 0);
     const ready = notified.length;
     await waitNotified((l) => l === 'WATCHDOG=1', ready, 2000);
     await waitNotified((l) => l === 'WATCHDOG=1', notified.lastIndexOf('WATCHDOG=1') + 1, 2000);
