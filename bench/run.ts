@@ -14,18 +14,19 @@ const here = (name: string) => fileURLToPath(new URL(name, import.meta.url));
 const say = (line: string) => process.stdout.write(`${line}\n`);
 const f = (x: number, d = 2) => x.toFixed(d);
 const n = (x: number) => Math.round(x).toLocaleString('en');
-const child = async (script: string, ...flags: string[]) => String((await execa(process.execPath, [...process.execArgv, ...flags, here(script)], { stderr: 'inherit' })).stdout);
+const child = async (script: string, flags: readonly string[] = [], args: readonly string[] = []) =>
+  String((await execa(process.execPath, [...process.execArgv, ...flags, here(script), ...args], { stderr: 'inherit' })).stdout);
 const lastLine = (text: string) => text.trim().split('\n').pop()!;
 
 say('1. pipeline throughput (1M events, 100k sources, one core; median of 3 after a warm-up)...');
 const pipeline = runPipelineBench();
 say(`   ${n(pipeline.eventsPerSecond)} events/s (runs: ${pipeline.runs.map(n).join(', ')})`);
 say('2. memory (1M and 2M distinct sources, cap 1M)...');
-const memory = JSON.parse(await child('memory-main.js', '--expose-gc')) as { baselineMb: number; at1MMb: number; at2MMb: number; tracked: number };
+const memory = JSON.parse(await child('memory-main.js', ['--expose-gc'])) as { baselineMb: number; at1MMb: number; at2MMb: number; tracked: number };
 say(`   ${n(memory.at1MMb)} MB at 1M, ${n(memory.at2MMb)} MB at 2M (baseline ${n(memory.baselineMb)} MB)`);
 say('7. bans in force: resident bytes per ban at 100k and 1M, and the event path while an admin lists them...');
-const bans = JSON.parse(await child('ban-memory-main.js', '--expose-gc')) as BanMemoryResults;
-const objectBytes = (JSON.parse(await child('ban-memory-main.js', '--expose-gc', '--reference')) as { bytesPerBan: number }).bytesPerBan;
+const bans = JSON.parse(await child('ban-memory-main.js', ['--expose-gc'])) as BanMemoryResults;
+const objectBytes = (JSON.parse(await child('ban-memory-main.js', ['--expose-gc'], ['--reference'])) as { bytesPerBan: number }).bytesPerBan;
 say(`   ${n(bans.at100k.bytesPerBan)} B per ban at ${n(bans.at100k.bans)}, ${n(bans.at1M.bytesPerBan)} B at ${n(bans.at1M.bans)} (one JS object per ban: ${n(objectBytes)} B); event -> drop p99 ${f(bans.latency.idleP99)} ms idle, ${f(bans.latency.listingP99)} ms while listing all (${f(bans.latency.listSeconds, 1)} s)`);
 say('3-5. kernel: latency, mass ban, reconcile (network namespace)...');
 const k = JSON.parse(await child('kernel-main.js')) as Awaited<ReturnType<typeof runKernelBench>>;
