@@ -67,7 +67,10 @@ export class NftablesDriver implements FirewallDriver {
   }
 
   async unban(prefixes: readonly IpPrefix[]): Promise<void> {
-    if (prefixes.length > 0) await this.apply(prefixes.map((prefix) => ({ op: 'delete', prefix })), 0);
+    // A length with no set has nothing in the kernel (and naming the set would fail the
+    // transaction: found by the restart property test).
+    const held = prefixes.filter((p) => this.sets.has(bannedSetName(setKeyOf(p))));
+    if (held.length > 0) await this.apply(held.map((prefix) => ({ op: 'delete', prefix })), 0);
   }
 
   async reconcile(bans: readonly Ban[], now: number): Promise<void> {

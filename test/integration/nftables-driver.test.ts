@@ -185,8 +185,8 @@ describe('nftables driver in a network namespace', () => {
     await run(['nft', 'delete', 'element', 'inet', 'asterisk_guard', 'banned_v4_32', `{ ${ATK} }`]);
     await driver.ban([{ prefix: prefix(ATK), until: now + 900_000, replaces: true }], now);
     expect((await driver.list(Date.now())).find((b) => b.prefix.text === ATK)!.until! - now).toBeGreaterThan(890_000);
-    // An unban of what is not there is no error either.
-    await driver.unban([prefix('198.51.100.250')]);
+    // An unban of what is not there is no error either, nor of a length never banned (no set).
+    await driver.unban([prefix('198.51.100.250'), prefix('198.51.96.0/20')]);
   });
 
   it('lets traffic through again when a ban expires in the kernel', async () => {

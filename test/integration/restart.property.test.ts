@@ -4,11 +4,14 @@ import { netnsRunner } from '../../src/enforce/command-runner.js';
 import { NftablesDriver } from '../../src/enforce/nftables-driver.js';
 import { LabNetwork } from '../../lab/netns.js';
 import { parseIpPrefix, type IpPrefix } from '../../src/net/ip-prefix.js';
+import { BanLedger, isRefusal } from '../../src/ledger/ban-ledger.js';
+import { NeverBan } from '../../src/policy/never-ban.js';
 import { Store } from '../../src/store/store.js';
 
-// Property, against the real kernel: after any sequence of bans and unbans (recorded in the
-// store and applied by the driver, as the daemon does), a restarted daemon that reconciles
-// from the store puts the kernel in the same state, and unban leaves no trace in either.
+// Property, against the real kernel: after any sequence of bans and unbans (asked of the ban
+// ledger, its decisions recorded in the store and applied by the driver, as the daemon does), a
+// restarted daemon that reconciles from the store puts the kernel in the same state, and unban
+// leaves no trace in either.
 
 const PREFIXES = ['203.0.113.1', '203.0.113.2', '203.0.113.0/24', '198.51.100.7', '2001:db8:66::/64', '2001:db8:66::1', '2001:db8:77::/48'].map((t) => {
   const p = parseIpPrefix(t);
@@ -53,16 +56,25 @@ describe('restart reproduces the kernel state (property, real nft)', () => {
         const driver = new NftablesDriver(runner, names);
         await driver.destroy();
         await driver.init();
+        const ledger = new BanLedger(
+          { ladder: [600_000], lookbackMs: 86_400_000, maxImportedMs: null, widest: { 4: 16, 6: 32 }, maxBans: 1000, atMaxBans: 'refuse', widenTo: { 4: 24, 6: 48 } },
+          new NeverBan([], []),
+        );
         try {
           for (const o of ops) {
             const now = Date.now();
             if (o.kind === 'ban') {
-              const until = o.minutes === null ? null : now + o.minutes * 60_000;
-              await driver.ban([{ prefix: o.prefix, until }], now);
+              const d = ledger.request({ target: o.prefix, time: now, reason: 'manual', origin: 'cli', durationMs: o.minutes === null ? null : o.minutes * 60_000 });
+              // A refusal (banned already, longer) changes nothing anywhere.
+              if (isRefusal(d)) continue;
+              const until = d.durationMs === null ? null : now + d.durationMs;
+              await driver.ban([{ prefix: o.prefix, until, replaces: d.replaces }], now);
               store.recordBan({ prefix: o.prefix, since: now, until, reason: 'test', origin: 'cli', step: 0, evidence: null });
             } else {
-              await driver.unban([o.prefix]);
-              store.liftBan(o.prefix, now);
+              if (ledger.lift(o.prefix, now, 'cli')) {
+                await driver.unban([o.prefix]);
+                store.liftBan(o.prefix, now);
+              }
               expect((await driver.list(Date.now())).map((b) => b.prefix.text)).not.toContain(o.prefix.text);
               expect(store.activeBans(Date.now()).map((b) => b.prefix.text)).not.toContain(o.prefix.text);
             }
