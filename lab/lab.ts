@@ -38,17 +38,6 @@ export const ATTACKERS = {
 
 export type Attacker = keyof typeof ATTACKERS;
 
-/**
- * Swarms (issue 14), each in a namespace of its own: 40 sources in one /24 (198.18.7.0/24,
- * RFC 2544's benchmarking range), and 40 sources in 40 IPv6 /48s.
- */
-export const SWARMS = {
-  swarm4: Array.from({ length: 40 }, (_, i) => `198.18.7.${i + 1}`),
-  swarm6: Array.from({ length: 40 }, (_, i) => `2001:db8:${(0x101 + i).toString(16)}::1`),
-} as const;
-
-export type Swarm = keyof typeof SWARMS;
-
 export const PHONE_ACCOUNT = { user: '1002', password: 'lab-phone-1002-password' };
 /** 1003's password was changed on the PBX; this phone still has the old one. */
 export const STALE_ACCOUNT = { user: '1003', password: 'lab-phone-1003-old-password' };
@@ -77,9 +66,6 @@ firewall:
   driver: nftables
 policy:
   allow: [${allow.join(', ')}]
-  account_attack:
-    window: 6m
-    quiet: 1m
 `;
 }
 
@@ -135,7 +121,6 @@ export class Lab {
     const root = await ensureAsteriskRoot({ cacheDir: options.cacheDir ?? DEFAULT_LAB_CACHE, log: options.say });
     const net = await LabNetwork.create(options.prefix ?? 'aglab', { name: 'pbx', addresses: [PBX4, PBX6] }, [
       ...Object.entries(ATTACKERS).map(([name, address]) => ({ name, addresses: [address] })),
-      ...Object.entries(SWARMS).map(([name, addresses]) => ({ name, addresses: [...addresses] })),
       { name: 'phone', addresses: [PHONE] },
       { name: 'stale', addresses: [STALE_PHONE] },
     ]);
@@ -213,13 +198,6 @@ export class Lab {
     const from = ATTACKERS[attacker];
     const to = from.includes(':') ? PBX6 : PBX4;
     return this.exec(attacker, process.execPath, [compiled('lab/sip-guess.js'), from, to, account, String(count), ...(everyMs ? [String(everyMs)] : [])]);
-  }
-
-  /** A swarm's digest guesses, round robin: every source guesses `count` times, one every `everyMs`. */
-  swarmGuess(swarm: Swarm, account: string, count: number, everyMs: number): ResultPromise {
-    const sources = SWARMS[swarm];
-    const to = sources[0]!.includes(':') ? PBX6 : PBX4;
-    return this.exec(swarm, process.execPath, [compiled('lab/sip-guess.js'), sources.join(','), to, account, String(count), String(everyMs)]);
   }
 
   /** Security events (of one kind, or all) Asterisk itself logged for a source (its log, not the guard's counters). */

@@ -1,18 +1,17 @@
 import type { Evidence, Trigger } from '../detect/evidence.js';
 import { scoringKey, type Scoreboard } from '../detect/scoreboard.js';
 import { isFailureKind, type Endpoint, type FailureKind, type SecurityEvent } from '../events/security-event.js';
-import { widen, type IpPrefix } from '../net/ip-prefix.js';
+import type { IpPrefix } from '../net/ip-prefix.js';
 import type { BanBook } from './ban-book.js';
 import type { AlertDecision, BanDecision, BanReason, Decision } from './decision.js';
 import type { NeverBan } from './never-ban.js';
 import type { PolicyConfig } from './policy-config.js';
-import { AccountSieges } from './rules/account-siege.js';
+import { accountAttack } from './rules/account-attack.js';
 import { DecoyAccounts, decoyAuthenticated, tripwire } from './rules/decoys.js';
 import { guessedPassword } from './rules/guessed-password.js';
 import { mayBanSource, type Decided, type Failure, type FailureRule, type RuleTools, type Success, type SuccessRule } from './rules/rule.js';
 import { scoreBan } from './rules/score.js';
 import { stalePasswordWarning } from './rules/stale-password.js';
-import { rangeBan } from './rules/range.js';
 import { subnetBan } from './rules/subnet.js';
 import { TrustBook, type RangeLengths } from './trust-book.js';
 
@@ -30,13 +29,12 @@ type MutableFailure = { -readonly [K in keyof Failure]: Failure[K] };
  */
 export class Policy {
   readonly trust: TrustBook;
-  readonly sieges = new AccountSieges();
   readonly outcomes: Record<Outcome, number> = { ban: 0, alert: 0, trust: 0, scored: 0, allowed: 0, 'already-banned': 0, 'not-a-failure': 0 };
   private readonly decoys: DecoyAccounts;
   private readonly failureRules: readonly FailureRule[];
   private readonly decoyAuthenticated: SuccessRule;
   private tools: RuleTools;
-  private readonly failure: MutableFailure = { event: undefined!, key: undefined!, range: undefined!, slot: -1, score: 0, slowScore: 0, trusted: false, trustFactor: 1, proven: false, banned: undefined };
+  private readonly failure: MutableFailure = { event: undefined!, key: undefined!, slot: -1, score: 0, slowScore: 0, trusted: false, trustFactor: 1, proven: false, banned: undefined };
   private lastLocal: Endpoint | undefined;
 
   constructor(
@@ -44,24 +42,19 @@ export class Policy {
     private readonly scoreboard: Scoreboard,
     readonly neverBan: NeverBan,
     private readonly bans: BanBook,
-    /** Range scores (rules/range.ts): one record per /24 or /48 with failures. */
-    readonly ranges: Scoreboard,
   ) {
     this.decoys = new DecoyAccounts(config.decoys);
     this.trust = new TrustBook(rangeLengths(config));
-    // Order matters: the source's own score first; the siege sees every failure (and bans at
-    // the first one a source makes on an account under siege); a tripwire only fires when
-    // nothing banned already; a warning only for a source not banned; then the range of a
-    // source still free; the subnet (banned members) last.
-    this.failureRules = [scoreBan, (f, t) => this.sieges.onFailure(f, t), tripwire(this.decoys), stalePasswordWarning, rangeBan(ranges), subnetBan()];
+    // Order matters: the account alert sees every failure; a tripwire only fires when the
+    // scores did not ban already; a warning only for a source not banned; the subnet last.
+    this.failureRules = [accountAttack(), scoreBan, tripwire(this.decoys), stalePasswordWarning, subnetBan()];
     this.decoyAuthenticated = decoyAuthenticated(this.decoys);
     this.tools = {
       config,
       scoreboard,
       banned: (prefix, time) => bans.bannedUntil(prefix, time) !== undefined,
       holdsTrusted: (range, time) => this.trust.holdsTrusted(range, time),
-      ban: (target, time, reason, evidence, durationMs) => this.ban(target, time, reason, evidence, durationMs),
-      nextStep: (prefix, time) => bans.nextStep(prefix, time).step,
+      ban: (target, time, reason, evidence) => this.ban(target, time, reason, evidence),
       alert: (severity, reason, time, text, target, evidence): AlertDecision => ({ action: 'alert', severity, reason, time, text, target, evidence }),
       evidence: (f: Failure, trigger: Trigger): Evidence => scoreboard.evidence(f.slot, f.key, trigger),
     };
@@ -81,11 +74,6 @@ export class Policy {
     return key !== ip && this.neverBan.overlaps(key) ? ip : key;
   }
 
-  /** The range a scoring key's failures also count for (`why` shows its score); the key itself when it is as wide. */
-  rangeOf(key: IpPrefix): IpPrefix {
-    return widen(key, key.family === 4 ? this.config.range.ipv4Length : this.config.range.ipv6Length);
-  }
-
   handle(event: SecurityEvent): readonly Decision[] {
     // The parser hands out the same Endpoint while LocalAddress repeats: one lookup less.
     const local = event.local;
@@ -99,14 +87,9 @@ export class Policy {
     if (this.neverBan.covers(ip)) return this.count('allowed');
     const key = this.keyOf(ip);
     if (this.bans.bannedUntil(key, event.time) !== undefined) return this.count('already-banned');
-    // A source inside a banned range is banned: its guesses in flight when the range went in
-    // must not each become a ban of its own (a swarm's forty did, and slowed the range's drop).
-    const range = this.rangeOf(key);
-    if (range !== key && this.bans.bannedUntil(range, event.time) !== undefined) return this.count('already-banned');
     const f = this.failure;
     f.event = event as SecurityEvent & { kind: FailureKind };
     f.key = key;
-    f.range = range;
     f.trusted = this.trust.trustedUntil(key, event.time) !== undefined;
     f.trustFactor = f.trusted ? this.config.trust.factor : 1;
     f.proven = event.roundTrip;
@@ -124,16 +107,7 @@ export class Policy {
       out = this.collect(out, d);
       if (d.action === 'ban') f.banned = d;
     }
-    if (this.sieges.size > 0) for (const ended of this.sieges.endQuiet(event.time, this.tools)) out = this.collect(out, ended);
     return out ?? this.count('scored');
-  }
-
-  /** What time alone decides (the daemon asks every half minute): sieges that went quiet end. */
-  tick(time: number): readonly Decision[] {
-    if (this.sieges.size === 0) return NONE;
-    let out: Decision[] | undefined;
-    for (const ended of this.sieges.endQuiet(time, this.tools)) out = this.collect(out, ended);
-    return out ?? NONE;
   }
 
   private onSuccess(event: SecurityEvent): readonly Decision[] {
@@ -155,8 +129,8 @@ export class Policy {
     return [{ action: 'trust', target: key, time: event.time, until, account: event.account }];
   }
 
-  private ban(target: IpPrefix, time: number, reason: BanReason, evidence: Evidence | undefined, durationMs?: number | null): BanDecision | undefined {
-    const r = this.bans.request({ target, time, reason, origin: 'auto', evidence, ...(durationMs !== undefined ? { durationMs } : {}) });
+  private ban(target: IpPrefix, time: number, reason: BanReason, evidence: Evidence | undefined): BanDecision | undefined {
+    const r = this.bans.request({ target, time, reason, origin: 'auto', evidence });
     if ('refused' in r) return undefined;
     // Its score starts from nothing when the ban ends.
     this.scoreboard.forget(target);
