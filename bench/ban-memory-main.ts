@@ -2,5 +2,5 @@
 // `--reference`: the object-per-ban layout alone, for comparison.
 import { runBanMemoryBench, runObjectLedgerReference } from './ban-memory.js';
 
-if (process.argv.includes('--reference')) process.stdout.write(`${JSON.stringify({ bytesPerBan: runObjectLedgerReference(1_000_000) })}\n`);
+if (process.argv.includes('--reference')) process.stdout.write(`${JSON.stringify({ bytesPerBan: await runObjectLedgerReference(1_000_000) })}\n`);
 else process.stdout.write(`${JSON.stringify(await runBanMemoryBench())}\n`);
