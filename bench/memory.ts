@@ -9,7 +9,8 @@ import { buildCore } from '../src/core.js';
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
 
 export function runMemoryBench(): { baselineMb: number; at1MMb: number; at2MMb: number; tracked: number } {
-  const { policy, scoreboard } = buildCore(parseConfig('detect: { max_sources: 1000000 }', 'bench'), createLogger('silent', 'stderr'), { useEventTime: false });
+  // Every source tracked: range scores kept (their board is measured too), never banning.
+  const { policy, scoreboard } = buildCore(parseConfig('detect: { max_sources: 1000000 }\npolicy: { range: { threshold: 1e9 } }', 'bench'), createLogger('silent', 'stderr'), { useEventTime: false });
   gc();
   const baseline = process.memoryUsage().rss;
   let at1M = 0;

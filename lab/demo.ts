@@ -1,6 +1,9 @@
 #!/usr/bin/env node
 // `npm run demo`: builds (once) and starts the lab, runs every scenario, tells the story, and
 // tears everything down, also on Ctrl-C or failure. Exit 0 only when every scenario passed.
+import { writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Lab } from './lab.js';
 import { runScenarios } from './scenarios.js';
@@ -21,6 +24,12 @@ let stopping = false;
 const teardown = async (code: number) => {
   if (stopping) return;
   stopping = true;
+  // The guard's own story of the run (JSON lines, with each ban's latencies), for a closer look.
+  if (lab) {
+    const file = path.join(tmpdir(), 'asterisk-guard-demo.log');
+    writeFileSync(file, lab.guardLog().map((l) => JSON.stringify(l)).join('\n') + '\n');
+    say(`the guard's log: ${file}`);
+  }
   say('tearing down the lab');
   await lab?.down().catch((e: unknown) => process.stderr.write(`teardown: ${String(e)}\n`));
   process.exit(code);

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { netnsRunner } from '../src/enforce/command-runner.js';
 import { NftablesDriver } from '../src/enforce/nftables-driver.js';
 import { DEFAULT_LAB_CACHE, ensureAsteriskRoot, LabAsterisk } from './asterisk.js';
-import { GuardProcess } from './guard-process.js';
+import { GuardProcess, type LogLine } from './guard-process.js';
 import { LabNetwork } from './netns.js';
 import { PROJECT_ROOT } from '../src/paths.js';
 import { compiled } from './compiled.js';
@@ -38,6 +38,17 @@ export const ATTACKERS = {
 
 export type Attacker = keyof typeof ATTACKERS;
 
+/**
+ * Swarms (issue 14), each in a namespace of its own: 40 sources in one /24 (198.18.7.0/24,
+ * RFC 2544's benchmarking range), and 40 sources in 40 IPv6 /48s.
+ */
+export const SWARMS = {
+  swarm4: Array.from({ length: 40 }, (_, i) => `198.18.7.${i + 1}`),
+  swarm6: Array.from({ length: 40 }, (_, i) => `2001:db8:${(0x101 + i).toString(16)}::1`),
+} as const;
+
+export type Swarm = keyof typeof SWARMS;
+
 export const PHONE_ACCOUNT = { user: '1002', password: 'lab-phone-1002-password' };
 /** 1003's password was changed on the PBX; this phone still has the old one. */
 export const STALE_ACCOUNT = { user: '1003', password: 'lab-phone-1003-old-password' };
@@ -66,6 +77,9 @@ firewall:
   driver: nftables
 policy:
   allow: [${allow.join(', ')}]
+  account_attack:
+    window: 6m
+    quiet: 1m
 `;
 }
 
@@ -105,6 +119,7 @@ export interface LabOptions {
 
 export class Lab {
   guard: GuardProcess | undefined;
+  private readonly earlierGuardLines: LogLine[] = [];
   private readonly configFile: string;
 
   private constructor(
@@ -121,6 +136,7 @@ export class Lab {
     const root = await ensureAsteriskRoot({ cacheDir: options.cacheDir ?? DEFAULT_LAB_CACHE, log: options.say });
     const net = await LabNetwork.create(options.prefix ?? 'aglab', { name: 'pbx', addresses: [PBX4, PBX6] }, [
       ...Object.entries(ATTACKERS).map(([name, address]) => ({ name, addresses: [address] })),
+      ...Object.entries(SWARMS).map(([name, addresses]) => ({ name, addresses: [...addresses] })),
       { name: 'phone', addresses: [PHONE] },
       { name: 'stale', addresses: [STALE_PHONE] },
     ]);
@@ -161,7 +177,13 @@ export class Lab {
   async killGuard(): Promise<void> {
     this.guard?.kill('SIGKILL');
     await this.guard?.exit();
+    if (this.guard) this.earlierGuardLines.push(...this.guard.lines);
     this.guard = undefined;
+  }
+
+  /** Every log line of every guard process the lab ran, oldest first. */
+  guardLog(): LogLine[] {
+    return [...this.earlierGuardLines, ...(this.guard?.lines ?? [])];
   }
 
   /** One REGISTER with digest auth (sipsak, a real SIP client); true on 200 OK. */
@@ -198,6 +220,13 @@ export class Lab {
     const from = ATTACKERS[attacker];
     const to = from.includes(':') ? PBX6 : PBX4;
     return this.exec(attacker, process.execPath, [compiled('lab/sip-guess.js'), from, to, account, String(count), ...(everyMs ? [String(everyMs)] : [])]);
+  }
+
+  /** A swarm's digest guesses, round robin: every source guesses `count` times, one every `everyMs`. */
+  swarmGuess(swarm: Swarm, account: string, count: number, everyMs: number): ResultPromise {
+    const sources = SWARMS[swarm];
+    const to = sources[0]!.includes(':') ? PBX6 : PBX4;
+    return this.exec(swarm, process.execPath, [compiled('lab/sip-guess.js'), sources.join(','), to, account, String(count), String(everyMs)]);
   }
 
   /** Security events (of one kind, or all) Asterisk itself logged for a source (its log, not the guard's counters). */

@@ -11,7 +11,8 @@ export interface HostSpec {
   readonly addresses: readonly string[];
 }
 
-const DOC_RANGES = [/^192\.0\.2\.\d+$/, /^198\.51\.100\.\d+$/, /^203\.0\.113\.\d+$/, /^2001:db8(:|$)/i];
+// Documentation ranges, and 198.18.0.0/15 (RFC 2544, benchmarking): many /24s for swarms.
+const DOC_RANGES = [/^192\.0\.2\.\d+$/, /^198\.51\.100\.\d+$/, /^203\.0\.113\.\d+$/, /^198\.1[89]\.\d+\.\d+$/, /^2001:db8(:|$)/i];
 
 function assertDocumentation(address: string): void {
   const parsed = parseIpAddress(address);

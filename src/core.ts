@@ -16,6 +16,14 @@ export interface Core {
   readonly ledger: BanLedger;
 }
 
+/** Ranges tracked at once by the range scores (a record of 64 bytes each); the least recently failed go first. */
+const MAX_TRACKED_RANGES = 65_536;
+
+/** The range board scores like the sources' board, on fewer records. */
+export function rangeScoringConfig(config: Config): ScoringConfig {
+  return { ...scoringConfig(config), maxSources: Math.min(MAX_TRACKED_RANGES, config.detect.max_sources) };
+}
+
 export function scoringConfig(config: Config): ScoringConfig {
   const d = config.detect;
   return { halfLifeMs: d.half_life, slowHalfLifeMs: d.slow_half_life, weights: d.weights, maxSources: d.max_sources };
@@ -30,8 +38,16 @@ export function policyConfig(config: Config): PolicyConfig {
     trust: { durationMs: t.duration, factor: t.factor },
     guessedPasswordFailures: t.guessed_password_failures,
     decoys: d.decoys,
-    subnet: { count: p.subnet.count, ipv4Length: p.subnet.ipv4_prefix, ipv6Length: p.subnet.ipv6_prefix, lookbackMs: p.lookback },
-    accountAttack: { sources: p.account_attack.sources, windowMs: p.account_attack.window },
+    subnet: { enabled: p.subnet.enabled, count: p.subnet.count, ipv4Length: p.subnet.ipv4_prefix, ipv6Length: p.subnet.ipv6_prefix, lookbackMs: p.lookback },
+    range: {
+      enabled: p.range.enabled,
+      threshold: p.range.threshold ?? 2 * d.threshold,
+      minSources: p.range.min_sources,
+      ipv4Length: p.range.ipv4_prefix,
+      ipv6Length: p.range.ipv6_prefix,
+      ladder: p.range.ladder,
+    },
+    accountAttack: { enabled: p.account_attack.enabled, sources: p.account_attack.sources, windowMs: p.account_attack.window, quietMs: p.account_attack.quiet },
   };
 }
 
@@ -64,6 +80,6 @@ export function buildCore(config: Config, log: Logger, o: CoreOptions): Core {
   const scoreboard = new Scoreboard(scoringConfig(config));
   const neverBan = new NeverBan(config.policy.allow, o.neverBan ?? []);
   const ledger = new BanLedger(ledgerConfig(config), neverBan, o.sink, o.onFull);
-  const policy = new Policy(policyConfig(config), scoreboard, neverBan, ledger);
+  const policy = new Policy(policyConfig(config), scoreboard, neverBan, ledger, new Scoreboard(rangeScoringConfig(config)));
   return { pipeline: new Pipeline(policy, new ProblemCounter(log), o.useEventTime), policy, scoreboard, ledger };
 }

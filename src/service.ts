@@ -11,7 +11,7 @@ import { buildHangup } from './ari/build-hangup.js';
 import type { Config } from './config/schema.js';
 import { Guard, guardHandler } from './control/guard.js';
 import { ControlServer } from './control/server.js';
-import { buildCore, ledgerConfig, policyConfig, scoringConfig } from './core.js';
+import { buildCore, ledgerConfig, policyConfig, rangeScoringConfig, scoringConfig } from './core.js';
 import { decisionBus } from './effects/bus.js';
 import { hangUpCalls } from './effects/hang-up-calls.js';
 import { logDecisions } from './effects/log-decisions.js';
@@ -184,15 +184,20 @@ export async function startService(config: Config, log: Logger, clock: Clock = s
         )
       : undefined;
 
+  let lastDecision: Decision | undefined;
   let events = 0;
   let rate = 0;
+  // Every 5 s: the event rate, and what time alone decides (a siege that went quiet ends).
   const rateTimer = setInterval(() => {
     rate = events / 5;
     events = 0;
+    for (const d of policy.tick(clock.now())) {
+      lastDecision = d;
+      if (d.action === 'alert') bus.emit('alert', d);
+    }
   }, 5000);
   rateTimer.unref();
 
-  let lastDecision: Decision | undefined;
   const ami = new AmiClient({ ...amiOptions, clock });
   const canary = config.canary.enabled
     ? new Canary({
@@ -271,6 +276,7 @@ export async function startService(config: Config, log: Logger, clock: Clock = s
       firewallErrors: () => enforcer.stats.firewallErrors,
       conntrackErrors: () => enforcer.stats.conntrackErrors,
       tableRepairs: () => watch?.repairs ?? 0,
+      sieges: () => policy.sieges.size,
       canaryOk: () => (canary?.last?.ok === undefined || canary.last.ok === null ? -1 : canary.last.ok ? 1 : 0),
       alerts: () => notifier.stats,
     });
@@ -324,6 +330,7 @@ export async function startService(config: Config, log: Logger, clock: Clock = s
       spareIdentified(applied);
       ledger.reconfigure(ledgerConfig(applied));
       scoreboard.reconfigure(scoringConfig(applied));
+      policy.ranges.reconfigure(rangeScoringConfig(applied));
       notifier.setChannels(buildChannels(applied));
       current = applied;
       await guard.syncAllowed();

@@ -107,14 +107,35 @@ export const configSchema = z
         at_max_bans: z.enum(['widen', 'refuse']).default('widen'),
         subnet: z
           .object({
+            enabled: z.boolean().default(true),
             count: z.number().int().min(2).default(5),
             ipv4_prefix: z.number().int().min(8).max(31).default(24),
             ipv6_prefix: z.number().int().min(16).max(127).default(48),
           })
           .strict()
           .prefault({}),
+        // A swarm in one /24 or /48: its failures add up on the range (default threshold: twice
+        // detect.threshold), banned from min_sources distinct sources on its own, shorter ladder.
+        range: z
+          .object({
+            enabled: z.boolean().default(true),
+            threshold: z.number().positive().optional(),
+            min_sources: z.number().int().min(2).max(4).default(3),
+            ipv4_prefix: z.number().int().min(8).max(31).default(24),
+            ipv6_prefix: z.number().int().min(16).max(63).default(48),
+            ladder: z
+              .array(banLength())
+              .min(1)
+              .max(8)
+              .default([300_000, 3_600_000, 86_400_000, 604_800_000])
+              .refine((l) => l.every((x, i) => x !== null || i === l.length - 1), 'only the last step may be permanent'),
+          })
+          .strict()
+          .prefault({}),
+        // This many sources failing on one account within the window: a siege (each further
+        // source failing on it is banned at its first failure) until quiet that long.
         account_attack: z
-          .object({ sources: z.number().int().min(2).default(10), window: duration(1000).default(3_600_000) })
+          .object({ enabled: z.boolean().default(true), sources: z.number().int().min(2).max(100).default(10), window: duration(1000).default(3_600_000), quiet: duration(1000).default(600_000) })
           .strict()
           .prefault({}),
         // `allow:` with every entry commented out is null in YAML: an admin means "none".

@@ -79,13 +79,18 @@ const listBans =
 /** How each admin command of the command table asks the daemon and prints its answer. */
 export const ADMIN_CLIENT: Readonly<Record<string, Printer>> = {
   async status(socket, _args, o) {
-    const s = (await request(socket, { cmd: 'status' })) as Record<string, unknown> & { ami: { connected: boolean }; last_decision: { action: string; target: string; time: string } | null };
+    const s = (await request(socket, { cmd: 'status' })) as Record<string, unknown> & {
+      ami: { connected: boolean };
+      last_decision: { action: string; target: string; time: string } | null;
+      sieges?: Array<{ account: string; since: string; sources: number; banned: number; guesses: number }>;
+    };
     if (o.json) out(JSON.stringify(s));
     else {
       out(`AMI:            ${s.ami.connected ? 'connected' : 'NOT connected'}`);
       out(`events/s:       ${String(s['events_per_second'])}`);
       out(`active bans:    ${String(s['active_bans'])}`);
       out(`tracked:        ${String(s['tracked_sources'])} sources`);
+      for (const x of s.sieges ?? []) out(`under siege:    account ${x.account} since ${x.since}: ${x.sources} sources started it, ${x.banned} banned since, ${x.guesses} guesses`);
       out(`last decision:  ${s.last_decision ? `${s.last_decision.action} ${s.last_decision.target} at ${s.last_decision.time}` : 'none yet'}`);
     }
     return s.ami.connected ? EXIT.ok : EXIT.failure;

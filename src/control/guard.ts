@@ -58,6 +58,7 @@ export class Guard {
       // What the kernel holds, as last inspected, not only what the guard believes.
       canary: d.canary?.last ? { sent: iso(d.canary.last.sentAt), ok: d.canary.last.ok, echo_ms: d.canary.last.echoMs } : null,
       kernel: d.watch ? { table: d.watch.last === undefined ? 'not inspected yet' : (d.watch.last.missing ?? 'whole'), inspected: iso(d.watch.last?.at), repairs: d.watch.repairs } : null,
+      sieges: d.policy.sieges.active.map((x) => ({ account: x.account, since: iso(x.since), sources: x.sources, banned: x.banned, guesses: x.guesses })),
       store: { path: d.store.file, ...storeNote(this.d) },
       skipped_input: Object.fromEntries(d.pipeline.problems.counts),
       last_decision: last ? { action: last.action, target: last.target?.text ?? null, time: iso(last.time), ...('reason' in last ? { reason: last.reason } : {}) } : null,
@@ -97,8 +98,9 @@ export class Guard {
       scored_as: key.text,
       spared: d.policy.neverBan.why(r.address) ?? null,
       trusted_until: iso(d.policy.trust.trustedUntil(key, now)),
-      banned_until: until === undefined ? null : until === Infinity ? 'permanent' : iso(until),
+      banned_until: untilText(until),
       scores: d.scoreboard.scores(key, now) ?? null,
+      range: { prefix: d.policy.rangeOf(key).text, banned_until: untilText(d.ledger.bannedUntil(d.policy.rangeOf(key), now)), scores: d.policy.ranges.scores(d.policy.rangeOf(key), now) ?? null },
       offenses: d.store.offense(key.text) ?? null,
       bans: prefixes.flatMap((p) => d.store.bansOf(p)).map((b) => ({ prefix: b.prefix.text, since: iso(b.since), until: iso(b.until), reason: b.reason, origin: b.origin, step: b.step })),
       decisions: prefixes.flatMap((p) => d.store.auditOf(p.text)),
@@ -173,6 +175,11 @@ function storeFirst(d: GuardDeps, writes: () => void): void {
   } catch (e) {
     throw new GuardError('AG_ERR_STORE_WRITE', `nothing was changed: the state database ${d.store.file} refused the write (${(e as Error).message}); try again when it is free`);
   }
+}
+
+/** A ban's end for an admin: null when not banned. */
+function untilText(until: number | undefined): string | null {
+  return until === undefined ? null : until === Infinity ? 'permanent' : iso(until);
 }
 
 function* map<T, U>(items: Iterable<T>, f: (t: T) => U): IterableIterator<U> {

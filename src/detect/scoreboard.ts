@@ -77,8 +77,10 @@ export class Scoreboard {
    * Records one failure and returns the source's slot, valid until the next call; the decayed
    * scores it reached are in `score` and `slowScore`. Deciding what they mean is the policy's.
    * `weighed` false: on record (counted, shown in evidence) but adding nothing to the scores.
+   * `tag`: what the record's four distinct slots remember, the account by default (a range's
+   * board remembers its members instead: how many distinct sources failed in it).
    */
-  recordFailure(event: SecurityEvent & { kind: FailureKind }, key: IpPrefix, weighed = true): number {
+  recordFailure(event: SecurityEvent & { kind: FailureKind }, key: IpPrefix, weighed = true, tag = event.account): number {
     const weight = weighed ? this.config.weights[event.kind] : 0;
     const slot = this.slotFor(key, event.time);
     const { f64, f32, u32, u8 } = this.records;
@@ -93,7 +95,7 @@ export class Scoreboard {
     f64[last] = Math.max(f64[last]!, event.time);
     const count = slot * U8_STRIDE + U8_COUNTS + KIND_INDEX[event.kind];
     if (u8[count]! < 0xff) u8[count]!++;
-    if (event.account !== undefined) this.rememberAccount(slot, event.account);
+    if (tag !== undefined) this.rememberAccount(slot, tag);
     u32[slot * X32_STRIDE + U32_SERVICES]! |= this.serviceBit(event.service);
     return slot;
   }
@@ -116,6 +118,14 @@ export class Scoreboard {
     const failures = u8[slot * U8_STRIDE + U8_COUNTS + KIND_INDEX.ChallengeResponseFailed]!;
     const accounts = slot * X32_STRIDE + U32_ACCOUNTS;
     return failures === this.failuresAt(slot) && u32[accounts] !== 0 && u32[accounts + 1] === 0 ? failures : 0;
+  }
+
+  /** How many distinct tags (accounts, or a range's members) the record holds, up to four. */
+  distinctTags(slot: number): number {
+    const u32 = this.records.u32;
+    let n = 0;
+    for (let i = slot * X32_STRIDE + U32_ACCOUNTS; i < slot * X32_STRIDE + U32_ACCOUNTS + ACCOUNT_SLOTS; i++) if (u32[i] !== 0) n++;
+    return n;
   }
 
   /** How many failures the source has on record now. */

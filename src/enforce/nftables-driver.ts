@@ -37,13 +37,19 @@ export class NftablesDriver implements FirewallDriver {
   constructor(
     private readonly runner: CommandRunner,
     private readonly names: NftNames,
+    /**
+     * Sets made at init beside the base ones: the lengths the policy bans ranges at. The first
+     * ban of a new length also creates its set and rule, which took 14.6 ms instead of ~1 ms
+     * when a swarm's /24 was banned in the lab, with 2,000 guesses a second arriving meanwhile.
+     */
+    private readonly ready: readonly SetKey[] = [],
   ) {
     this.session = new NftSession(runner);
   }
 
   async init(): Promise<void> {
     const { sets, legacy } = await this.existingSets();
-    for (const key of BASE_SETS) sets.set(bannedSetName(key), key);
+    for (const key of [...BASE_SETS, ...this.ready]) sets.set(bannedSetName(key), key);
     await this.nft(['-f', '-'], initScript(this.names, [...sets.values()], legacy));
     this.sets.clear();
     for (const [name, key] of sets) this.sets.set(name, key);
@@ -109,7 +115,7 @@ export class NftablesDriver implements FirewallDriver {
 
   async rebuild(bans: readonly Ban[], allowed: readonly IpPrefix[], now: number): Promise<void> {
     const live = bans.filter((b) => b.until === null || b.until > now);
-    const keys = new Map<string, SetKey>(BASE_SETS.map((k) => [bannedSetName(k), k]));
+    const keys = new Map<string, SetKey>([...BASE_SETS, ...this.ready].map((k) => [bannedSetName(k), k]));
     for (const b of live) keys.set(bannedSetName(setKeyOf(b.prefix)), setKeyOf(b.prefix));
     // One `nft -f` script: the table as init makes it, every set emptied and filled.
     const statements = [

@@ -17,6 +17,8 @@ export interface MetricSources {
   readonly tableRepairs: () => number;
   /** 1: the last canary's event came back; 0: it did not; -1: none sent yet. */
   readonly canaryOk: () => number;
+  /** Accounts under siege now. */
+  readonly sieges: () => number;
   readonly alerts: () => { sent: number; failed: number };
 }
 
@@ -91,6 +93,7 @@ export class Metrics {
         this.inc({ command: 'conntrack' }, sources.conntrackErrors());
       },
     });
+    new Gauge({ name: 'asterisk_guard_sieges_active', help: 'Accounts under siege: failing from many sources, every further source banned at its first failure', registers: r, collect() { this.set(sources.sieges()); } });
     new Gauge({ name: 'asterisk_guard_canary_ok', help: 'Did the last canary AMI login come back as a security event (1), not (0), none yet (-1)', registers: r, collect() { this.set(sources.canaryOk()); } });
     new Counter({
       name: 'asterisk_guard_table_repairs_total',

@@ -38,7 +38,7 @@ export function banAlert(d: BanDecision): Alert {
         ]
       : []),
   ];
-  const subnet = d.reason === 'subnet';
+  const subnet = d.reason === 'subnet' || (d.reason === 'range' && d.target.length < (d.target.family === 4 ? 32 : 64));
   return { kind: subnet ? 'subnet-ban' : 'ban', severity: subnet || d.reason === 'guessed-password' ? 'warning' : 'info', time: d.time, title: `asterisk-guard: banned ${d.target.text}`, lines };
 }
 

@@ -8,4 +8,6 @@ import type { BanDecision, BanRequest } from './decision.js';
 export interface BanBook {
   bannedUntil(prefix: IpPrefix, time: number): number | undefined;
   request(r: BanRequest): BanDecision | { readonly refused: string };
+  /** The escalation step a new ban of the prefix would get (a rule with its own ladder picks its length). */
+  nextStep(prefix: IpPrefix, time: number): { step: number };
 }

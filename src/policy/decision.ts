@@ -1,7 +1,7 @@
 import type { IpPrefix } from '../net/ip-prefix.js';
 import type { Evidence } from '../detect/evidence.js';
 
-export type BanReason = 'brute-force' | 'slow-brute-force' | 'guessed-password' | 'tripwire' | 'subnet' | 'manual' | 'import';
+export type BanReason = 'brute-force' | 'slow-brute-force' | 'guessed-password' | 'tripwire' | 'subnet' | 'range' | 'siege' | 'manual' | 'import';
 
 /** Who asked for a ban, in the store's words: the policy, the admin's CLI, an import. */
 export type BanOrigin = 'auto' | 'cli' | 'import';
@@ -40,7 +40,7 @@ export interface BanDecision {
   readonly replaces: boolean;
 }
 
-export type AlertReason = 'stale-password' | 'trusted-failing' | 'guessed-password' | 'distributed-attack' | 'decoy-authenticated';
+export type AlertReason = 'stale-password' | 'trusted-failing' | 'guessed-password' | 'distributed-attack' | 'siege-ended' | 'decoy-authenticated';
 
 /** Something the admin must hear about that is not (only) a ban. */
 export interface AlertDecision {

@@ -10,7 +10,16 @@ export interface PolicyConfig {
   /** Accounts nobody legitimate uses: one failure against them bans. */
   readonly decoys: readonly string[];
   /** This many banned sources in one /24 (v4) or /48 (v6) within the lookback ban the prefix. */
-  readonly subnet: { readonly count: number; readonly ipv4Length: number; readonly ipv6Length: number; readonly lookbackMs: number };
-  /** This many distinct sources failing on one account within the window raise an alert. */
-  readonly accountAttack: { readonly sources: number; readonly windowMs: number };
+  readonly subnet: { readonly enabled: boolean; readonly count: number; readonly ipv4Length: number; readonly ipv6Length: number; readonly lookbackMs: number };
+  /**
+   * Range scores: every failure also counts for its /24 or /48; the range is banned (on its own
+   * ladder) when its score reaches `threshold` from at least `minSources` distinct sources.
+   */
+  readonly range: { readonly enabled: boolean; readonly threshold: number; readonly minSources: number; readonly ipv4Length: number; readonly ipv6Length: number; readonly ladder: readonly (number | null)[] };
+  /**
+   * This many distinct untrusted sources failing on one account within the window put it under
+   * siege: every further untrusted source failing on it is banned at its first failure, until
+   * the account has been quiet for `quietMs`.
+   */
+  readonly accountAttack: { readonly enabled: boolean; readonly sources: number; readonly windowMs: number; readonly quietMs: number };
 }

@@ -85,6 +85,9 @@ describe('asterisk-guard under systemd (systemd-nspawn, Debian 12)', () => {
     expect(field('CapEff')).toBe('0000000000001000');
     expect(field('CapBnd')).toBe('0000000000001000');
     expect(field('NoNewPrivs')).toBe('1');
+    // Ahead of an Asterisk under attack (Nice=-10): field 19 of /proc/PID/stat.
+    const stat = String((await inside('cat', `/proc/${MainPID}/stat`)).stdout);
+    expect(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]).toBe('-10');
   });
 
   it('is writable only where the unit says (ProtectSystem=strict)', async () => {

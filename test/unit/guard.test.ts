@@ -15,6 +15,7 @@ import { Persister } from '../../src/store/persister.js';
 import { Store } from '../../src/store/store.js';
 import { FlakyFirewall } from '../support/flaky-firewall.js';
 import { ManualClock } from '../support/manual-clock.js';
+import { event } from '../support/events.js';
 import { prefix as p } from '../support/prefix.js';
 
 const log = createLogger('silent', 'stderr');
@@ -111,5 +112,14 @@ describe('Guard (the admin socket’s facade)', () => {
     expect(store.activeBans(clock.now()).map((b) => b.prefix.text).sort()).toEqual(['203.0.113.5', '203.0.113.6']);
     expect(guard.status({ cmd: 'status' })).toMatchObject({ store: { path: file } });
     expect(guard.status({ cmd: 'status' }).store).not.toHaveProperty('store_note');
+  });
+
+  it('shows sieges in status and the range in why', async () => {
+    const { guard, core, clock } = setup();
+    for (let i = 1; i <= 10; i++) core.policy.handle(event('ChallengeResponseFailed', `198.18.${i}.1`, clock.now(), { AccountID: '1001' }));
+    expect(guard.status({ cmd: 'status' }).sieges).toEqual([{ account: '1001', since: new Date(clock.now()).toISOString(), sources: 10, banned: 0, guesses: 0 }]);
+    for (const ip of ['203.0.113.1', '203.0.113.2']) core.policy.handle(event('ChallengeResponseFailed', ip, clock.now(), { AccountID: '1002' }));
+    const why = guard.why({ cmd: 'why', address: p('203.0.113.1') });
+    expect(why.range).toMatchObject({ prefix: '203.0.113.0/24', banned_until: null, scores: { score: 2 } });
   });
 });

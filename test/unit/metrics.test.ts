@@ -15,6 +15,7 @@ const metrics = new Metrics({
   conntrackErrors: () => 1,
   tableRepairs: () => 2,
   canaryOk: () => 0,
+  sieges: () => 1,
   alerts: () => ({ sent: 5, failed: 1 }),
 });
 
@@ -30,6 +31,7 @@ describe('metrics', () => {
       'asterisk_guard_alerts_total{result="failed"} 1',
       'asterisk_guard_table_repairs_total 2',
       'asterisk_guard_canary_ok 0',
+      'asterisk_guard_sieges_active 1',
       'asterisk_guard_input_skipped_total{kind="oversized-line"} 2',
     ]) {
       expect(text).toContain(line);

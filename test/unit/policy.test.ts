@@ -4,6 +4,8 @@ import { createLogger } from '../../src/log.js';
 import type { Decision } from '../../src/policy/decision.js';
 import { buildCore, ledgerConfig, policyConfig } from '../../src/core.js';
 import { event } from '../support/events.js';
+import { prefix as p } from '../support/prefix.js';
+import { contains } from '../../src/net/ip-prefix.js';
 
 const log = createLogger('silent', 'stderr');
 const MIN = 60_000;
@@ -83,7 +85,8 @@ describe('tripwires', () => {
 
 describe('subnets and accounts', () => {
   it('bans the /24 once 5 of its sources are banned', () => {
-    const { policy } = setup();
+    // The range scores (below) would take the /24 sooner: out of the way here.
+    const { policy } = setup('policy: { range: { threshold: 1000 } }');
     const all: Decision[] = [];
     for (let i = 1; i <= 5; i++) all.push(...flood(policy, `203.0.113.${i}`, i * 1000));
     expect(summary(all).filter((s) => s.includes('subnet'))).toEqual(['ban 203.0.113.0/24 subnet']);
@@ -93,7 +96,10 @@ describe('subnets and accounts', () => {
     const { policy } = setup('policy: { allow: [203.0.113.200] }');
     const all: Decision[] = [];
     for (let i = 1; i <= 7; i++) all.push(...flood(policy, `203.0.113.${i}`, i * 1000));
-    expect(summary(all).filter((s) => s.startsWith('ban'))).toEqual([1, 2, 3, 4, 5, 6, 7].map((i) => `ban 203.0.113.${i} brute-force`));
+    const bans = summary(all).filter((s) => s.startsWith('ban'));
+    expect(bans.map((b) => b.split(' ')[1])).toEqual([1, 2, 3, 4, 5, 6, 7].map((i) => `203.0.113.${i}`));
+    // The range's score bans members before their own threshold: by range, not whole.
+    expect(bans.filter((b) => b.endsWith(' range')).length).toBeGreaterThan(0);
     expect(policy.handle(event('ChallengeResponseFailed', '203.0.113.200', 10_000))).toEqual([]);
   });
 
@@ -105,12 +111,13 @@ describe('subnets and accounts', () => {
     expect(summary(all).filter((s) => s.startsWith('ban'))).toHaveLength(7);
   });
 
-  it('alerts once when 10 sources fail on one account within the hour', () => {
+  it('puts an account under siege once 10 sources fail on it within the hour, alerting once', () => {
     const { policy } = setup();
     const alerts: Decision[] = [];
-    for (let i = 1; i <= 12; i++) alerts.push(...policy.handle(event('ChallengeResponseFailed', `198.51.100.${i}`, i * MIN, { AccountID: '1001' })).filter((d) => d.action === 'alert' && d.reason === 'distributed-attack'));
+    // One source per /24: no range score in the way.
+    for (let i = 1; i <= 12; i++) alerts.push(...policy.handle(event('ChallengeResponseFailed', `198.18.${i}.1`, i * MIN, { AccountID: '1001' })).filter((d) => d.action === 'alert' && d.reason === 'distributed-attack'));
     expect(alerts).toHaveLength(1);
-    expect(alerts[0]!.action === 'alert' && alerts[0]!.text).toMatch(/account 1001: failing from 10 sources/);
+    expect(alerts[0]).toMatchObject({ severity: 'critical', text: expect.stringMatching(/^account 1001 under siege: failing from 10 sources within 60 min/) });
   });
 });
 
@@ -159,11 +166,128 @@ describe('forged sources (UDP)', () => {
     const policy = trusted();
     const all: Decision[] = [];
     for (let i = 1; i <= 7; i++) all.push(...flood(policy, `198.51.100.${i}`, MIN + i * 1000));
-    expect(summary(all).filter((s) => s.startsWith('ban'))).toEqual([1, 2, 3, 4, 5, 6, 7].map((i) => `ban 198.51.100.${i} brute-force`));
+    expect(summary(all).filter((s) => s.startsWith('ban')).map((b) => b.split(' ')[1])).toEqual([1, 2, 3, 4, 5, 6, 7].map((i) => `198.51.100.${i}`));
     // Members proven over TCP do take the /24.
     const proven: Decision[] = [];
     for (let i = 11; i <= 15; i++) proven.push(...flood(policy, `198.51.100.${i}`, 2 * MIN + i * 1000, 5, { RemoteAddress: `IPV4/TCP/198.51.100.${i}/5060` }));
     expect(summary(proven)).toContain('ban 198.51.100.0/24 subnet');
+  });
+});
+
+describe('swarms: range scores and account sieges (issue 14)', () => {
+  /** Round robin over `sources` at `perSecond`, until every one is covered by a ban; the failures that got through. */
+  function swarm(policy: ReturnType<typeof setup>['policy'], sources: readonly string[], account = '1001', perSecond = 2000): { through: number; bans: string[] } {
+    const bans: string[] = [];
+    const covered = (ip: string) => bans.some((b) => (b.includes('/') ? contains(p(b), p(ip)) : b === ip || (ip.includes(':') && contains(p(b), p(ip)))));
+    let through = 0;
+    for (let i = 0, t = 0; i < 100_000; i++) {
+      const ip = sources[i % sources.length]!;
+      if (covered(ip)) {
+        if (sources.every(covered)) break;
+        continue;
+      }
+      through++;
+      for (const d of policy.handle(event('ChallengeResponseFailed', ip, (t += 1000 / perSecond), { AccountID: account }))) if (d.action === 'ban') bans.push(d.target.text);
+    }
+    return { through, bans };
+  }
+
+  it('bans a swarm of 40 sources in one /24 as its range after at most 20 guesses (171 before)', () => {
+    const { policy } = setup();
+    const { through, bans } = swarm(policy, Array.from({ length: 40 }, (_, i) => `198.51.100.${i + 1}`));
+    expect(bans).toEqual(['198.51.100.0/24']);
+    expect(through).toBeLessThanOrEqual(20);
+  });
+
+  it('lets guesses in flight from a banned range decide nothing, though its account is under siege (lab, scenario 10)', () => {
+    const { policy } = setup();
+    const ds: Decision[] = [];
+    // As Asterisk logged them: the 10th distinct source both starts the siege and bans the /24;
+    // the other 30 sources' first guesses were already on their way.
+    for (let i = 1; i <= 40; i++) ds.push(...policy.handle(event('ChallengeResponseFailed', `198.18.7.${i}`, i / 2, { AccountID: '1001' })));
+    expect(summary(ds)).toEqual(['ban 198.18.7.0/24 range', 'alert - distributed-attack']);
+    expect(policy.outcomes['already-banned']).toBe(30);
+  });
+
+  it('bans the range at its 10th failure though a siege already bans its members one by one (demo, scenario 10)', () => {
+    // The subnet rule (5 banned members) out of the way: it would take the /24 too.
+    const { policy } = setup('policy: { subnet: { count: 50 } }');
+    // Earlier attackers on the account, each in a /48 of its own: the swarm's 4th source starts the siege.
+    for (let i = 1; i <= 6; i++) policy.handle(event('ChallengeResponseFailed', `2001:db8:${i}::1`, i, { AccountID: '1001' }));
+    const at: string[] = [];
+    for (let i = 1; i <= 10; i++) for (const d of policy.handle(event('ChallengeResponseFailed', `198.18.7.${i}`, 100 + i, { AccountID: '1001' }))) at.push(`${i}: ${summary([d])[0]}`);
+    expect(at).toEqual([
+      '4: alert - distributed-attack',
+      ...[5, 6, 7, 8, 9, 10].map((i) => `${i}: ban 198.18.7.${i} siege`).slice(0, 5),
+      '10: ban 198.18.7.0/24 range',
+    ]);
+  });
+
+  it('never bans a busy office whole: 30 phones behind one NAT address, one with a stale password, only warned', () => {
+    const { policy } = setup();
+    const NAT = '198.51.100.10';
+    const ds: Decision[] = [];
+    // Half an hour: the 29 good phones re-register every minute, the stale one fails as often.
+    for (let minute = 0; minute < 30; minute++) {
+      for (let phone = 1; phone <= 29; phone++) ds.push(...policy.handle(event('SuccessfulAuth', NAT, minute * MIN + phone * 100, { AccountID: `${2000 + phone}` })));
+      ds.push(...policy.handle(event('ChallengeResponseFailed', NAT, minute * MIN + 5_000, { AccountID: '1003' })));
+    }
+    expect(ds.filter((d) => d.action === 'ban')).toEqual([]);
+    const warnings = ds.filter((d) => d.action === 'alert');
+    expect(warnings.length).toBeGreaterThan(0);
+    expect(warnings.every((d) => d.action === 'alert' && d.severity === 'warning')).toBe(true);
+    expect(policy.sieges.active).toEqual([]);
+  });
+
+  it('leaves swarms to the addresses\' own scores when range scores, sieges and subnets are turned off', () => {
+    const { policy } = setup('policy: { range: { enabled: false }, account_attack: { enabled: false }, subnet: { enabled: false } }');
+    const ds: Decision[] = [];
+    for (let i = 1; i <= 40; i++) ds.push(...policy.handle(event('ChallengeResponseFailed', `198.18.7.${i}`, i / 2, { AccountID: '1001' })));
+    expect(summary(ds)).toEqual([]);
+    expect(policy.ranges.size).toBe(0);
+  });
+
+  it('stops 40 sources in 40 /48s guessing one account after at most 80 guesses (about 200 before): a siege', () => {
+    const { policy } = setup();
+    const { through, bans } = swarm(policy, Array.from({ length: 40 }, (_, i) => `2001:db8:${(i + 1).toString(16)}::1`));
+    expect(bans).toHaveLength(40);
+    expect(through).toBeLessThanOrEqual(80);
+    expect(policy.sieges.active).toMatchObject([{ account: '1001', sources: 10 }]);
+  });
+
+  it('needs range.min_sources distinct sources, and gives a range its own shorter ladder', () => {
+    const { policy } = setup('policy: { range: { threshold: 6, ladder: [2m, 1h] } }');
+    const ds: Decision[] = [];
+    for (let i = 0; i < 3; i++) for (const ip of ['203.0.113.1', '203.0.113.2']) ds.push(...policy.handle(event('ChallengeResponseFailed', ip, i * 10 + (ip.endsWith('2') ? 5 : 0))));
+    expect(summary(ds)).toEqual([]);
+    const ban = policy.handle(event('ChallengeResponseFailed', '203.0.113.3', 100));
+    expect(summary(ban)).toEqual(['ban 203.0.113.0/24 range']);
+    expect(ban[0]).toMatchObject({ durationMs: 120_000, evidence: { trigger: 'range', members: ['203.0.113.1', '203.0.113.2', '203.0.113.3'] } });
+  });
+
+  it('never bans a range whole that holds a trusted source: its failing members one by one', () => {
+    const { policy } = setup();
+    policy.handle(event('SuccessfulAuth', '198.51.100.200', 0, { AccountID: '1002' }));
+    const { bans } = swarm(policy, Array.from({ length: 10 }, (_, i) => `198.51.100.${i + 1}`), '1001');
+    expect(bans.sort()).toEqual(Array.from({ length: 10 }, (_, i) => `198.51.100.${i + 1}`).sort());
+    // The trusted phone itself, failing in the middle of it (over TCP: proven), is not the range's to ban.
+    const own = policy.handle(event('ChallengeResponseFailed', '198.51.100.200', 10_000, { AccountID: '1002', RemoteAddress: 'IPV4/TCP/198.51.100.200/5060' }));
+    expect(summary(own).filter((d) => d.startsWith('ban'))).toEqual([]);
+  });
+
+  it('exempts trusted sources from a siege, and ends it once quiet with what it cost', () => {
+    const { policy } = setup('policy: { account_attack: { sources: 3, quiet: 10m } }');
+    policy.handle(event('SuccessfulAuth', '198.18.9.1', 0, { AccountID: '1001' }));
+    for (let i = 1; i <= 3; i++) policy.handle(event('ChallengeResponseFailed', `198.18.${i}.1`, i, { AccountID: '1001' }));
+    expect(policy.sieges.active).toHaveLength(1);
+    expect(summary(policy.handle(event('ChallengeResponseFailed', '198.18.4.1', 10, { AccountID: '1001' })))).toEqual(['ban 198.18.4.1 siege']);
+    // The phone that logged in lately fails once (a typo): not banned, only warned.
+    expect(summary(policy.handle(event('ChallengeResponseFailed', '198.18.9.1', 11, { AccountID: '1001' })))).toEqual(['alert 198.18.9.1 trusted-failing']);
+    expect(policy.tick(5 * MIN)).toEqual([]);
+    const ended = policy.tick(11 * MIN);
+    expect(summary(ended)).toEqual(['alert - siege-ended']);
+    expect(ended[0]).toMatchObject({ text: 'siege of account 1001 over: 1 sources banned at their first failure, 2 guesses reached Asterisk during it (3 sources started it)' });
+    expect(policy.sieges.active).toEqual([]);
   });
 });
 
@@ -189,6 +313,6 @@ describe('reload', () => {
     expect(summary(flood(policy, '203.0.113.1', 100, 1))).toEqual(['ban 203.0.113.1 brute-force']);
     expect(ledger.bannedUntil(policy.keyOf(event('InvalidAccountID', '203.0.113.1', 0).remote.ip), 100)).toBe(100 + 2 * 3_600_000);
     expect(ledger.bannedUntil(policy.keyOf(event('InvalidAccountID', '203.0.113.9', 0).remote.ip), 100)).toBe(20 + 600_000);
-    expect(summary(policy.handle(event('InvalidAccountID', '203.0.113.50', 200, { AccountID: 'admin' })))).toEqual(['ban 203.0.113.50 tripwire']);
+    expect(summary(policy.handle(event('InvalidAccountID', '198.51.100.50', 200, { AccountID: 'admin' })))).toEqual(['ban 198.51.100.50 tripwire']);
   });
 });

@@ -107,9 +107,10 @@ describe('allow-list and never-ban', () => {
 
   it('forgets the least recently seen sources beyond max_sources', () => {
     const { policy: p, scoreboard } = buildCore(parseConfig('detect: { max_sources: 3 }', 'test'), log, { useEventTime: true });
-    for (let i = 1; i <= 10; i++) p.handle(event('ChallengeResponseFailed', `203.0.113.${i}`, i));
+    // Sources in ten /24s, on ten accounts: no range and no siege, only the sources' own board.
+    for (let i = 1; i <= 10; i++) p.handle(event('ChallengeResponseFailed', `198.18.${i}.1`, i, { AccountID: `${1000 + i}` }));
     expect(scoreboard.size).toBe(3);
-    // 203.0.113.1 was evicted: four more failures are not enough to ban it.
-    for (let i = 0; i < 4; i++) expect(p.handle(event('ChallengeResponseFailed', '203.0.113.1', 20 + i))).toEqual([]);
+    // 198.18.1.1 was evicted: four more failures are not enough to ban it.
+    for (let i = 0; i < 4; i++) expect(p.handle(event('ChallengeResponseFailed', '198.18.1.1', 20 + i, { AccountID: '1001' }))).toEqual([]);
   });
 });

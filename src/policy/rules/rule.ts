@@ -10,6 +10,8 @@ export interface Failure {
   readonly event: SecurityEvent & { kind: FailureKind };
   /** The scoring key: the address, or its IPv6 /64. */
   readonly key: IpPrefix;
+  /** The key's /24 or /48 (range scores); the key itself when it is as wide already. */
+  readonly range: IpPrefix;
   /** The scoreboard slot of the key; valid while the rules run. */
   readonly slot: number;
   readonly score: number;
@@ -47,8 +49,10 @@ export interface RuleTools {
   banned(prefix: IpPrefix, time: number): boolean;
   /** Does the range hold a source trusted at `time`? */
   holdsTrusted(range: IpPrefix, time: number): boolean;
-  /** Asks the ban ledger; the decision when it accepted, undefined when it refused. */
-  ban(target: IpPrefix, time: number, reason: BanReason, evidence: Evidence | undefined): BanDecision | undefined;
+  /** Asks the ban ledger; the decision when it accepted, undefined when it refused. `durationMs`: a rule's own ladder. */
+  ban(target: IpPrefix, time: number, reason: BanReason, evidence: Evidence | undefined, durationMs?: number | null): BanDecision | undefined;
+  /** The escalation step a new ban of the prefix would get. */
+  nextStep(prefix: IpPrefix, time: number): number;
   alert(severity: AlertDecision['severity'], reason: AlertDecision['reason'], time: number, text: string, target: IpPrefix | undefined, evidence: Evidence | undefined): AlertDecision;
   evidence(f: Failure, trigger: Trigger): Evidence;
 }

@@ -21,8 +21,8 @@ export function subnetBan(): FailureRule {
   const subnets = new Map<string, Map<string, Member>>();
   return (f, t) => {
     const member = f.banned;
-    if (member === undefined || member.reason === 'subnet') return undefined;
     const c = t.config.subnet;
+    if (member === undefined || member.reason === 'subnet' || !c.enabled) return undefined;
     const length = member.target.family === 4 ? c.ipv4Length : c.ipv6Length;
     if (member.target.length <= length) return undefined;
     const subnet = widen(member.target, length);
@@ -35,6 +35,9 @@ export function subnetBan(): FailureRule {
       if (subnets.size > MAX_TRACKED_SUBNETS) subnets.delete(subnets.keys().next().value as string);
     }
     members.set(member.target.text, { at: time, proven: f.proven });
+    // Walked only when there may be enough: a walk per ban was quadratic in a subnet with
+    // many members (benchmark 7 with subnet.count out of reach: 65,536 /64s in one /48).
+    if (members.size < c.count) return undefined;
     for (const [k, m] of members) if (m.at < time - c.lookbackMs) members.delete(k);
     if (members.size < c.count) return undefined;
     if (t.holdsTrusted(subnet, time)) {
