@@ -211,7 +211,8 @@ async function rangeSwarmScenario(lab: Lab, say: Say): Promise<string> {
   const guesses = swarmGuesses(lab, 'swarm4');
   say(`banned 198.18.7.0/24 by its range score: ${latency(ban)}; failed guesses that reached Asterisk from the 40: ${guesses} (171 before range scores)`);
   // What must hold: the /24 is banned as one, with far fewer guesses than before. The issue's
-  // goal (≤ 20) is met on a quiet lab and missed when the drop lands late (see docs/benchmarks.md).
+  // goal (≤ 20: 14-20 in the demo runs of docs/benchmarks.md) depends on how loaded the machine
+  // is: the demo prints it met or missed rather than failing on a busy CI machine.
   check(guesses < 171, `${guesses} guesses reached Asterisk from the /24 swarm, no fewer than before range scores`);
   return `${guesses} guesses reached Asterisk before the /24 was banned (goal ≤ 20: ${guesses <= 20 ? 'met' : 'missed'}; 171 before)`;
 }

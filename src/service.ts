@@ -131,7 +131,17 @@ export async function startService(config: Config, log: Logger, clock: Clock = s
   logDecisions(bus, log);
   const bansByReason = countBans(bus);
   const hangup = buildHangup(config, log);
-  if (hangup) hangUpCalls(bus, hangup, log);
+  if (hangup) {
+    hangUpCalls(bus, hangup, log);
+    hangup.check().then(
+      () => log.info('ARI answers: live calls of banned sources will be hung up'),
+      (e: unknown) => log.warn({ err: e }, `ARI does not answer yet (tried again at each ban): ${(e as Error).message}`),
+    );
+  } else if (config.alerts.channels.some((c) => c.type === 'webhook')) {
+    // Node loads its HTTP client at the first fetch: 17-50 ms of a blocked event loop at the
+    // first alert, in the middle of an attack. Made now (no request is sent).
+    new Request('http://localhost/');
+  }
 
   // Restart: the store is the truth; the ledger takes it back and the kernel is made to match
   // it in one transaction. A store created by this start next to a kernel that holds bans went

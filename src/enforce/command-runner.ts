@@ -11,7 +11,8 @@ export interface CommandResult {
 export interface CommandRunner {
   /** Words put before every command (`ip netns exec NS`), for long-lived processes too. */
   readonly prefix: readonly string[];
-  run(command: string, args: readonly string[], input?: string): Promise<CommandResult>;
+  /** `signal`: aborting it kills the program (SIGKILL); the result then says `aborted`. */
+  run(command: string, args: readonly string[], input?: string, signal?: AbortSignal): Promise<CommandResult>;
 }
 
 const TIMEOUT_MS = 30_000;
@@ -24,7 +25,7 @@ const TIMEOUT_MS = 30_000;
 export function processRunner(prefix: readonly string[] = []): CommandRunner {
   return {
     prefix,
-    run(command, args, input) {
+    run(command, args, input, signal) {
       const [file, ...rest] = [...prefix, command, ...args];
       return new Promise((resolve, reject) => {
         const child = spawn(file!, rest, { stdio: ['pipe', 'pipe', 'pipe'], timeout: TIMEOUT_MS });
@@ -40,8 +41,12 @@ export function processRunner(prefix: readonly string[] = []): CommandRunner {
             ),
           );
         });
-        child.on('close', (code, signal) => {
-          if (signal !== null) stderr += `${stderr ? '\n' : ''}killed by ${signal}${signal === 'SIGTERM' ? ` (no answer within ${TIMEOUT_MS / 1000} s)` : ''}`;
+        const abort = () => child.kill('SIGKILL');
+        signal?.addEventListener('abort', abort, { once: true });
+        child.on('close', (code, killedBy) => {
+          signal?.removeEventListener('abort', abort);
+          if (signal?.aborted) stderr += `${stderr ? '\n' : ''}aborted`;
+          else if (killedBy !== null) stderr += `${stderr ? '\n' : ''}killed by ${killedBy}${killedBy === 'SIGTERM' ? ` (no answer within ${TIMEOUT_MS / 1000} s)` : ''}`;
           resolve({ exitCode: code ?? -1, stdout: stdout.replace(/\n$/, ''), stderr: stderr.replace(/\n$/, '') });
         });
         // A program that exits without reading its input must not crash us with EPIPE.

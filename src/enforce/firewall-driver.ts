@@ -31,8 +31,9 @@ export interface FirewallDriver {
   /** Builds the whole table anew, with these bans and allowed addresses, in one transaction. */
   rebuild(bans: readonly Ban[], allowed: readonly IpPrefix[], now: number): Promise<void>;
   /** Deletes the tracked flows the prefix started (`from`: the attack's own), or the flows
-   *  the PBX started towards it (`to`: a qualify, a call's media), so established flows end. */
-  flushConnections(prefix: IpPrefix, direction: FlowDirection): Promise<void>;
+   *  the PBX started towards it (`to`: a qualify, a call's media), so established flows end.
+   *  `signal` aborts it (it then rejects): a commit waiting for the kernel goes first. */
+  flushConnections(prefix: IpPrefix, direction: FlowDirection, signal?: AbortSignal): Promise<void>;
   /** Releases processes and handles; the kernel keeps every ban. */
   close(): void;
   /** Removes everything the driver created (uninstall); false when there was nothing. */

@@ -137,12 +137,12 @@ export class NftablesDriver implements FirewallDriver {
     return bans;
   }
 
-  async flushConnections(prefix: IpPrefix, direction: FlowDirection): Promise<void> {
+  async flushConnections(prefix: IpPrefix, direction: FlowDirection, signal?: AbortSignal): Promise<void> {
     // Both options take a CIDR. Each delete is one dump of the kernel's whole conntrack table
     // (about 10 ms with 262,144 buckets, whatever the namespace holds), so the enforcer asks
     // for the attack's own flows first, alone: two dumps side by side took twice as long.
     const args = ['-D', '-f', prefix.family === 4 ? 'ipv4' : 'ipv6', direction === 'from' ? '--orig-src' : '--orig-dst', prefix.text];
-    const result = await this.runner.run('conntrack', args);
+    const result = await this.runner.run('conntrack', args, undefined, signal);
     if (!conntrackDeleted(result)) throw commandFailure('conntrack', args, result);
   }
 

@@ -38,6 +38,10 @@ describe('ARI hang-up of a banned source', () => {
     await net?.destroy();
   });
 
+  it('says at start that ARI answers: its HTTP client is loaded before the first ban', async () => {
+    await guard!.waitFor((l) => l.msg === 'ARI answers: live calls of banned sources will be hung up', 5000);
+  });
+
   it('hangs up the running call within 1 second of the ban', async () => {
     expect(guard!.lines.some((l) => String(l.msg).includes('ARI hang-up of banned sources'))).toBe(false);
     call = execa('ip', ['netns', 'exec', net.ns('caller'), process.execPath, SIP_CALL, CALLER, PBX, '1001', '9c1f4e7b2a-lab-1001-long-password', '600'], { reject: false, buffer: false });

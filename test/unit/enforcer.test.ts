@@ -107,6 +107,66 @@ describe('Enforcer', () => {
     expect(most).toBeLessThanOrEqual(4);
   });
 
+  it('lets no conntrack flush run beside a commit: a ban arriving kills it, and it runs again after (the swarm\'s range ban)', async () => {
+    const events: string[] = [];
+    let releaseCommit: (() => void) | undefined;
+    const fw = new (class extends FlakyFirewall {
+      override async ban(bans: readonly Ban[]) {
+        events.push(`commit ${bans.map((b) => b.prefix.text).join(',')} start`);
+        if (bans[0]!.prefix.text === '198.18.7.0/24') await new Promise<void>((r) => (releaseCommit = r));
+        await super.ban(bans);
+        events.push('commit end');
+      }
+      override async flushConnections(prefix: IpPrefix, direction: FlowDirection, signal?: AbortSignal) {
+        events.push(`flush ${direction} ${prefix.text} start`);
+        // A conntrack delete walks the whole table: it takes a while, unless killed.
+        await new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(resolve, 30);
+          signal?.addEventListener('abort', () => {
+            clearTimeout(timer);
+            events.push(`flush ${direction} ${prefix.text} killed`);
+            reject(new Error('killed'));
+          });
+        });
+        await super.flushConnections(prefix, direction);
+      }
+    })(0);
+    const { enforcer, lines } = setup(fw);
+    enforcer.ban(decision('198.18.7.5'));
+    await new Promise((r) => setTimeout(r, 5));
+    enforcer.ban(decision('198.18.7.0/24'));
+    await new Promise((r) => setTimeout(r, 5));
+    // The range's commit is still in the kernel: no flush starts meanwhile.
+    expect(events.slice(-1)).toEqual(['commit 198.18.7.0/24 start']);
+    releaseCommit!();
+    await enforcer.drain();
+    expect(events).toEqual([
+      'commit 198.18.7.5 start',
+      'commit end',
+      'flush from 198.18.7.5 start',
+      'flush from 198.18.7.5 killed',
+      'commit 198.18.7.0/24 start',
+      'commit end',
+      'flush from 198.18.7.5 start',
+      'flush from 198.18.7.0/24 start',
+      'flush to 198.18.7.5 start',
+      'flush to 198.18.7.0/24 start',
+    ]);
+    // A killed flush is not a failed one.
+    expect(lines.filter((l) => l['msg'] === 'conntrack flush failed')).toEqual([]);
+    expect(fw.flushed.sort()).toEqual(['from 198.18.7.0/24', 'from 198.18.7.5', 'to 198.18.7.0/24', 'to 198.18.7.5']);
+  });
+
+  it('kills a command when its signal aborts, and says so', async () => {
+    const abort = new AbortController();
+    const started = Date.now();
+    const running = processRunner().run('sleep', ['5'], undefined, abort.signal);
+    setTimeout(() => abort.abort(), 20);
+    const result = await running;
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(result).toMatchObject({ exitCode: -1, stderr: 'aborted' });
+  });
+
   it("flushes an attacker's flows before those of an import queued earlier", async () => {
     const fw = new (class extends FlakyFirewall {
       override async flushConnections(prefix: IpPrefix, direction: FlowDirection) {
