@@ -6,6 +6,7 @@ declare -A need=(
   [nft]=nftables [conntrack]=conntrack [ip]=iproute2 [debootstrap]=debootstrap
   [svcrack]=sipvicious [sipsak]=sipsak [mountpoint]=util-linux [fail2ban-server]=fail2ban
   [python3]=python3 [systemd-analyze]=systemd [systemd-nspawn]=systemd-container
+  [redis-server]=redis-server
 )
 missing=()
 for cmd in "${!need[@]}"; do

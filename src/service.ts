@@ -8,6 +8,7 @@ import { AmiClient } from './ami/client.js';
 import { readIdentifiedAddresses } from './ami/pjsip-identify.js';
 import { resolveAmiOptions } from './ami/settings.js';
 import { buildHangup } from './ari/build-hangup.js';
+import { wireFleet } from './fleet/wire-fleet.js';
 import type { Config } from './config/schema.js';
 import { Guard, guardHandler } from './control/guard.js';
 import { ControlServer } from './control/server.js';
@@ -293,7 +294,10 @@ export async function startService(config: Config, log: Logger, clock: Clock = s
     observeLatency(bus, metrics);
     serveMetrics = () => metrics.serve('127.0.0.1', config.metrics.port);
   }
+  // After the restore: other nodes' bans go into a ledger that holds this node's own.
+  const fleet = config.fleet ? wireFleet(config.fleet, { ledger, bus, clock, log }) : undefined;
   const release = async () => {
+    await fleet?.stop();
     canary?.stop();
     watch?.stop();
     metricsServer?.close();

@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { z } from 'zod';
 import { prefixField } from './fields.js';
 import { FAILURE_KINDS, type FailureKind } from '../events/security-event.js';
@@ -228,6 +229,22 @@ export const configSchema = z
       .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
       .strict()
       .prefault({}),
+    // Many PBXs, one defence (docs/fleet.md). No section: each guard defends alone.
+    fleet: z
+      .object({
+        redis: z.string().regex(/^rediss?:\/\/\S+$/, 'a redis:// or rediss:// (TLS) URL, e.g. rediss://guard:${AG_REDIS_PASSWORD}@redis.example.net:6380'),
+        node: z
+          .string()
+          .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'letters, digits, dot, dash or underscore, up to 63')
+          .default(() => hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 63) || 'pbx'),
+        widest: z
+          .object({ ipv4: z.number().int().min(8).max(32).default(16), ipv6: z.number().int().min(16).max(128).default(32) })
+          .strict()
+          .prefault({}),
+        keep: duration(60_000).default(86_400_000),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 

@@ -75,7 +75,7 @@ const EXPIRIES_PER_REQUEST = 64;
 /** Records looked at per request to forget ended ones: twice a request's own, so the table shrinks as fast as it grows. */
 const SLOTS_SWEPT_PER_REQUEST = 4;
 
-const ORIGIN_CODE: Readonly<Record<BanOrigin, OriginCode>> = { auto: 0, cli: 1, import: 2 };
+const ORIGIN_CODE: Readonly<Record<BanOrigin, OriginCode>> = { auto: 0, cli: 1, import: 2, fleet: 3 };
 
 /**
  * The one owner of the bans in force and of their escalation history, and the one caller of
@@ -233,7 +233,8 @@ export class BanLedger implements BanBook {
 
   private bound(durationMs: number | null, origin: BanOrigin): number | null {
     const max = this.config.maxImportedMs;
-    if (origin !== 'import' || max === null) return durationMs;
+    // What comes from outside (a file, another node) is held to the longest ban the ladder gives.
+    if ((origin !== 'import' && origin !== 'fleet') || max === null) return durationMs;
     return durationMs === null ? max : Math.min(durationMs, max);
   }
 

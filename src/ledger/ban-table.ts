@@ -5,8 +5,8 @@ import { hashPrefixKey, loadPrefixKey, prefixOfKey } from '../net/prefix-key.js'
 export const HISTORY = 7;
 
 /** Origins as numbers: a record holds no string. */
-export const ORIGINS = ['auto', 'cli', 'import'] as const;
-export type OriginCode = 0 | 1 | 2;
+export const ORIGINS = ['auto', 'cli', 'import', 'fleet'] as const;
+export type OriginCode = 0 | 1 | 2 | 3;
 
 // Per record: key 16 B, tag 2, since 8, until 8, history 28, label 4, generation 4, meta 4 (step,
 // origin, active, history length); the hash table 8 at most. About 82 bytes, off the JS heap.

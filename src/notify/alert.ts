@@ -58,10 +58,12 @@ export type SystemAlertKind =
   | 'table-restored'
   | 'canary-missing'
   | 'canary-restored'
+  | 'fleet-lost'
+  | 'fleet-restored'
   | 'test';
 
 const INFO: ReadonlySet<SystemAlertKind> = new Set(['ami-restored', 'canary-restored', 'test']);
-const WARNING: ReadonlySet<SystemAlertKind> = new Set(['ami-lost', 'table-restored', 'kernel-bans-kept']);
+const WARNING: ReadonlySet<SystemAlertKind> = new Set(['ami-lost', 'table-restored', 'kernel-bans-kept', 'fleet-lost', 'fleet-restored']);
 
 export function systemAlert(kind: SystemAlertKind, time: number, text: string): Alert {
   const severity: Severity = INFO.has(kind) ? 'info' : WARNING.has(kind) ? 'warning' : 'critical';

@@ -1,10 +1,11 @@
 import type { IpPrefix } from '../net/ip-prefix.js';
 import type { Evidence } from '../detect/evidence.js';
 
-export type BanReason = 'brute-force' | 'slow-brute-force' | 'guessed-password' | 'tripwire' | 'subnet' | 'range' | 'siege' | 'manual' | 'import';
+export type BanReason = 'brute-force' | 'slow-brute-force' | 'guessed-password' | 'tripwire' | 'subnet' | 'range' | 'siege' | 'manual' | 'import' | 'fleet';
 
 /** Who asked for a ban, in the store's words: the policy, the admin's CLI, an import. */
-export type BanOrigin = 'auto' | 'cli' | 'import';
+/** Who asked: the policy, an admin, an import, or another node of the fleet. */
+export type BanOrigin = 'auto' | 'cli' | 'import' | 'fleet';
 
 /** What a ban source hands the ban ledger; the ledger decides the step and the length. */
 export interface BanRequest {

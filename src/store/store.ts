@@ -7,7 +7,8 @@ import { parseIpPrefix, type IpPrefix } from '../net/ip-prefix.js';
 // SQLite persistence: bans (with their escalation step and evidence), offenses per source,
 // trust, the admin's runtime allow-list, and an audit trail of every decision.
 
-export type BanOrigin = 'auto' | 'cli' | 'import';
+export type { BanOrigin } from '../policy/decision.js';
+import type { BanOrigin } from '../policy/decision.js';
 
 export interface StoredBan {
   readonly prefix: IpPrefix;
@@ -53,6 +54,23 @@ const MIGRATIONS: readonly string[] = [
    CREATE TABLE allow (prefix TEXT PRIMARY KEY, added INTEGER NOT NULL);
    CREATE TABLE audit (id INTEGER PRIMARY KEY, time INTEGER NOT NULL, action TEXT NOT NULL, target TEXT NOT NULL, detail TEXT);
    CREATE INDEX audit_target ON audit (target, time);`,
+  // Fleet bans (issue 15): a fourth origin. SQLite cannot change a CHECK in place.
+  `CREATE TABLE bans_v2 (
+     id INTEGER PRIMARY KEY,
+     prefix TEXT NOT NULL,
+     since INTEGER NOT NULL,
+     until INTEGER,
+     reason TEXT NOT NULL,
+     origin TEXT NOT NULL CHECK (origin IN ('auto', 'cli', 'import', 'fleet')),
+     step INTEGER NOT NULL DEFAULT 0,
+     lifted INTEGER,
+     evidence TEXT
+   );
+   INSERT INTO bans_v2 SELECT id, prefix, since, until, reason, origin, step, lifted, evidence FROM bans;
+   DROP TABLE bans;
+   ALTER TABLE bans_v2 RENAME TO bans;
+   CREATE INDEX bans_prefix ON bans (prefix, since);
+   CREATE INDEX bans_active ON bans (lifted, until);`,
 ];
 
 function prefixOf(text: string): IpPrefix {

@@ -1,0 +1,60 @@
+import { execa, type ResultPromise } from 'execa';
+import { mkdtempSync } from 'node:fs';
+import { createConnection } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+/** A redis-server of Debian's, on loopback, for the fleet's tests and demo: nothing persisted. */
+export class LabRedis {
+  private process: ResultPromise | undefined;
+
+  private constructor(
+    readonly port: number,
+    private readonly dir: string,
+    private readonly password: string,
+  ) {}
+
+  /** redis://, with the ACL user the guards use. */
+  get url(): string {
+    return `redis://guard:${this.password}@127.0.0.1:${this.port}`;
+  }
+
+  static async start(port = 20_000 + Math.floor(Math.random() * 20_000)): Promise<LabRedis> {
+    const r = new LabRedis(port, mkdtempSync(path.join(tmpdir(), 'ag-redis-')), 'lab-fleet-password');
+    await r.up();
+    return r;
+  }
+
+  /** (Re)starts the server on the same port: an empty Redis, as after a crash without persistence. */
+  async up(): Promise<void> {
+    this.process = execa(
+      'redis-server',
+      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir, '--user', 'default', 'off', '--user', 'guard', 'on', `>${this.password}`, '~asterisk-guard:*', '+@all'],
+      { reject: false, all: true },
+    );
+    for (let i = 0; i < 100; i++) {
+      if (await listening(this.port)) return;
+      if (this.process.exitCode !== null) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    this.process.kill('SIGKILL');
+    throw new Error(`redis-server did not start on port ${this.port}: ${String((await this.process).all).slice(-500)}`);
+  }
+
+  /** Killed at once (SIGKILL): the fleet must go on without it. */
+  async kill(): Promise<void> {
+    this.process?.kill('SIGKILL');
+    await this.process;
+    this.process = undefined;
+  }
+}
+
+function listening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createConnection({ port, host: '127.0.0.1' }, () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.on('error', () => resolve(false));
+  });
+}

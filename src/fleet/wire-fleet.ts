@@ -1,0 +1,62 @@
+import type { Logger } from 'pino';
+import type { Config } from '../config/schema.js';
+import type { DecisionBus } from '../effects/bus.js';
+import type { BanLedger } from '../ledger/ban-ledger.js';
+import type { Clock } from '../time/clock.js';
+import { FleetLink } from './fleet-link.js';
+
+/** Refused entries logged one by one; past this many, only counted (Redis may be hostile). */
+const REFUSALS_LOGGED = 20;
+
+/**
+ * Fleet mode: this node's bans go to Redis once they are in its kernel; the other nodes' come
+ * back through the ban ledger as one more ban source (origin `fleet`, the deciding node in the
+ * note), so the never-ban lists, the widest ban and the longest ban apply to them as to any.
+ */
+export function wireFleet(fleet: NonNullable<Config['fleet']>, d: { ledger: BanLedger; bus: DecisionBus; clock: Clock; log: Logger }): FleetLink {
+  const { ledger, bus, clock, log } = d;
+  let refusals = 0;
+  let lost = false;
+  const link = new FleetLink(
+    {
+      url: fleet.redis,
+      node: fleet.node,
+      widest: { 4: fleet.widest.ipv4, 6: fleet.widest.ipv6 },
+      keepMs: fleet.keep,
+      clock,
+      onEntry(entry) {
+        const now = clock.now();
+        if (entry.op === 'unban') {
+          if (ledger.lift(entry.prefix, now, 'fleet')) log.info({ prefix: entry.prefix.text, node: entry.node }, `fleet: ${entry.node} unbanned ${entry.prefix.text}`);
+          return;
+        }
+        if (ledger.bannedUntil(entry.prefix, now) !== undefined) return;
+        const r = ledger.request({ target: entry.prefix, time: now, reason: 'fleet', origin: 'fleet', durationMs: entry.until === null ? null : entry.until - now, note: `${entry.node}: ${entry.reason}` });
+        if ('refused' in r) log.info({ prefix: entry.prefix.text, node: entry.node, refused: r.refused }, `fleet: ${entry.node}'s ban of ${entry.prefix.text} not applied here (${r.refused})`);
+      },
+      onRefused(reason) {
+        if (++refusals <= REFUSALS_LOGGED) log.warn({ reason, refused: refusals }, `fleet: refused an entry read from Redis: ${reason}`);
+      },
+      onLink(up, detail) {
+        if (up && !lost) {
+          log.info({ node: fleet.node }, `fleet: linked to Redis as node ${fleet.node}`);
+          return;
+        }
+        lost = !up;
+        const text = up ? `fleet link to Redis ${detail}: bans are shared again (node ${fleet.node})` : `fleet link to Redis lost (${detail}): node ${fleet.node} goes on banning alone and keeps what it decides for later`;
+        (up ? log.info.bind(log) : log.warn.bind(log))(text);
+        bus.emit('trouble', { kind: up ? 'fleet-restored' : 'fleet-lost', time: clock.now(), text });
+      },
+    },
+    log,
+  );
+  bus.on('committed', (decision, until) => {
+    if (decision.origin !== 'fleet') link.publish({ op: 'ban', node: fleet.node, prefix: decision.target, until, reason: decision.reason });
+  });
+  // An admin's unban is fleet-wide; an expiry is each node's own.
+  bus.on('lifted', (prefix, _time, origin) => {
+    if (origin === 'cli') link.publish({ op: 'unban', node: fleet.node, prefix });
+  });
+  link.start();
+  return link;
+}

@@ -1,0 +1,131 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pino } from 'pino';
+import { createClient } from 'redis';
+import { parseConfig } from '../../src/config/load.js';
+import { buildCore } from '../../src/core.js';
+import { decisionBus } from '../../src/effects/bus.js';
+import { DryRunDriver } from '../../src/enforce/dry-run-driver.js';
+import { Enforcer } from '../../src/enforce/enforcer.js';
+import { wireFleet } from '../../src/fleet/wire-fleet.js';
+import type { FleetLink } from '../../src/fleet/fleet-link.js';
+import { parseIpPrefix, type IpPrefix } from '../../src/net/ip-prefix.js';
+import { systemClock } from '../../src/time/clock.js';
+import { LabRedis } from '../../lab/redis.js';
+
+// Three guards sharing bans through a real redis-server (Debian's), each with its own ledger
+// and enforcer (dry-run driver: the kernel side is the enforcer's, tested elsewhere).
+
+const log = pino({ level: 'silent' });
+const p = (text: string): IpPrefix => {
+  const r = parseIpPrefix(text);
+  if (!r.ok) throw new Error(r.reason);
+  return r.value;
+};
+
+interface Node {
+  readonly name: string;
+  readonly core: ReturnType<typeof buildCore>;
+  readonly link: FleetLink;
+  readonly troubles: string[];
+}
+
+let redis: LabRedis;
+const nodes = new Map<string, Node>();
+
+async function startNode(name: string, allow: readonly string[] = []): Promise<Node> {
+  const config = parseConfig(`fleet: { redis: '${redis.url}', node: ${name} }\npolicy: { allow: [${allow.join(', ')}] }`, `${name}.yaml`);
+  const bus = decisionBus();
+  const enforcer = new Enforcer(new DryRunDriver(log), bus, log, { clock: systemClock, retryBaseMs: 10, retryMaxMs: 100, conntrackAttempts: 1 });
+  const core = buildCore(config, log, { useEventTime: false, sink: enforcer });
+  const troubles: string[] = [];
+  bus.on('trouble', (t) => troubles.push(t.kind));
+  const link = wireFleet(config.fleet!, { ledger: core.ledger, bus, clock: systemClock, log });
+  const node = { name, core, link, troubles };
+  nodes.set(name, node);
+  await until(() => link.connected, `${name} linked`);
+  return node;
+}
+
+async function until(ok: () => boolean, what: string, ms = 3000): Promise<number> {
+  const start = Date.now();
+  while (!ok()) {
+    if (Date.now() - start > ms) throw new Error(`not within ${ms} ms: ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  return Date.now() - start;
+}
+
+const banned = (n: Node, prefix: string) => n.core.ledger.bannedUntil(p(prefix), Date.now()) !== undefined;
+const adminBan = (n: Node, prefix: string) => n.core.ledger.request({ target: p(prefix), time: Date.now(), reason: 'manual', origin: 'cli', durationMs: 3_600_000 });
+
+describe('fleet over Redis', () => {
+  beforeAll(async () => {
+    redis = await LabRedis.start();
+    await startNode('pbx-a');
+    await startNode('pbx-b', ['198.51.100.0/24']);
+    await startNode('pbx-c');
+  });
+
+  afterAll(async () => {
+    for (const n of nodes.values()) await n.link.stop();
+    await redis?.kill();
+  });
+
+  it("applies a node's ban on every other node, with the node that decided it; an admin's unban everywhere", async () => {
+    const [a, b, c] = ['pbx-a', 'pbx-b', 'pbx-c'].map((n) => nodes.get(n)!);
+    adminBan(a!, '203.0.113.66');
+    await until(() => banned(b!, '203.0.113.66') && banned(c!, '203.0.113.66'), 'the ban on B and C', 1000);
+    const onC = [...c!.core.ledger.bans(Date.now())].find((x) => x.prefix.text === '203.0.113.66');
+    expect(onC).toMatchObject({ origin: 'fleet', reason: 'pbx-a: manual' });
+    b!.core.ledger.lift(p('203.0.113.66'), Date.now(), 'cli');
+    await until(() => !banned(a!, '203.0.113.66') && !banned(c!, '203.0.113.66'), 'the unban on A and C', 1000);
+  });
+
+  it("never applies a fleet ban over a node's own allow-list", async () => {
+    const [a, b, c] = ['pbx-a', 'pbx-b', 'pbx-c'].map((n) => nodes.get(n)!);
+    adminBan(a!, '198.51.100.7');
+    await until(() => banned(c!, '198.51.100.7'), 'the ban on C');
+    await new Promise((r) => setTimeout(r, 100));
+    expect(banned(b!, '198.51.100.7')).toBe(false);
+  });
+
+  it('gives a node that was away every ban decided meanwhile, within a second of its return', async () => {
+    const a = nodes.get('pbx-a')!;
+    await nodes.get('pbx-c')!.link.stop();
+    nodes.delete('pbx-c');
+    for (let i = 1; i <= 100; i++) adminBan(a, `198.18.1.${i}`);
+    await until(() => a.link.pending === 0 && a.link.stats.published >= 100, 'A published');
+    const c = await startNode('pbx-c');
+    const took = await until(() => Array.from({ length: 100 }, (_, i) => `198.18.1.${i + 1}`).every((x) => banned(c, x)), 'all 100 on C', 1000);
+    expect(took).toBeLessThan(1000);
+  });
+
+  it('refuses and counts hostile entries in Redis: bad prefixes, 0.0.0.0/0, nft syntax, 10 MB values', async () => {
+    const c = nodes.get('pbx-c')!;
+    const refusedBefore = c.link.stats.refused;
+    const client = createClient({ url: redis.url });
+    await client.connect();
+    const entry = (prefix: string, reason = 'x') => ['XADD', 'asterisk-guard:{fleet}:bans', '*', 'op', 'ban', 'node', 'evil', 'prefix', prefix, 'until', 'permanent', 'reason', reason];
+    for (const e of [entry('0.0.0.0/0'), entry('203.0.113.9 } ; flush ruleset'), entry('not-an-address'), entry('203.0.113.10', 'x'.repeat(10 * 1024 * 1024))]) await client.sendCommand(e);
+    await client.sendCommand(['XADD', 'asterisk-guard:{fleet}:bans', '*', 'op', 'ban', 'node', 'fine', 'prefix', '203.0.113.11', 'until', 'permanent', 'reason', 'x']);
+    await client.quit();
+    await until(() => banned(c, '203.0.113.11'), 'the acceptable entry after them');
+    expect(c.link.stats.refused - refusedBefore).toBe(4);
+    expect(banned(c, '203.0.113.10')).toBe(false);
+    expect([...c.core.ledger.bans(Date.now())].some((x) => x.prefix.length < 16)).toBe(false);
+  });
+
+  it('goes on banning alone while Redis is down, says so, and shares what it decided once Redis is back', async () => {
+    const [a, b] = ['pbx-a', 'pbx-b'].map((n) => nodes.get(n)!);
+    await redis.kill();
+    await until(() => !a!.link.connected, 'A noticed');
+    for (let i = 1; i <= 5; i++) adminBan(a!, `198.18.2.${i}`);
+    expect(banned(a!, '198.18.2.1')).toBe(true);
+    // Published once in the kernel (the dry-run driver's commit is asynchronous too).
+    await until(() => a!.link.pending === 5, 'five decisions kept in the outbox');
+    await redis.up();
+    await until(() => Array.from({ length: 5 }, (_, i) => `198.18.2.${i + 1}`).every((x) => banned(b!, x)), 'all 5 on B', 5000);
+    expect(a!.link.pending).toBe(0);
+    expect(a!.troubles).toEqual(['fleet-lost', 'fleet-restored']);
+  });
+});
