@@ -35,7 +35,7 @@ import { systemClock } from './time/clock.js';
 
 // Sections a reload cannot change without dropping the AMI connection, the socket, the store
 // or the firewall session; with detect.max_sources (it sized the scoreboard): restart only.
-const RESTART_SECTIONS = ['ami', 'store', 'control', 'firewall', 'metrics', 'ari'] as const;
+const RESTART_SECTIONS = ['ami', 'store', 'control', 'firewall', 'metrics', 'ari', 'fleet'] as const;
 
 /** `next` with what only a restart changes kept as it runs, and the names of what differed. */
 function reloadable(running: Config, next: Config): { applied: Config; needRestart: string[] } {
@@ -72,8 +72,10 @@ export interface StartOptions {
  * Starts the daemon. Rejects when Asterisk refuses the login or manager.conf is unusable;
  * undefined when `stopping` fired before the first login (everything started is released).
  */
-export async function startService(config: Config, log: Logger, clock: Clock = systemClock, o: StartOptions = {}): Promise<RunningService | undefined> {
+export async function startService(config: Config, daemonLog: Logger, clock: Clock = systemClock, o: StartOptions = {}): Promise<RunningService | undefined> {
   const { stopping, onStatus = () => {} } = o;
+  // In a fleet every log line names the node (the journal of 50 PBXs read in one place).
+  const log = config.fleet ? daemonLog.child({ node: config.fleet.node }) : daemonLog;
   const amiOptions = resolveAmiOptions(config);
   const store = Store.open(config.store.path);
   const amiHost = parseIpAddress(amiOptions.host);
@@ -106,7 +108,7 @@ export async function startService(config: Config, log: Logger, clock: Clock = s
   };
 
   // The effects: each one subscriber of the decision bus.
-  const notifier = new Notifier(buildChannels(config), log, { digestIntervalMs: config.alerts.digest_interval, retryDelaysMs: config.alerts.retries, clock });
+  const notifier = new Notifier(buildChannels(config), log, { digestIntervalMs: config.alerts.digest_interval, retryDelaysMs: config.alerts.retries, clock, node: config.fleet?.node });
   const keeper = new StoreKeeper(store, {
     now: () => clock.now(),
     snapshot: () => {
@@ -269,7 +271,9 @@ export async function startService(config: Config, log: Logger, clock: Clock = s
   });
   ami.on('authFailed', (error) => log.error({ code: error.code }, error.message));
 
-  const guard = new Guard({ ledger, policy, scoreboard, enforcer, store, pipeline, clock, ami, watch, canary, configAllow: () => current.policy.allow, lastDecision: () => lastDecision, eventsPerSecond: () => rate, storeWrites: () => ({ failing: persister.failing, pending: persister.pending }) });
+  // After the restore: other nodes' bans go into a ledger that holds this node's own.
+  const fleet = config.fleet ? wireFleet(config.fleet, { ledger, bus, clock, log }) : undefined;
+  const guard = new Guard({ ledger, policy, scoreboard, enforcer, store, pipeline, clock, ami, watch, canary, fleet: fleet && config.fleet ? { node: config.fleet.node, link: fleet } : undefined, configAllow: () => current.policy.allow, lastDecision: () => lastDecision, eventsPerSecond: () => rate, storeWrites: () => ({ failing: persister.failing, pending: persister.pending }) });
   const control = new ControlServer(config.control.socket, guardHandler(guard), log);
   let metricsServer: Server | undefined;
   let serveMetrics: (() => Promise<Server>) | undefined;
@@ -290,12 +294,11 @@ export async function startService(config: Config, log: Logger, clock: Clock = s
       sieges: () => policy.sieges.size,
       canaryOk: () => (canary?.last?.ok === undefined || canary.last.ok === null ? -1 : canary.last.ok ? 1 : 0),
       alerts: () => notifier.stats,
+      fleet: fleet ? () => ({ connected: fleet.connected, outbox: fleet.pending, ...fleet.stats }) : undefined,
     });
     observeLatency(bus, metrics);
     serveMetrics = () => metrics.serve('127.0.0.1', config.metrics.port);
   }
-  // After the restore: other nodes' bans go into a ledger that holds this node's own.
-  const fleet = config.fleet ? wireFleet(config.fleet, { ledger, bus, clock, log }) : undefined;
   const release = async () => {
     await fleet?.stop();
     canary?.stop();

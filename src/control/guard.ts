@@ -24,6 +24,8 @@ export interface GuardDeps {
   readonly watch?: { readonly last: { readonly at: number; readonly missing: string | undefined } | undefined; readonly repairs: number } | undefined;
   /** The last canary: do security events still arrive? (none when canary.enabled is false) */
   readonly canary?: { readonly last: CanaryState | undefined } | undefined;
+  /** Fleet mode: this node's name and its link to Redis (none without a `fleet:` section). */
+  readonly fleet?: { readonly node: string; readonly link: { readonly connected: boolean; readonly pending: number; readonly stats: Readonly<Record<'published' | 'applied' | 'refused' | 'resyncs' | 'outboxDropped', number>> } } | undefined;
   /** The config's allow-list as it stands (a reload changes it). */
   readonly configAllow: () => readonly IpPrefix[];
   readonly lastDecision: () => Decision | undefined;
@@ -58,6 +60,7 @@ export class Guard {
       // What the kernel holds, as last inspected, not only what the guard believes.
       canary: d.canary?.last ? { sent: iso(d.canary.last.sentAt), ok: d.canary.last.ok, echo_ms: d.canary.last.echoMs } : null,
       kernel: d.watch ? { table: d.watch.last === undefined ? 'not inspected yet' : (d.watch.last.missing ?? 'whole'), inspected: iso(d.watch.last?.at), repairs: d.watch.repairs } : null,
+      fleet: d.fleet ? { node: d.fleet.node, connected: d.fleet.link.connected, outbox: d.fleet.link.pending, published: d.fleet.link.stats.published, applied: d.fleet.link.stats.applied, refused: d.fleet.link.stats.refused } : null,
       sieges: d.policy.sieges.active.map((x) => ({ account: x.account, since: iso(x.since), sources: x.sources, banned: x.banned, guesses: x.guesses })),
       store: { path: d.store.file, ...storeNote(this.d) },
       skipped_input: Object.fromEntries(d.pipeline.problems.counts),

@@ -20,6 +20,8 @@ export interface MetricSources {
   /** Accounts under siege now. */
   readonly sieges: () => number;
   readonly alerts: () => { sent: number; failed: number };
+  /** Fleet mode only: the link to Redis, what waits for it, what was refused from it. */
+  readonly fleet?: (() => { connected: boolean; outbox: number; refused: number; applied: number; published: number }) | undefined;
 }
 
 export class Metrics {
@@ -93,6 +95,24 @@ export class Metrics {
         this.inc({ command: 'conntrack' }, sources.conntrackErrors());
       },
     });
+    const fleet = sources.fleet;
+    if (fleet) {
+      new Gauge({ name: 'asterisk_guard_fleet_link_up', help: 'Fleet mode: connected to Redis (1) or banning alone (0)', registers: r, collect() { this.set(fleet().connected ? 1 : 0); } });
+      new Gauge({ name: 'asterisk_guard_fleet_outbox', help: 'Fleet mode: decisions of this node waiting for Redis', registers: r, collect() { this.set(fleet().outbox); } });
+      new Counter({
+        name: 'asterisk_guard_fleet_entries_total',
+        help: 'Fleet mode: entries published by this node, applied from others, refused as invalid (read from Redis: untrusted)',
+        labelNames: ['direction'],
+        registers: r,
+        collect() {
+          const f = fleet();
+          this.reset();
+          this.inc({ direction: 'published' }, f.published);
+          this.inc({ direction: 'applied' }, f.applied);
+          this.inc({ direction: 'refused' }, f.refused);
+        },
+      });
+    }
     new Gauge({ name: 'asterisk_guard_sieges_active', help: 'Accounts under siege: failing from many sources, every further source banned at its first failure', registers: r, collect() { this.set(sources.sieges()); } });
     new Gauge({ name: 'asterisk_guard_canary_ok', help: 'Did the last canary AMI login come back as a security event (1), not (0), none yet (-1)', registers: r, collect() { this.set(sources.canaryOk()); } });
     new Counter({

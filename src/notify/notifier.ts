@@ -4,6 +4,8 @@ import { atLeast, type Alert } from './alert.js';
 import type { Channel, Message } from './channels.js';
 
 export interface NotifierOptions {
+  /** Fleet mode: this node's name, in every alert. */
+  readonly node?: string | undefined;
   /** During a wave of bans, a channel gets at most one digest per this interval. */
   readonly digestIntervalMs: number;
   /** Delays between delivery attempts; the length is the number of retries. */
@@ -52,7 +54,10 @@ export class Notifier {
     this.states = channels.map((channel) => ({ channel, pending: [], lastBanAt: -Infinity, cancelDigest: undefined, queue: Promise.resolve() }));
   }
 
-  notify(alert: Alert): void {
+  notify(given: Alert): void {
+    // In a fleet, every alert says which PBX saw or decided it: an admin of 50 reads one mailbox.
+    const node = this.options.node;
+    const alert = node === undefined ? given : { ...given, title: given.title.replace(/^asterisk-guard:/, `asterisk-guard@${node}:`), lines: [...given.lines, `node: ${node}`] };
     for (const s of this.states) {
       if (!atLeast(alert.severity, s.channel.minSeverity)) continue;
       if (!isBan(alert)) {
