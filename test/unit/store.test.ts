@@ -16,10 +16,36 @@ import { ManualClock } from '../support/manual-clock.js';
 const dir = () => mkdtempSync(path.join(tmpdir(), 'ag-store-'));
 
 describe('Store', () => {
+  it('migrates a store of version 1 (before fleet bans) keeping its bans, then takes fleet bans', () => {
+    const file = path.join(dir(), 'state.db');
+    const v1 = new Database(file);
+    // Version 1's schema, as the stores written before issue 15 hold it.
+    v1.exec(`CREATE TABLE bans (id INTEGER PRIMARY KEY, prefix TEXT NOT NULL, since INTEGER NOT NULL, until INTEGER, reason TEXT NOT NULL,
+       origin TEXT NOT NULL CHECK (origin IN ('auto', 'cli', 'import')), step INTEGER NOT NULL DEFAULT 0, lifted INTEGER, evidence TEXT);
+     CREATE INDEX bans_prefix ON bans (prefix, since);
+     CREATE INDEX bans_active ON bans (lifted, until);
+     CREATE TABLE offenses (source TEXT PRIMARY KEY, events TEXT NOT NULL, accounts TEXT NOT NULL, first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL);
+     CREATE TABLE trust (source TEXT PRIMARY KEY, until INTEGER NOT NULL, account TEXT);
+     CREATE TABLE allow (prefix TEXT PRIMARY KEY, added INTEGER NOT NULL);
+     CREATE TABLE audit (id INTEGER PRIMARY KEY, time INTEGER NOT NULL, action TEXT NOT NULL, target TEXT NOT NULL, detail TEXT);
+     CREATE INDEX audit_target ON audit (target, time);
+     CREATE TABLE schema_version (version INTEGER NOT NULL);
+     INSERT INTO schema_version VALUES (1);
+     INSERT INTO bans (prefix, since, until, reason, origin, step) VALUES ('203.0.113.66', 1, 10000, 'brute-force', 'auto', 0);`);
+    expect(() => v1.exec(`INSERT INTO bans (prefix, since, until, reason, origin) VALUES ('203.0.113.9', 1, 10000, 'x', 'fleet')`)).toThrow(/CHECK/);
+    v1.close();
+    const s = Store.open(file);
+    expect(s.schemaVersion).toBe(2);
+    expect(s.activeBans(5).map((b) => [b.prefix.text, b.origin])).toEqual([['203.0.113.66', 'auto']]);
+    s.recordBan({ prefix: p('198.51.100.9'), since: 2, until: 10_000, reason: 'pbx-a: brute-force', origin: 'fleet', step: 0, evidence: null });
+    expect(s.activeBans(5).map((b) => [b.prefix.text, b.origin]).sort()).toEqual([['198.51.100.9', 'fleet'], ['203.0.113.66', 'auto']]);
+    s.close();
+  });
+
   it('creates the schema with a version, in WAL mode, and reopens it', () => {
     const file = path.join(dir(), 'state.db');
     const s = Store.open(file);
-    expect(s.schemaVersion).toBe(1);
+    expect(s.schemaVersion).toBe(2);
     s.recordBan({ prefix: p('203.0.113.66'), since: 1, until: 10_000, reason: 'brute-force', origin: 'auto', step: 0, evidence: { events: { ChallengeResponseFailed: 5 } } });
     s.close();
     const again = Store.open(file);
