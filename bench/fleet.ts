@@ -42,8 +42,8 @@ function node(name: string, redisUrl: string, driver: FirewallDriver) {
   const bus = decisionBus();
   const enforcer = new Enforcer(driver, bus, log, { clock: systemClock, retryBaseMs: 10, retryMaxMs: 100, conntrackAttempts: 1 });
   const core = buildCore(config, log, { useEventTime: false, sink: enforcer });
-  const link = wireFleet(config.fleet!, { ledger: core.ledger, bus, clock: systemClock, log });
-  return { core, bus, link };
+  const fleet = wireFleet(config, { ...core, bus, clock: systemClock, log });
+  return { core, bus, link: fleet.link, fleet };
 }
 
 /** Runs inside the namespace fleet-main.ts made (redis-server and nft in it). */
@@ -93,8 +93,8 @@ export async function runFleetBench(bans = 1000, gapMs = 50): Promise<FleetResul
     enforcer.sort((x, y) => x - y);
     return { propagationP50: quantile(propagation, 0.5), propagationP99: quantile(propagation, 0.99), redisPingP50: quantile(pings, 0.5), redisPingP99: quantile(pings, 0.99), enforcerP99: quantile(enforcer, 0.99), bans: propagation.length };
   } finally {
-    await a.link.stop();
-    await c.link.stop();
+    await a.fleet.stop();
+    await c.fleet.stop();
     await cDriver.destroy();
     await redis.kill();
   }

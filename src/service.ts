@@ -272,8 +272,8 @@ export async function startService(config: Config, daemonLog: Logger, clock: Clo
   ami.on('authFailed', (error) => log.error({ code: error.code }, error.message));
 
   // After the restore: other nodes' bans go into a ledger that holds this node's own.
-  const fleet = config.fleet ? wireFleet(config.fleet, { ledger, bus, clock, log }) : undefined;
-  const guard = new Guard({ ledger, policy, scoreboard, enforcer, store, pipeline, clock, ami, watch, canary, fleet: fleet && config.fleet ? { node: config.fleet.node, link: fleet } : undefined, configAllow: () => current.policy.allow, lastDecision: () => lastDecision, eventsPerSecond: () => rate, storeWrites: () => ({ failing: persister.failing, pending: persister.pending }) });
+  const fleet = config.fleet ? wireFleet(config, { ledger, policy, scoreboard, bus, clock, log }) : undefined;
+  const guard = new Guard({ ledger, policy, scoreboard, enforcer, store, pipeline, clock, ami, watch, canary, fleet: fleet && config.fleet ? { node: config.fleet.node, link: fleet.link } : undefined, configAllow: () => current.policy.allow, lastDecision: () => lastDecision, eventsPerSecond: () => rate, storeWrites: () => ({ failing: persister.failing, pending: persister.pending }) });
   const control = new ControlServer(config.control.socket, guardHandler(guard), log);
   let metricsServer: Server | undefined;
   let serveMetrics: (() => Promise<Server>) | undefined;
@@ -294,7 +294,7 @@ export async function startService(config: Config, daemonLog: Logger, clock: Clo
       sieges: () => policy.sieges.size,
       canaryOk: () => (canary?.last?.ok === undefined || canary.last.ok === null ? -1 : canary.last.ok ? 1 : 0),
       alerts: () => notifier.stats,
-      fleet: fleet ? () => ({ connected: fleet.connected, outbox: fleet.pending, ...fleet.stats }) : undefined,
+      fleet: fleet ? () => ({ connected: fleet.link.connected, outbox: fleet.link.pending, ...fleet.link.stats }) : undefined,
     });
     observeLatency(bus, metrics);
     serveMetrics = () => metrics.serve('127.0.0.1', config.metrics.port);

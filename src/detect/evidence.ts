@@ -6,7 +6,7 @@ import type { FailureKind } from '../events/security-event.js';
  * /24 or /48 (or, where it holds a spared source, the member); siege bans a source failing on
  * an account under siege.
  */
-export type Trigger = 'burst' | 'slow' | 'stale-password' | 'trusted-failing' | 'guessed-password' | 'tripwire' | 'range' | 'siege';
+export type Trigger = 'burst' | 'slow' | 'stale-password' | 'trusted-failing' | 'guessed-password' | 'tripwire' | 'range' | 'siege' | 'fleet-score';
 
 /** A source's record as it stood when a decision was made: what the alert and `why` show. */
 export interface Evidence {

@@ -3,7 +3,10 @@ import type { Config } from '../config/schema.js';
 import type { DecisionBus } from '../effects/bus.js';
 import type { BanLedger } from '../ledger/ban-ledger.js';
 import type { Clock } from '../time/clock.js';
+import type { Scoreboard } from '../detect/scoreboard.js';
+import type { Policy } from '../policy/policy.js';
 import { FleetLink } from './fleet-link.js';
+import { FleetScores } from './fleet-scores.js';
 
 /** Refused entries logged one by one; past this many, only counted (Redis may be hostile). */
 const REFUSALS_LOGGED = 20;
@@ -13,8 +16,9 @@ const REFUSALS_LOGGED = 20;
  * back through the ban ledger as one more ban source (origin `fleet`, the deciding node in the
  * note), so the never-ban lists, the widest ban and the longest ban apply to them as to any.
  */
-export function wireFleet(fleet: NonNullable<Config['fleet']>, d: { ledger: BanLedger; bus: DecisionBus; clock: Clock; log: Logger }): FleetLink {
-  const { ledger, bus, clock, log } = d;
+export function wireFleet(config: Config, d: { ledger: BanLedger; policy: Policy; scoreboard: Scoreboard; bus: DecisionBus; clock: Clock; log: Logger }): { link: FleetLink; scores: FleetScores; stop(): Promise<void> } {
+  const fleet = config.fleet!;
+  const { ledger, policy, scoreboard, bus, clock, log } = d;
   let refusals = 0;
   let lost = false;
   const link = new FleetLink(
@@ -57,6 +61,32 @@ export function wireFleet(fleet: NonNullable<Config['fleet']>, d: { ledger: BanL
   bus.on('lifted', (prefix, _time, origin) => {
     if (origin === 'cli') link.publish({ op: 'unban', node: fleet.node, prefix });
   });
+  // Failures count fleet-wide: a source spreading its guesses over the PBXs is banned by the
+  // node whose failure completes the score, as soon as its total reaches the threshold.
+  const scores = new FleetScores(
+    {
+      url: fleet.redis,
+      halfLifeMs: config.detect.half_life,
+      threshold: config.detect.threshold,
+      onReached(key) {
+        const now = clock.now();
+        if (ledger.bannedUntil(key, now) !== undefined) return;
+        ledger.request({ target: key, time: now, reason: 'brute-force', origin: 'auto', note: 'brute-force, fleet-wide score', evidence: scoreboard.snapshot(key, 'fleet-score') });
+      },
+    },
+    log,
+  );
+  policy.onUnbannedFailure = (f) => {
+    if (!f.trusted) scores.record(f.key, f.range, config.detect.weights[f.event.kind], clock.now());
+  };
   link.start();
-  return link;
+  scores.start();
+  return {
+    link,
+    scores,
+    async stop() {
+      policy.onUnbannedFailure = undefined;
+      await Promise.all([link.stop(), scores.stop()]);
+    },
+  };
 }

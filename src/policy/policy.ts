@@ -39,6 +39,11 @@ export class Policy {
   private tools: RuleTools;
   private readonly failure: MutableFailure = { event: undefined!, key: undefined!, range: undefined!, slot: -1, score: 0, slowScore: 0, trusted: false, trustFactor: 1, proven: false, banned: undefined };
   private lastLocal: Endpoint | undefined;
+  /**
+   * Told of each failure that counted and banned nothing here (fleet mode shares it: another
+   * node's failures may complete the score). Called after the decisions; must not throw.
+   */
+  onUnbannedFailure: ((f: Failure) => void) | undefined;
   /** IPv4 ranges by number (see rangeOf); emptied when full, and when range lengths change. */
   private readonly ipv4Ranges = new Map<number, IpPrefix>();
 
@@ -142,6 +147,7 @@ export class Policy {
       if (d.action === 'ban') f.banned = d;
     }
     if (this.sieges.size > 0) for (const ended of this.sieges.endQuiet(event.time, this.tools)) out = this.collect(out, ended);
+    if (this.onUnbannedFailure !== undefined && f.banned === undefined && mayBanSource(f)) this.onUnbannedFailure(f);
     return out ?? this.count('scored');
   }
 

@@ -9,6 +9,7 @@ import { Enforcer } from '../../src/enforce/enforcer.js';
 import { wireFleet } from '../../src/fleet/wire-fleet.js';
 import type { FleetLink } from '../../src/fleet/fleet-link.js';
 import { parseIpPrefix, type IpPrefix } from '../../src/net/ip-prefix.js';
+import { event } from '../support/events.js';
 import { systemClock } from '../../src/time/clock.js';
 import { LabRedis } from '../../lab/redis.js';
 
@@ -26,6 +27,7 @@ interface Node {
   readonly name: string;
   readonly core: ReturnType<typeof buildCore>;
   readonly link: FleetLink;
+  readonly stop: () => Promise<void>;
   readonly troubles: string[];
 }
 
@@ -39,10 +41,10 @@ async function startNode(name: string, allow: readonly string[] = []): Promise<N
   const core = buildCore(config, log, { useEventTime: false, sink: enforcer });
   const troubles: string[] = [];
   bus.on('trouble', (t) => troubles.push(t.kind));
-  const link = wireFleet(config.fleet!, { ledger: core.ledger, bus, clock: systemClock, log });
-  const node = { name, core, link, troubles };
+  const fleet = wireFleet(config, { ...core, bus, clock: systemClock, log });
+  const node = { name, core, link: fleet.link, stop: () => fleet.stop(), troubles };
   nodes.set(name, node);
-  await until(() => link.connected, `${name} linked`);
+  await until(() => fleet.link.connected && fleet.scores.ready, `${name} linked`);
   return node;
 }
 
@@ -67,7 +69,7 @@ describe('fleet over Redis', () => {
   });
 
   afterAll(async () => {
-    for (const n of nodes.values()) await n.link.stop();
+    for (const n of nodes.values()) await n.stop();
     await redis?.kill();
   });
 
@@ -91,13 +93,31 @@ describe('fleet over Redis', () => {
 
   it('gives a node that was away every ban decided meanwhile, within a second of its return', async () => {
     const a = nodes.get('pbx-a')!;
-    await nodes.get('pbx-c')!.link.stop();
+    await nodes.get('pbx-c')!.stop();
     nodes.delete('pbx-c');
     for (let i = 1; i <= 100; i++) adminBan(a, `198.18.1.${i}`);
     await until(() => a.link.pending === 0 && a.link.stats.published >= 100, 'A published');
     const c = await startNode('pbx-c');
     const took = await until(() => Array.from({ length: 100 }, (_, i) => `198.18.1.${i + 1}`).every((x) => banned(c, x)), 'all 100 on C', 1000);
     expect(took).toBeLessThan(1000);
+  });
+
+  it('counts failures fleet-wide: guesses spread round robin over three PBXs are banned on all three after at most threshold + 2 in total', async () => {
+    const all = ['pbx-a', 'pbx-b', 'pbx-c'].map((n) => nodes.get(n)!);
+    const attacker = '203.0.113.200';
+    let guesses = 0;
+    // Each PBX sees one guess in turn; a guess reaches a PBX only while it has not banned.
+    for (let round = 0; round < 10 && !all.every((n) => banned(n, attacker)); round++) {
+      for (const n of all) {
+        if (banned(n, attacker)) continue;
+        guesses++;
+        n.core.policy.handle(event('ChallengeResponseFailed', attacker, Date.now()));
+        // Guesses a few ms apart, as a scanner's over the network: the shared step answers meanwhile.
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    }
+    await until(() => all.every((n) => banned(n, attacker)), 'banned on all three', 1000);
+    expect(guesses).toBeLessThanOrEqual(5 + 2);
   });
 
   it('refuses and counts hostile entries in Redis: bad prefixes, 0.0.0.0/0, nft syntax, 10 MB values', async () => {
