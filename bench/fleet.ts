@@ -16,6 +16,7 @@ import type { FirewallDriver } from '../src/enforce/firewall-driver.js';
 import { NftablesDriver } from '../src/enforce/nftables-driver.js';
 import { wireFleet } from '../src/fleet/wire-fleet.js';
 import { parseIpPrefix, type IpPrefix } from '../src/net/ip-prefix.js';
+import { Store } from '../src/store/store.js';
 import { systemClock } from '../src/time/clock.js';
 import { LabRedis } from '../lab/redis.js';
 
@@ -42,7 +43,7 @@ function node(name: string, redisUrl: string, driver: FirewallDriver) {
   const bus = decisionBus();
   const enforcer = new Enforcer(driver, bus, log, { clock: systemClock, retryBaseMs: 10, retryMaxMs: 100, conntrackAttempts: 1 });
   const core = buildCore(config, log, { useEventTime: false, sink: enforcer });
-  const fleet = wireFleet(config, { ...core, bus, clock: systemClock, log });
+  const fleet = wireFleet(config, { ...core, store: Store.open(':memory:'), bus, clock: systemClock, log });
   return { core, bus, link: fleet.link, fleet };
 }
 

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { createClient } from 'redis';
+import type { Store } from '../store/store.js';
 import type { Clock } from '../time/clock.js';
 import { encodeEntry, parseEntry, type FleetEntry, type FleetWidest } from './fleet-entry.js';
 
@@ -12,6 +13,8 @@ export interface FleetLinkOptions {
   /** How long the stream keeps entries: a node away longer resyncs from the active bans. */
   readonly keepMs: number;
   readonly clock: Clock;
+  /** Where decisions wait while Redis is away: the store, so a restart meanwhile loses none. */
+  readonly outbox: Pick<Store, 'outboxPush' | 'outboxFirst' | 'outboxDrop' | 'outboxSize'>;
   /** Another node's ban or unban, checked. */
   readonly onEntry: (entry: FleetEntry) => void;
   /** Something in Redis that is not an entry we accept (counted and logged, never applied). */
@@ -43,12 +46,13 @@ export class FleetLink {
   private writer: Client | undefined;
   private reader: Client | undefined;
   private cursor: string | undefined;
-  private readonly outbox: FleetEntry[] = [];
   private up = false;
   private stopped = false;
   private reading: Promise<void> | undefined;
   /** After a start or a lost link: was the stream trimmed past the cursor meanwhile? */
   private checkCursor = true;
+  /** The outbox is being published: new decisions queue behind it. */
+  private flushing = false;
   private everUp = false;
   readonly stats = { published: 0, applied: 0, refused: 0, resyncs: 0, outboxDropped: 0 };
 
@@ -62,7 +66,7 @@ export class FleetLink {
   }
 
   get pending(): number {
-    return this.outbox.length;
+    return this.o.outbox.outboxSize;
   }
 
   start(): void {
@@ -78,23 +82,32 @@ export class FleetLink {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    await Promise.allSettled([this.writer?.quit(), this.reader?.disconnect()]);
+    // No waiting for a Redis that is away: what was not sent is in the outbox.
+    for (const c of [this.writer, this.reader]) if (c?.isOpen) c.destroy();
     await this.reading?.catch(() => {});
   }
 
   /** A decision of this node, for the others: published now, or when Redis is back. */
   publish(entry: FleetEntry): void {
-    if (this.up && this.outbox.length === 0) void this.send(entry).catch((e: Error) => this.keep(entry, e.message));
-    else this.keep(entry, 'Redis not connected');
+    if (this.up && !this.flushing && this.o.outbox.outboxSize === 0) {
+      void this.send(entry).catch((e: Error) => {
+        this.keep(entry);
+        this.lost(e.message);
+      });
+      return;
+    }
+    // Behind what waits already, in order.
+    this.keep(entry);
+    if (this.up) void this.flushOutbox();
+    else this.lost('Redis not connected');
   }
 
-  private keep(entry: FleetEntry, why: string): void {
-    this.outbox.push(entry);
-    if (this.outbox.length > MAX_OUTBOX) {
-      this.outbox.shift();
-      this.stats.outboxDropped++;
+  private keep(entry: FleetEntry): void {
+    try {
+      this.stats.outboxDropped += this.o.outbox.outboxPush(encodeEntry(entry), MAX_OUTBOX);
+    } catch (e) {
+      this.log.error({ err: e, prefix: entry.prefix.text }, `fleet: could not keep ${entry.op} ${entry.prefix.text} for Redis (the store refuses writes): the other nodes will not hear of it`);
     }
-    this.lost(why);
   }
 
   private async send(entry: FleetEntry): Promise<void> {
@@ -115,15 +128,27 @@ export class FleetLink {
     if (ended.length > 0) await transaction(w, [['HDEL', ACTIVE, ...ended], ['ZREM', EXPIRY, ...ended]]);
   }
 
+  /** The outbox, oldest first, one at a time (order matters: a ban, then its unban). */
   private async flushOutbox(): Promise<void> {
-    while (this.outbox.length > 0 && !this.stopped) {
-      try {
-        await this.send(this.outbox[0]!);
-      } catch (e) {
-        this.lost((e as Error).message);
-        return;
+    if (this.flushing) return;
+    this.flushing = true;
+    try {
+      for (let next = this.o.outbox.outboxFirst(1)[0]; next !== undefined && !this.stopped; next = this.o.outbox.outboxFirst(1)[0]) {
+        const parsed = parseEntry(next.fields, this.o.widest);
+        if (parsed.ok) {
+          try {
+            await this.send(parsed.entry);
+          } catch (e) {
+            this.lost((e as Error).message);
+            return;
+          }
+        } else {
+          this.log.warn({ reason: parsed.reason }, `fleet: dropped a kept decision that cannot be published: ${parsed.reason}`);
+        }
+        this.o.outbox.outboxDrop(next.id);
       }
-      this.outbox.shift();
+    } finally {
+      this.flushing = false;
     }
   }
 

@@ -64,7 +64,7 @@ export class FleetScores {
   }
 
   async stop(): Promise<void> {
-    await this.client.quit().catch(() => {});
+    if (this.client.isOpen) this.client.destroy();
   }
 
   /** One failure of `key` (inside `range`), of this weight, at wall-clock `now`. */

@@ -5,7 +5,7 @@ import type { BanLedger } from '../ledger/ban-ledger.js';
 import type { Clock } from '../time/clock.js';
 import type { Scoreboard } from '../detect/scoreboard.js';
 import type { Policy } from '../policy/policy.js';
-import { FleetLink } from './fleet-link.js';
+import { FleetLink, type FleetLinkOptions } from './fleet-link.js';
 import { FleetScores } from './fleet-scores.js';
 
 /** Refused entries logged one by one; past this many, only counted (Redis may be hostile). */
@@ -16,9 +16,9 @@ const REFUSALS_LOGGED = 20;
  * back through the ban ledger as one more ban source (origin `fleet`, the deciding node in the
  * note), so the never-ban lists, the widest ban and the longest ban apply to them as to any.
  */
-export function wireFleet(config: Config, d: { ledger: BanLedger; policy: Policy; scoreboard: Scoreboard; bus: DecisionBus; clock: Clock; log: Logger }): { link: FleetLink; scores: FleetScores; stop(): Promise<void> } {
+export function wireFleet(config: Config, d: { ledger: BanLedger; policy: Policy; scoreboard: Scoreboard; store: FleetLinkOptions['outbox']; bus: DecisionBus; clock: Clock; log: Logger }): { link: FleetLink; scores: FleetScores; stop(): Promise<void> } {
   const fleet = config.fleet!;
-  const { ledger, policy, scoreboard, bus, clock, log } = d;
+  const { ledger, policy, scoreboard, store, bus, clock, log } = d;
   let refusals = 0;
   let lost = false;
   const link = new FleetLink(
@@ -28,6 +28,7 @@ export function wireFleet(config: Config, d: { ledger: BanLedger; policy: Policy
       widest: { 4: fleet.widest.ipv4, 6: fleet.widest.ipv6 },
       keepMs: fleet.keep,
       clock,
+      outbox: store,
       onEntry(entry) {
         const now = clock.now();
         if (entry.op === 'unban') {

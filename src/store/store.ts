@@ -71,6 +71,8 @@ const MIGRATIONS: readonly string[] = [
    ALTER TABLE bans_v2 RENAME TO bans;
    CREATE INDEX bans_prefix ON bans (prefix, since);
    CREATE INDEX bans_active ON bans (lifted, until);`,
+  // Fleet mode: what this node decided while Redis was away, in order, until it is published.
+  `CREATE TABLE fleet_outbox (id INTEGER PRIMARY KEY, entry TEXT NOT NULL);`,
 ];
 
 function prefixOf(text: string): IpPrefix {
@@ -306,6 +308,25 @@ export class Store {
 
   allowed(): IpPrefix[] {
     return (this.sql('SELECT prefix FROM allow ORDER BY prefix').all() as Array<{ prefix: string }>).map((r) => prefixOf(r.prefix));
+  }
+
+  /** Fleet mode: a decision kept for Redis (its stream fields); beyond `max`, the oldest go. Returns how many went. */
+  outboxPush(fields: Readonly<Record<string, string>>, max: number): number {
+    this.sql('INSERT INTO fleet_outbox (entry) VALUES (?)').run(JSON.stringify(fields));
+    return this.sql('DELETE FROM fleet_outbox WHERE id <= (SELECT MAX(id) FROM fleet_outbox) - ?').run(max).changes;
+  }
+
+  /** The oldest decisions kept for Redis, first first. */
+  outboxFirst(limit: number): Array<{ id: number; fields: Record<string, string> }> {
+    return (this.sql('SELECT id, entry FROM fleet_outbox ORDER BY id LIMIT ?').all(limit) as Array<{ id: number; entry: string }>).map((r) => ({ id: r.id, fields: JSON.parse(r.entry) as Record<string, string> }));
+  }
+
+  outboxDrop(id: number): void {
+    this.sql('DELETE FROM fleet_outbox WHERE id = ?').run(id);
+  }
+
+  get outboxSize(): number {
+    return (this.sql('SELECT COUNT(*) AS n FROM fleet_outbox').get() as { n: number }).n;
   }
 
   audit(entry: AuditEntry): void {

@@ -1,3 +1,6 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { createClient } from 'redis';
@@ -10,6 +13,7 @@ import { wireFleet } from '../../src/fleet/wire-fleet.js';
 import type { FleetLink } from '../../src/fleet/fleet-link.js';
 import { parseIpPrefix, type IpPrefix } from '../../src/net/ip-prefix.js';
 import { event } from '../support/events.js';
+import { Store } from '../../src/store/store.js';
 import { systemClock } from '../../src/time/clock.js';
 import { LabRedis } from '../../lab/redis.js';
 
@@ -34,17 +38,27 @@ interface Node {
 let redis: LabRedis;
 const nodes = new Map<string, Node>();
 
-async function startNode(name: string, allow: readonly string[] = []): Promise<Node> {
+async function startNode(name: string, allow: readonly string[] = [], storeFile = ':memory:', linked = true): Promise<Node> {
   const config = parseConfig(`fleet: { redis: '${redis.url}', node: ${name} }\npolicy: { allow: [${allow.join(', ')}] }`, `${name}.yaml`);
   const bus = decisionBus();
   const enforcer = new Enforcer(new DryRunDriver(log), bus, log, { clock: systemClock, retryBaseMs: 10, retryMaxMs: 100, conntrackAttempts: 1 });
   const core = buildCore(config, log, { useEventTime: false, sink: enforcer });
   const troubles: string[] = [];
   bus.on('trouble', (t) => troubles.push(t.kind));
-  const fleet = wireFleet(config, { ...core, bus, clock: systemClock, log });
-  const node = { name, core, link: fleet.link, stop: () => fleet.stop(), troubles };
+  const store = Store.open(storeFile);
+  const fleet = wireFleet(config, { ...core, store, bus, clock: systemClock, log });
+  const node = {
+    name,
+    core,
+    link: fleet.link,
+    stop: async () => {
+      await fleet.stop();
+      store.close();
+    },
+    troubles,
+  };
   nodes.set(name, node);
-  await until(() => fleet.link.connected && fleet.scores.ready, `${name} linked`);
+  if (linked) await until(() => fleet.link.connected && fleet.scores.ready, `${name} linked`);
   return node;
 }
 
@@ -147,5 +161,21 @@ describe('fleet over Redis', () => {
     await until(() => Array.from({ length: 5 }, (_, i) => `198.18.2.${i + 1}`).every((x) => banned(b!, x)), 'all 5 on B', 5000);
     expect(a!.link.pending).toBe(0);
     expect(a!.troubles).toEqual(['fleet-lost', 'fleet-restored']);
+  });
+
+  it('keeps what it decided while Redis was down in its store: a restart meanwhile loses none', async () => {
+    const b = nodes.get('pbx-b')!;
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'ag-fleet-')), 'state.db');
+    const d = await startNode('pbx-d', [], file);
+    await redis.kill();
+    await until(() => !d.link.connected, 'D noticed');
+    for (let i = 1; i <= 3; i++) adminBan(d, `198.18.3.${i}`);
+    await until(() => d.link.pending === 3, 'three decisions kept');
+    await d.stop();
+    const again = await startNode('pbx-d', [], file, false);
+    expect(again.link.pending).toBe(3);
+    await redis.up();
+    await until(() => [1, 2, 3].every((i) => banned(b, `198.18.3.${i}`)), 'all 3 on B', 5000);
+    await until(() => again.link.pending === 0, 'the outbox emptied');
   });
 });
