@@ -34,6 +34,7 @@ async function main(argv: string[]): Promise<number> {
         for: { type: 'string' },
         reason: { type: 'string' },
         force: { type: 'boolean' },
+        local: { type: 'boolean' },
         json: { type: 'boolean' },
         yes: { type: 'boolean', short: 'y' },
         'manager-conf': { type: 'string' },
@@ -67,7 +68,7 @@ async function main(argv: string[]): Promise<number> {
   if (spec.admin) {
     const socket = values.socket ?? loadConfig(values.config, false).control.socket;
     const { adminCommand } = await import('./control/commands.js');
-    return adminCommand(socket, command, rest, { json: values.json === true, for: values.for, reason: values.reason, force: values.force === true });
+    return adminCommand(socket, command, rest, { json: values.json === true, for: values.for, reason: values.reason, force: values.force === true, local: values.local === true });
   }
   switch (command) {
     case 'replay': {

@@ -31,7 +31,7 @@ export const COMMAND_GROUPS: ReadonlyArray<readonly CommandSpec[]> = [
     spec('status', [], true, 'is the daemon connected to AMI, events per second, bans, last decision'),
     spec('list', [], true, 'the bans in force'),
     spec('ban', ['PREFIX'], true, 'ban an address or CIDR now [--for 1h|permanent] [--reason TEXT]', '[--force: wider than policy.widest_ban, /16 or /32 by default]'),
-    spec('unban', ['PREFIX'], true, 'lift a ban, in the kernel and the store'),
+    spec('unban', ['PREFIX'], true, 'lift a ban, in the kernel and the store; in a fleet on every node', '[--local: on this node only]'),
     spec('why', ['ADDRESS'], true, 'its scores, accounts tried, bans, decisions and trust'),
     spec('allow', ['PREFIX'], true, 'never score or ban it (kept in the store)'),
     spec('disallow', ['PREFIX'], true, 'take it off the runtime allow-list'),

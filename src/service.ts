@@ -273,7 +273,7 @@ export async function startService(config: Config, daemonLog: Logger, clock: Clo
 
   // After the restore: other nodes' bans go into a ledger that holds this node's own.
   const fleet = config.fleet ? wireFleet(config, { ledger, policy, scoreboard, store, bus, clock, log }) : undefined;
-  const guard = new Guard({ ledger, policy, scoreboard, enforcer, store, pipeline, clock, ami, watch, canary, fleet: fleet && config.fleet ? { node: config.fleet.node, link: fleet.link } : undefined, configAllow: () => current.policy.allow, lastDecision: () => lastDecision, eventsPerSecond: () => rate, storeWrites: () => ({ failing: persister.failing, pending: persister.pending }) });
+  const guard = new Guard({ ledger, policy, scoreboard, enforcer, store, pipeline, clock, ami, watch, canary, fleet: fleet && config.fleet ? { node: config.fleet.node, link: fleet.link, unbanEverywhere: fleet.unbanEverywhere } : undefined, configAllow: () => current.policy.allow, lastDecision: () => lastDecision, eventsPerSecond: () => rate, storeWrites: () => ({ failing: persister.failing, pending: persister.pending }) });
   const control = new ControlServer(config.control.socket, guardHandler(guard), log);
   let metricsServer: Server | undefined;
   let serveMetrics: (() => Promise<Server>) | undefined;

@@ -12,6 +12,8 @@ interface Options {
   readonly for: string | undefined;
   readonly reason: string | undefined;
   readonly force: boolean;
+  /** unban: on this node only (fleet mode; an unban is fleet-wide otherwise). */
+  readonly local: boolean;
 }
 
 /**
@@ -43,8 +45,8 @@ const prefixChange =
   (cmd: 'unban' | 'allow' | 'disallow', done: string): Printer =>
   async (socket, args, o) => {
     try {
-      const r = (await request(socket, { cmd, prefix: args[0] })) as { prefix: string };
-      out(o.json ? JSON.stringify(r) : `${done} ${r.prefix}`);
+      const r = (await request(socket, { cmd, prefix: args[0], ...(cmd === 'unban' && o.local ? { local: true } : {}) })) as { prefix: string; fleet?: string };
+      out(o.json ? JSON.stringify(r) : `${done} ${r.prefix}${r.fleet ? ` (${r.fleet})` : ''}`);
       return EXIT.ok;
     } catch (e) {
       if (e instanceof GuardError && e.code === 'AG_ERR_CONTROL_REQUEST' && /is not/.test(e.message)) {

@@ -25,7 +25,14 @@ export interface GuardDeps {
   /** The last canary: do security events still arrive? (none when canary.enabled is false) */
   readonly canary?: { readonly last: CanaryState | undefined } | undefined;
   /** Fleet mode: this node's name and its link to Redis (none without a `fleet:` section). */
-  readonly fleet?: { readonly node: string; readonly link: { readonly connected: boolean; readonly pending: number; readonly stats: Readonly<Record<'published' | 'applied' | 'refused' | 'resyncs' | 'outboxDropped', number>> } } | undefined;
+  readonly fleet?:
+    | {
+        readonly node: string;
+        readonly link: { readonly connected: boolean; readonly pending: number; readonly stats: Readonly<Record<'published' | 'applied' | 'refused' | 'resyncs' | 'outboxDropped', number>> };
+        /** An admin's unban, for every node. */
+        readonly unbanEverywhere: (prefix: IpPrefix) => void;
+      }
+    | undefined;
   /** The config's allow-list as it stands (a reload changes it). */
   readonly configAllow: () => readonly IpPrefix[];
   readonly lastDecision: () => Decision | undefined;
@@ -86,8 +93,10 @@ export class Guard {
 
   async unban(r: Args<'unban'>) {
     if (!this.d.ledger.lift(r.prefix, this.d.clock.now(), 'cli')) throw notFound(`${r.prefix.text} is not banned`);
+    const fleet = this.d.fleet;
+    if (fleet && r.local !== true) fleet.unbanEverywhere(r.prefix);
     await this.d.enforcer.drain({ flushes: false });
-    return { prefix: r.prefix.text, lifted: 1, ...storeNote(this.d) };
+    return { prefix: r.prefix.text, lifted: 1, ...(fleet ? { fleet: r.local === true ? `on ${fleet.node} only` : 'on every node of the fleet' } : {}), ...storeNote(this.d) };
   }
 
   why(r: Args<'why'>) {

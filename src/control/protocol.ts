@@ -29,7 +29,7 @@ export const requestSchema = z.discriminatedUnion('cmd', [
   z.object({ cmd: z.literal('status') }).strict(),
   z.object({ cmd: z.literal('list') }).strict(),
   z.object({ cmd: z.literal('ban'), prefix, for: banFor.optional(), reason: z.string().max(200).optional(), force: z.boolean().optional() }).strict(),
-  z.object({ cmd: z.literal('unban'), prefix }).strict(),
+  z.object({ cmd: z.literal('unban'), prefix, local: z.boolean().optional() }).strict(),
   z.object({ cmd: z.literal('why'), address: prefix }).strict(),
   z.object({ cmd: z.literal('allow'), prefix }).strict(),
   z.object({ cmd: z.literal('disallow'), prefix }).strict(),

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import type { DecisionBus } from '../effects/bus.js';
 import type { BanLedger } from '../ledger/ban-ledger.js';
+import type { IpPrefix } from '../net/ip-prefix.js';
 import type { Clock } from '../time/clock.js';
 import type { Scoreboard } from '../detect/scoreboard.js';
 import type { Policy } from '../policy/policy.js';
@@ -16,7 +17,7 @@ const REFUSALS_LOGGED = 20;
  * back through the ban ledger as one more ban source (origin `fleet`, the deciding node in the
  * note), so the never-ban lists, the widest ban and the longest ban apply to them as to any.
  */
-export function wireFleet(config: Config, d: { ledger: BanLedger; policy: Policy; scoreboard: Scoreboard; store: FleetLinkOptions['outbox']; bus: DecisionBus; clock: Clock; log: Logger }): { link: FleetLink; scores: FleetScores; stop(): Promise<void> } {
+export function wireFleet(config: Config, d: { ledger: BanLedger; policy: Policy; scoreboard: Scoreboard; store: FleetLinkOptions['outbox']; bus: DecisionBus; clock: Clock; log: Logger }): { link: FleetLink; scores: FleetScores; unbanEverywhere(prefix: IpPrefix): void; stop(): Promise<void> } {
   const fleet = config.fleet!;
   const { ledger, policy, scoreboard, store, bus, clock, log } = d;
   let refusals = 0;
@@ -58,10 +59,6 @@ export function wireFleet(config: Config, d: { ledger: BanLedger; policy: Policy
   bus.on('committed', (decision, until) => {
     if (decision.origin !== 'fleet') link.publish({ op: 'ban', node: fleet.node, prefix: decision.target, until, reason: decision.reason });
   });
-  // An admin's unban is fleet-wide; an expiry is each node's own.
-  bus.on('lifted', (prefix, _time, origin) => {
-    if (origin === 'cli') link.publish({ op: 'unban', node: fleet.node, prefix });
-  });
   // Failures count fleet-wide: a source spreading its guesses over the PBXs is banned by the
   // node whose failure completes the score, as soon as its total reaches the threshold.
   const scores = new FleetScores(
@@ -85,6 +82,8 @@ export function wireFleet(config: Config, d: { ledger: BanLedger; policy: Policy
   return {
     link,
     scores,
+    // The admin's (Guard.unban, unless --local); an expiry is each node's own.
+    unbanEverywhere: (prefix) => link.publish({ op: 'unban', node: fleet.node, prefix }),
     async stop() {
       policy.onUnbannedFailure = undefined;
       await Promise.all([link.stop(), scores.stop()]);

@@ -20,7 +20,7 @@ import { prefix as p } from '../support/prefix.js';
 
 const log = createLogger('silent', 'stderr');
 
-function setup(yaml = '{}', file = ':memory:') {
+function setup(yaml = '{}', file = ':memory:', fleet?: ConstructorParameters<typeof Guard>[0]['fleet']) {
   const clock = new ManualClock();
   const fw = new FlakyFirewall(0);
   const bus = decisionBus();
@@ -43,6 +43,7 @@ function setup(yaml = '{}', file = ':memory:') {
     lastDecision: () => undefined,
     eventsPerSecond: () => 0,
     storeWrites: () => ({ failing: persister.failing, pending: persister.pending }),
+    fleet,
   });
   return { guard, fw, changes, clock, enforcer, store, persister, core };
 }
@@ -70,6 +71,18 @@ describe('Guard (the admin socket’s facade)', () => {
     const listed = [...guard.list({ cmd: 'list' }).rows] as Array<{ prefix: string }>;
     expect(listed.find((b) => b.prefix === '203.0.113.2')).toMatchObject({ until: now + 604_800_000, reason: 'import', origin: 'import' });
     expect(listed.find((b) => b.prefix === '203.0.113.1')).toMatchObject({ reason: 'from pbx2' });
+  });
+
+  it('unbans on every node of a fleet, or with --local on this one only, and says which', async () => {
+    const everywhere: string[] = [];
+    const link = { connected: true, pending: 0, stats: { published: 0, applied: 0, refused: 0, resyncs: 0, outboxDropped: 0 } };
+    const { guard } = setup('{}', ':memory:', { node: 'pbx-a', link, unbanEverywhere: (prefix) => everywhere.push(prefix.text) });
+    await guard.ban({ cmd: 'ban', prefix: p('203.0.113.9') });
+    await guard.ban({ cmd: 'ban', prefix: p('203.0.113.10') });
+    expect(await guard.unban({ cmd: 'unban', prefix: p('203.0.113.9') })).toMatchObject({ fleet: 'on every node of the fleet' });
+    expect(await guard.unban({ cmd: 'unban', prefix: p('203.0.113.10'), local: true })).toMatchObject({ fleet: 'on pbx-a only' });
+    expect(everywhere).toEqual(['203.0.113.9']);
+    expect(guard.status({ cmd: 'status' }).fleet).toEqual({ node: 'pbx-a', connected: true, outbox: 0, published: 0, applied: 0, refused: 0 });
   });
 
   it('refuses a ban overlapping the allow-list and an unban of what is not banned, changing nothing', async () => {
