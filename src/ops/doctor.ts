@@ -54,6 +54,7 @@ export async function runDoctor(o: DoctorOptions): Promise<CheckResult[]> {
   results.push(...identifiedCheck(config));
   results.push(...(await firewallChecks(config, o.runner)));
   results.push(storeCheck(config));
+  results.push(...(await fleetCheck(config)));
   results.push(...(await daemonChecks(config)));
   results.push(...(await channelChecks(config, o.sendTest)));
   results.push(...(await otherDefenders(o.runner, o.proc ?? '/proc')));
@@ -77,7 +78,33 @@ function identifiedCheck(config: Config): CheckResult[] {
   ];
 }
 
+/**
+ * Fleet mode: can this node reach Redis as its user, and read and write the fleet's keys? A
+ * ZSCORE and an XREVRANGE on them: an ACL that lacks a command or the key pattern says so.
+ */
+export async function fleetCheck(config: Config): Promise<CheckResult[]> {
+  const fleet = config.fleet;
+  if (!fleet) return [];
+  const where = fleet.redis.replace(/\/\/[^@/]*@/, '//');
+  const { createClient } = await import('redis');
+  const client = createClient({ url: fleet.redis, socket: { connectTimeout: 3000, reconnectStrategy: false }, disableOfflineQueue: true });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    await client.sendCommand(['XREVRANGE', 'asterisk-guard:{fleet}:bans', '+', '-', 'COUNT', '1']);
+    await client.sendCommand(['ZSCORE', 'asterisk-guard:{fleet}:expiry', 'doctor']);
+    await client.sendCommand(['HSET', 'asterisk-guard:{fleet}:doctor', 'node', fleet.node]);
+    await client.sendCommand(['DEL', 'asterisk-guard:{fleet}:doctor']);
+    return [ok('fleet', `Redis at ${where} answers node ${fleet.node}, and its user may read and write the fleet's keys`)];
+  } catch (e) {
+    return [fail('fleet', `Redis at ${where}: ${message(e)}`, 'check fleet.redis (host, port, user, password; rediss:// for TLS) and the ACL in docs/fleet.md')];
+  } finally {
+    if (client.isOpen) client.destroy();
+  }
+}
+
 interface DaemonStatus {
+  readonly fleet?: { readonly node: string; readonly connected: boolean; readonly outbox: number; readonly refused: number } | null;
   readonly canary: { readonly sent: string; readonly ok: boolean | null; readonly echo_ms: number | null } | null;
   readonly kernel: { readonly table: string; readonly repairs: number } | null;
 }
@@ -97,6 +124,11 @@ async function daemonChecks(config: Config): Promise<CheckResult[]> {
   else if (c.ok === false) out.push(fail('canary', `the last canary (${c.sent}) was not reported by Asterisk: the guard is blind`, `check that the AMI user has \`read = security\` in ${config.ami.manager_conf}, that no eventfilter drops InvalidAccountID, then \`asterisk -rx "manager reload"\``));
   else if (c.ok === true) out.push(ok('canary', `security events arrive: the last canary (${c.sent}) was reported in ${c.echo_ms} ms`));
   else out.push({ check: 'canary', status: 'info', detail: `the first canary (${c.sent}) is still awaited` });
+  const f = status.fleet;
+  if (f) {
+    if (f.connected) out.push(ok('fleet link', `node ${f.node} shares its bans; ${f.refused} entries refused from Redis since start`));
+    else out.push(fail('fleet link', `node ${f.node} is banning alone: Redis unreachable; ${f.outbox} decision(s) wait to be shared`, 'see the fleet check above and the log for "fleet link to Redis lost"'));
+  }
   const k = status.kernel;
   if (k !== null && k.table !== 'whole' && k.table !== 'not inspected yet') out.push(fail('kernel table', `the daemon finds its table incomplete: ${k.table} missing`, 'the daemon restores it by itself within a second; if this stays, see the log for table-restored errors'));
   else if (k !== null) out.push(ok('kernel table', `${k.table === 'whole' ? 'whole' : k.table}; restored ${k.repairs} time(s) since start`));

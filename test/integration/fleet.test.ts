@@ -10,6 +10,7 @@ import { decisionBus } from '../../src/effects/bus.js';
 import { DryRunDriver } from '../../src/enforce/dry-run-driver.js';
 import { Enforcer } from '../../src/enforce/enforcer.js';
 import { wireFleet } from '../../src/fleet/wire-fleet.js';
+import { fleetCheck } from '../../src/ops/doctor.js';
 import type { FleetLink } from '../../src/fleet/fleet-link.js';
 import { parseIpPrefix, type IpPrefix } from '../../src/net/ip-prefix.js';
 import { event } from '../support/events.js';
@@ -182,5 +183,18 @@ describe('fleet over Redis', () => {
     await redis.up();
     await until(() => [1, 2, 3].every((i) => banned(b, `198.18.3.${i}`)), 'all 3 on B', 5000);
     await until(() => again.link.pending === 0, 'the outbox emptied');
+  });
+
+  it('doctor: says whether Redis answers this node and lets its user use the fleet\'s keys, and what to fix', async () => {
+    const check = (url: string) => fleetCheck(parseConfig(`fleet: { redis: '${url}', node: pbx-a }`, 'x'));
+    expect(await check(redis.url)).toMatchObject([{ check: 'fleet', status: 'ok' }]);
+    const wrong = await check(redis.url.replace('lab-fleet-password', 'wrong'));
+    expect(wrong).toMatchObject([{ check: 'fleet', status: 'fail', fix: expect.stringMatching(/fleet\.redis/) }]);
+    expect(wrong[0]!.detail).not.toContain('wrong');
+    const admin = createClient({ url: redis.url });
+    await admin.connect();
+    await admin.sendCommand(['ACL', 'SETUSER', 'narrow', 'on', '>pw', '~other:*', '+@all']);
+    await admin.quit();
+    expect(await check(`redis://narrow:pw@127.0.0.1:${redis.port}`)).toMatchObject([{ check: 'fleet', status: 'fail', detail: expect.stringMatching(/NOPERM|permission/i) }]);
   });
 });
