@@ -7,6 +7,7 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { BanMemoryResults } from './ban-memory.js';
 import type { FleetResults } from './fleet.js';
+import type { FleetScaleResults } from './fleet-scale.js';
 import type { runKernelBench } from './kernel.js';
 import { runPipelineBench } from './pipeline.js';
 import type { SideBySide } from './side-by-side.js';
@@ -38,6 +39,9 @@ say(`   nft flush ruleset by someone else → all 100k bans back: ${f(k.flushRes
 say('8. fleet: a ban on PBX A in PBX C\'s kernel, through Redis (network namespace)...');
 const fleet = JSON.parse(await child('fleet-main.js')) as FleetResults;
 say(`   p50 ${f(fleet.propagationP50)} ms, p99 ${f(fleet.propagationP99)} ms over ${fleet.bans} bans; a Redis round trip p50 ${f(fleet.redisPingP50)} / p99 ${f(fleet.redisPingP99)} ms and C's own enforcer -> drop p99 ${f(fleet.enforcerP99)} ms, same run`);
+say('9. fleet scale: 1,000 simulated nodes against one Redis...');
+const scale = JSON.parse(await child('fleet-scale-main.js')) as FleetScaleResults;
+say(`   ${n(scale.failuresPerSecond)} shared-score steps/s and ${n(scale.bansPerSecond)} bans/s from ${n(scale.nodes)} nodes; a ban reaches every node p50 ${f(scale.propagationP50)} ms, p99 ${f(scale.propagationP99)} ms (${n(scale.deliveries)} deliveries); Redis used ${f(scale.redisCpuPercent, 0)}% of a core`);
 say('6. fail2ban side by side in the lab (real Asterisk 22, svcrack)...');
 const side = JSON.parse(lastLine(await child('side-by-side-main.js'))) as SideBySide;
 say(`   failed guesses that reached Asterisk: fail2ban ${side.fail2ban.guesses}, asterisk-guard ${side.guard.guesses} (threshold ${side.threshold})`);
@@ -78,6 +82,9 @@ writeFileSync(
 | 7 | … the same with no list running, same run | ${f(bans.latency.idleP50)} / ${f(bans.latency.idleP99)} ms | | |
 | 8 | fleet: a ban decided on PBX A → in PBX C's kernel (A's commit, Redis stream, C's ledger and nft), p50 / p99 over ${fleet.bans} bans | ${f(fleet.propagationP50)} / ${f(fleet.propagationP99)} ms | p99 < 10 ms | ${mark(fleet.propagationP99 < 10)} |
 | 8 | … its parts, same run: a Redis round trip p50 / p99; C's enforcer → drop p99 | ${f(fleet.redisPingP50)} / ${f(fleet.redisPingP99)} ms; ${f(fleet.enforcerP99)} ms | | |
+| 9 | fleet scale: ${n(scale.nodes)} simulated nodes (a reader and a writer each) on one Redis, ${n(scale.failuresPerSecond)} shared-score steps/s and ${n(scale.bansPerSecond)} bans/s: a ban at every node, p50 / p99 | ${f(scale.propagationP50)} / ${f(scale.propagationP99)} ms | | |
+| 9 | … per ban, its first node (Redis's part: this one process then works through the other ${n(scale.nodes - 1)} deliveries on the same 2 cores) | ${f(scale.firstP50)} / ${f(scale.firstP99)} ms | | |
+| 9 | … Redis's CPU meanwhile (one core = 100%) | ${f(scale.redisCpuPercent, 0)}% | | |
 | 6 | failed svcrack guesses that reached Asterisk before the drop (threshold ${side.threshold}): asterisk-guard | ${side.guard.guesses}${side.guard.banned ? '' : ' (no ban!)'} | ≤ threshold + 1 | ${mark(side.guard.banned && side.guard.guesses <= side.threshold + 1)} |
 | 6 | … fail2ban (Debian's, asterisk jail, nftables action), same run, same Asterisk | ${side.fail2ban.guesses}${side.fail2ban.banned ? `, banned ${f(side.fail2ban.secondsToBan)} s after the attack began` : ' (no ban within the attack)'} | | |
 
@@ -127,6 +134,11 @@ How each part is measured, and where the time goes:
   every 50 ms; the time runs until C's nftables driver has committed it (A's commit, the
   stream, C's reader, ledger and enforcer). Closer together (a ban every 2 ms) C's commits land
   beside its own conntrack flushes of the previous bans: p99 36 ms (docs/decisions.md).
+- **9**: \`bench/fleet-scale.ts\`: 2,000 connections from one process (the simulated nodes
+  share this process's two cores with redis-server): writers send the shared-score Lua step
+  (EVALSHA, keyed by /24) and publish bans (XADD); every reader blocks on XREAD as a guard does.
+  The latency is from the XADD's sending to each reader's receipt; Redis's CPU from
+  /proc/PID/stat over the run.
 - **6**: \`bench/side-by-side.ts\`: the lab (\`npm run demo\`'s) with two svcrack attackers, one left to
   each defender (fail2ban ignores the guard's, the guard allow-lists fail2ban's). Guesses are
   counted in Asterisk's own security log.

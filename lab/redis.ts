@@ -14,6 +14,11 @@ export class LabRedis {
     private readonly password: string,
   ) {}
 
+  get pid(): number {
+    if (this.process?.pid === undefined) throw new Error('redis-server is not running');
+    return this.process.pid;
+  }
+
   /** redis://, with the ACL user the guards use. */
   get url(): string {
     return `redis://guard:${this.password}@127.0.0.1:${this.port}`;
