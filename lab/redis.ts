@@ -12,7 +12,14 @@ export class LabRedis {
     readonly port: number,
     private readonly dir: string,
     private readonly password: string,
+    /** TLS only (rediss://), with a self-signed certificate for 127.0.0.1: `ca` verifies it. */
+    private readonly tls: boolean,
   ) {}
+
+  /** The certificate Redis presents (self-signed: it is its own CA). */
+  get ca(): string {
+    return path.join(this.dir, 'redis.pem');
+  }
 
   get pid(): number {
     if (this.process?.pid === undefined) throw new Error('redis-server is not running');
@@ -21,11 +28,14 @@ export class LabRedis {
 
   /** redis://, with the ACL user the guards use. */
   get url(): string {
-    return `redis://guard:${this.password}@127.0.0.1:${this.port}`;
+    return `${this.tls ? 'rediss' : 'redis'}://guard:${this.password}@127.0.0.1:${this.port}`;
   }
 
-  static async start(port = 20_000 + Math.floor(Math.random() * 20_000)): Promise<LabRedis> {
-    const r = new LabRedis(port, mkdtempSync(path.join(tmpdir(), 'ag-redis-')), 'lab-fleet-password');
+  static async start(o: { tls?: boolean } = {}, port = 20_000 + Math.floor(Math.random() * 20_000)): Promise<LabRedis> {
+    const r = new LabRedis(port, mkdtempSync(path.join(tmpdir(), 'ag-redis-')), 'lab-fleet-password', o.tls === true);
+    if (r.tls) {
+      await execa('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', path.join(r.dir, 'redis.key'), '-out', r.ca]);
+    }
     await r.up();
     return r;
   }
@@ -34,7 +44,9 @@ export class LabRedis {
   async up(): Promise<void> {
     this.process = execa(
       'redis-server',
-      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir, '--user', 'default', 'off', '--user', 'guard', 'on', `>${this.password}`, '~asterisk-guard:*', '+@all'],
+      [
+        ...(this.tls ? ['--port', '0', '--tls-port', String(this.port), '--tls-cert-file', this.ca, '--tls-key-file', path.join(this.dir, 'redis.key'), '--tls-ca-cert-file', this.ca, '--tls-auth-clients', 'no'] : ['--port', String(this.port)]),
+        '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir, '--user', 'default', 'off', '--user', 'guard', 'on', `>${this.password}`, '~asterisk-guard:*', '+@all'],
       { reject: false, all: true },
     );
     for (let i = 0; i < 100; i++) {

@@ -242,6 +242,8 @@ export const configSchema = z
           .strict()
           .prefault({}),
         keep: duration(60_000).default(86_400_000),
+        // rediss:// with a private CA: the PEM file of the CA that signed Redis's certificate.
+        ca: z.string().min(1).optional(),
       })
       .strict()
       .optional(),

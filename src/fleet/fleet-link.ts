@@ -1,12 +1,12 @@
 import type { Logger } from 'pino';
-import { createClient } from 'redis';
+import { createClient, type RedisClientOptions } from 'redis';
 import type { Store } from '../store/store.js';
 import type { Clock } from '../time/clock.js';
 import { encodeEntry, parseEntry, type FleetEntry, type FleetWidest } from './fleet-entry.js';
 
 export interface FleetLinkOptions {
-  /** redis:// or rediss:// (TLS); user and password in the URL (a Redis ACL user). */
-  readonly url: string;
+  /** redis:// or rediss:// (TLS), user and password in the URL (a Redis ACL user): see redis-options.ts. */
+  readonly redis: RedisClientOptions;
   /** This node's name: its own entries are not applied again. */
   readonly node: string;
   readonly widest: FleetWidest;
@@ -70,9 +70,8 @@ export class FleetLink {
   }
 
   start(): void {
-    const options = { url: this.o.url, socket: { reconnectStrategy: (retries: number) => Math.min(100 * 2 ** retries, 2000), connectTimeout: 2000 } };
-    this.writer = createClient(options);
-    this.reader = createClient(options);
+    this.writer = createClient(this.o.redis);
+    this.reader = createClient(this.o.redis);
     for (const c of [this.writer, this.reader]) c.on('error', (e: Error) => this.lost(e.message));
     this.writer.on('ready', () => void this.flushOutbox());
     void this.writer.connect().catch((e: Error) => this.lost(e.message));

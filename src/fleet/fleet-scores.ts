@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { createClient } from 'redis';
+import { createClient, type RedisClientOptions } from 'redis';
 import type { IpPrefix } from '../net/ip-prefix.js';
 
 /**
@@ -26,7 +26,7 @@ return 0
 `;
 
 export interface FleetScoresOptions {
-  readonly url: string;
+  readonly redis: RedisClientOptions;
   readonly halfLifeMs: number;
   readonly threshold: number;
   /** A source whose fleet-wide score reached the threshold, from this node's failure. */
@@ -51,7 +51,7 @@ export class FleetScores {
     private readonly o: FleetScoresOptions,
     private readonly log: Logger,
   ) {
-    this.client = createClient({ url: o.url, socket: { reconnectStrategy: (retries: number) => Math.min(100 * 2 ** retries, 2000), connectTimeout: 2000 }, disableOfflineQueue: true });
+    this.client = createClient({ ...o.redis, disableOfflineQueue: true });
     this.client.on('error', () => {});
   }
 

@@ -8,6 +8,7 @@ import type { Scoreboard } from '../detect/scoreboard.js';
 import type { Policy } from '../policy/policy.js';
 import { FleetLink, type FleetLinkOptions } from './fleet-link.js';
 import { FleetScores } from './fleet-scores.js';
+import { redisClientOptions } from './redis-options.js';
 
 /** Refused entries logged one by one; past this many, only counted (Redis may be hostile). */
 const REFUSALS_LOGGED = 20;
@@ -19,12 +20,13 @@ const REFUSALS_LOGGED = 20;
  */
 export function wireFleet(config: Config, d: { ledger: BanLedger; policy: Policy; scoreboard: Scoreboard; store: FleetLinkOptions['outbox']; bus: DecisionBus; clock: Clock; log: Logger }): { link: FleetLink; scores: FleetScores; unbanEverywhere(prefix: IpPrefix): void; stop(): Promise<void> } {
   const fleet = config.fleet!;
+  const redis = redisClientOptions(fleet);
   const { ledger, policy, scoreboard, store, bus, clock, log } = d;
   let refusals = 0;
   let lost = false;
   const link = new FleetLink(
     {
-      url: fleet.redis,
+      redis,
       node: fleet.node,
       widest: { 4: fleet.widest.ipv4, 6: fleet.widest.ipv6 },
       keepMs: fleet.keep,
@@ -63,7 +65,7 @@ export function wireFleet(config: Config, d: { ledger: BanLedger; policy: Policy
   // node whose failure completes the score, as soon as its total reaches the threshold.
   const scores = new FleetScores(
     {
-      url: fleet.redis,
+      redis,
       halfLifeMs: config.detect.half_life,
       threshold: config.detect.threshold,
       onReached(key) {

@@ -87,7 +87,13 @@ export async function fleetCheck(config: Config): Promise<CheckResult[]> {
   if (!fleet) return [];
   const where = fleet.redis.replace(/\/\/[^@/]*@/, '//');
   const { createClient } = await import('redis');
-  const client = createClient({ url: fleet.redis, socket: { connectTimeout: 3000, reconnectStrategy: false }, disableOfflineQueue: true });
+  const { redisClientOptions } = await import('../fleet/redis-options.js');
+  let client;
+  try {
+    client = createClient({ ...redisClientOptions(fleet, false), disableOfflineQueue: true });
+  } catch (e) {
+    return [fail('fleet', message(e), 'fix fleet.ca')];
+  }
   client.on('error', () => {});
   try {
     await client.connect();

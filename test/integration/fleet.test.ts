@@ -198,3 +198,28 @@ describe('fleet over Redis', () => {
     expect(await check(`redis://narrow:pw@127.0.0.1:${redis.port}`)).toMatchObject([{ check: 'fleet', status: 'fail', detail: expect.stringMatching(/NOPERM|permission/i) }]);
   });
 });
+
+describe('fleet over Redis with TLS (rediss://)', () => {
+  let tlsRedis: LabRedis;
+  beforeAll(async () => {
+    tlsRedis = await LabRedis.start({ tls: true });
+  });
+  afterAll(async () => {
+    await tlsRedis?.kill();
+  });
+
+  it('links with the CA that signed Redis\'s certificate, and refuses a certificate it cannot verify', async () => {
+    const config = (ca?: string) => parseConfig(`fleet: { redis: '${tlsRedis.url}', node: pbx-t${ca ? `, ca: '${ca}'` : ''} }`, 'x');
+    expect(await fleetCheck(config(tlsRedis.ca))).toMatchObject([{ check: 'fleet', status: 'ok' }]);
+    expect(await fleetCheck(config())).toMatchObject([{ check: 'fleet', status: 'fail', detail: expect.stringMatching(/self.signed|certificate/i) }]);
+    expect(await fleetCheck(config('/nonexistent/ca.pem'))).toMatchObject([{ check: 'fleet', status: 'fail', detail: expect.stringMatching(/fleet\.ca: cannot read \/nonexistent\/ca\.pem/) }]);
+    const c = parseConfig(`fleet: { redis: '${tlsRedis.url}', node: pbx-t, ca: '${tlsRedis.ca}' }`, 'x');
+    const fleet = wireFleet(c, { ...buildCore(c, log, { useEventTime: false }), store: Store.open(':memory:'), bus: decisionBus(), clock: systemClock, log });
+    try {
+      await until(() => fleet.link.connected && fleet.scores.ready, 'linked over TLS');
+    } finally {
+      await fleet.stop();
+    }
+  });
+});
+
