@@ -35,6 +35,11 @@ export interface AsteriskOptions {
   readonly namespace: string;
   /** The project's asterisk-conf/ folder. */
   readonly confDir: string;
+  /**
+   * Where this instance keeps its config, logs and state inside the root (default /opt/pbx):
+   * several Asterisks share one root (the fleet's lab), each with a directory of its own.
+   */
+  readonly dir?: string;
 }
 
 /** One Asterisk process. Its AMI secret for the guard is made fresh for each lab. */
@@ -43,24 +48,35 @@ export class LabAsterisk {
   private process: ResultPromise | undefined;
   private mountedProc = false;
 
-  constructor(private readonly options: AsteriskOptions) {}
+  private readonly dir: string;
+
+  constructor(private readonly options: AsteriskOptions) {
+    this.dir = options.dir ?? PBX_DIR;
+  }
 
   /** manager.conf as seen from outside the root: what the guard reads. */
   get managerConf(): string {
-    return path.join(this.options.root, PBX_DIR, 'etc/manager.conf');
+    return path.join(this.options.root, this.dir, 'etc/manager.conf');
   }
 
   get logDir(): string {
-    return path.join(this.options.root, PBX_DIR, 'log');
+    return path.join(this.options.root, this.dir, 'log');
   }
 
   /** Copies asterisk-conf/ into the root, with a fresh secret and a self-signed AMI TLS
    *  certificate, and clears old logs and state. */
   async prepare(): Promise<void> {
-    const base = path.join(this.options.root, PBX_DIR);
+    const base = path.join(this.options.root, this.dir);
     rmSync(base, { recursive: true, force: true });
     for (const d of ['etc', 'cache', 'lib', 'spool', 'run', 'log']) mkdirSync(path.join(base, d), { recursive: true });
     cpSync(this.options.confDir, path.join(base, 'etc'), { recursive: true });
+    // asterisk-conf/ names /opt/pbx; another instance's files go in its own directory.
+    if (this.dir !== PBX_DIR) {
+      for (const name of ['asterisk.conf', 'manager.conf']) {
+        const file = path.join(base, 'etc', name);
+        writeFileSync(file, readFileSync(file, 'utf8').replaceAll(`${PBX_DIR}/`, `${this.dir}/`));
+      }
+    }
     const guardUser = path.join(base, 'etc/manager.d/asterisk-guard.conf');
     for (const file of [guardUser, path.join(base, 'etc/ari.conf')]) {
       writeFileSync(file, readFileSync(file, 'utf8').replace('change-me-to-a-long-random-string', this.amiSecret));
@@ -72,7 +88,7 @@ export class LabAsterisk {
 
   /** The AMI TLS certificate, for a client that checks it. */
   get tlsCertificate(): string {
-    return path.join(this.options.root, PBX_DIR, 'etc/keys/ami.pem');
+    return path.join(this.options.root, this.dir, 'etc/keys/ami.pem');
   }
 
   async start(): Promise<void> {
@@ -85,7 +101,7 @@ export class LabAsterisk {
     }
     this.process = execa(
       'ip',
-      ['netns', 'exec', namespace, 'chroot', root, 'asterisk', '-C', `${PBX_DIR}/etc/asterisk.conf`, '-f', '-n', '-q'],
+      ['netns', 'exec', namespace, 'chroot', root, 'asterisk', '-C', `${this.dir}/etc/asterisk.conf`, '-f', '-n', '-q'],
       { reject: false, stdout: 'ignore', stderr: 'ignore', stdin: 'ignore' },
     );
     for (let i = 0; i < 100; i++) {
@@ -100,7 +116,7 @@ export class LabAsterisk {
   /** Runs an Asterisk CLI command through its control socket. */
   async cli(command: string): Promise<string> {
     const { root, namespace } = this.options;
-    const r = await execa('ip', ['netns', 'exec', namespace, 'chroot', root, 'asterisk', '-C', `${PBX_DIR}/etc/asterisk.conf`, '-rx', command], {
+    const r = await execa('ip', ['netns', 'exec', namespace, 'chroot', root, 'asterisk', '-C', `${this.dir}/etc/asterisk.conf`, '-rx', command], {
       timeout: 10_000,
     });
     return String(r.stdout);

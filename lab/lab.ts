@@ -58,7 +58,8 @@ export const STALE_ACCOUNT = { user: '1003', password: 'lab-phone-1003-old-passw
  * stale-password phone (one try every 6 s instead of every 60 s) plays out in a minute.
  */
 export const LAB_THRESHOLD = 5;
-function guardConfig(managerConf: string, dir: string, allow: readonly string[]): string {
+/** The guard's config in the lab; `extra`: more YAML sections (the fleet's lab adds `fleet:`). */
+export function guardConfig(managerConf: string, dir: string, allow: readonly string[], extra = ''): string {
   return `store:
   path: ${dir}/state.db
 control:
@@ -80,7 +81,7 @@ policy:
   account_attack:
     window: 6m
     quiet: 1m
-`;
+${extra}`;
 }
 
 /**

@@ -14,6 +14,9 @@ export class LabRedis {
     private readonly password: string,
     /** TLS only (rediss://), with a self-signed certificate for 127.0.0.1: `ca` verifies it. */
     private readonly tls: boolean,
+    /** Inside this network namespace, on `host` (the fleet's lab: reached by three PBXs' namespaces). */
+    private readonly namespace: string | undefined,
+    readonly host: string,
   ) {}
 
   /** The certificate Redis presents (self-signed: it is its own CA). */
@@ -28,11 +31,11 @@ export class LabRedis {
 
   /** redis://, with the ACL user the guards use. */
   get url(): string {
-    return `${this.tls ? 'rediss' : 'redis'}://guard:${this.password}@127.0.0.1:${this.port}`;
+    return `${this.tls ? 'rediss' : 'redis'}://guard:${this.password}@${this.host}:${this.port}`;
   }
 
-  static async start(o: { tls?: boolean } = {}, port = 20_000 + Math.floor(Math.random() * 20_000)): Promise<LabRedis> {
-    const r = new LabRedis(port, mkdtempSync(path.join(tmpdir(), 'ag-redis-')), 'lab-fleet-password', o.tls === true);
+  static async start(o: { tls?: boolean; namespace?: string; host?: string } = {}, port = 20_000 + Math.floor(Math.random() * 20_000)): Promise<LabRedis> {
+    const r = new LabRedis(port, mkdtempSync(path.join(tmpdir(), 'ag-redis-')), 'lab-fleet-password', o.tls === true, o.namespace, o.host ?? '127.0.0.1');
     if (r.tls) {
       await execa('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', path.join(r.dir, 'redis.key'), '-out', r.ca]);
     }
@@ -42,15 +45,17 @@ export class LabRedis {
 
   /** (Re)starts the server on the same port: an empty Redis, as after a crash without persistence. */
   async up(): Promise<void> {
+    const inside = this.namespace === undefined ? [] : ['ip', 'netns', 'exec', this.namespace];
     this.process = execa(
-      'redis-server',
+      inside[0] ?? 'redis-server',
       [
+        ...(inside.length > 0 ? [...inside.slice(1), 'redis-server'] : []),
         ...(this.tls ? ['--port', '0', '--tls-port', String(this.port), '--tls-cert-file', this.ca, '--tls-key-file', path.join(this.dir, 'redis.key'), '--tls-ca-cert-file', this.ca, '--tls-auth-clients', 'no'] : ['--port', String(this.port)]),
-        '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir, '--user', 'default', 'off', '--user', 'guard', 'on', `>${this.password}`, '~asterisk-guard:*', '+@all'],
+        '--bind', this.host, '--save', '', '--appendonly', 'no', '--dir', this.dir, '--user', 'default', 'off', '--user', 'guard', 'on', `>${this.password}`, '~asterisk-guard:*', '+@all'],
       { reject: false, all: true },
     );
     for (let i = 0; i < 100; i++) {
-      if (await listening(this.port)) return;
+      if (await (this.namespace === undefined ? listening(this.port) : answers(this.namespace, this.host, this.port))) return;
       if (this.process.exitCode !== null) break;
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -64,6 +69,12 @@ export class LabRedis {
     await this.process;
     this.process = undefined;
   }
+}
+
+/** From outside its namespace a TCP connect cannot reach it: redis-cli inside can (NOAUTH is an answer). */
+async function answers(namespace: string, host: string, port: number): Promise<boolean> {
+  const r = await execa('ip', ['netns', 'exec', namespace, 'redis-cli', '-h', host, '-p', String(port), 'PING'], { reject: false, timeout: 2000 });
+  return /PONG|NOAUTH/.test(`${String(r.stdout)} ${String(r.stderr)}`);
 }
 
 function listening(port: number): Promise<boolean> {

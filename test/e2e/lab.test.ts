@@ -31,6 +31,7 @@ describe('the live lab', () => {
     [9, 'a flushed ruleset: the guard rebuilds its table within a second, mid-attack'],
     [10, 'a swarm of 40 sources in one /24: its range banned, far fewer guesses than before'],
     [11, 'a swarm of 40 sources in 40 /48s on one password: a siege, all 40 banned'],
+    [12, 'a fleet of three PBXs over Redis: a spread-out attacker banned on all three within threshold + 2'],
   ])('scenario %i: %s', (id) => {
     const r = results.find((x) => x.id === id);
     expect(r, `scenario ${id} did not run:\n${story.join('\n')}`).toBeDefined();
