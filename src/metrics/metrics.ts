@@ -22,6 +22,8 @@ export interface MetricSources {
   readonly alerts: () => { sent: number; failed: number };
   /** Fleet mode only: the link to Redis, what waits for it, what was refused from it. */
   readonly fleet?: (() => { connected: boolean; outbox: number; refused: number; applied: number; published: number }) | undefined;
+  /** Fleet mode only: this node's name, a label on every series (one Prometheus for 50 PBXs). */
+  readonly node?: string | undefined;
 }
 
 export class Metrics {
@@ -30,6 +32,7 @@ export class Metrics {
 
   constructor(sources: MetricSources) {
     const r = [this.registry];
+    if (sources.node !== undefined) this.registry.setDefaultLabels({ node: sources.node });
     new Counter({
       name: 'asterisk_guard_security_events_total',
       help: 'Security events received from Asterisk, by kind and service',

@@ -20,6 +20,28 @@ const metrics = new Metrics({
 });
 
 describe('metrics', () => {
+  it('names the node on every series in a fleet, with the link to Redis', async () => {
+    const fleet = new Metrics({
+      eventsByKind: () => new Map(),
+      outcomes: () => ({}),
+      skippedInput: () => new Map(),
+      activeBans: () => 0,
+      bansByReason: () => new Map(),
+      amiConnected: () => true,
+      amiReconnects: () => 0,
+      firewallErrors: () => 0,
+      conntrackErrors: () => 0,
+      tableRepairs: () => 0,
+      canaryOk: () => 1,
+      sieges: () => 0,
+      alerts: () => ({ sent: 0, failed: 0 }),
+      fleet: () => ({ connected: false, outbox: 3, refused: 2, applied: 7, published: 5 }),
+      node: 'pbx-a',
+    });
+    const text = await fleet.registry.metrics();
+    for (const line of ['asterisk_guard_active_bans{node="pbx-a"} 0', 'asterisk_guard_fleet_link_up{node="pbx-a"} 0', 'asterisk_guard_fleet_outbox{node="pbx-a"} 3', 'asterisk_guard_fleet_entries_total{direction="refused",node="pbx-a"} 2']) expect(text).toContain(line);
+  });
+
   it('reads the running totals when scraped', async () => {
     const text = await metrics.registry.metrics();
     for (const line of [
