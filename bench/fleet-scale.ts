@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { createClient } from 'redis';
+import { SCORE_STEP } from '../src/fleet/fleet-scores.js';
 import { LabRedis } from '../lab/redis.js';
 
 export interface FleetScaleResults {
@@ -24,15 +25,6 @@ export interface FleetScaleResults {
 
 const STREAM = 'asterisk-guard:{fleet}:bans';
 const quantile = (sorted: readonly number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
-// The step the guard sends (src/fleet/fleet-scores.ts), inlined: a benchmark of its cost.
-const STEP = `local score = 0
-local held = redis.call('HGET', KEYS[1], ARGV[1])
-if held then local s, last = string.match(held, '^(%S+) (%S+)$'); if s then score = tonumber(s) * math.exp(-math.max(0, tonumber(ARGV[3]) - tonumber(last)) * 0.693 / 6000) end end
-score = score + 1
-if score >= 5 then redis.call('HDEL', KEYS[1], ARGV[1]); return 1 end
-redis.call('HSET', KEYS[1], ARGV[1], string.format('%.4f %d', score, tonumber(ARGV[3])))
-redis.call('PEXPIRE', KEYS[1], 60000)
-return 0`;
 
 function cpuTicks(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
@@ -57,7 +49,7 @@ export async function runFleetScaleBench(nodes = 1000, seconds = 10, failuresPer
       writers.push(await open());
       readers.push(await open());
     }
-    const sha = String(await writers[0]!.sendCommand(['SCRIPT', 'LOAD', STEP]));
+    const sha = String(await writers[0]!.sendCommand(['SCRIPT', 'LOAD', SCORE_STEP]));
     const sentAt = new Map<string, number>();
     const latencies: number[] = [];
     const first = new Map<string, number>();
@@ -92,7 +84,7 @@ export async function runFleetScaleBench(nodes = 1000, seconds = 10, failuresPer
       for (; failures < due; failures++) {
         const w = writers[failures % nodes]!;
         const source = `198.18.${(failures >> 8) & 255}.${failures & 255}`;
-        void w.sendCommand(['EVALSHA', sha, '1', `asterisk-guard:{198.18.${(failures >> 8) & 255}.0/24}:scores`, source, '1', String(Date.now())]);
+        void w.sendCommand(['EVALSHA', sha, '1', `asterisk-guard:{198.18.${(failures >> 8) & 255}.0/24}:scores`, source, '1', String(Date.now()), '6000', '5', '60000']);
       }
       const bansDue = ((performance.now() - start) / 1000) * bansPerSecond;
       for (; bans < bansDue; bans++) {

@@ -7,7 +7,7 @@ import type { IpPrefix } from '../net/ip-prefix.js';
  * weight, and say whether it reached the threshold (then forget it: the ban follows). Kept in
  * a hash per range, so an address and its range share a Redis Cluster slot.
  */
-const STEP = `
+export const SCORE_STEP = `
 local now = tonumber(ARGV[3])
 local score = 0
 local held = redis.call('HGET', KEYS[1], ARGV[1])
@@ -77,7 +77,7 @@ export class FleetScores {
     this.stats.sent++;
     const hash = `asterisk-guard:{${range.text}}:scores`;
     this.client
-      .sendCommand(['EVAL', STEP, '1', hash, key.text, String(weight), String(Math.round(now)), String(this.o.halfLifeMs), String(this.o.threshold), String(Math.ceil(this.o.halfLifeMs * 10))])
+      .sendCommand(['EVAL', SCORE_STEP, '1', hash, key.text, String(weight), String(Math.round(now)), String(this.o.halfLifeMs), String(this.o.threshold), String(Math.ceil(this.o.halfLifeMs * 10))])
       .then(
         (reached) => {
           if (Number(reached) === 1) {
