@@ -68,7 +68,7 @@ export class LabAsterisk {
   async prepare(): Promise<void> {
     const base = path.join(this.options.root, this.dir);
     rmSync(base, { recursive: true, force: true });
-    for (const d of ['etc', 'cache', 'lib', 'spool', 'run', 'log']) mkdirSync(path.join(base, d), { recursive: true });
+    for (const d of ['etc', 'cache', 'lib', 'spool', 'run', 'log', 'log/cdr-custom']) mkdirSync(path.join(base, d), { recursive: true });
     cpSync(this.options.confDir, path.join(base, 'etc'), { recursive: true });
     // asterisk-conf/ names /opt/pbx; another instance's files go in its own directory.
     if (this.dir !== PBX_DIR) {

@@ -62,8 +62,10 @@ async function main(argv: string[]): Promise<number> {
   if (command === undefined) throw new GuardError('AG_ERR_CLI_USAGE', USAGE);
   const spec = COMMANDS.get(command);
   if (!spec) throw new GuardError('AG_ERR_CLI_USAGE', `unknown command ${JSON.stringify(command)}\n${USAGE}`);
-  if (rest.length !== spec.args.length) {
-    throw new GuardError('AG_ERR_CLI_USAGE', `${command} takes ${spec.args.length === 0 ? 'no arguments' : `one ${spec.args.join(' ')}`}\n${USAGE}`);
+  // `[ENDPOINT]`: an argument that may be left out.
+  const required = spec.args.filter((a) => !a.startsWith('[')).length;
+  if (rest.length < required || rest.length > spec.args.length) {
+    throw new GuardError('AG_ERR_CLI_USAGE', `${command} takes ${spec.args.length === 0 ? 'no arguments' : spec.args.join(' ')}\n${USAGE}`);
   }
   if (spec.admin) {
     const socket = values.socket ?? loadConfig(values.config, false).control.socket;
@@ -78,7 +80,7 @@ async function main(argv: string[]): Promise<number> {
         process.stdout.write(`${values.json ? decisionJson(d) : formatDecisionLine(d)}\n`);
       });
       const problems = [...summary.problems].map(([k, n]) => `${k}:${n}`).join(',') || 'none';
-      process.stderr.write(`replayed ${summary.events} security events (${summary.format}), ${summary.decisions.length} decisions, skipped input: ${problems}\n`);
+      process.stderr.write(`replayed ${summary.events} events (${summary.format}), ${summary.decisions.length} decisions, skipped input: ${problems}\n`);
       return EXIT.ok;
     }
     case 'check-config': {

@@ -7,6 +7,9 @@ import { Pipeline, ProblemCounter } from './pipeline.js';
 import { NeverBan } from './policy/never-ban.js';
 import type { PolicyConfig } from './policy/policy-config.js';
 import { Policy } from './policy/policy.js';
+import type { FraudConfig } from './fraud/fraud-config.js';
+import { FraudGuard } from './fraud/fraud-guard.js';
+import type { CountryCode } from 'libphonenumber-js/max';
 
 /** The pure part of the guard: events → scores → rules → ban ledger. The same for `run`, `replay` and the benchmarks. */
 export interface Core {
@@ -14,6 +17,8 @@ export interface Core {
   readonly policy: Policy;
   readonly scoreboard: Scoreboard;
   readonly ledger: BanLedger;
+  /** The toll-fraud guard, when the config has a `fraud:` section. */
+  readonly fraud: FraudGuard | undefined;
 }
 
 /** Ranges tracked at once by the range scores (a record of 64 bytes each); the least recently failed go first. */
@@ -51,6 +56,28 @@ export function policyConfig(config: Config): PolicyConfig {
   };
 }
 
+export function fraudConfig(config: Config): FraudConfig | undefined {
+  const f = config.fraud;
+  if (!f) return undefined;
+  const r = f.rules;
+  return {
+    plan: { country: f.country as CountryCode, outsidePrefix: f.outside_prefix, minDigits: f.min_digits },
+    learning: { periodMs: f.learning.period, calls: f.learning.calls },
+    ignore: f.ignore_endpoints,
+    newSourceMs: r.new_source.window,
+    ipv6PrefixLength: config.detect.ipv6_prefix,
+    rules: {
+      riskyNumber: r.risky_number,
+      newCountry: r.new_country,
+      concurrent: r.concurrent,
+      perMinute: r.per_minute,
+      shortCalls: { action: r.short_calls.action, calls: r.short_calls.calls, shorterThanMs: r.short_calls.shorter_than, windowMs: r.short_calls.window },
+      newSource: { action: r.new_source.action, failures: r.new_source.failures, windowMs: r.new_source.window },
+      unusualHour: r.unusual_hour,
+    },
+  };
+}
+
 export function ledgerConfig(config: Config): LedgerConfig {
   const p = config.policy;
   const longest = p.ladder.includes(null) ? null : Math.max(...(p.ladder as number[]));
@@ -81,5 +108,7 @@ export function buildCore(config: Config, log: Logger, o: CoreOptions): Core {
   const neverBan = new NeverBan(config.policy.allow, o.neverBan ?? []);
   const ledger = new BanLedger(ledgerConfig(config), neverBan, o.sink, o.onFull);
   const policy = new Policy(policyConfig(config), scoreboard, neverBan, ledger, new Scoreboard(rangeScoringConfig(config)));
-  return { pipeline: new Pipeline(policy, new ProblemCounter(log), o.useEventTime), policy, scoreboard, ledger };
+  const fc = fraudConfig(config);
+  const fraud = fc ? new FraudGuard(fc, ledger) : undefined;
+  return { pipeline: new Pipeline(policy, new ProblemCounter(log), o.useEventTime, fraud), policy, scoreboard, ledger, fraud };
 }

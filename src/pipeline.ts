@@ -1,8 +1,16 @@
 import type { Logger } from 'pino';
 import type { FieldReader } from './events/fields.js';
 import { SecurityEventParser } from './events/parse-event.js';
+import { isCallEventName, parseCallEvent } from './calls/call-event.js';
+import type { FraudDecision } from './fraud/fraud-decision.js';
+import type { FraudGuard } from './fraud/fraud-guard.js';
 import type { Decision } from './policy/decision.js';
 import type { Policy } from './policy/policy.js';
+
+/** What one event can decide: the policy's bans, alerts and trust, or a judged call. */
+export type PipelineDecision = Decision | FraudDecision;
+
+const NONE: readonly PipelineDecision[] = [];
 
 /**
  * Counts problems by kind and logs the first of each kind only: a flood of garbage must not
@@ -32,7 +40,9 @@ export class Pipeline {
   constructor(
     private readonly policy: Policy,
     readonly problems: ProblemCounter,
-    useEventTime: boolean,
+    private readonly useEventTime: boolean,
+    /** The toll-fraud guard (fraud: in the config); without it call events are not read. */
+    readonly fraud?: FraudGuard,
   ) {
     this.parser = new SecurityEventParser(useEventTime);
   }
@@ -57,17 +67,37 @@ export class Pipeline {
   }
 
   /** The event's decisions (most often none); undefined when the input was not a usable event. */
-  ingest(fields: FieldReader, arrival: number): readonly Decision[] | undefined {
+  ingest(fields: FieldReader, arrival: number): readonly PipelineDecision[] | undefined {
     const parsed = this.parser.parse(fields, arrival);
+    if (!parsed.ok) {
+      if (parsed.kind === 'unknown-event' && this.fraud) {
+        const name = fields.get('Event')!;
+        if (isCallEventName(name)) return this.call(name, fields, arrival, this.fraud);
+      }
+      this.problems.report(parsed.kind, parsed.reason);
+      return undefined;
+    }
+    this.count(parsed.event.kind, this.serviceLabel(parsed.event.service));
+    // Who authenticated from where, and which accounts are guessed: a map lookup or two.
+    this.fraud?.noteSecurity(parsed.event);
+    return this.policy.handle(parsed.event);
+  }
+
+  private call(name: string, fields: FieldReader, arrival: number, fraud: FraudGuard): readonly PipelineDecision[] | undefined {
+    const parsed = parseCallEvent(name, fields, arrival, this.useEventTime);
     if (!parsed.ok) {
       this.problems.report(parsed.kind, parsed.reason);
       return undefined;
     }
-    const { kind } = parsed.event;
-    const service = this.serviceLabel(parsed.event.service);
+    this.count(name, 'calls');
+    if (!parsed.event) return NONE;
+    const d = fraud.handleCall(parsed.event);
+    return d ? [d] : NONE;
+  }
+
+  private count(kind: string, service: string): void {
     let byService = this.tally.get(kind);
     if (!byService) this.tally.set(kind, (byService = new Map()));
     byService.set(service, (byService.get(service) ?? 0) + 1);
-    return this.policy.handle(parsed.event);
   }
 }

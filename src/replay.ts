@@ -1,13 +1,14 @@
 import type { Logger } from 'pino';
 import type { Config } from './config/schema.js';
 import { formatDuration } from './time/duration.js';
-import type { Decision } from './policy/decision.js';
+import { formatFraudLine, fraudRecord } from './fraud/fraud-decision.js';
+import type { PipelineDecision } from './pipeline.js';
 import { buildCore } from './core.js';
 import { readCapture, type CaptureFormat } from './source/capture-file.js';
 
 export interface ReplaySummary {
   readonly format: CaptureFormat;
-  readonly decisions: readonly Decision[];
+  readonly decisions: readonly PipelineDecision[];
   readonly events: number;
   readonly problems: ReadonlyMap<string, number>;
 }
@@ -16,9 +17,9 @@ export interface ReplaySummary {
  * Feeds a capture through the live pipeline on the events' own clock, with no firewall:
  * a one-hour capture replays in milliseconds and decides exactly as the daemon would have.
  */
-export async function replayFile(file: string, config: Config, log: Logger, onDecision: (d: Decision) => void): Promise<ReplaySummary> {
+export async function replayFile(file: string, config: Config, log: Logger, onDecision: (d: PipelineDecision) => void): Promise<ReplaySummary> {
   const { pipeline } = buildCore(config, log, { useEventTime: true });
-  const decisions: Decision[] = [];
+  const decisions: PipelineDecision[] = [];
   let events = 0;
   const format = await readCapture(file, {
     fields(fields) {
@@ -36,7 +37,8 @@ export async function replayFile(file: string, config: Config, log: Logger, onDe
 }
 
 /** One line per decision, action and target first: easy to grep, easy to diff. */
-export function formatDecisionLine(d: Decision): string {
+export function formatDecisionLine(d: PipelineDecision): string {
+  if (d.action === 'fraud') return formatFraudLine(d);
   if (d.action === 'trust') return `trust ${d.target.text} until=${new Date(d.until).toISOString()} account=${d.account ?? '-'}`;
   if (d.action === 'alert') return `alert ${d.target?.text ?? '-'} severity=${d.severity} reason=${d.reason} ${d.text}`;
   const e = d.evidence;
@@ -59,8 +61,9 @@ export function formatDecisionLine(d: Decision): string {
   ].join(' ');
 }
 
-export function decisionJson(d: Decision): string {
+export function decisionJson(d: PipelineDecision): string {
   const iso = (t: number) => new Date(t).toISOString();
+  if (d.action === 'fraud') return JSON.stringify({ ...fraudRecord(d), time: iso(d.time) });
   const evidence = 'evidence' in d && d.evidence ? { ...d.evidence, firstSeen: iso(d.evidence.firstSeen), lastSeen: iso(d.evidence.lastSeen) } : undefined;
   return JSON.stringify({ ...d, target: d.target?.text, time: iso(d.time), ...(evidence ? { evidence } : {}), ...(d.action === 'trust' ? { until: iso(d.until) } : {}) });
 }

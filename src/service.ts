@@ -12,7 +12,8 @@ import { wireFleet } from './fleet/wire-fleet.js';
 import type { Config } from './config/schema.js';
 import { Guard, guardHandler } from './control/guard.js';
 import { ControlServer } from './control/server.js';
-import { buildCore, ledgerConfig, policyConfig, rangeScoringConfig, scoringConfig } from './core.js';
+import { buildCore, fraudConfig, ledgerConfig, policyConfig, rangeScoringConfig, scoringConfig } from './core.js';
+import { BLOCK_FAMILY, cutFraudulentCalls } from './effects/cut-fraudulent-calls.js';
 import { decisionBus } from './effects/bus.js';
 import { hangUpCalls } from './effects/hang-up-calls.js';
 import { logDecisions } from './effects/log-decisions.js';
@@ -41,6 +42,8 @@ const RESTART_SECTIONS = ['ami', 'store', 'control', 'firewall', 'metrics', 'ari
 function reloadable(running: Config, next: Config): { applied: Config; needRestart: string[] } {
   const needRestart: string[] = RESTART_SECTIONS.filter((k) => JSON.stringify(running[k]) !== JSON.stringify(next[k]));
   if (running.detect.max_sources !== next.detect.max_sources) needRestart.push('detect.max_sources');
+  // Turning the toll-fraud guard on or off changes the AMI login's event classes.
+  if ((running.fraud === undefined) !== (next.fraud === undefined)) needRestart.push('fraud');
   const kept = Object.fromEntries(RESTART_SECTIONS.map((k) => [k, running[k]])) as Pick<Config, (typeof RESTART_SECTIONS)[number]>;
   return { applied: Object.freeze({ ...next, ...kept, detect: { ...next.detect, max_sources: running.detect.max_sources } }), needRestart };
 }
@@ -81,7 +84,7 @@ export async function startService(config: Config, daemonLog: Logger, clock: Clo
   const amiHost = parseIpAddress(amiOptions.host);
   const bus = decisionBus();
   const enforcer = new Enforcer(buildDriver(config, log), bus, log, { clock, retryBaseMs: config.firewall.retry_base, retryMaxMs: config.firewall.retry_max, conntrackAttempts: 3 });
-  const { pipeline, policy, scoreboard, ledger } = buildCore(config, log, {
+  const { pipeline, policy, scoreboard, ledger, fraud } = buildCore(config, log, {
     useEventTime: false,
     neverBan: amiHost.ok ? [amiHost.value] : [],
     sink: enforcer,
@@ -107,7 +110,10 @@ export async function startService(config: Config, daemonLog: Logger, clock: Clo
     if (hostnames.length > 0) log.warn({ hostnames }, 'pjsip.conf identifies some endpoints by host name: those are not spared');
   };
 
-  // The effects: each one subscriber of the decision bus.
+  // The effects: each one subscriber of the decision bus. A fraudulent call is cut first.
+  // Made now, started last (once the kernel is reconciled): a judged call is hung up through it.
+  const ami = new AmiClient({ ...amiOptions, clock, events: fraud ? 'security,call' : 'security' });
+  if (fraud) cutFraudulentCalls(bus, (name, fields, ms) => ami.send(name, fields, ms), log, clock);
   const notifier = new Notifier(buildChannels(config), log, { digestIntervalMs: config.alerts.digest_interval, retryDelaysMs: config.alerts.retries, clock, node: config.fleet?.node });
   const keeper = new StoreKeeper(store, {
     now: () => clock.now(),
@@ -163,6 +169,11 @@ export async function startService(config: Config, daemonLog: Logger, clock: Clo
   }
   ledger.restore(active, store.banHistory(now - config.policy.lookback));
   policy.trust.restore(store.trusted(now));
+  if (fraud) {
+    const { baselines, damaged } = store.baselines();
+    if (damaged.length > 0) log.warn({ endpoints: damaged }, 'toll-fraud baselines damaged in the store: those endpoints learn again');
+    fraud.restore(baselines, store.fraudBlocks());
+  }
   spareIdentified(config);
   for (const p of store.allowed()) policy.neverBan.allow(p);
   if (prepared) {
@@ -198,6 +209,14 @@ export async function startService(config: Config, daemonLog: Logger, clock: Clo
       : undefined;
 
   let lastDecision: Decision | undefined;
+  // What the endpoints' calls taught, written every 5 s and at stop (not at each call).
+  const saveBaselines = () => {
+    if (!fraud) return;
+    const now = clock.now();
+    fraud.tick(now);
+    const changed = fraud.takeChanged();
+    if (changed.size > 0) persister.write(`fraud baselines (${changed.size})`, () => store.saveBaselines(changed, now));
+  };
   let events = 0;
   let rate = 0;
   // Every 5 s: the event rate, and what time alone decides (a siege that went quiet ends).
@@ -208,10 +227,10 @@ export async function startService(config: Config, daemonLog: Logger, clock: Clo
       lastDecision = d;
       if (d.action === 'alert') bus.emit('alert', d);
     }
+    saveBaselines();
   }, 5000);
   rateTimer.unref();
 
-  const ami = new AmiClient({ ...amiOptions, clock });
   const canary = config.canary.enabled
     ? new Canary({
         clock,
@@ -245,6 +264,10 @@ export async function startService(config: Config, daemonLog: Logger, clock: Clo
     const decisions = pipeline.ingest(fields, arrival);
     if (!decisions) return;
     for (const d of decisions) {
+      if (d.action === 'fraud') {
+        bus.emit('fraud', d);
+        continue;
+      }
       lastDecision = d;
       if (d.action === 'alert') bus.emit('alert', d);
       else if (d.action === 'trust') bus.emit('trust', d);
@@ -257,6 +280,8 @@ export async function startService(config: Config, daemonLog: Logger, clock: Clo
   let connectedOnce = false;
   ami.on('connected', (banner) => {
     connectedOnce = true;
+    // Hangups sent while the connection was down are lost: the calls it counted up are not known.
+    fraud?.forgetCalls();
     log.info({ host: amiOptions.host, port: amiOptions.port, banner, settings_from: amiOptions.source }, 'AMI connected, receiving security events');
     onStatus('receiving AMI security events');
     if (amiLost) bus.emit('trouble', { kind: 'ami-restored', time: clock.now(), text: `AMI connection to ${amiOptions.host}:${amiOptions.port} restored` });
@@ -273,7 +298,7 @@ export async function startService(config: Config, daemonLog: Logger, clock: Clo
 
   // After the restore: other nodes' bans go into a ledger that holds this node's own.
   const fleet = config.fleet ? wireFleet(config, { ledger, policy, scoreboard, store, bus, clock, log }) : undefined;
-  const guard = new Guard({ ledger, policy, scoreboard, enforcer, store, pipeline, clock, ami, watch, canary, fleet: fleet && config.fleet ? { node: config.fleet.node, link: fleet.link, unbanEverywhere: fleet.unbanEverywhere } : undefined, configAllow: () => current.policy.allow, lastDecision: () => lastDecision, eventsPerSecond: () => rate, storeWrites: () => ({ failing: persister.failing, pending: persister.pending }) });
+  const guard = new Guard({ ledger, policy, scoreboard, enforcer, store, pipeline, clock, ami, watch, canary, fleet: fleet && config.fleet ? { node: config.fleet.node, link: fleet.link, unbanEverywhere: fleet.unbanEverywhere } : undefined, tollFraud: fraud ? { guard: fraud, unblockInAsterisk: (endpoint) => unblockInAsterisk(ami, endpoint) } : undefined, configAllow: () => current.policy.allow, lastDecision: () => lastDecision, eventsPerSecond: () => rate, storeWrites: () => ({ failing: persister.failing, pending: persister.pending }) });
   const control = new ControlServer(config.control.socket, guardHandler(guard), log);
   let metricsServer: Server | undefined;
   let serveMetrics: (() => Promise<Server>) | undefined;
@@ -308,6 +333,7 @@ export async function startService(config: Config, daemonLog: Logger, clock: Clo
     await Promise.race([notifier.flush(), clock.sleep(5000)]);
     await control.close();
     clearInterval(rateTimer);
+    saveBaselines();
     persister.flush();
     persister.stop();
     enforcer.stop();
@@ -348,6 +374,8 @@ export async function startService(config: Config, daemonLog: Logger, clock: Clo
       spareIdentified(applied);
       ledger.reconfigure(ledgerConfig(applied));
       scoreboard.reconfigure(scoringConfig(applied));
+      const fc = fraudConfig(applied);
+      if (fraud && fc) fraud.reconfigure(fc);
       policy.ranges.reconfigure(rangeScoringConfig(applied));
       notifier.setChannels(buildChannels(applied));
       current = applied;
@@ -355,6 +383,18 @@ export async function startService(config: Config, daemonLog: Logger, clock: Clo
       return needRestart;
     },
   };
+}
+
+/** Deletes the AstDB key of a block (what the dialplan snippet checks); says what happened. */
+async function unblockInAsterisk(ami: AmiClient, endpoint: string): Promise<string> {
+  const key = `${BLOCK_FAMILY}/${endpoint}`;
+  try {
+    const r = await ami.send('DBDel', { Family: BLOCK_FAMILY, Key: endpoint }, 2000);
+    if (r.Response === 'Success') return `AstDB key ${key} deleted`;
+    return `Asterisk did not delete AstDB key ${key} (${r.Message ?? 'no reason given'}); if it is there, run: asterisk -rx "database del ${BLOCK_FAMILY} ${endpoint}"`;
+  } catch (e) {
+    return `AstDB key ${key} not deleted (${(e as Error).message}); run: asterisk -rx "database del ${BLOCK_FAMILY} ${endpoint}"`;
+  }
 }
 
 /** The kernel's bans as store records (a new store beside a kernel that holds bans keeps them). */

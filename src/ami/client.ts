@@ -28,7 +28,12 @@ export interface AmiClientOptions {
   /** Jitter source for reconnect delays (half fixed, half random); injectable for tests. */
   readonly random?: () => number;
   readonly clock?: Clock;
+  /** The event classes asked for at login (`security`; `security,call` for the toll-fraud guard). */
+  readonly events?: string;
 }
+
+/** Asterisk's answer to an action, fields copied out of the frame. */
+export type AmiResponse = Readonly<Record<string, string>>;
 
 export interface AmiClientEvents {
   /** A frame with an `Event` field, and the wall-clock time its bytes arrived. */
@@ -45,7 +50,8 @@ type State = 'idle' | 'connecting' | 'ready' | 'stopped';
 
 /**
  * A small AMI client for one job: log in, receive events, notice a dead peer, come back.
- * Only Login, Ping and Logoff are ever sent.
+ * Besides Login, Ping and Logoff, `send` carries the toll-fraud guard's few actions (Hangup,
+ * DBPut, DBDel) and hands back Asterisk's answer.
  */
 export class AmiClient extends EventEmitter<AmiClientEvents> {
   private state: State = 'idle';
@@ -61,6 +67,7 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
   private everLoggedIn = false;
   private closeReason: string | undefined;
   private firstLogin: { resolve: () => void; reject: (e: Error) => void } | undefined;
+  private readonly waiting = new Map<string, { resolve: (r: AmiResponse) => void; reject: (e: Error) => void; cancel: () => void }>();
   readonly stats = { reconnects: 0, pings: 0, deadPeers: 0 };
 
   constructor(private readonly options: AmiClientOptions) {
@@ -118,7 +125,7 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
       frame: (fields) => this.onFrame(fields),
       banner: (text) => {
         this.bannerText = text;
-        socket.write(this.action('Login', { Username: this.options.username, Secret: this.options.secret, Events: 'security' }));
+        socket.write(this.action('Login', { Username: this.options.username, Secret: this.options.secret, Events: this.options.events ?? 'security' }));
       },
       malformed: (kind, detail) => this.emit('malformed', kind, detail),
     });
@@ -146,6 +153,35 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
     }
     const id = frame.get('ActionID') ?? '';
     if (id.startsWith('login-')) this.onLoginResponse(frame);
+    const waiter = this.waiting.get(id);
+    if (!waiter) return;
+    this.waiting.delete(id);
+    waiter.cancel();
+    const response: Record<string, string> = {};
+    for (const name of ['Response', 'Message', 'Val']) {
+      const v = frame.get(name);
+      if (v !== undefined) response[name] = v;
+    }
+    waiter.resolve(response);
+  }
+
+  /**
+   * Sends an action once logged in; resolves with Asterisk's answer (`Response: Error` too: the
+   * caller reads it), rejects when not connected, or no answer came within `timeoutMs`.
+   */
+  send(name: string, fields: Record<string, string>, timeoutMs: number): Promise<AmiResponse> {
+    const socket = this.socket;
+    if (this.state !== 'ready' || !socket) return Promise.reject(new Error('AMI is not connected'));
+    const text = this.action(name, fields);
+    const id = `${name.toLowerCase()}-${this.actionSeq}`;
+    return new Promise((resolve, reject) => {
+      const cancel = this.clock.after(timeoutMs, () => {
+        this.waiting.delete(id);
+        reject(new Error(`no answer to AMI ${name} within ${timeoutMs} ms`));
+      });
+      this.waiting.set(id, { resolve, reject, cancel });
+      socket.write(text);
+    });
   }
 
   private onLoginResponse(frame: AmiFrame): void {
@@ -200,6 +236,11 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
 
   private lost(reason: string): void {
     this.clearTimers();
+    for (const w of this.waiting.values()) {
+      w.cancel();
+      w.reject(new Error(`AMI connection lost (${reason})`));
+    }
+    this.waiting.clear();
     this.socket = undefined;
     if (this.state === 'stopped') return;
     this.state = 'connecting';

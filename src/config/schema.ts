@@ -3,6 +3,9 @@ import { z } from 'zod';
 import { prefixField } from './fields.js';
 import { FAILURE_KINDS, type FailureKind } from '../events/security-event.js';
 import { parseDuration } from '../time/duration.js';
+import { isSupportedCountry } from 'libphonenumber-js/max';
+import { isEndpointName } from '../calls/call-event.js';
+import { FRAUD_ACTIONS } from '../fraud/fraud-config.js';
 
 const duration = (min: number) =>
   z.union([z.string(), z.number()]).transform((v, ctx) => {
@@ -19,6 +22,8 @@ const duration = (min: number) =>
   });
 
 const prefix = prefixField;
+
+const fraudAction = (fallback: (typeof FRAUD_ACTIONS)[number]) => z.enum(FRAUD_ACTIONS).default(fallback);
 
 /** Alert severities, least first: a channel's min_severity names one. */
 export const SEVERITIES = ['info', 'warning', 'critical'] as const;
@@ -229,6 +234,55 @@ export const configSchema = z
       .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
       .strict()
       .prefault({}),
+    // The toll-fraud guard (docs/fraud.md): judges each outbound call at DialBegin. No section:
+    // calls are not watched. manager.conf's user needs read = call and write = system.
+    fraud: z
+      .object({
+        // The PBX's country: what a national number (020...) means.
+        country: z
+          .string()
+          .regex(/^[A-Z]{2}$/, 'an ISO 3166 country code in capitals, e.g. GB, DE, US')
+          .refine((c) => isSupportedCountry(c), 'not a country the phone-number metadata knows'),
+        // The digit phones dial for an outside line (9), removed before a number is read.
+        outside_prefix: z.string().regex(/^[0-9]{0,4}$/, 'up to 4 digits').default(''),
+        // Shorter numbers are extensions and feature codes: never judged.
+        min_digits: z.number().int().min(3).max(15).default(6),
+        learning: z.object({ period: duration(0).default(7 * 86_400_000), calls: z.number().int().min(0).default(20) }).strict().prefault({}),
+        // Endpoints never judged: trunks that deliver inbound calls, a dialler.
+        ignore_endpoints: z
+          .array(z.string().refine(isEndpointName, 'an endpoint name as the guard writes it: 1003 for PJSIP, SIP/1003 for other technologies'))
+          .nullable()
+          .default([])
+          .transform((v) => v ?? []),
+        rules: z
+          .object({
+            risky_number: z
+              .object({
+                action: fraudAction('block'),
+                kinds: z.array(z.enum(['premium_rate', 'shared_cost', 'satellite', 'personal_number', 'uan', 'voip', 'pager', 'unknown'])).default(['premium_rate', 'satellite']),
+              })
+              .strict()
+              .prefault({}),
+            new_country: z
+              .object({ action: fraudAction('hangup'), allow: z.array(z.string().regex(/^([A-Z]{2}|\+\d{1,3})$/, 'GB, or +881 for a non-geographic code')).default([]) })
+              .strict()
+              .prefault({}),
+            concurrent: z.object({ action: fraudAction('hangup'), floor: z.number().int().min(1).default(4), factor: z.number().min(1).default(2) }).strict().prefault({}),
+            per_minute: z.object({ action: fraudAction('hangup'), floor: z.number().int().min(1).default(6), factor: z.number().min(1).default(2) }).strict().prefault({}),
+            short_calls: z
+              .object({ action: fraudAction('alert'), calls: z.number().int().min(2).default(5), shorter_than: duration(1000).default(10_000), window: duration(1000).default(600_000) })
+              .strict()
+              .prefault({}),
+            // An address the endpoint never used, after this many wrong passwords on its account
+            // within the window: someone guessed it. Also: a source first seen within the window is new.
+            new_source: z.object({ action: fraudAction('block'), failures: z.number().int().min(1).default(5), window: duration(1000).default(3_600_000) }).strict().prefault({}),
+            unusual_hour: z.object({ action: fraudAction('alert') }).strict().prefault({}),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .optional(),
     // Many PBXs, one defence (docs/fleet.md). No section: each guard defends alone.
     fleet: z
       .object({

@@ -112,6 +112,33 @@ export const ADMIN_CLIENT: Readonly<Record<string, Printer>> = {
     out(JSON.stringify(w, null, o.json ? undefined : 2));
     return EXIT.ok;
   },
+  async fraud(socket, args, o) {
+    const [action, endpoint] = args as [string, string | undefined];
+    if (!['list', 'why', 'clear'].includes(action) || (action === 'list') !== (endpoint === undefined)) {
+      throw new GuardError('AG_ERR_CLI_USAGE', 'usage: asterisk-guard fraud list | fraud why ENDPOINT | fraud clear ENDPOINT');
+    }
+    let r: unknown;
+    try {
+      r = await request(socket, { cmd: 'fraud', action, ...(endpoint !== undefined ? { endpoint } : {}) });
+    } catch (e) {
+      if (e instanceof GuardError && e.code === 'AG_ERR_CONTROL_REQUEST' && /is not (known|blocked)/.test(e.message)) {
+        process.stderr.write(`${printable(e.message)}\n`);
+        return EXIT.notFound;
+      }
+      throw e;
+    }
+    if (o.json || action === 'why') out(JSON.stringify(r, null, o.json ? undefined : 2));
+    else if (action === 'clear') out(`cleared ${endpoint}: its outbound calls are allowed again (${(r as { asterisk: string }).asterisk})`);
+    else {
+      const { endpoints } = r as { endpoints: Array<{ endpoint: string; blocked: { since: string; why: string } | null; calls: number; learning: boolean; countries: Record<string, number>; calls_up: number }> };
+      if (endpoints.length === 0) out('no endpoint has called out yet');
+      for (const e of endpoints) {
+        const state = e.blocked ? `BLOCKED since ${e.blocked.since}: ${e.blocked.why}` : e.learning ? 'learning' : 'watched';
+        out(`${e.endpoint.padEnd(16)} ${String(e.calls).padStart(6)} calls  ${Object.keys(e.countries).join(',') || '-'}  ${state}`);
+      }
+    }
+    return EXIT.ok;
+  },
   async import(socket, args, o) {
     const bans = readImportFile(args[0]!);
     let imported = 0;

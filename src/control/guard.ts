@@ -5,6 +5,8 @@ import { GuardError } from '../errors.js';
 import { describeRefusal, isRefusal, type ActiveBan, type BanLedger } from '../ledger/ban-ledger.js';
 import type { IpPrefix } from '../net/ip-prefix.js';
 import type { Pipeline } from '../pipeline.js';
+import { fraudRecord } from '../fraud/fraud-decision.js';
+import type { FraudEndpointStatus, FraudGuard } from '../fraud/fraud-guard.js';
 import type { BanRequest, Decision } from '../policy/decision.js';
 import type { Policy } from '../policy/policy.js';
 import type { Store } from '../store/store.js';
@@ -31,6 +33,14 @@ export interface GuardDeps {
         readonly link: { readonly connected: boolean; readonly pending: number; readonly stats: Readonly<Record<'published' | 'applied' | 'refused' | 'resyncs' | 'outboxDropped', number>> };
         /** An admin's unban, for every node. */
         readonly unbanEverywhere: (prefix: IpPrefix) => void;
+      }
+    | undefined;
+  /** The toll-fraud guard (none without a `fraud:` section), and how a block is lifted in Asterisk. */
+  readonly tollFraud?:
+    | {
+        readonly guard: FraudGuard;
+        /** Deletes the endpoint's AstDB key; says what happened (AMI may be away). */
+        readonly unblockInAsterisk: (endpoint: string) => Promise<string>;
       }
     | undefined;
   /** The config's allow-list as it stands (a reload changes it). */
@@ -159,6 +169,26 @@ export class Guard {
     return { imported, skipped: r.bans.length - imported, ...storeNote(this.d) };
   }
 
+  async fraud(r: Args<'fraud'>) {
+    const f = this.d.tollFraud;
+    if (!f) throw new GuardError('AG_ERR_CONTROL_REQUEST', 'the toll-fraud guard is off: add a fraud: section to the config (docs/fraud.md) and restart');
+    const now = this.d.clock.now();
+    const endpoint = r.endpoint ?? '';
+    if (r.action === 'list') return { endpoints: f.guard.list(now).map((s) => fraudRow(s)) };
+    const status = f.guard.status(endpoint, now);
+    if (r.action === 'why') {
+      if (!status) throw notFound(`endpoint ${endpoint} is not known to the toll-fraud guard (no call of it seen)`);
+      return { ...fraudRow(status), baseline: f.guard.baseline(endpoint) ?? null, decisions: f.guard.decisions(endpoint).map(fraudRecord), audit: this.d.store.auditOf(endpoint, 20) };
+    }
+    if (!f.guard.isBlocked(endpoint)) throw notFound(`endpoint ${endpoint} is not blocked`);
+    storeFirst(this.d, () => {
+      this.d.store.clearFraudBlock(endpoint);
+      this.d.store.audit({ time: now, action: 'fraud:clear', target: endpoint, detail: { origin: 'cli' } });
+    });
+    f.guard.clear(endpoint);
+    return { endpoint, cleared: true, asterisk: await f.unblockInAsterisk(endpoint) };
+  }
+
   /** Reloads both allow-lists into the kernel (the config's and the runtime one). */
   async syncAllowed(): Promise<void> {
     this.d.enforcer.setAllowed([...this.d.configAllow(), ...this.d.store.allowed()]);
@@ -171,6 +201,18 @@ export class Guard {
     if (!isRefusal(decision)) this.d.scoreboard.forget(r.target);
     return decision;
   }
+}
+
+function fraudRow(s: FraudEndpointStatus) {
+  return {
+    endpoint: s.endpoint,
+    blocked: s.blocked ? { since: iso(s.blocked.since), why: s.blocked.decision.text } : null,
+    calls: s.calls,
+    learning: !s.learned,
+    countries: s.countries,
+    calls_up: s.active,
+    last: s.last ? { verdict: s.last.verdict, time: iso(s.last.time), text: s.last.text } : null,
+  };
 }
 
 /** Said with every change while the store refuses writes: the kernel has it, its record waits. */

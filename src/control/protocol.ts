@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { prefixField } from '../config/fields.js';
 import { parseDuration } from '../time/duration.js';
+import { isEndpointName } from '../calls/call-event.js';
 
 // The admin socket's requests: one JSON object per line, validated here before anything acts.
 
@@ -35,6 +36,14 @@ export const requestSchema = z.discriminatedUnion('cmd', [
   z.object({ cmd: z.literal('disallow'), prefix }).strict(),
   z.object({ cmd: z.literal('export') }).strict(),
   z.object({ cmd: z.literal('import'), bans: z.array(importedBan).max(10_000) }).strict(),
+  z
+    .object({
+      cmd: z.literal('fraud'),
+      action: z.enum(['list', 'why', 'clear']),
+      endpoint: z.string().max(80).refine(isEndpointName, 'not an endpoint name (1003 for PJSIP, SIP/1003 for other technologies)').optional(),
+    })
+    .strict()
+    .refine((r) => (r.action === 'list') === (r.endpoint === undefined), { message: 'list takes no endpoint; why and clear take one', path: ['endpoint'] }),
 ]);
 
 export type Request = z.output<typeof requestSchema>;

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'eventemitter3';
 import type { IpPrefix } from '../net/ip-prefix.js';
 import type { SystemAlertKind } from '../notify/alert.js';
+import type { FraudDecision } from '../fraud/fraud-decision.js';
 import type { AlertDecision, BanDecision, BanOrigin, TrustDecision } from '../policy/decision.js';
 
 /** Latencies of one ban, in ms from the deciding event (null: that step failed). */
@@ -33,6 +34,8 @@ export interface GuardEvents {
   lifted: (prefix: IpPrefix, time: number, origin: BanOrigin) => void;
   alert: (decision: AlertDecision) => void;
   trust: (decision: TrustDecision) => void;
+  /** A call judged by the toll-fraud guard (its ban, if any, comes as `committed`). */
+  fraud: (decision: FraudDecision) => void;
   trouble: (trouble: Trouble) => void;
 }
 

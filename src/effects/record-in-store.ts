@@ -1,3 +1,4 @@
+import { fraudRecord } from '../fraud/fraud-decision.js';
 import type { Persister } from '../store/persister.js';
 import type { Store } from '../store/store.js';
 import type { DecisionBus } from './bus.js';
@@ -21,6 +22,14 @@ export function recordInStore(bus: DecisionBus, store: Store, persister: Persist
   });
   bus.on('alert', (d) => {
     persister.write(`alert ${d.reason}`, () => store.audit({ time: d.time, action: `alert:${d.reason}`, target: d.target?.text ?? '-', detail: { severity: d.severity, text: d.text, evidence: d.evidence ?? null } }));
+  });
+  bus.on('fraud', (d) => {
+    persister.write(`fraud ${d.endpoint}`, () => {
+      const record = fraudRecord(d);
+      // The first block of an endpoint is its block record (`fraud why` shows the call behind it).
+      if (d.verdict === 'block' && !d.hits.some((h) => h.rule === 'blocked')) store.recordFraudBlock({ endpoint: d.endpoint, since: d.time, decision: record });
+      store.audit({ time: d.time, action: `fraud:${d.verdict}`, target: d.endpoint, detail: record });
+    });
   });
   bus.on('trust', (d) => persister.write(`trust ${d.target.text}`, () => store.setTrust(d.target.text, d.until, d.account)));
 }

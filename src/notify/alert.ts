@@ -1,10 +1,11 @@
 import { SEVERITIES } from '../config/schema.js';
+import type { FraudDecision } from '../fraud/fraud-decision.js';
 import type { AlertDecision, BanDecision } from '../policy/decision.js';
 import { formatDuration } from '../time/duration.js';
 
 export type Severity = (typeof SEVERITIES)[number];
 
-export type AlertKind = 'ban' | 'subnet-ban' | AlertDecision['reason'] | SystemAlertKind;
+export type AlertKind = 'ban' | 'subnet-ban' | 'toll-fraud' | AlertDecision['reason'] | SystemAlertKind;
 
 /** One thing the admins hear about, whatever the channel. */
 export interface Alert {
@@ -46,6 +47,24 @@ export function decisionAlert(d: AlertDecision): Alert {
   return { kind: d.reason, severity: d.severity, time: d.time, title: `asterisk-guard: ${d.text}`, lines: [d.text, ...(d.evidence ? [`accounts: ${d.evidence.accounts.join(', ')}`, `events: ${Object.entries(d.evidence.events).map(([k, n]) => `${k} ${n}`).join(', ')}`] : [])] };
 }
 
+/** A judged call: what was dialled, from where, why, and what the guard did about it. */
+export function fraudAlert(d: FraudDecision): Alert {
+  const did = d.verdict === 'alert' ? 'let through (alert only)' : d.verdict === 'hangup' ? 'hung up' : `hung up, endpoint blocked${d.banned ? `, ${d.source?.text} banned` : ''}`;
+  return {
+    kind: 'toll-fraud',
+    severity: d.verdict === 'block' ? 'critical' : 'warning',
+    time: d.time,
+    title: `asterisk-guard: toll fraud? endpoint ${d.endpoint} called ${d.destination.e164}: ${did}`,
+    lines: [
+      `endpoint ${d.endpoint}, channel ${d.channel}, dialled ${d.number} (${d.destination.e164}, ${d.destination.kind.replace(/_/g, '-')}, ${d.destination.country})`,
+      `from ${d.source?.text ?? 'an address Asterisk did not report'} at ${iso(d.time)}`,
+      ...d.hits.map((h) => `${h.rule} (${h.action}): ${h.why}`),
+      ...(d.escalated ? ['raised from hangup to block: the address is new to this endpoint'] : []),
+      `done: ${did}${d.verdict === 'block' ? `; lift with: asterisk-guard fraud clear ${d.endpoint}` : ''}`,
+    ],
+  };
+}
+
 /** What the guard itself has to say about its own state (not about an attacker). */
 export type SystemAlertKind =
   | 'ami-lost'
@@ -60,6 +79,7 @@ export type SystemAlertKind =
   | 'canary-restored'
   | 'fleet-lost'
   | 'fleet-restored'
+  | 'fraud-action-failed'
   | 'test';
 
 const INFO: ReadonlySet<SystemAlertKind> = new Set(['ami-restored', 'canary-restored', 'test']);

@@ -1,7 +1,7 @@
 import type { IpPrefix } from '../net/ip-prefix.js';
 import type { Evidence } from '../detect/evidence.js';
 
-export type BanReason = 'brute-force' | 'slow-brute-force' | 'guessed-password' | 'tripwire' | 'subnet' | 'range' | 'siege' | 'manual' | 'import' | 'fleet';
+export type BanReason = 'brute-force' | 'slow-brute-force' | 'guessed-password' | 'tripwire' | 'subnet' | 'range' | 'siege' | 'manual' | 'import' | 'fleet' | 'toll-fraud';
 
 /** Who asked for a ban, in the store's words: the policy, the admin's CLI, an import. */
 /** Who asked: the policy, an admin, an import, or another node of the fleet. */

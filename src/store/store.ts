@@ -3,6 +3,8 @@ import { accessSync, chmodSync, closeSync, constants, existsSync, mkdirSync, ope
 import path from 'node:path';
 import { GuardError } from '../errors.js';
 import { parseIpPrefix, type IpPrefix } from '../net/ip-prefix.js';
+import { parseBaseline, type Baseline } from '../fraud/baseline.js';
+import type { FraudBlock, FraudDecisionRecord } from '../fraud/fraud-decision.js';
 
 // SQLite persistence: bans (with their escalation step and evidence), offenses per source,
 // trust, the admin's runtime allow-list, and an audit trail of every decision.
@@ -73,6 +75,9 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX bans_active ON bans (lifted, until);`,
   // Fleet mode: what this node decided while Redis was away, in order, until it is published.
   `CREATE TABLE fleet_outbox (id INTEGER PRIMARY KEY, entry TEXT NOT NULL);`,
+  // The toll-fraud guard (issue 16): what is normal for each endpoint, and the endpoints blocked.
+  `CREATE TABLE fraud_baselines (endpoint TEXT PRIMARY KEY, baseline TEXT NOT NULL, updated INTEGER NOT NULL);
+   CREATE TABLE fraud_blocks (endpoint TEXT PRIMARY KEY, since INTEGER NOT NULL, decision TEXT NOT NULL);`,
 ];
 
 function prefixOf(text: string): IpPrefix {
@@ -327,6 +332,35 @@ export class Store {
 
   get outboxSize(): number {
     return (this.sql('SELECT COUNT(*) AS n FROM fleet_outbox').get() as { n: number }).n;
+  }
+
+  saveBaselines(baselines: ReadonlyMap<string, Baseline>, now: number): void {
+    const put = this.sql('INSERT OR REPLACE INTO fraud_baselines (endpoint, baseline, updated) VALUES (?, ?, ?)');
+    for (const [endpoint, b] of baselines) put.run(endpoint, JSON.stringify(b), now);
+  }
+
+  /** The baselines kept; a damaged row is left out (that endpoint learns again) and named. */
+  baselines(): { baselines: Map<string, Baseline>; damaged: string[] } {
+    const baselines = new Map<string, Baseline>();
+    const damaged: string[] = [];
+    for (const r of this.sql('SELECT endpoint, baseline FROM fraud_baselines').all() as Array<{ endpoint: string; baseline: string }>) {
+      const b = parseBaseline(r.baseline);
+      if (b) baselines.set(r.endpoint, b);
+      else damaged.push(r.endpoint);
+    }
+    return { baselines, damaged };
+  }
+
+  recordFraudBlock(block: FraudBlock): void {
+    this.sql('INSERT OR REPLACE INTO fraud_blocks (endpoint, since, decision) VALUES (?, ?, ?)').run(block.endpoint, block.since, JSON.stringify(block.decision));
+  }
+
+  fraudBlocks(): FraudBlock[] {
+    return (this.sql('SELECT endpoint, since, decision FROM fraud_blocks').all() as Array<{ endpoint: string; since: number; decision: string }>).map((r) => ({ endpoint: r.endpoint, since: r.since, decision: JSON.parse(r.decision) as FraudDecisionRecord }));
+  }
+
+  clearFraudBlock(endpoint: string): boolean {
+    return this.sql('DELETE FROM fraud_blocks WHERE endpoint = ?').run(endpoint).changes > 0;
   }
 
   audit(entry: AuditEntry): void {

@@ -15,7 +15,7 @@ describe('asterisk-guard replay', () => {
     const lines = String(r.stdout).trim().split('\n');
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/^ban 203\.0\.113\.66 for 10m reason=brute-force .*events=InvalidAccountID:2,ChallengeResponseFailed:3/);
-    expect(String(r.stderr)).toMatch(/replayed 352 security events \(ami\), 1 decisions/);
+    expect(String(r.stderr)).toMatch(/replayed 352 events \(ami\), 1 decisions/);
   });
 
   it('prints one JSON object per decision with --json, same decisions from the security log', async () => {

@@ -1,0 +1,58 @@
+import type { Logger } from 'pino';
+import type { AmiResponse } from '../ami/client.js';
+import type { FraudDecision } from '../fraud/fraud-decision.js';
+import type { Clock } from '../time/clock.js';
+import type { DecisionBus, Trouble } from './bus.js';
+
+/** The AstDB family the dialplan snippet (asterisk-conf/extensions.d/asterisk-guard.conf) reads. */
+export const BLOCK_FAMILY = 'asterisk-guard/blocked';
+const ANSWER_WITHIN_MS = 2000;
+
+/** The AMI actions the cutter needs: AmiClient.send, or a test's recorder. */
+export type SendAction = (name: string, fields: Record<string, string>, timeoutMs: number) => Promise<AmiResponse>;
+
+/**
+ * Cuts what the toll-fraud guard judged: AMI Hangup of the call (before anything else is done
+ * about it), and for a block the AstDB key that stops the endpoint's next calls in the dialplan.
+ */
+export function cutFraudulentCalls(bus: DecisionBus, send: SendAction, log: Logger, clock: Clock): void {
+  const troubleOnce = new Set<string>();
+  const trouble = (key: string, text: string) => {
+    log.error(text);
+    if (troubleOnce.has(key)) return;
+    troubleOnce.add(key);
+    const t: Trouble = { kind: 'fraud-action-failed', time: clock.now(), text };
+    bus.emit('trouble', t);
+  };
+  const act = async (d: FraudDecision, action: string, fields: Record<string, string>, done: string): Promise<void> => {
+    const started = clock.monotonic();
+    let r: AmiResponse;
+    try {
+      r = await send(action, fields, ANSWER_WITHIN_MS);
+    } catch (e) {
+      trouble(`${action}-${(e as Error).message}`, `toll fraud on endpoint ${d.endpoint}: AMI ${action} failed: ${(e as Error).message}`);
+      return;
+    }
+    const ms = Math.round((clock.monotonic() - started) * 10) / 10;
+    if (r.Response === 'Success') {
+      log.info({ endpoint: d.endpoint, channel: d.channel, action, ms }, `${done} (${ms} ms)`);
+      return;
+    }
+    const message = r.Message ?? 'no reason given';
+    // The caller hung up first: nothing left to cut.
+    if (action === 'Hangup' && /no such channel/i.test(message)) return;
+    const hint = /permission denied/i.test(message)
+      ? `: the guard's AMI user lacks the write class for it. Set \`write = system\` in its manager.conf section (asterisk-conf/manager.d/asterisk-guard.conf), then \`manager reload\``
+      : '';
+    trouble(`${action}-${message}`, `toll fraud on endpoint ${d.endpoint}: Asterisk refused AMI ${action}: ${message}${hint}`);
+  };
+  bus.on('fraud', (d) => {
+    if (d.verdict === 'alert') return;
+    void act(d, 'Hangup', { Channel: d.channel, Cause: '21' }, `hung up ${d.channel} (toll fraud on endpoint ${d.endpoint})`);
+    if (d.verdict === 'block') {
+      // Set again at each call of a blocked endpoint: idempotent, and mends a key set while AMI was away.
+      const value = `${new Date(d.time).toISOString()} ${d.hits.map((h) => h.rule).join(',')}`;
+      void act(d, 'DBPut', { Family: BLOCK_FAMILY, Key: d.endpoint, Val: value }, `blocked the outbound calls of endpoint ${d.endpoint} (AstDB ${BLOCK_FAMILY}/${d.endpoint})`);
+    }
+  });
+}

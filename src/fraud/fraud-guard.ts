@@ -1,0 +1,284 @@
+import type { DialEvent, CallEvent } from '../calls/call-event.js';
+import { scoringKey } from '../detect/scoreboard.js';
+import type { SecurityEvent } from '../events/security-event.js';
+import type { BanLedger } from '../ledger/ban-ledger.js';
+import type { IpPrefix } from '../net/ip-prefix.js';
+import { emptyBaseline, learnCall, learnSource, type Baseline } from './baseline.js';
+import { DestinationReader, type Destination } from './destination.js';
+import { strongest, type FraudConfig, type FraudVerdict } from './fraud-config.js';
+import { fraudRecord, type FraudBlock, type FraudDecision, type FraudHit } from './fraud-decision.js';
+import { FRAUD_RULES, type DialContext } from './rules.js';
+
+// Bounds: endpoints are a PBX's own (hundreds), calls up are fewer; these only stop a
+// misbehaving peer from growing the maps without end.
+const MAX_ENDPOINTS = 100_000;
+const MAX_CALLS = 100_000;
+const MAX_ACCOUNTS = 100_000;
+/** An authentication this close before a dial is the dial's own (the INVITE's). */
+const AUTH_BEFORE_DIAL_MS = 10_000;
+/** A call still up after this long lost its Hangup (an AMI reconnect): forgotten. */
+const LOST_CALL_MS = 12 * 3_600_000;
+const DECISIONS_KEPT = 5;
+
+interface ActiveCall {
+  readonly endpoint: string;
+  readonly number: string;
+  answered: number | undefined;
+}
+
+interface EndpointState {
+  baseline: Baseline;
+  active: number;
+  /** Dial times within the last minute, oldest first. */
+  dials: number[];
+  /** Short calls in a row to one number. */
+  run: { number: string; count: number; since: number } | undefined;
+  /** The last decisions about it, newest last (for `fraud why`). */
+  decisions: FraudDecision[];
+}
+
+/** What `fraud list` shows of one endpoint. */
+export interface FraudEndpointStatus {
+  readonly endpoint: string;
+  readonly calls: number;
+  readonly learned: boolean;
+  readonly countries: Readonly<Record<string, number>>;
+  readonly active: number;
+  readonly blocked: FraudBlock | undefined;
+  readonly last: FraudDecision | undefined;
+}
+
+/**
+ * The toll-fraud guard: judges each call as it is dialled against what is normal for its
+ * endpoint, and learns from the calls it lets through. Pure: no I/O, no clock (time comes with
+ * the events); bans go to the ban ledger like every other ban, the rest is the decision's.
+ */
+export class FraudGuard {
+  private readonly endpoints = new Map<string, EndpointState>();
+  private readonly calls = new Map<string, ActiveCall>();
+  private readonly lastAuth = new Map<string, { source: IpPrefix; time: number }>();
+  private readonly failures = new Map<string, { count: number; since: number }>();
+  private readonly blocks = new Map<string, FraudBlock>();
+  private readonly reader: DestinationReader;
+  private readonly ignored: Set<string>;
+  /** Endpoints whose baseline changed since `takeChanged`. */
+  private readonly changed = new Set<string>();
+
+  constructor(
+    private config: FraudConfig,
+    private readonly ledger: BanLedger,
+  ) {
+    this.reader = new DestinationReader(config.plan);
+    this.ignored = new Set(config.ignore);
+  }
+
+  /** A call event: a decision when a dialled call is judged fraud (alert, cut or block). */
+  handleCall(e: CallEvent): FraudDecision | undefined {
+    if (e.kind === 'dial') return this.dial(e);
+    const call = this.calls.get(e.uniqueid);
+    if (!call) return undefined;
+    if (e.kind === 'answer') {
+      call.answered ??= e.time;
+      return undefined;
+    }
+    this.calls.delete(e.uniqueid);
+    const state = this.endpoints.get(call.endpoint);
+    if (state) this.ended(state, call, e.time);
+    return undefined;
+  }
+
+  /** Security events tell who authenticated from where, and which accounts are being guessed. */
+  noteSecurity(e: SecurityEvent): void {
+    const account = e.account;
+    if (account === undefined) return;
+    if (e.kind === 'SuccessfulAuth') {
+      bounded(this.lastAuth, account, { source: e.remote.ip, time: e.time }, MAX_ACCOUNTS);
+      const state = this.endpoints.get(account);
+      if (state && state.baseline.sources[e.remote.ip.text] === undefined) {
+        learnSource(state.baseline, e.remote.ip.text, e.time);
+        this.changed.add(account);
+      }
+    } else if (e.kind === 'ChallengeResponseFailed' || e.kind === 'InvalidPassword') {
+      const f = this.failures.get(account);
+      if (f && e.time - f.since <= this.config.rules.newSource.windowMs) f.count++;
+      else bounded(this.failures, account, { count: 1, since: e.time }, MAX_ACCOUNTS);
+    }
+  }
+
+  private dial(e: DialEvent): FraudDecision | undefined {
+    if (this.ignored.has(e.endpoint)) return undefined;
+    const destination = this.reader.read(e.number);
+    // An internal call (an extension, voicemail, a feature code) costs nothing.
+    if (!destination) return undefined;
+    const state = this.state(e.endpoint, e.time);
+    const auth = this.lastAuth.get(e.endpoint);
+    const source = auth && e.time - auth.time <= AUTH_BEFORE_DIAL_MS && auth.time <= e.time + 1000 ? auth.source : undefined;
+    const firstSeen = source ? state.baseline.sources[source.text] : undefined;
+    const sourceIsNew = source !== undefined && (firstSeen === undefined || e.time - firstSeen < this.config.newSourceMs);
+    while (state.dials.length > 0 && e.time - state.dials[0]! >= 60_000) state.dials.shift();
+    const run = state.run && state.run.number === e.number && e.time - state.run.since <= this.config.rules.shortCalls.windowMs ? state.run.count : 0;
+    const fail = this.failures.get(e.endpoint);
+    const { learning } = this.config;
+    const ctx: DialContext = {
+      endpoint: e.endpoint,
+      number: e.number,
+      destination,
+      time: e.time,
+      baseline: state.baseline,
+      learned: state.baseline.calls >= learning.calls && e.time - state.baseline.since >= learning.periodMs,
+      concurrent: state.active + 1,
+      perMinute: state.dials.length + 1,
+      shortRun: run,
+      source: source?.text,
+      sourceIsNew,
+      accountFailures: fail && e.time - fail.since <= this.config.rules.newSource.windowMs ? fail.count : 0,
+    };
+    const hits: FraudHit[] = [];
+    const block = this.blocks.get(e.endpoint);
+    if (block) hits.push({ rule: 'blocked', action: 'block', why: `blocked since ${new Date(block.since).toISOString()} (${block.decision.hits.map((h) => h.rule).join(', ')})` });
+    for (const rule of FRAUD_RULES) {
+      const action = rule.action(this.config);
+      if (action === 'off') continue;
+      const why = rule.check(ctx, this.config);
+      if (why !== undefined) hits.push({ rule: rule.name, action, why });
+    }
+    state.dials.push(e.time);
+    let verdict: FraudVerdict | undefined;
+    for (const h of hits) verdict = verdict ? strongest(verdict, h.action) : h.action;
+    if (verdict === undefined || verdict === 'alert') {
+      // Let through: the call is up, and it is what this endpoint does.
+      state.active++;
+      bounded(this.calls, e.uniqueid, { endpoint: e.endpoint, number: e.number, answered: undefined }, MAX_CALLS);
+      learnCall(state.baseline, { country: destination.country, kind: destination.kind, time: e.time, concurrent: ctx.concurrent, perMinute: ctx.perMinute });
+      if (source) learnSource(state.baseline, source.text, e.time);
+      this.changed.add(e.endpoint);
+      if (verdict === undefined) return undefined;
+    }
+    // A cut from an address the endpoint never used is someone else with its password.
+    const escalated = verdict === 'hangup' && sourceIsNew && ctx.learned;
+    if (escalated) verdict = 'block';
+    return this.decide(e, state, destination, source, sourceIsNew, hits, verdict!, escalated);
+  }
+
+  private decide(e: DialEvent, state: EndpointState, destination: Destination, source: IpPrefix | undefined, sourceIsNew: boolean, hits: FraudHit[], verdict: FraudVerdict, escalated: boolean): FraudDecision {
+    let banned = false;
+    // The endpoint's own long-used address is its office: blocking the endpoint is enough.
+    if (verdict === 'block' && source && sourceIsNew) {
+      const r = this.ledger.request({ target: scoringKey(source, this.config.ipv6PrefixLength), time: e.time, reason: 'toll-fraud', origin: 'auto', note: `toll fraud from endpoint ${e.endpoint}: ${hits.map((h) => h.why).join('; ')}` });
+      banned = 'action' in r;
+    }
+    const text =
+      `endpoint ${e.endpoint} dialled ${e.number} (${destination.e164}, ${destination.kind.replace(/_/g, '-')}, ${destination.country})` +
+      `${source ? ` from ${source.text}` : ''}: ${hits.map((h) => h.why).join('; ')}`;
+    const d: FraudDecision = { action: 'fraud', verdict, endpoint: e.endpoint, channel: e.channel, uniqueid: e.uniqueid, number: e.number, destination, source, banned, escalated, hits, time: e.time, text };
+    if (verdict === 'block' && !this.blocks.has(e.endpoint)) this.blocks.set(e.endpoint, { endpoint: e.endpoint, since: e.time, decision: fraudRecord(d) });
+    state.decisions.push(d);
+    if (state.decisions.length > DECISIONS_KEPT) state.decisions.shift();
+    return d;
+  }
+
+  private ended(state: EndpointState, call: ActiveCall, time: number): void {
+    state.active = Math.max(0, state.active - 1);
+    const talk = call.answered === undefined ? 0 : time - call.answered;
+    if (talk >= this.config.rules.shortCalls.shorterThanMs) {
+      if (state.run?.number === call.number) state.run = undefined;
+      return;
+    }
+    const run = state.run;
+    if (run && run.number === call.number && time - run.since <= this.config.rules.shortCalls.windowMs) run.count++;
+    else state.run = { number: call.number, count: 1, since: time };
+  }
+
+  private state(endpoint: string, time: number): EndpointState {
+    let s = this.endpoints.get(endpoint);
+    if (!s) {
+      s = { baseline: emptyBaseline(time), active: 0, dials: [], run: undefined, decisions: [] };
+      // Past the bound an endpoint is judged on an empty baseline and not remembered.
+      if (this.endpoints.size < MAX_ENDPOINTS) this.endpoints.set(endpoint, s);
+    }
+    return s;
+  }
+
+  /** Calls up when the AMI connection went: their Hangups are lost, so they are forgotten
+   *  (counting them up for ever would cut the endpoint's next calls as too many at once). */
+  forgetCalls(): void {
+    this.calls.clear();
+    for (const s of this.endpoints.values()) s.active = 0;
+  }
+
+  /** Drops calls whose Hangup never came. */
+  tick(now: number): void {
+    for (const [id, call] of this.calls) {
+      const s = this.endpoints.get(call.endpoint);
+      if (s && now - (s.dials.at(-1) ?? now) > LOST_CALL_MS) {
+        this.calls.delete(id);
+        s.active = Math.max(0, s.active - 1);
+      }
+    }
+  }
+
+  reconfigure(config: FraudConfig): void {
+    this.config = config;
+    this.reader.replan(config.plan);
+    this.ignored.clear();
+    for (const e of config.ignore) this.ignored.add(e);
+  }
+
+  /** Baselines and blocks from the store, at start. */
+  restore(baselines: ReadonlyMap<string, Baseline>, blocks: readonly FraudBlock[]): void {
+    for (const [endpoint, baseline] of baselines) this.endpoints.set(endpoint, { baseline, active: 0, dials: [], run: undefined, decisions: [] });
+    for (const b of blocks) this.blocks.set(b.endpoint, b);
+  }
+
+  /** The baselines changed since the last call, for the store. */
+  takeChanged(): Map<string, Baseline> {
+    const out = new Map<string, Baseline>();
+    for (const e of this.changed) {
+      const s = this.endpoints.get(e);
+      if (s) out.set(e, s.baseline);
+    }
+    this.changed.clear();
+    return out;
+  }
+
+  isBlocked(endpoint: string): boolean {
+    return this.blocks.has(endpoint);
+  }
+
+  /** Lifts an endpoint's block; false when it had none. */
+  clear(endpoint: string): boolean {
+    const had = this.blocks.delete(endpoint);
+    const s = this.endpoints.get(endpoint);
+    if (s) s.run = undefined;
+    return had;
+  }
+
+  status(endpoint: string, now: number): FraudEndpointStatus | undefined {
+    const s = this.endpoints.get(endpoint);
+    const blocked = this.blocks.get(endpoint);
+    if (!s && !blocked) return undefined;
+    const b = s?.baseline ?? emptyBaseline(now);
+    const { learning } = this.config;
+    return { endpoint, calls: b.calls, learned: b.calls >= learning.calls && now - b.since >= learning.periodMs, countries: { ...b.countries }, active: s?.active ?? 0, blocked, last: s?.decisions.at(-1) };
+  }
+
+  baseline(endpoint: string): Baseline | undefined {
+    return this.endpoints.get(endpoint)?.baseline;
+  }
+
+  decisions(endpoint: string): readonly FraudDecision[] {
+    return this.endpoints.get(endpoint)?.decisions ?? [];
+  }
+
+  /** Every endpoint it knows, blocked ones first. */
+  list(now: number): FraudEndpointStatus[] {
+    const names = new Set([...this.blocks.keys(), ...this.endpoints.keys()]);
+    return [...names].map((e) => this.status(e, now)!).sort((a, b) => Number(!!b.blocked) - Number(!!a.blocked) || a.endpoint.localeCompare(b.endpoint));
+  }
+}
+
+/** Sets a key in a map held to `max` entries: the oldest entry makes room. */
+function bounded<K, V>(map: Map<K, V>, key: K, value: V, max: number): void {
+  if (!map.has(key) && map.size >= max) map.delete(map.keys().next().value!);
+  map.set(key, value);
+}
