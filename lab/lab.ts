@@ -18,6 +18,8 @@ export const PBX4 = '192.0.2.1';
 export const PBX6 = '2001:db8::1';
 export const PHONE = '198.51.100.10';
 export const STALE_PHONE = '198.51.100.20';
+/** 1003's desk phone: its usual calls teach the toll-fraud guard what is normal for 1003. */
+export const DESK_PHONE = '198.51.100.30';
 /**
  * One attacker per scenario (a ban is per source), each in a namespace of its own: SIPVicious
  * sends from the namespace's only address whatever its -b option says.
@@ -34,6 +36,9 @@ export const ATTACKERS = {
   againstFail2ban: '203.0.113.71',
   againstGuard: '203.0.113.72',
   unbanned: '203.0.113.73',
+  /** The toll-fraud scenario: someone with 1003's password, calling from two new addresses. */
+  tollFraud: '203.0.113.74',
+  tollFraud2: '203.0.113.75',
 } as const;
 
 export type Attacker = keyof typeof ATTACKERS;
@@ -52,12 +57,30 @@ export type Swarm = keyof typeof SWARMS;
 export const PHONE_ACCOUNT = { user: '1002', password: 'lab-phone-1002-password' };
 /** 1003's password was changed on the PBX; this phone still has the old one. */
 export const STALE_ACCOUNT = { user: '1003', password: 'lab-phone-1003-old-password' };
+/** 1003's password as the PBX has it: its own phone's, and the one the toll fraudster found. */
+export const ACCOUNT_1003 = { user: '1003', password: 'lab-phone-1003-new-password' };
+/** The lab's alert inbox in the PBX's namespace (lab/alert-sink.ts). */
+const ALERT_PORT = 8099;
 
 /**
  * The lab's guard config: the core's defaults with every time window 10 times shorter, so the
  * stale-password phone (one try every 6 s instead of every 60 s) plays out in a minute.
  */
 export const LAB_THRESHOLD = 5;
+/**
+ * The toll-fraud guard in the lab: the PBX is in Great Britain; an endpoint's baseline counts
+ * after 3 calls (a week and 20 calls by default), new-source windows scaled by 10 like the rest.
+ */
+const LAB_FRAUD = `fraud:
+  country: GB
+  learning:
+    period: 0s
+    calls: 3
+  rules:
+    new_source:
+      window: 6m
+`;
+
 /** The guard's config in the lab; `extra`: more YAML sections (the fleet's lab adds `fleet:`). */
 export function guardConfig(managerConf: string, dir: string, allow: readonly string[], extra = ''): string {
   return `store:
@@ -81,7 +104,7 @@ policy:
   account_attack:
     window: 6m
     quiet: 1m
-${extra}`;
+${LAB_FRAUD}${extra}`;
 }
 
 /**
@@ -110,6 +133,33 @@ ${counters}
 `;
 }
 
+/** Hosts of the lab that speak SIP with a password: the phones, and the toll fraudster's two. */
+export type SipHost = 'phone' | 'stale' | 'desk' | 'tollFraud' | 'tollFraud2';
+
+function sipHostAddress(host: SipHost): string {
+  return host === 'phone' ? PHONE : host === 'stale' ? STALE_PHONE : host === 'desk' ? DESK_PHONE : ATTACKERS[host];
+}
+
+/** A webhook delivery as the lab's inbox keeps it (format json, src/notify/channels.ts). */
+export interface DeliveredAlert {
+  readonly subject: string;
+  readonly lines: readonly string[];
+  readonly alerts: ReadonlyArray<{ kind: string; severity: string; title: string; lines: readonly string[] }>;
+}
+
+/** One CDR: times in epoch seconds (microseconds after the point), answer 0 when never answered. */
+export interface Cdr {
+  readonly channel: string;
+  readonly dst: string;
+  readonly dcontext: string;
+  readonly start: number;
+  readonly answer: number;
+  readonly end: number;
+  readonly billsec: number;
+  readonly disposition: string;
+  readonly uniqueid: string;
+}
+
 export interface LabOptions {
   readonly cacheDir?: string;
   readonly prefix?: string;
@@ -122,6 +172,11 @@ export class Lab {
   guard: GuardProcess | undefined;
   private readonly earlierGuardLines: LogLine[] = [];
   private readonly configFile: string;
+  /** The guard's admin socket (its CLI's --socket). */
+  readonly controlSocket: string;
+  /** The webhook alerts the guard sent, one JSON object a line. */
+  readonly alertFile: string;
+  private alertSink: ResultPromise | undefined;
 
   private constructor(
     readonly net: LabNetwork,
@@ -130,7 +185,14 @@ export class Lab {
   ) {
     const dir = mkdtempSync(path.join(tmpdir(), 'ag-lab-'));
     this.configFile = path.join(dir, 'config.yaml');
-    writeFileSync(this.configFile, guardConfig(asterisk.managerConf, dir, guardAllow));
+    this.controlSocket = path.join(dir, 'control.sock');
+    this.alertFile = path.join(dir, 'alerts.jsonl');
+    writeFileSync(this.alertFile, '');
+    writeFileSync(this.configFile, guardConfig(asterisk.managerConf, dir, guardAllow, `alerts:
+  channels:
+    - type: webhook
+      url: http://127.0.0.1:${ALERT_PORT}/alerts
+`));
   }
 
   static async up(options: LabOptions): Promise<Lab> {
@@ -140,6 +202,7 @@ export class Lab {
       ...Object.entries(SWARMS).map(([name, addresses]) => ({ name, addresses: [...addresses] })),
       { name: 'phone', addresses: [PHONE] },
       { name: 'stale', addresses: [STALE_PHONE] },
+      { name: 'desk', addresses: [DESK_PHONE] },
     ]);
     const asterisk = new LabAsterisk({ root, namespace: net.ns('pbx'), confDir: path.join(PROJECT_ROOT, 'asterisk-conf') });
     const lab = new Lab(net, asterisk, options.guardAllow ?? []);
@@ -147,6 +210,7 @@ export class Lab {
       await lab.exec('pbx', 'nft', ['-f', '-'], { input: foreignRuleset() });
       await asterisk.prepare();
       await asterisk.start();
+      await lab.startAlertSink();
       await lab.startGuard();
     } catch (e) {
       await lab.down();
@@ -159,12 +223,31 @@ export class Lab {
     this.guard?.kill('SIGKILL');
     await this.guard?.exit();
     this.guard = undefined;
+    this.alertSink?.kill('SIGKILL');
+    await this.alertSink;
     await this.asterisk.dispose();
     await this.net.destroy();
   }
 
   exec(host: string, command: string, args: readonly string[], options: Options = {}) {
     return execa('ip', ['netns', 'exec', this.net.ns(host), command, ...args], { reject: false, ...options });
+  }
+
+  private async startAlertSink(): Promise<void> {
+    const sink = execa('ip', ['netns', 'exec', this.net.ns('pbx'), process.execPath, compiled('lab/alert-sink.js'), String(ALERT_PORT), this.alertFile], { reject: false, buffer: false });
+    this.alertSink = sink;
+    await new Promise<void>((resolve, reject) => {
+      sink.stdout!.once('data', () => resolve());
+      void sink.then(() => reject(new Error('the lab alert sink exited')));
+    });
+  }
+
+  /** The alerts the guard's webhook delivered so far. */
+  alerts(): DeliveredAlert[] {
+    return readFileSync(this.alertFile, 'utf8')
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .map((l) => JSON.parse(l) as DeliveredAlert);
   }
 
   /** asterisk-guard run, in the PBX's namespace; resolves once it receives AMI events. */
@@ -188,12 +271,37 @@ export class Lab {
   }
 
   /** One REGISTER with digest auth (sipsak, a real SIP client); true on 200 OK. */
-  async register(host: 'phone' | 'stale', account: { user: string; password: string }): Promise<boolean> {
-    const from = host === 'phone' ? PHONE : STALE_PHONE;
+  async register(host: SipHost, account: { user: string; password: string }): Promise<boolean> {
+    const from = sipHostAddress(host);
     const r = await this.exec(host, 'sipsak', ['-U', '-C', `sip:${account.user}@${from}`, '-s', `sip:${account.user}@${PBX4}`, '--auth-username', account.user, '-a', account.password, '-x', '3600', '-H', from, '-i'], {
       timeout: 10_000,
     });
     return r.exitCode === 0;
+  }
+
+  /**
+   * A call placed with digest auth from a host of the lab (lab/sip-call.ts): its last event,
+   * `hungup` when it was answered and hung up by the caller after `holdMs`.
+   */
+  async call(host: SipHost, account: { user: string; password: string }, number: string, holdMs = 500): Promise<{ event: string; status?: number | string }> {
+    const from = sipHostAddress(host);
+    const r = await this.exec(host, process.execPath, [compiled('lab/sip-call.js'), from, PBX4, account.user, account.password, number, String(holdMs)], { timeout: 15_000 });
+    const lines = String(r.stdout).split('\n').filter((l) => l.trim() !== '');
+    return lines.length === 0 ? { event: 'failed', status: `no output (exit ${r.exitCode})` } : (JSON.parse(lines.at(-1)!) as { event: string; status?: number | string });
+  }
+
+  /** Asterisk's own call records (cdr_custom's JSON lines, asterisk-conf/cdr_custom.conf). */
+  cdrs(): Cdr[] {
+    let text = '';
+    try {
+      text = readFileSync(path.join(this.asterisk.logDir, 'cdr-custom/cdr.json'), 'utf8');
+    } catch {
+      return [];
+    }
+    return text
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .map((l) => JSON.parse(l) as Cdr);
   }
 
   /** Contacts Asterisk holds for an AOR, as `pjsip show aor` lists them. */

@@ -1,4 +1,5 @@
 import { fleetScenario } from './fleet-lab.js';
+import { tollFraudScenario, usualCalls } from './toll-fraud-lab.js';
 import type { LogLine } from './guard-process.js';
 import { ATTACKERS, Lab, LAB_THRESHOLD, PBX6, PHONE, PHONE_ACCOUNT, STALE_ACCOUNT, STALE_PHONE, SWARMS, type Swarm } from './lab.js';
 
@@ -249,6 +250,7 @@ export async function runScenarios(lab: Lab, say: Say): Promise<ScenarioResult[]
 
   const registeredFirst = await lab.register('phone', PHONE_ACCOUNT);
   say(`phone 1002 at ${PHONE} registers before the attacks: ${registeredFirst ? '200 OK' : 'FAILED'}`);
+  await usualCalls(lab, say);
   const phone = phoneLoop(lab);
   const staleFrom = lab.guard!.lines.length;
   const staleTries = 11;
@@ -281,6 +283,7 @@ export async function runScenarios(lab: Lab, say: Say): Promise<ScenarioResult[]
   await run(7, 'Asterisk restarted mid-attack; the guard killed and started again', () => restartScenario(lab, say));
   await run(9, 'someone flushes the ruleset mid-attack', () => flushedRulesetScenario(lab, say));
   await run(12, 'a fleet: three PBXs share one defence over Redis', () => fleetScenario(say, LAB_THRESHOLD));
+  await run(13, 'toll fraud: a known password calls premium-rate and foreign numbers', () => tollFraudScenario(lab, say));
   await run(3, 'the phone registers before, during and after, and stays registered', async () => {
     const tally = await phone.stop();
     const after = await lab.register('phone', PHONE_ACCOUNT);

@@ -1,11 +1,13 @@
 #!/usr/bin/env node
-// A SIP call for the lab: `sip-call FROM TO USER PASSWORD EXTEN` places an INVITE with digest
-// auth (the attacker who guessed a password, calling out), answers ACK, and stays in the call.
-// Prints {"event":"up"} when the call is answered, {"event":"bye"} when the PBX hangs up.
+// A SIP call for the lab: `sip-call FROM TO USER PASSWORD EXTEN [HOLD_MS]` places an INVITE with
+// digest auth (a phone, or the attacker who knows a password, calling out), answers ACK, and
+// stays in the call, or hangs up itself after HOLD_MS (BYE). Prints {"event":"up"} when the call
+// is answered, {"event":"bye"} when the PBX hangs up, {"event":"hungup"} after its own BYE, and
+// {"event":"failed","status":...} when the call is refused or nothing answers within 5 s.
 import dgram from 'node:dgram';
 import { createHash, randomBytes } from 'node:crypto';
 
-const [from, to, user, password, exten] = process.argv.slice(2);
+const [from, to, user, password, exten, holdText] = process.argv.slice(2);
 if (!from || !to || !user || !password || !exten) {
   process.stderr.write('usage: sip-call FROM TO USER PASSWORD EXTEN\n');
   process.exit(2);
@@ -53,7 +55,8 @@ function ack(cseq: number, branch: string, toHeader: string, requestUri = uri): 
 const send = (text: string) => socket.send(text, 5060, to);
 const branch1 = `z9hG4bK${randomBytes(6).toString('hex')}`;
 const branch2 = `z9hG4bK${randomBytes(6).toString('hex')}`;
-let state: 'challenge' | 'auth' | 'up' = 'challenge';
+let state: 'challenge' | 'auth' | 'up' | 'bye' = 'challenge';
+const hold = holdText === undefined ? undefined : Number(holdText);
 
 socket.on('message', (buf) => {
   const text = buf.toString('utf8');
@@ -69,6 +72,10 @@ socket.on('message', (buf) => {
   }
   const code = Number(status);
   if (code < 200) return;
+  if (state === 'bye') {
+    say({ event: 'hungup' });
+    process.exit(0);
+  }
   if (state === 'challenge' && code === 401) {
     send(ack(1, branch1, header(text, 'To')!));
     const challenge = header(text, 'WWW-Authenticate')!;
@@ -82,9 +89,17 @@ socket.on('message', (buf) => {
   }
   if (state === 'auth' && code === 200) {
     const contact = /<([^>]+)>/.exec(header(text, 'Contact') ?? '')?.[1] ?? uri;
-    send(ack(2, `z9hG4bK${randomBytes(6).toString('hex')}`, header(text, 'To')!, contact));
+    const toHeader = header(text, 'To')!;
+    send(ack(2, `z9hG4bK${randomBytes(6).toString('hex')}`, toHeader, contact));
     state = 'up';
     say({ event: 'up' });
+    if (hold !== undefined) {
+      setTimeout(() => {
+        state = 'bye';
+        const bye = message([`BYE ${contact} SIP/2.0`, `Via: SIP/2.0/UDP ${from}:${port};branch=z9hG4bK${randomBytes(6).toString('hex')};rport`, 'Max-Forwards: 70', `From: <sip:${user}@${to}>;tag=${fromTag}`, `To: ${toHeader}`, `Call-ID: ${callId}`, 'CSeq: 3 BYE']);
+        send(bye);
+      }, hold);
+    }
     return;
   }
   if (state !== 'up') {

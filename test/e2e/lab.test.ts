@@ -32,6 +32,7 @@ describe('the live lab', () => {
     [10, 'a swarm of 40 sources in one /24: its range banned, far fewer guesses than before'],
     [11, 'a swarm of 40 sources in 40 /48s on one password: a siege, all 40 banned'],
     [12, 'a fleet of three PBXs over Redis: a spread-out attacker banned on all three within threshold + 2'],
+    [13, 'toll fraud: the first call cut within 1 s (CDRs), none connects, endpoint blocked, source banned, alerted'],
   ])('scenario %i: %s', (id) => {
     const r = results.find((x) => x.id === id);
     expect(r, `scenario ${id} did not run:\n${story.join('\n')}`).toBeDefined();
