@@ -192,6 +192,7 @@ export class Lab {
   channels:
     - type: webhook
       url: http://127.0.0.1:${ALERT_PORT}/alerts
+      min_severity: warning
 `));
   }
 

@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { randomBytes } from 'node:crypto';
 import { Canary } from './ami/canary.js';
 import { AmiClient } from './ami/client.js';
+import { callRightsProblems } from './ami/manager-conf.js';
 import { readIdentifiedAddresses } from './ami/pjsip-identify.js';
 import { resolveAmiOptions } from './ami/settings.js';
 import { buildHangup } from './ari/build-hangup.js';
@@ -113,7 +114,12 @@ export async function startService(config: Config, daemonLog: Logger, clock: Clo
   // The effects: each one subscriber of the decision bus. A fraudulent call is cut first.
   // Made now, started last (once the kernel is reconciled): a judged call is hung up through it.
   const ami = new AmiClient({ ...amiOptions, clock, events: fraud ? 'security,call' : 'security' });
-  if (fraud) cutFraudulentCalls(bus, (name, fields, ms) => ami.send(name, fields, ms), log, clock);
+  if (fraud) {
+    cutFraudulentCalls(bus, (name, fields, ms) => ami.send(name, fields, ms), log, clock);
+    // The guard would watch nothing, or cut nothing, and say so only when fraud happens.
+    const missing = amiOptions.source === 'config' ? [] : callRightsProblems(config.ami.manager_conf, amiOptions.username);
+    for (const text of missing) log.error({ manager_conf: config.ami.manager_conf }, `toll-fraud guard: ${text}; see asterisk-conf/manager.d/asterisk-guard.conf, then \`manager reload\``);
+  }
   const notifier = new Notifier(buildChannels(config), log, { digestIntervalMs: config.alerts.digest_interval, retryDelaysMs: config.alerts.retries, clock, node: config.fleet?.node });
   const keeper = new StoreKeeper(store, {
     now: () => clock.now(),

@@ -35,8 +35,39 @@ function splitHostPort(text: string, defaultPort: number): { host: string; port:
   return { host: text, port: defaultPort };
 }
 
+function hasClass(value: string, wanted: string): boolean {
+  return value.split(',').some((c) => c.trim().toLowerCase() === wanted || c.trim().toLowerCase() === 'all');
+}
+
 function hasSecurityRead(value: string): boolean {
-  return value.split(',').some((c) => /^(security|all)$/i.test(c.trim()));
+  return hasClass(value, 'security');
+}
+
+/**
+ * What the toll-fraud guard lacks in its AMI user's section, each with the line to change:
+ * `read = call` (the call events), `write = system` (Hangup and the AstDB block; `call` cuts
+ * but cannot block), and eventfilters that let DialBegin, DialEnd and Hangup through.
+ */
+export function callRightsProblems(file: string, username: string): string[] {
+  const entries = readAsteriskConf(file)
+    .filter((s) => s.name === username && !s.isTemplate)
+    .flatMap((s) => s.entries);
+  if (entries.length === 0) return [];
+  const where = (e: ConfEntry | undefined, key: string) => (e ? `${e.file}:${e.line} \`${key} = ${e.value}\`` : `[${username}] (no ${key} line)`);
+  const problems: string[] = [];
+  const read = last(entries, 'read');
+  if (!read || !hasClass(read.value, 'call')) problems.push(`${where(read, 'read')} lacks call: no call event reaches the guard, no call is judged`);
+  const write = last(entries, 'write');
+  if (!write || (!hasClass(write.value, 'system') && !hasClass(write.value, 'call'))) problems.push(`${where(write, 'write')} lacks system: a fraudulent call is neither hung up nor its endpoint blocked`);
+  else if (!hasClass(write.value, 'system')) problems.push(`${where(write, 'write')} lacks system: fraudulent calls are hung up but the endpoint is not blocked (AMI DBPut)`);
+  // Include filters, new style (`eventfilter(action(include),name(X)) =`; keys come lower-cased)
+  // or old (`eventfilter = Event: X`, a regex; `!` excludes): with any, nothing else passes.
+  const includes = entries.filter((e) => (e.key.startsWith('eventfilter(') && e.key.includes('action(include)')) || (e.key === 'eventfilter' && !e.value.startsWith('!')));
+  if (includes.length > 0) {
+    const missing = ['DialBegin', 'DialEnd', 'Hangup'].filter((name) => !includes.some((e) => e.key.includes(`name(${name.toLowerCase()})`) || e.value.toLowerCase().includes(name.toLowerCase())));
+    if (missing.length > 0) problems.push(`[${username}]'s eventfilters let ${missing.join(', ')} not through: add \`eventfilter(action(include),name(${missing[0]})) =\` and the others of asterisk-conf/manager.d/asterisk-guard.conf`);
+  }
+  return problems;
 }
 
 /**

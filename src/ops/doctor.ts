@@ -3,6 +3,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { AmiClient } from '../ami/client.js';
 import { readAsteriskConf } from '../ami/asterisk-conf.js';
+import { callRightsProblems } from '../ami/manager-conf.js';
 import { resolveAmiOptions } from '../ami/settings.js';
 import { configTooOpen, loadConfigFile } from '../config/load.js';
 import type { Config } from '../config/schema.js';
@@ -152,6 +153,7 @@ async function amiChecks(config: Config): Promise<CheckResult[]> {
     return out;
   }
   if (options.source !== 'config') out.push(eventfilterCheck(config.ami.manager_conf, options.username));
+  if (config.fraud && options.source !== 'config') out.push(fraudRightsCheck(config.ami.manager_conf, options.username));
   const client = new AmiClient({ ...options, reconnectBaseMs: 60_000, reconnectMaxMs: 60_000 });
   const where = `${options.host}:${options.port}`;
   // A timer that keeps the process alive: the client's own timers never do.
@@ -169,6 +171,12 @@ async function amiChecks(config: Config): Promise<CheckResult[]> {
     await client.stop();
   }
   return out;
+}
+
+function fraudRightsCheck(managerConf: string, username: string): CheckResult {
+  const problems = callRightsProblems(managerConf, username);
+  if (problems.length === 0) return ok('toll-fraud rights', `[${username}] reads call events and may hang up and block (read = call, write = system)`);
+  return fail('toll-fraud rights', problems.join('; '), 'copy read, write and the eventfilter lines of asterisk-conf/manager.d/asterisk-guard.conf, then `asterisk -rx "manager reload"`');
 }
 
 /** Without eventfilter lines Asterisk sends every security event, ChallengeSent included. */

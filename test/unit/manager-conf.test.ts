@@ -2,7 +2,7 @@ import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { readManagerSettings } from '../../src/ami/manager-conf.js';
+import { callRightsProblems, readManagerSettings } from '../../src/ami/manager-conf.js';
 
 function confDir(files: Record<string, string>): string {
   const dir = mkdtempSync(path.join(tmpdir(), 'ag-manager-'));
@@ -53,5 +53,25 @@ describe('readManagerSettings', () => {
 
   it('refuses a missing manager.conf', () => {
     expect(() => readManagerSettings('/nonexistent/manager.conf', 'g', undefined)).toThrow(/AG_ERR|cannot read/);
+  });
+});
+
+describe('callRightsProblems (the toll-fraud guard)', () => {
+  it('finds nothing missing in the shipped section', () => {
+    expect(callRightsProblems(path.join(SHIPPED, 'manager.conf'), 'asterisk-guard')).toEqual([]);
+  });
+
+  it.each([
+    ['read = security\nwrite = system\n', [/read = security` lacks call/]],
+    ['read = security,call\nwrite =\n', [/write = ` lacks system: a fraudulent call is neither hung up/]],
+    ['read = all\nwrite = call\n', [/write = call` lacks system: fraudulent calls are hung up but the endpoint is not blocked/]],
+    ['read = call,security\nwrite = all\neventfilter(action(include),name(InvalidAccountID)) =\neventfilter(action(include),name(DialBegin)) =\n', [/let DialEnd, Hangup not through/]],
+    ['read = call,security\n', [/\(no write line\) lacks system/]],
+    ['read = all\nwrite = system\neventfilter = Event: InvalidAccountID\n', [/let DialBegin, DialEnd, Hangup not through/]],
+  ])('names the line to change: %s', (section, expected) => {
+    const dir = confDir({ 'manager.conf': `[general]\nenabled = yes\n[g]\nsecret = x\n${section}` });
+    const problems = callRightsProblems(path.join(dir, 'manager.conf'), 'g');
+    expect(problems).toHaveLength(expected.length);
+    expected.forEach((re, i) => expect(problems[i]).toMatch(re));
   });
 });

@@ -1,0 +1,116 @@
+// Benchmark 10: the toll-fraud guard. Call events (DialBegin, DialEnd, three Hangups a call:
+// what the shipped eventfilters let through) in Asterisk 22's frame format, through the
+// daemon's decoder and pipeline on one core; and the security-event path of benchmark 1 with
+// and without the guard, same run, to show what it adds there.
+import { performance } from 'node:perf_hooks';
+import { AmiFrameDecoder } from '../src/ami/frame-decoder.js';
+import { parseConfig } from '../src/config/load.js';
+import { buildCore } from '../src/core.js';
+import { createLogger } from '../src/log.js';
+import { BENCH_CONFIG, syntheticCapture } from './pipeline.js';
+
+const FRAUD = `fraud: { country: GB, learning: { period: 0s, calls: 20 } }`;
+
+/** A channel's fields as Asterisk 22 writes them in call events (captured in the lab). */
+function channelFields(prefix: string, channel: string, exten: string, uniqueid: string, linkedid: string, context: string): string {
+  return [
+    `${prefix}Channel: ${channel}`,
+    `${prefix}ChannelState: 4`,
+    `${prefix}ChannelStateDesc: Ring`,
+    `${prefix}CallerIDNum: <unknown>`,
+    `${prefix}CallerIDName: <unknown>`,
+    `${prefix}ConnectedLineNum: <unknown>`,
+    `${prefix}ConnectedLineName: <unknown>`,
+    `${prefix}Language: en`,
+    `${prefix}AccountCode: `,
+    `${prefix}Context: ${context}`,
+    `${prefix}Exten: ${exten}`,
+    `${prefix}Priority: 2`,
+    `${prefix}Uniqueid: ${uniqueid}`,
+    `${prefix}Linkedid: ${linkedid}`,
+  ].join('\r\n');
+}
+
+/**
+ * `calls` calls by 1,000 endpoints to 50,000 distinct numbers (London fixed lines, mobiles, a
+ * few countries abroad; more numbers than the reader's cache holds), each 5 events.
+ */
+export function callCapture(calls: number): { capture: Buffer; events: number } {
+  const parts: string[] = [];
+  const stamp = (i: number) => `Timestamp: ${1795658536 + Math.floor(i / 100)}.${String((i % 100) * 10_000).padStart(6, '0')}`;
+  for (let i = 0; i < calls; i++) {
+    const endpoint = 1000 + (i % 1000);
+    const k = (i * 7919) % 50_000;
+    const number = k % 10 === 0 ? `0033${String(140000000 + k)}` : k % 3 === 0 ? `07700${String(900000 + (k % 1000)).padStart(6, '0')}` : `020794${String(k % 100_000).padStart(5, '0')}`;
+    const id = `1795658536.${i * 3}`;
+    const caller = `PJSIP/${endpoint}-${(i & 0xffffffff).toString(16).padStart(8, '0')}`;
+    const local = `Local/${number}@carrier-${(i & 0xffffffff).toString(16).padStart(8, '0')}`;
+    const dest = channelFields('Dest', `${local};1`, number, `1795658536.${i * 3 + 1}`, id, 'carrier');
+    const me = channelFields('', caller, number, id, id, 'lab');
+    parts.push(`Event: DialBegin\r\nPrivilege: call,all\r\n${stamp(i)}\r\n${me}\r\n${dest}\r\nDialString: ${number}@carrier\r\n\r\n`);
+    parts.push(`Event: DialEnd\r\nPrivilege: call,all\r\n${stamp(i)}\r\n${me}\r\n${dest}\r\nDialStatus: ANSWER\r\n\r\n`);
+    for (const [ch, uid] of [[`${local};1`, `1795658536.${i * 3 + 1}`], [`${local};2`, `1795658536.${i * 3 + 2}`], [caller, id]] as const) {
+      parts.push(`Event: Hangup\r\nPrivilege: call,all\r\n${stamp(i)}\r\n${channelFields('', ch, number, uid, id, 'lab')}\r\nCause: 16\r\nCause-txt: Normal Clearing\r\n\r\n`);
+    }
+  }
+  return { capture: Buffer.from(parts.join('')), events: calls * 5 };
+}
+
+/** One pass through a fresh pipeline, 64 KiB chunks; events per second and decisions made. */
+function pass(config: string, capture: Buffer, events: number, stepMs: number): { perSecond: number; decisions: number } {
+  const { pipeline } = buildCore(parseConfig(config, 'bench'), createLogger('silent', 'stderr'), { useEventTime: false });
+  // 60 ms an event: each endpoint places a call every 5 minutes or so, over 16 hours.
+  let t = 1_795_658_536_000;
+  let decisions = 0;
+  const decoder = new AmiFrameDecoder({
+    frame: (f) => {
+      decisions += pipeline.ingest(f, (t += stepMs))?.length ?? 0;
+    },
+    banner: () => {},
+    malformed: () => {},
+  });
+  const start = performance.now();
+  for (let i = 0; i < capture.length; i += 65536) decoder.push(capture.subarray(i, i + 65536));
+  return { perSecond: events / ((performance.now() - start) / 1000), decisions };
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[1]!;
+
+export interface CallBenchResults {
+  readonly callEventsPerSecond: number;
+  readonly runs: number[];
+  readonly decisions: number;
+  /** Benchmark 1's capture, without and with a `fraud:` section, interleaved passes. */
+  readonly securityOff: number;
+  readonly securityOn: number;
+  readonly securityRunsOff: number[];
+  readonly securityRunsOn: number[];
+}
+
+export function runCallBench(calls = 200_000): CallBenchResults {
+  const { capture, events } = callCapture(calls);
+  const withFraud = `${FRAUD}\n`;
+  // 60 ms an event: each endpoint places a call every 5 minutes or so, over 16 hours.
+  pass(withFraud, capture, events, 60);
+  const runs = [0, 1, 2].map(() => pass(withFraud, capture, events, 60));
+  const security = syntheticCapture(1_000_000, 100_000);
+  const securityConfig = (fraud: boolean) => `${BENCH_CONFIG}\n${fraud ? FRAUD : ''}`;
+  // Benchmark 1's clock: 10 µs an event.
+  pass(securityConfig(true), security, 1_000_000, 0.01);
+  pass(securityConfig(false), security, 1_000_000, 0.01);
+  const off: number[] = [];
+  const on: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    off.push(pass(securityConfig(false), security, 1_000_000, 0.01).perSecond);
+    on.push(pass(securityConfig(true), security, 1_000_000, 0.01).perSecond);
+  }
+  return {
+    callEventsPerSecond: median(runs.map((r) => r.perSecond)),
+    runs: runs.map((r) => r.perSecond),
+    decisions: runs[0]!.decisions,
+    securityOff: median(off),
+    securityOn: median(on),
+    securityRunsOff: off,
+    securityRunsOn: on,
+  };
+}
