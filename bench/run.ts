@@ -10,6 +10,7 @@ import type { FleetResults } from './fleet.js';
 import type { FleetScaleResults } from './fleet-scale.js';
 import type { runKernelBench } from './kernel.js';
 import { runPipelineBench } from './pipeline.js';
+import { runCallBench } from './calls.js';
 import type { SideBySide } from './side-by-side.js';
 
 const here = (name: string) => fileURLToPath(new URL(name, import.meta.url));
@@ -23,6 +24,9 @@ const lastLine = (text: string) => text.trim().split('\n').pop()!;
 say('1. pipeline throughput (1M events, 100k sources, one core; median of 3 after a warm-up)...');
 const pipeline = runPipelineBench();
 say(`   ${n(pipeline.eventsPerSecond)} events/s (runs: ${pipeline.runs.map(n).join(', ')})`);
+say('10. toll-fraud guard: call events on one core; the security-event path with and without it...');
+const calls = runCallBench();
+say(`   ${n(calls.callEventsPerSecond)} call events/s (runs: ${calls.runs.map(n).join(', ')}; ${n(calls.decisions)} verdicts); security events ${n(calls.securityOff)}/s without, ${n(calls.securityOn)}/s with`);
 say('2. memory (1M and 2M distinct sources, cap 1M)...');
 const memory = JSON.parse(await child('memory-main.js', ['--expose-gc'])) as { baselineMb: number; at1MMb: number; at2MMb: number; tracked: number };
 say(`   ${n(memory.at1MMb)} MB at 1M, ${n(memory.at2MMb)} MB at 2M (baseline ${n(memory.baselineMb)} MB)`);
@@ -85,6 +89,8 @@ writeFileSync(
 | 9 | fleet scale: ${n(scale.nodes)} simulated nodes (a reader and a writer each) on one Redis, ${n(scale.failuresPerSecond)} shared-score steps/s and ${n(scale.bansPerSecond)} bans/s: a ban at every node, p50 / p99 | ${f(scale.propagationP50)} / ${f(scale.propagationP99)} ms | | |
 | 9 | … per ban, its first node (Redis's part: this one process then works through the other ${n(scale.nodes - 1)} deliveries on the same 2 cores) | ${f(scale.firstP50)} / ${f(scale.firstP99)} ms | | |
 | 9 | … Redis's CPU meanwhile (one core = 100%) | ${f(scale.redisCpuPercent, 0)}% | | |
+| 10 | toll-fraud guard: call events (DialBegin, DialEnd, 3 Hangups a call) through framing, parsing, number reading and the rules, one core, 200k calls by 1,000 endpoints to 50,000 numbers (median of 3) | ${n(calls.callEventsPerSecond)} events/s (runs: ${calls.runs.map(n).join(', ')}) | ≥ 100,000 events/s | ${mark(calls.callEventsPerSecond >= 100_000)} |
+| 10 | … the security-event path of benchmark 1 with a \`fraud:\` section against without, same run (3 passes each, interleaved) | ${n(calls.securityOn)} vs ${n(calls.securityOff)} events/s: ${f(1e9 / calls.securityOn - 1e9 / calls.securityOff, 0)} ns an event (runs without: ${calls.securityRunsOff.map(n).join(', ')}; with: ${calls.securityRunsOn.map(n).join(', ')}) | none measurable | ${mark(Math.min(...calls.securityRunsOn) >= Math.min(...calls.securityRunsOff) * 0.95 || calls.securityOn >= calls.securityOff * 0.95)} |
 | 6 | failed svcrack guesses that reached Asterisk before the drop (threshold ${side.threshold}): asterisk-guard | ${side.guard.guesses}${side.guard.banned ? '' : ' (no ban!)'} | ≤ threshold + 1 | ${mark(side.guard.banned && side.guard.guesses <= side.threshold + 1)} |
 | 6 | … fail2ban (Debian's, asterisk jail, nftables action), same run, same Asterisk | ${side.fail2ban.guesses}${side.fail2ban.banned ? `, banned ${f(side.fail2ban.secondsToBan)} s after the attack began` : ' (no ban within the attack)'} | | |
 
@@ -129,6 +135,14 @@ How each part is measured, and where the time goes:
   and expiry-heap entry); the store's page cache is bounded at 2 MB. The
   list runs as \`asterisk-guard list\` in its own process; the daemon sends 100 rows a line, a
   line a millisecond, while a new source is banned every 2 ms and timed from when it was due.
+- **10**: \`bench/calls.ts\`: the call events of the shipped eventfilters in Asterisk 22's frame
+  format (as captured in the lab: 16 fields a channel, DialBegin and DialEnd carry two), a call
+  every 5 minutes per endpoint over 16 simulated hours, through the daemon's decoder and
+  pipeline with a \`fraud:\` section (GB, baseline after 20 calls): every DialBegin reads its
+  number (libphonenumber-js, full metadata; 50,000 numbers against a 4,096-entry cache) and
+  runs the seven rules against the endpoint's baseline. "None measurable" means within the 5%
+  the same pass varies by between runs; the guard adds one call and a map lookup per security
+  event (who authenticated from where, which accounts are guessed).
 - **8**: \`bench/fleet.ts\`: two guards in one process inside a network namespace with a
   redis-server (Debian's) on its loopback: A (dry-run driver) bans by admin request, one ban
   every 50 ms; the time runs until C's nftables driver has committed it (A's commit, the

@@ -25,7 +25,7 @@ export interface FraudDecision {
   readonly destination: Destination;
   /** Where the call came from (the endpoint's authentication just before it). */
   readonly source: IpPrefix | undefined;
-  /** The source is banned for it (block, a new source, the ledger accepted). */
+  /** The source is banned: for this call (a block from a new source), or was already. */
   readonly banned: boolean;
   /** A `hangup` raised to `block` because the source is new to the endpoint. */
   readonly escalated: boolean;

@@ -165,7 +165,7 @@ export class FraudGuard {
     // The endpoint's own long-used address is its office: blocking the endpoint is enough.
     if (verdict === 'block' && source && sourceIsNew) {
       const r = this.ledger.request({ target: scoringKey(source, this.config.ipv6PrefixLength), time: e.time, reason: 'toll-fraud', origin: 'auto', note: `toll fraud from endpoint ${e.endpoint}: ${hits.map((h) => h.why).join('; ')}` });
-      banned = 'action' in r;
+      banned = 'action' in r || r.refused === 'already-banned';
     }
     const text =
       `endpoint ${e.endpoint} dialled ${e.number} (${destination.e164}, ${destination.kind.replace(/_/g, '-')}, ${destination.country})` +

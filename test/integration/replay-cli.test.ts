@@ -30,6 +30,25 @@ describe('asterisk-guard replay', () => {
     expect(String(r.stdout).trim()).toMatch(/^ban 2001:db8:66::\/64 /);
   });
 
+  it('prints one fraud line per judged call of a capture with call events, on the events\' own clock', async () => {
+    const { writeConfig } = await import('../support/lab.js');
+    const config = writeConfig('fraud:\n  country: GB\n  learning:\n    period: 0s\n    calls: 3\n');
+    const r = await cli('replay', '--config', config, fixture('ami-asterisk22-toll-fraud.raw'));
+    expect(r.exitCode).toBe(0);
+    const fraud = String(r.stdout).split('\n').filter((l) => l.startsWith('fraud '));
+    expect(fraud).toEqual([
+      expect.stringMatching(/^fraud 1003 verdict=block rules=risky-number,new-source number=09098790000 to=\+449098790000 country=GB kind=premium_rate source=203\.0\.113\.74 banned=yes time=2026-11-26T02:16:21\.251Z$/),
+      expect.stringMatching(/^fraud 1003 verdict=block rules=blocked,new-country,new-source number=0037167000000 .*country=LV /),
+      expect.stringMatching(/^fraud 1003 verdict=block rules=blocked,risky-number,new-country,new-source number=00881612345678 .*kind=satellite /),
+    ]);
+    // The phones' usual calls are never judged; the guesser is banned by the brute-force rules first.
+    expect(String(r.stdout)).toMatch(/^ban 203\.0\.113\.74 .*reason=brute-force/m);
+    // Without a fraud: section, the call events are only counted as unknown.
+    const off = await cli('replay', fixture('ami-asterisk22-toll-fraud.raw'));
+    expect(String(off.stdout)).not.toMatch(/^fraud /m);
+    expect(String(off.stderr)).toMatch(/unknown-event/);
+  });
+
   it('refuses a file that is neither format, and a missing file', async () => {
     const r = await cli('replay', fixture('README.md'));
     expect(r.exitCode).toBe(1);
