@@ -172,7 +172,12 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
   send(name: string, fields: Record<string, string>, timeoutMs: number): Promise<AmiResponse> {
     const socket = this.socket;
     if (this.state !== 'ready' || !socket) return Promise.reject(new Error('AMI is not connected'));
-    const text = this.action(name, fields);
+    let text: string;
+    try {
+      text = this.action(name, fields);
+    } catch (e) {
+      return Promise.reject(e as Error);
+    }
     const id = `${name.toLowerCase()}-${this.actionSeq}`;
     return new Promise((resolve, reject) => {
       const cancel = this.clock.after(timeoutMs, () => {

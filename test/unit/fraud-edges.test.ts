@@ -1,0 +1,188 @@
+import { describe, expect, it } from 'vitest';
+import net from 'node:net';
+import { AmiClient, type AmiResponse } from '../../src/ami/client.js';
+import { recordReader } from '../../src/events/fields.js';
+import { parseConfig } from '../../src/config/load.js';
+import { Guard } from '../../src/control/guard.js';
+import { parseRequest } from '../../src/control/protocol.js';
+import { buildCore } from '../../src/core.js';
+import { decisionBus, type Trouble } from '../../src/effects/bus.js';
+import { cutFraudulentCalls } from '../../src/effects/cut-fraudulent-calls.js';
+import { recordInStore } from '../../src/effects/record-in-store.js';
+import { Enforcer } from '../../src/enforce/enforcer.js';
+import { isGuardError } from '../../src/errors.js';
+import type { FraudDecision } from '../../src/fraud/fraud-decision.js';
+import { createLogger } from '../../src/log.js';
+import { Persister } from '../../src/store/persister.js';
+import { Store } from '../../src/store/store.js';
+import { FlakyFirewall } from '../support/flaky-firewall.js';
+import { ManualClock } from '../support/manual-clock.js';
+import { until } from '../support/until.js';
+
+const log = createLogger('silent', 'stderr');
+const T0 = Date.parse('2026-11-26T01:00:00Z');
+
+/** The daemon's parts the fraud admin command touches: core, store, bus, Guard. */
+function setup() {
+  const clock = new ManualClock(T0);
+  const bus = decisionBus();
+  const config = parseConfig('fraud: { country: GB }', 'test');
+  const enforcer = new Enforcer(new FlakyFirewall(0), bus, log, { clock, retryBaseMs: 10, retryMaxMs: 50, conntrackAttempts: 1 });
+  const core = buildCore(config, log, { useEventTime: false, sink: enforcer });
+  const store = Store.open(':memory:');
+  const persister = new Persister(log, { clock, retryBaseMs: 100, retryMaxMs: 100, onFailing: () => {}, atomically: (w) => store.transaction(w) });
+  recordInStore(bus, store, persister);
+  const unblocked: string[] = [];
+  const guard = new Guard({
+    ...core,
+    enforcer,
+    store,
+    clock,
+    ami: { connected: true, stats: { reconnects: 0 } },
+    configAllow: () => [],
+    lastDecision: () => undefined,
+    eventsPerSecond: () => 0,
+    storeWrites: () => ({ failing: false, pending: 0 }),
+    tollFraud: { guard: core.fraud!, unblockInAsterisk: async (e) => (unblocked.push(e), `AstDB key asterisk-guard/blocked/${e} deleted`) },
+  });
+  /** A premium-rate call of `endpoint`, through the pipeline; its decision on the bus as the daemon does. */
+  const premium = (endpoint: string, time: number) => {
+    const ds = core.pipeline.ingest(recordReader({ Event: 'DialBegin', Channel: `PJSIP/${endpoint}-0000000a`, Exten: '09098790000', Uniqueid: `${time}.1` }), time) ?? [];
+    for (const d of ds) if (d.action === 'fraud') bus.emit('fraud', d);
+    persister.flush();
+    return ds[0] as FraudDecision;
+  };
+  return { guard, core, store, premium, unblocked, bus };
+}
+
+describe('fraud list, why and clear (the admin socket)', () => {
+  it('lists a blocked endpoint first, explains it, and clears it in the store and Asterisk', async () => {
+    const { guard, store, premium, unblocked } = setup();
+    premium('1003', T0);
+    const list = await guard.fraud({ cmd: 'fraud', action: 'list' });
+    expect(list).toMatchObject({ endpoints: [{ endpoint: '1003', blocked: { since: '2026-11-26T01:00:00.000Z' }, learning: true }] });
+    const why = (await guard.fraud({ cmd: "fraud", action: "why", endpoint: "1003" })) as unknown as { decisions: Array<{ verdict: string; hits: Array<{ rule: string }> }>; audit: Array<{ action: string }> };
+    expect(why.decisions[0]).toMatchObject({ verdict: 'block', hits: [{ rule: 'risky-number' }] });
+    expect(why.audit.map((a) => a.action)).toEqual(['fraud:block']);
+    expect(store.fraudBlocks().map((b) => b.endpoint)).toEqual(['1003']);
+    expect(await guard.fraud({ cmd: 'fraud', action: 'clear', endpoint: '1003' })).toEqual({ endpoint: '1003', cleared: true, asterisk: 'AstDB key asterisk-guard/blocked/1003 deleted' });
+    expect(unblocked).toEqual(['1003']);
+    expect(store.fraudBlocks()).toEqual([]);
+    expect(store.auditOf('1003').map((a) => a.action)).toEqual(['fraud:clear', 'fraud:block']);
+  });
+
+  it('answers unknown and unblocked endpoints with a not-found error', async () => {
+    const { guard } = setup();
+    for (const r of [{ cmd: 'fraud', action: 'why', endpoint: '1009' }, { cmd: 'fraud', action: 'clear', endpoint: '1009' }] as const) {
+      const e = await guard.fraud(r).then(() => undefined, (x: unknown) => x);
+      expect(isGuardError(e) && e.code).toBe('AG_ERR_CONTROL_REQUEST');
+      expect((e as Error).message).toMatch(/is not (known|blocked)/);
+    }
+  });
+
+  it('refuses malformed requests before anything acts', () => {
+    expect(parseRequest('{"cmd":"fraud","action":"list"}').ok).toBe(true);
+    expect(parseRequest('{"cmd":"fraud","action":"clear","endpoint":"PJSIP/1003"}').ok).toBe(true);
+    for (const [line, why] of [
+      ['{"cmd":"fraud","action":"clear"}', /list takes no endpoint; why and clear take one/],
+      ['{"cmd":"fraud","action":"list","endpoint":"1003"}', /list takes no endpoint/],
+      ['{"cmd":"fraud","action":"clear","endpoint":"1003/../x"}', /not an endpoint name/],
+      ['{"cmd":"fraud","action":"clear","endpoint":"10\\n03"}', /not an endpoint name/],
+      ['{"cmd":"fraud","action":"drop","endpoint":"1003"}', /action/],
+      ['{"cmd":"fraud","action":"why","endpoint":"' + 'x'.repeat(100) + '"}', /endpoint/],
+    ] as const) {
+      const r = parseRequest(line);
+      expect(r.ok, line).toBe(false);
+      if (!r.ok) expect(r.message).toMatch(why);
+    }
+  });
+});
+
+describe('the store keeps baselines and blocks', () => {
+  it('round-trips baselines and names a damaged row instead of trusting it', () => {
+    const { core, store } = setup();
+    core.pipeline.ingest(recordReader({ Event: 'DialBegin', Channel: 'PJSIP/1002-0000000a', Exten: '02079460123', Uniqueid: '1.1' }), T0);
+    store.saveBaselines(core.fraud!.takeChanged(), T0);
+    expect(core.fraud!.takeChanged().size).toBe(0);
+    const { baselines } = store.baselines();
+    expect(baselines.get('1002')).toMatchObject({ calls: 1, countries: { GB: 1 } });
+    store.transaction(() => (store as unknown as { db: { prepare(s: string): { run(): void } } }).db.prepare(`INSERT INTO fraud_baselines VALUES ('1004', '{"calls": "many"}', 0)`).run());
+    expect(store.baselines().damaged).toEqual(['1004']);
+  });
+});
+
+describe('cutting a judged call', () => {
+  const decision = (verdict: FraudDecision['verdict']): FraudDecision => ({
+    action: 'fraud', verdict, endpoint: '1003', channel: 'PJSIP/1003-0000000a', uniqueid: '1.1', number: '09098790000',
+    destination: { country: 'GB', kind: 'premium_rate', e164: '+449098790000' }, source: undefined, banned: false, escalated: false,
+    hits: [{ rule: 'risky-number', action: 'block', why: 'premium' }], time: T0, text: 'premium',
+  });
+  function cutter(answer: (name: string) => AmiResponse | Error) {
+    const bus = decisionBus();
+    const sent: string[] = [];
+    const troubles: Trouble[] = [];
+    bus.on('trouble', (t) => troubles.push(t));
+    cutFraudulentCalls(bus, async (name, fields) => {
+      sent.push(`${name} ${Object.values(fields).join(' ')}`);
+      const a = answer(name);
+      if (a instanceof Error) throw a;
+      return a;
+    }, log, new ManualClock(T0));
+    return { bus, sent, troubles };
+  }
+
+  it('hangs up first, then sets the AstDB key; an alert sends nothing', async () => {
+    const { bus, sent } = cutter(() => ({ Response: 'Success' }));
+    bus.emit('fraud', decision('alert'));
+    bus.emit('fraud', decision('block'));
+    expect(sent).toEqual(['Hangup PJSIP/1003-0000000a 21', expect.stringMatching(/^DBPut asterisk-guard\/blocked 1003 2026-11-26T01:00:00.000Z risky-number$/)]);
+  });
+
+  it('says once what to fix when Asterisk refuses, and nothing when the caller hung up first', async () => {
+    const { bus, troubles } = cutter((name) => (name === 'Hangup' ? { Response: 'Error', Message: 'No such channel' } : { Response: 'Error', Message: 'Permission denied' }));
+    bus.emit('fraud', decision('block'));
+    bus.emit('fraud', decision('block'));
+    await until(() => troubles.length > 0);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(troubles.map((t) => t.kind)).toEqual(['fraud-action-failed']);
+    expect(troubles[0]!.text).toMatch(/refused AMI DBPut: Permission denied: .*`write = system`/);
+    const down = cutter(() => new Error('AMI is not connected'));
+    down.bus.emit('fraud', decision('hangup'));
+    await until(() => down.troubles.length > 0);
+    expect(down.troubles[0]!.text).toMatch(/AMI Hangup failed: AMI is not connected/);
+  });
+});
+
+describe('AmiClient.send', () => {
+  it('answers an action by its ActionID, and fails when Asterisk is silent or gone', async () => {
+    let socket: net.Socket | undefined;
+    const server = net.createServer((s) => {
+      socket = s;
+      s.write('Asterisk Call Manager/9.0.0\r\n');
+      s.on('data', (d) => {
+        const text = String(d);
+        const login = /ActionID: (login-\d+)/.exec(text);
+        if (login) s.write(`Response: Success\r\nActionID: ${login[1]}\r\n\r\n`);
+        const hangup = /Action: Hangup\r\nActionID: (hangup-\d+)/.exec(text);
+        // An event in between, and an answer to someone else's action, change nothing.
+        if (hangup) s.write(`Event: Hangup\r\nUniqueid: 1.1\r\n\r\nResponse: Success\r\nActionID: other-1\r\n\r\nResponse: Success\r\nActionID: ${hangup[1]}\r\nMessage: Channel Hungup\r\n\r\n`);
+      });
+      s.on('error', () => {});
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const clock = new ManualClock(T0);
+    const client = new AmiClient({ host: '127.0.0.1', port: (server.address() as net.AddressInfo).port, username: 'guard', secret: 's', pingIntervalMs: 60_000, loginTimeoutMs: 10_000, reconnectBaseMs: 60_000, reconnectMaxMs: 60_000, clock, events: 'security,call' });
+    await expect(client.send('Hangup', { Channel: 'x' }, 1000)).rejects.toThrow(/not connected/);
+    await client.start();
+    expect(await client.send('Hangup', { Channel: 'PJSIP/1003-0000000a' }, 1000)).toEqual({ Response: 'Success', Message: 'Channel Hungup' });
+    await expect(client.send('DBPut', { Family: 'a\r\nAction: Originate' }, 1000)).rejects.toThrow(/line break/);
+    const silent = expect(client.send('DBPut', { Family: 'f', Key: 'k', Val: 'v' }, 1000)).rejects.toThrow(/no answer to AMI DBPut within 1000 ms/);
+    await clock.advance(1000);
+    await silent;
+    const lost = client.send('DBPut', { Family: 'f', Key: 'k', Val: 'v' }, 1000);
+    socket!.destroy();
+    await expect(lost).rejects.toThrow(/connection lost/);
+    await client.stop();
+    await new Promise<void>((r) => server.close(() => r()));
+  });
+});
