@@ -140,7 +140,7 @@ How each part is measured, and where the time goes:
   every 5 minutes per endpoint over 16 simulated hours, through the daemon's decoder and
   pipeline with a \`fraud:\` section (GB, baseline after 20 calls): every DialBegin reads its
   number (libphonenumber-js, full metadata; 50,000 numbers against a 4,096-entry cache) and
-  runs the seven rules against the endpoint's baseline. "None measurable" means within the 5%
+  runs the rules against the endpoint's baseline. "None measurable" means within the 5%
   the same pass varies by between runs; the guard adds one call and a map lookup per security
   event (who authenticated from where, which accounts are guessed).
 - **8**: \`bench/fleet.ts\`: two guards in one process inside a network namespace with a

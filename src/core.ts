@@ -71,6 +71,7 @@ export function fraudConfig(config: Config): FraudConfig | undefined {
       newCountry: r.new_country,
       concurrent: r.concurrent,
       perMinute: r.per_minute,
+      perHour: r.per_hour,
       shortCalls: { action: r.short_calls.action, calls: r.short_calls.calls, shorterThanMs: r.short_calls.shorter_than, windowMs: r.short_calls.window },
       newSource: { action: r.new_source.action, failures: r.new_source.failures, windowMs: r.new_source.window },
       unusualHour: r.unusual_hour,

@@ -326,6 +326,7 @@ export async function startService(config: Config, daemonLog: Logger, clock: Clo
       canaryOk: () => (canary?.last?.ok === undefined || canary.last.ok === null ? -1 : canary.last.ok ? 1 : 0),
       alerts: () => notifier.stats,
       fleet: fleet ? () => ({ connected: fleet.link.connected, outbox: fleet.link.pending, ...fleet.link.stats }) : undefined,
+      fraud: fraud ? () => ({ verdicts: fraud.verdicts, blocked: fraud.blockedCount }) : undefined,
       node: config.fleet?.node,
     });
     observeLatency(bus, metrics);

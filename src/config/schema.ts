@@ -269,6 +269,7 @@ export const configSchema = z
               .prefault({}),
             concurrent: z.object({ action: fraudAction('hangup'), floor: z.number().int().min(1).default(4), factor: z.number().min(1).default(2) }).strict().prefault({}),
             per_minute: z.object({ action: fraudAction('hangup'), floor: z.number().int().min(1).default(6), factor: z.number().min(1).default(2) }).strict().prefault({}),
+            per_hour: z.object({ action: fraudAction('hangup'), floor: z.number().int().min(1).default(30), factor: z.number().min(1).default(2) }).strict().prefault({}),
             short_calls: z
               .object({ action: fraudAction('alert'), calls: z.number().int().min(2).default(5), shorter_than: duration(1000).default(10_000), window: duration(1000).default(600_000) })
               .strict()

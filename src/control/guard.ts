@@ -78,6 +78,7 @@ export class Guard {
       canary: d.canary?.last ? { sent: iso(d.canary.last.sentAt), ok: d.canary.last.ok, echo_ms: d.canary.last.echoMs } : null,
       kernel: d.watch ? { table: d.watch.last === undefined ? 'not inspected yet' : (d.watch.last.missing ?? 'whole'), inspected: iso(d.watch.last?.at), repairs: d.watch.repairs } : null,
       fleet: d.fleet ? { node: d.fleet.node, connected: d.fleet.link.connected, outbox: d.fleet.link.pending, published: d.fleet.link.stats.published, applied: d.fleet.link.stats.applied, refused: d.fleet.link.stats.refused } : null,
+      fraud: d.tollFraud ? { endpoints: d.tollFraud.guard.endpointCount, blocked: d.tollFraud.guard.blockedCount, verdicts: { ...d.tollFraud.guard.verdicts } } : null,
       sieges: d.policy.sieges.active.map((x) => ({ account: x.account, since: iso(x.since), sources: x.sources, banned: x.banned, guesses: x.guesses })),
       store: { path: d.store.file, ...storeNote(this.d) },
       skipped_input: Object.fromEntries(d.pipeline.problems.counts),

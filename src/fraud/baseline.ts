@@ -16,14 +16,15 @@ export interface Baseline {
   /** Calls per hour of the day, UTC. */
   hours: number[];
   maxConcurrent: number;
-  /** The most calls it began within one minute. */
+  /** The most calls it began within one minute, and within one hour. */
   maxPerMinute: number;
+  maxPerHour: number;
   /** Addresses it authenticated from (calls and registrations) → when first seen. */
   sources: Record<string, number>;
 }
 
 export function emptyBaseline(time: number): Baseline {
-  return { since: time, calls: 0, countries: {}, kinds: {}, hours: new Array<number>(24).fill(0), maxConcurrent: 0, maxPerMinute: 0, sources: {} };
+  return { since: time, calls: 0, countries: {}, kinds: {}, hours: new Array<number>(24).fill(0), maxConcurrent: 0, maxPerMinute: 0, maxPerHour: 0, sources: {} };
 }
 
 /** Counts one more for a key, refusing a new key past `max` (an endpoint calling 200 countries). */
@@ -32,7 +33,7 @@ function bump(counts: Record<string, number>, key: string, max: number): void {
   else if (Object.keys(counts).length < max) counts[key] = 1;
 }
 
-export function learnCall(b: Baseline, call: { country: string; kind: string; time: number; concurrent: number; perMinute: number }): void {
+export function learnCall(b: Baseline, call: { country: string; kind: string; time: number; concurrent: number; perMinute: number; perHour: number }): void {
   if (b.calls === 0) b.since = call.time;
   b.calls++;
   bump(b.countries, call.country, MAX_COUNTRIES);
@@ -40,6 +41,7 @@ export function learnCall(b: Baseline, call: { country: string; kind: string; ti
   b.hours[new Date(call.time).getUTCHours()]!++;
   b.maxConcurrent = Math.max(b.maxConcurrent, call.concurrent);
   b.maxPerMinute = Math.max(b.maxPerMinute, call.perMinute);
+  b.maxPerHour = Math.max(b.maxPerHour, call.perHour);
 }
 
 /** Remembers an address the endpoint used; past MAX_SOURCES the one first seen longest ago goes. */
@@ -68,7 +70,7 @@ export function parseBaseline(json: string): Baseline | undefined {
   const o = v as Record<string, unknown>;
   const num = (x: unknown) => typeof x === 'number' && Number.isFinite(x) && x >= 0;
   const counts = (x: unknown, max: number) => typeof x === 'object' && x !== null && !Array.isArray(x) && Object.keys(x).length <= max && Object.values(x).every(num);
-  if (!num(o.since) || !num(o.calls) || !num(o.maxConcurrent) || !num(o.maxPerMinute)) return undefined;
+  if (!num(o.since) || !num(o.calls) || !num(o.maxConcurrent) || !num(o.maxPerMinute) || !num(o.maxPerHour)) return undefined;
   if (!counts(o.countries, MAX_COUNTRIES) || !counts(o.kinds, MAX_KINDS) || !counts(o.sources, MAX_SOURCES)) return undefined;
   if (!Array.isArray(o.hours) || o.hours.length !== 24 || !o.hours.every(num)) return undefined;
   return o as unknown as Baseline;

@@ -25,6 +25,7 @@ export interface FraudConfig {
     readonly newCountry: { readonly action: FraudAction; readonly allow: readonly string[] };
     readonly concurrent: { readonly action: FraudAction; readonly floor: number; readonly factor: number };
     readonly perMinute: { readonly action: FraudAction; readonly floor: number; readonly factor: number };
+    readonly perHour: { readonly action: FraudAction; readonly floor: number; readonly factor: number };
     readonly shortCalls: { readonly action: FraudAction; readonly calls: number; readonly shorterThanMs: number; readonly windowMs: number };
     readonly newSource: { readonly action: FraudAction; readonly failures: number; readonly windowMs: number };
     readonly unusualHour: { readonly action: FraudAction };

@@ -18,18 +18,21 @@ const MAX_ACCOUNTS = 100_000;
 const AUTH_BEFORE_DIAL_MS = 10_000;
 /** A call still up after this long lost its Hangup (an AMI reconnect): forgotten. */
 const LOST_CALL_MS = 12 * 3_600_000;
+/** Dial times kept per endpoint (the last hour's): more than any per-hour limit needs. */
+const MAX_DIALS = 1000;
 const DECISIONS_KEPT = 5;
 
 interface ActiveCall {
   readonly endpoint: string;
   readonly number: string;
+  readonly dialled: number;
   answered: number | undefined;
 }
 
 interface EndpointState {
   baseline: Baseline;
   active: number;
-  /** Dial times within the last minute, oldest first. */
+  /** Dial times within the last hour, oldest first. */
   dials: number[];
   /** Short calls in a row to one number. */
   run: { number: string; count: number; since: number } | undefined;
@@ -63,6 +66,8 @@ export class FraudGuard {
   private readonly ignored: Set<string>;
   /** Endpoints whose baseline changed since `takeChanged`. */
   private readonly changed = new Set<string>();
+  /** Calls judged since start, by verdict (status, metrics). */
+  readonly verdicts: Record<FraudVerdict, number> = { alert: 0, hangup: 0, block: 0 };
 
   constructor(
     private config: FraudConfig,
@@ -112,10 +117,12 @@ export class FraudGuard {
     if (!destination) return undefined;
     const state = this.state(e.endpoint, e.time);
     const auth = this.lastAuth.get(e.endpoint);
-    const source = auth && e.time - auth.time <= AUTH_BEFORE_DIAL_MS && auth.time <= e.time + 1000 ? auth.source : undefined;
+    const source = auth && e.time - auth.time <= AUTH_BEFORE_DIAL_MS ? auth.source : undefined;
     const firstSeen = source ? state.baseline.sources[source.text] : undefined;
     const sourceIsNew = source !== undefined && (firstSeen === undefined || e.time - firstSeen < this.config.newSourceMs);
-    while (state.dials.length > 0 && e.time - state.dials[0]! >= 60_000) state.dials.shift();
+    while (state.dials.length > 0 && e.time - state.dials[0]! >= 3_600_000) state.dials.shift();
+    let lastMinute = 0;
+    for (let i = state.dials.length - 1; i >= 0 && e.time - state.dials[i]! < 60_000; i--) lastMinute++;
     const run = state.run && state.run.number === e.number && e.time - state.run.since <= this.config.rules.shortCalls.windowMs ? state.run.count : 0;
     const fail = this.failures.get(e.endpoint);
     const { learning } = this.config;
@@ -127,11 +134,14 @@ export class FraudGuard {
       baseline: state.baseline,
       learned: state.baseline.calls >= learning.calls && e.time - state.baseline.since >= learning.periodMs,
       concurrent: state.active + 1,
-      perMinute: state.dials.length + 1,
+      perMinute: lastMinute + 1,
+      perHour: state.dials.length + 1,
       shortRun: run,
       source: source?.text,
       sourceIsNew,
+      sourceFirstSeen: firstSeen,
       accountFailures: fail && e.time - fail.since <= this.config.rules.newSource.windowMs ? fail.count : 0,
+      failuresSince: fail?.since ?? e.time,
     };
     const hits: FraudHit[] = [];
     const block = this.blocks.get(e.endpoint);
@@ -143,13 +153,14 @@ export class FraudGuard {
       if (why !== undefined) hits.push({ rule: rule.name, action, why });
     }
     state.dials.push(e.time);
+    if (state.dials.length > MAX_DIALS) state.dials.shift();
     let verdict: FraudVerdict | undefined;
     for (const h of hits) verdict = verdict ? strongest(verdict, h.action) : h.action;
     if (verdict === undefined || verdict === 'alert') {
       // Let through: the call is up, and it is what this endpoint does.
       state.active++;
-      bounded(this.calls, e.uniqueid, { endpoint: e.endpoint, number: e.number, answered: undefined }, MAX_CALLS);
-      learnCall(state.baseline, { country: destination.country, kind: destination.kind, time: e.time, concurrent: ctx.concurrent, perMinute: ctx.perMinute });
+      bounded(this.calls, e.uniqueid, { endpoint: e.endpoint, number: e.number, dialled: e.time, answered: undefined }, MAX_CALLS);
+      learnCall(state.baseline, { country: destination.country, kind: destination.kind, time: e.time, concurrent: ctx.concurrent, perMinute: ctx.perMinute, perHour: ctx.perHour });
       if (source) learnSource(state.baseline, source.text, e.time);
       this.changed.add(e.endpoint);
       if (verdict === undefined) return undefined;
@@ -174,6 +185,7 @@ export class FraudGuard {
     if (verdict === 'block' && !this.blocks.has(e.endpoint)) this.blocks.set(e.endpoint, { endpoint: e.endpoint, since: e.time, decision: fraudRecord(d) });
     state.decisions.push(d);
     if (state.decisions.length > DECISIONS_KEPT) state.decisions.shift();
+    this.verdicts[verdict]++;
     return d;
   }
 
@@ -209,11 +221,10 @@ export class FraudGuard {
   /** Drops calls whose Hangup never came. */
   tick(now: number): void {
     for (const [id, call] of this.calls) {
+      if (now - call.dialled <= LOST_CALL_MS) continue;
+      this.calls.delete(id);
       const s = this.endpoints.get(call.endpoint);
-      if (s && now - (s.dials.at(-1) ?? now) > LOST_CALL_MS) {
-        this.calls.delete(id);
-        s.active = Math.max(0, s.active - 1);
-      }
+      if (s) s.active = Math.max(0, s.active - 1);
     }
   }
 
@@ -239,6 +250,14 @@ export class FraudGuard {
     }
     this.changed.clear();
     return out;
+  }
+
+  get blockedCount(): number {
+    return this.blocks.size;
+  }
+
+  get endpointCount(): number {
+    return this.endpoints.size;
   }
 
   isBlocked(endpoint: string): boolean {

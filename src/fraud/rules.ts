@@ -13,19 +13,23 @@ export interface DialContext {
   readonly learned: boolean;
   /** Calls of this endpoint up, this one included. */
   readonly concurrent: number;
-  /** Calls it began in the last minute, this one included. */
+  /** Calls it began in the last minute, and in the last hour, this one included. */
   readonly perMinute: number;
+  readonly perHour: number;
   /** Short calls in a row to this same number, within the window, before this one. */
   readonly shortRun: number;
   /** The address the call came from, when Asterisk reported the authentication. */
   readonly source: string | undefined;
   /** The endpoint first used that address less than fraud.new_source ago (or never). */
   readonly sourceIsNew: boolean;
-  /** Wrong passwords on this endpoint's account within the new-source window. */
+  /** When the endpoint first used that address (undefined: never before this call). */
+  readonly sourceFirstSeen: number | undefined;
+  /** Wrong passwords on this endpoint's account within the new-source window, and since when. */
   readonly accountFailures: number;
+  readonly failuresSince: number;
 }
 
-export type FraudRuleName = 'risky-number' | 'new-country' | 'concurrent' | 'per-minute' | 'short-calls' | 'new-source' | 'unusual-hour';
+export type FraudRuleName = 'risky-number' | 'new-country' | 'concurrent' | 'per-minute' | 'per-hour' | 'short-calls' | 'new-source' | 'unusual-hour';
 
 interface FraudRule {
   readonly name: FraudRuleName;
@@ -34,7 +38,25 @@ interface FraudRule {
   readonly check: (d: DialContext, c: FraudConfig) => string | undefined;
 }
 
-const limit = (floor: number, factor: number, learnedMax: number, learned: boolean) => (learned ? Math.max(floor, Math.ceil(factor * learnedMax)) : floor);
+type LimitConfig = { readonly action: FraudAction; readonly floor: number; readonly factor: number };
+
+/**
+ * A count the endpoint must stay under: `floor` while it learns, then `factor` times the most it
+ * reached before (never less than `floor`).
+ */
+function limitRule(name: FraudRuleName, config: (c: FraudConfig) => LimitConfig, count: (d: DialContext) => number, most: (b: Baseline) => number, what: string): FraudRule {
+  return {
+    name,
+    action: (c) => config(c).action,
+    check: (d, c) => {
+      const { floor, factor } = config(c);
+      const before = most(d.baseline);
+      const max = d.learned ? Math.max(floor, Math.ceil(factor * before)) : floor;
+      const n = count(d);
+      return n > max ? `${n} calls ${what} (allowed ${max}; its most before: ${before})` : undefined;
+    },
+  };
+}
 
 /** The rules, in the order their reasons are listed. */
 export const FRAUD_RULES: readonly FraudRule[] = [
@@ -51,24 +73,9 @@ export const FRAUD_RULES: readonly FraudRule[] = [
         ? `${d.country} is a country it never called (${Object.keys(b.countries).join(', ') || 'none'} in ${b.calls} calls)`
         : undefined,
   },
-  {
-    name: 'concurrent',
-    action: (c) => c.rules.concurrent.action,
-    check: (d, c) => {
-      const { floor, factor } = c.rules.concurrent;
-      const max = limit(floor, factor, d.baseline.maxConcurrent, d.learned);
-      return d.concurrent > max ? `${d.concurrent} calls at once (allowed ${max}; its most before: ${d.baseline.maxConcurrent})` : undefined;
-    },
-  },
-  {
-    name: 'per-minute',
-    action: (c) => c.rules.perMinute.action,
-    check: (d, c) => {
-      const { floor, factor } = c.rules.perMinute;
-      const max = limit(floor, factor, d.baseline.maxPerMinute, d.learned);
-      return d.perMinute > max ? `${d.perMinute} calls within a minute (allowed ${max}; its most before: ${d.baseline.maxPerMinute})` : undefined;
-    },
-  },
+  limitRule('concurrent', (c) => c.rules.concurrent, (d) => d.concurrent, (b) => b.maxConcurrent, 'at once'),
+  limitRule('per-minute', (c) => c.rules.perMinute, (d) => d.perMinute, (b) => b.maxPerMinute, 'within a minute'),
+  limitRule('per-hour', (c) => c.rules.perHour, (d) => d.perHour, (b) => b.maxPerHour, 'within an hour'),
   {
     name: 'short-calls',
     action: (c) => c.rules.shortCalls.action,
@@ -80,9 +87,11 @@ export const FRAUD_RULES: readonly FraudRule[] = [
   {
     name: 'new-source',
     action: (c) => c.rules.newSource.action,
+    // New to it since the guessing began: its own phone, failing with a stale password and then
+    // fixed, calls from an address it used before the failures.
     check: (d, c) =>
-      d.source !== undefined && d.sourceIsNew && d.accountFailures >= c.rules.newSource.failures
-        ? `placed from ${d.source}, an address it never used before, after ${d.accountFailures} wrong passwords on its account (a guessed password)`
+      d.source !== undefined && d.accountFailures >= c.rules.newSource.failures && (d.sourceFirstSeen === undefined || d.sourceFirstSeen >= d.failuresSince)
+        ? `placed from ${d.source}, an address it never used before the ${d.accountFailures} wrong passwords on its account since ${new Date(d.failuresSince).toISOString()} (a guessed password)`
         : undefined,
   },
   {

@@ -22,6 +22,8 @@ export interface MetricSources {
   readonly alerts: () => { sent: number; failed: number };
   /** Fleet mode only: the link to Redis, what waits for it, what was refused from it. */
   readonly fleet?: (() => { connected: boolean; outbox: number; refused: number; applied: number; published: number }) | undefined;
+  /** Toll-fraud guard only: calls judged by verdict, endpoints blocked now. */
+  readonly fraud?: (() => { verdicts: Readonly<Record<string, number>>; blocked: number }) | undefined;
   /** Fleet mode only: this node's name, a label on every series (one Prometheus for 50 PBXs). */
   readonly node?: string | undefined;
 }
@@ -115,6 +117,20 @@ export class Metrics {
           this.inc({ direction: 'refused' }, f.refused);
         },
       });
+    }
+    const fraud = sources.fraud;
+    if (fraud) {
+      new Counter({
+        name: 'asterisk_guard_fraud_verdicts_total',
+        help: 'Calls the toll-fraud guard judged, by verdict: alert, hangup, block',
+        labelNames: ['verdict'],
+        registers: r,
+        collect() {
+          this.reset();
+          for (const [verdict, n] of Object.entries(fraud().verdicts)) this.inc({ verdict }, n);
+        },
+      });
+      new Gauge({ name: 'asterisk_guard_fraud_blocked_endpoints', help: 'Endpoints whose outbound calls are blocked until an admin clears them', registers: r, collect() { this.set(fraud().blocked); } });
     }
     new Gauge({ name: 'asterisk_guard_sieges_active', help: 'Accounts under siege: failing from many sources, every further source banned at its first failure', registers: r, collect() { this.set(sources.sieges()); } });
     new Gauge({ name: 'asterisk_guard_canary_ok', help: 'Did the last canary AMI login come back as a security event (1), not (0), none yet (-1)', registers: r, collect() { this.set(sources.canaryOk()); } });

@@ -33,3 +33,29 @@ describe('asterisk-guard import of a malformed file', () => {
     expect(r.exitCode).toBe(2);
   });
 });
+
+// `fraud` takes an action and, for why and clear, an endpoint: refused before any socket is opened.
+describe('asterisk-guard fraud with bad arguments', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'ag-fraud-'));
+  const config = path.join(dir, 'config.yaml');
+  writeFileSync(config, `ami:\n  secret: x\ncontrol:\n  socket: ${dir}/nobody-listens.sock\n`);
+
+  it.each([
+    [[], /fraud takes list\|why\|clear \[ENDPOINT\]/],
+    [['clear'], /usage: asterisk-guard fraud list \| fraud why ENDPOINT \| fraud clear ENDPOINT/],
+    [['list', '1003'], /usage: asterisk-guard fraud list/],
+    [['drop', '1003'], /usage: asterisk-guard fraud list/],
+    [['why', '1003', 'extra'], /fraud takes list\|why\|clear \[ENDPOINT\]/],
+  ])('refuses %j with usage and exit 2', async (args, message) => {
+    const r = await cli('fraud', ...args, '--config', config);
+    expect(String(r.stderr)).toMatch(/AG_ERR_CLI_USAGE/);
+    expect(String(r.stderr)).toMatch(message);
+    expect(r.exitCode).toBe(2);
+  });
+
+  it('says the daemon is not running when the arguments are right', async () => {
+    const r = await cli('fraud', 'list', '--config', config);
+    expect(r.exitCode).not.toBe(2);
+    expect(String(r.stderr)).toMatch(/nobody-listens\.sock/);
+  });
+});

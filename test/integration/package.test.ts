@@ -21,7 +21,7 @@ describe('the packed tarball', () => {
     const version = await execa(bin, ['--version']);
     expect(String(version.stdout)).toMatch(/^\d+\.\d+\.\d+$/);
     const installed = path.join(prefix, 'lib', 'node_modules', 'asterisk-guard');
-    for (const file of ['systemd/asterisk-guard.service', 'asterisk-conf/manager.d/asterisk-guard.conf', 'docs/config.sample.yaml', 'dist/src/cli.js']) {
+    for (const file of ['systemd/asterisk-guard.service', 'asterisk-conf/manager.d/asterisk-guard.conf', 'asterisk-conf/extensions.d/asterisk-guard.conf', 'docs/config.sample.yaml', 'docs/fraud.md', 'dist/src/cli.js']) {
       expect(existsSync(path.join(installed, file)), file).toBe(true);
     }
     // The lab (netns, Asterisk root, attack tools) and its execa stay in the repository.

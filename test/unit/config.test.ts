@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -119,9 +119,40 @@ describe('parseDuration', () => {
   it.each(['', 'm', '10 m', '10x', '-5s', '1h 30m', 'ten'])('rejects %j', (input) => expect(parseDuration(input)).toBeUndefined());
 });
 
+describe('the fraud section', () => {
+  it('is off without it; needs the country; has safe defaults', () => {
+    expect(parseConfig('{}', 'x').fraud).toBeUndefined();
+    const f = parseConfig('fraud:\n  country: GB\n', 'x').fraud!;
+    expect(f).toMatchObject({ country: 'GB', outside_prefix: '', min_digits: 6, learning: { period: 7 * 86_400_000, calls: 20 }, ignore_endpoints: [] });
+    expect(f.rules.risky_number).toEqual({ action: 'block', kinds: ['premium_rate', 'satellite'] });
+    expect(f.rules.new_country.action).toBe('hangup');
+    expect(f.rules.short_calls).toEqual({ action: 'alert', calls: 5, shorter_than: 10_000, window: 600_000 });
+  });
+
+  it.each([
+    ['fraud: {}\n', /fraud\.country/],
+    ['fraud:\n  country: gb\n', /:2: fraud\.country: an ISO 3166 country code in capitals/],
+    ['fraud:\n  country: XX\n', /:2: fraud\.country: not a country the phone-number metadata knows/],
+    ['fraud:\n  country: GB\n  outside_prefix: "9; Dial"\n', /:3: fraud\.outside_prefix: up to 4 digits/],
+    ['fraud:\n  country: GB\n  rules:\n    risky_number: { action: kill }\n', /:4: fraud\.rules\.risky_number\.action/],
+    ['fraud:\n  country: GB\n  rules:\n    risky_number: { kinds: [premium] }\n', /fraud\.rules\.risky_number\.kinds/],
+    ['fraud:\n  country: GB\n  rules:\n    new_country: { allow: [france] }\n', /:4: fraud\.rules\.new_country\.allow\.0: GB, or \+881/],
+    ['fraud:\n  country: GB\n  ignore_endpoints: ["trunk/../x"]\n', /:3: fraud\.ignore_endpoints\.0: an endpoint name/],
+    ['fraud:\n  country: GB\n  rules:\n    concurent: { floor: 3 }\n', /:4: fraud\.rules\.concurent: unknown key/],
+  ])('names what is wrong: %j', (yaml, message) => {
+    expect(error(yaml).message).toMatch(message);
+  });
+});
+
 describe('the shipped sample config', () => {
   it('parses and equals the defaults', () => {
     const sample = loadConfigFile(new URL('../../docs/config.sample.yaml', import.meta.url).pathname, {});
     expect(JSON.stringify(sample)).toBe(JSON.stringify(parseConfig('', 'x')));
+  });
+
+  it('shows the fraud section as the defaults are', () => {
+    const text = readFileSync(new URL('../../docs/config.sample.yaml', import.meta.url), 'utf8');
+    const block = text.slice(text.indexOf('# fraud:')).split('\n').map((l) => l.replace(/^# ?/, '').replace(/\s+#.*$/, '')).join('\n');
+    expect(JSON.stringify(parseConfig(block, 'x').fraud)).toBe(JSON.stringify(parseConfig('fraud: { country: GB }', 'x').fraud));
   });
 });

@@ -99,6 +99,19 @@ describe('fraud list, why and clear (the admin socket)', () => {
 });
 
 describe('the store keeps baselines and blocks', () => {
+  it('gives a restarted guard its blocks and baselines back', () => {
+    const { core, store, premium } = setup();
+    core.pipeline.ingest(recordReader({ Event: 'DialBegin', Channel: 'PJSIP/1002-0000000b', Exten: '02079460123', Uniqueid: '2.1' }), T0);
+    premium('1003', T0 + 1000);
+    store.saveBaselines(core.fraud!.takeChanged(), T0 + 2000);
+    const again = buildCore(parseConfig('fraud: { country: GB }', 'test'), log, { useEventTime: false });
+    again.fraud!.restore(store.baselines().baselines, store.fraudBlocks());
+    expect(again.fraud!.isBlocked('1003')).toBe(true);
+    expect(again.fraud!.baseline('1002')).toMatchObject({ calls: 1, countries: { GB: 1 } });
+    const next = again.pipeline.ingest(recordReader({ Event: 'DialBegin', Channel: 'PJSIP/1003-0000000c', Exten: '02079460123', Uniqueid: '3.1' }), T0 + 3000);
+    expect(next).toMatchObject([{ verdict: 'block', hits: [{ rule: 'blocked' }] }]);
+  });
+
   it('round-trips baselines and names a damaged row instead of trusting it', () => {
     const { core, store } = setup();
     core.pipeline.ingest(recordReader({ Event: 'DialBegin', Channel: 'PJSIP/1002-0000000a', Exten: '02079460123', Uniqueid: '1.1' }), T0);

@@ -162,12 +162,33 @@ describe('the toll-fraud rules', () => {
     g.auth('1003', '203.0.113.96', T0 + 10_000);
     const d = g.dial('1003', '02079460123', T0 + 10_010).decision!;
     expect(d).toMatchObject({ verdict: 'block', banned: true, hits: [{ rule: 'new-source' }] });
-    expect(d.hits[0]!.why).toContain('after 6 wrong passwords');
+    expect(d.hits[0]!.why).toContain('before the 6 wrong passwords');
     // Failures long ago are not a burst.
     const h = setup();
     for (let i = 0; i < 6; i++) h.wrongPassword('1003', '203.0.113.95', T0 + i * 1000);
     h.auth('1003', '203.0.113.96', T0 + 2 * 3_600_000);
     expect(h.dial('1003', '02079460123', T0 + 2 * 3_600_000 + 10).verdict).toBeUndefined();
+  });
+
+  it('does not take the endpoint\'s own phone for the guesser: it used its address before the failures', () => {
+    const g = setup();
+    g.auth('1003', '198.51.100.30', T0);
+    expect(g.call('1003', '02079460123', T0 + 10).verdict).toBeUndefined();
+    // A softphone with a stale password fails on the account from elsewhere, a minute later.
+    for (let i = 0; i < 6; i++) g.wrongPassword('1003', '198.51.100.20', T0 + MIN + i * 6000);
+    g.auth('1003', '198.51.100.30', T0 + 3 * MIN);
+    expect(g.call('1003', '02079460123', T0 + 3 * MIN + 10).verdict).toBeUndefined();
+    // The same account from an address first seen after the failures began: the guessed password.
+    g.auth('1003', '203.0.113.96', T0 + 4 * MIN);
+    expect(g.dial('1003', '02079460123', T0 + 4 * MIN + 10).decision).toMatchObject({ verdict: 'block', hits: [{ rule: 'new-source' }] });
+  });
+
+  it('forgets a call whose hang-up never came, after 12 hours', () => {
+    const g = setup();
+    for (let i = 0; i < 4; i++) g.dial('1002', '02079460123', T0 + i * 1000);
+    expect(g.dial('1002', '02079460124', T0 + 5000).verdict).toBe('hangup');
+    g.fraud.tick(T0 + 13 * 3_600_000);
+    expect(g.dial('1002', '02079460125', T0 + 13 * 3_600_000).verdict).toBeUndefined();
   });
 
   it('cuts more calls at once than the floor while learning, and counts hang-ups', () => {

@@ -45,9 +45,17 @@ describe('metrics', () => {
     }
   });
 
+  it('counts the toll-fraud guard\'s verdicts and blocked endpoints when it is on', async () => {
+    const withFraud = new Metrics({ ...sources, fraud: () => ({ verdicts: { alert: 2, hangup: 1, block: 1 }, blocked: 1 }) });
+    const text = await withFraud.registry.metrics();
+    for (const line of ['asterisk_guard_fraud_verdicts_total{verdict="block"} 1', 'asterisk_guard_fraud_verdicts_total{verdict="alert"} 2', 'asterisk_guard_fraud_blocked_endpoints 1']) expect(text).toContain(line);
+    expect(await metrics.registry.metrics()).not.toContain('asterisk_guard_fraud_');
+  });
+
   it('has a Grafana dashboard that asks only for metrics that exist', async () => {
     const dashboard = JSON.parse(readFileSync(new URL('../../docs/grafana-dashboard.json', import.meta.url), 'utf8')) as { panels: Array<{ targets: Array<{ expr: string }> }> };
-    const names = new Set((await metrics.registry.getMetricsAsJSON()).map((m) => m.name));
+    const all = new Metrics({ ...sources, fraud: () => ({ verdicts: { alert: 0, hangup: 0, block: 0 }, blocked: 0 }) });
+    const names = new Set((await all.registry.getMetricsAsJSON()).map((m) => m.name));
     const used = dashboard.panels.flatMap((p) => p.targets.flatMap((t) => t.expr.match(/asterisk_guard_[a-z_]+/g) ?? []));
     expect(used.length).toBeGreaterThan(8);
     for (const name of used) expect(names.has(name.replace(/_(bucket|sum|count)$/, '')), name).toBe(true);
