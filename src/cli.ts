@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=2
+#!/usr/bin/env -S node --max-semi-space-size=2 --no-allocation-site-pretenuring
 // A small young generation: few objects survive an event, and V8's default lets the heap keep
 // ~20 MB it does not need; measured with 1M tracked sources: 152 -> 139 MB, same throughput.
 import { existsSync } from 'node:fs';

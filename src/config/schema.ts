@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { prefixField } from './fields.js';
 import { FAILURE_KINDS, type FailureKind } from '../events/security-event.js';
 import { parseDuration } from '../time/duration.js';
-import { isSupportedCountry } from 'libphonenumber-js/max';
+import { phoneNumbers } from '../fraud/phone-numbers.js';
 import { isEndpointName } from '../calls/call-event.js';
 import { FRAUD_ACTIONS } from '../fraud/fraud-config.js';
 
@@ -242,7 +242,7 @@ export const configSchema = z
         country: z
           .string()
           .regex(/^[A-Z]{2}$/, 'an ISO 3166 country code in capitals, e.g. GB, DE, US')
-          .refine((c) => isSupportedCountry(c), 'not a country the phone-number metadata knows'),
+          .refine((c) => phoneNumbers().isSupportedCountry(c), 'not a country the phone-number metadata knows'),
         // The digit phones dial for an outside line (9), removed before a number is read.
         outside_prefix: z.string().regex(/^[0-9]{0,4}$/, 'up to 4 digits').default(''),
         // Shorter numbers are extensions and feature codes: never judged.

@@ -1,4 +1,5 @@
-import { parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js/max';
+import type { CountryCode } from 'libphonenumber-js/max';
+import { phoneNumbers } from './phone-numbers.js';
 
 // Where a dialled number goes, from Google's libphonenumber metadata (libphonenumber-js "max":
 // number types need the full metadata): its country and its kind (fixed line, mobile, premium
@@ -70,7 +71,7 @@ export class DestinationReader {
     const { outsidePrefix, minDigits, country } = this.plan;
     if (outsidePrefix !== '' && digits.startsWith(outsidePrefix) && digits.length - outsidePrefix.length >= minDigits) digits = digits.slice(outsidePrefix.length);
     if (digits.replace(/\D/g, '').length < minDigits || /[*#]/.test(digits)) return undefined;
-    const parsed = parsePhoneNumberFromString(digits, country);
+    const parsed = phoneNumbers().parsePhoneNumberFromString(digits, country);
     if (!parsed) return { country: '??', kind: 'unknown', e164: dialled };
     const code = parsed.countryCallingCode;
     if (SATELLITE_CODES.has(code)) return { country: `+${code}`, kind: 'satellite', e164: parsed.number };

@@ -89,7 +89,7 @@ export interface ServiceInstallOptions {
 export function renderUnit(o: { node: string; cli: string; configFile: string; asteriskGroup: boolean }): string {
   const template = readFileSync(path.join(PROJECT_ROOT, 'systemd', 'asterisk-guard.service'), 'utf8');
   return template
-    .replace('@BIN@', `${o.node} --max-semi-space-size=2 ${o.cli}`)
+    .replace('@BIN@', `${o.node} --max-semi-space-size=2 --no-allocation-site-pretenuring ${o.cli}`)
     .replace('/etc/asterisk-guard/config.yaml', o.configFile)
     .replace(/^SupplementaryGroups=@ASTERISK_GROUP@\n/m, o.asteriskGroup ? 'SupplementaryGroups=asterisk\n' : '');
 }

@@ -64,7 +64,7 @@ describe('the systemd unit', () => {
 
   it('starts this node on this CLI, as a notify service with a watchdog', () => {
     const text = readFileSync(unit, 'utf8');
-    expect(text).toContain(`ExecStart=${process.execPath} --max-semi-space-size=2 ${CLI} run --config /etc/asterisk-guard/config.yaml`);
+    expect(text).toContain(`ExecStart=${process.execPath} --max-semi-space-size=2 --no-allocation-site-pretenuring ${CLI} run --config /etc/asterisk-guard/config.yaml`);
     for (const line of ['Type=notify', 'NotifyAccess=all', 'WatchdogSec=30s', 'Restart=on-failure', 'After=network-online.target asterisk.service', 'StateDirectory=asterisk-guard', 'RuntimeDirectory=asterisk-guard']) expect(text).toContain(line);
     expect(text).toContain('CapabilityBoundingSet=CAP_NET_ADMIN\n');
     expect(text).toContain('AmbientCapabilities=CAP_NET_ADMIN\n');
