@@ -112,6 +112,9 @@ export class FraudGuard {
 
   private dial(e: DialEvent): FraudDecision | undefined {
     if (this.ignored.has(e.endpoint)) return undefined;
+    // One Dial ringing several phones or trunks: a DialBegin each, one call.
+    const known = this.calls.get(e.uniqueid);
+    if (known?.number === e.number) return undefined;
     const destination = this.reader.read(e.number);
     // An internal call (an extension, voicemail, a feature code) costs nothing.
     if (!destination) return undefined;
@@ -158,8 +161,10 @@ export class FraudGuard {
     for (const h of hits) verdict = verdict ? strongest(verdict, h.action) : h.action;
     if (verdict === undefined || verdict === 'alert') {
       // Let through: the call is up, and it is what this endpoint does.
-      state.active++;
-      bounded(this.calls, e.uniqueid, { endpoint: e.endpoint, number: e.number, dialled: e.time, answered: undefined }, MAX_CALLS);
+      const call: ActiveCall = { endpoint: e.endpoint, number: e.number, dialled: e.time, answered: undefined };
+      // The same call dialling again (another number after no answer) is still one call up.
+      if (known) this.calls.set(e.uniqueid, call);
+      else this.callUp(state, e.uniqueid, call);
       learnCall(state.baseline, { country: destination.country, kind: destination.kind, time: e.time, concurrent: ctx.concurrent, perMinute: ctx.perMinute, perHour: ctx.perHour });
       if (source) learnSource(state.baseline, source.text, e.time);
       this.changed.add(e.endpoint);
@@ -187,6 +192,18 @@ export class FraudGuard {
     if (state.decisions.length > DECISIONS_KEPT) state.decisions.shift();
     this.verdicts[verdict]++;
     return d;
+  }
+
+  /** Counts a call up; past MAX_CALLS the oldest is forgotten, and no longer counted. */
+  private callUp(state: EndpointState, uniqueid: string, call: ActiveCall): void {
+    if (this.calls.size >= MAX_CALLS) {
+      const [oldest, old] = this.calls.entries().next().value!;
+      this.calls.delete(oldest);
+      const s = this.endpoints.get(old.endpoint);
+      if (s) s.active = Math.max(0, s.active - 1);
+    }
+    state.active++;
+    this.calls.set(uniqueid, call);
   }
 
   private ended(state: EndpointState, call: ActiveCall, time: number): void {

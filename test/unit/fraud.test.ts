@@ -200,6 +200,16 @@ describe('the toll-fraud rules', () => {
     expect(g.dial('1002', '02079460125', T0 + 100_000).verdict).toBeUndefined();
   });
 
+  it('counts one Dial that rings several phones as one call', () => {
+    const g = setup();
+    const feedDial = (uniqueid: string, number: string, time: number) =>
+      g.feed({ Event: 'DialBegin', Channel: 'PJSIP/1002-0000000f', Exten: number, Uniqueid: uniqueid, Context: 'lab' }, time);
+    for (let i = 0; i < 3; i++) for (let fork = 0; fork < 3; fork++) feedDial(`9.${i}`, '02079460123', T0 + i * 1000 + fork);
+    // Three calls up, not nine: a fourth is under the floor of 4.
+    expect(g.dial('1002', '02079460124', T0 + 5000).verdict).toBeUndefined();
+    expect(g.fraud.baseline('1002')!.calls).toBe(4);
+  });
+
   it('forgets the calls up when the AMI connection was lost (their hang-ups never came)', () => {
     const g = setup();
     for (let i = 0; i < 4; i++) g.dial('1002', '02079460123', T0 + i * 20_000);
