@@ -97,16 +97,22 @@ export async function startService(config: Config, daemonLog: Logger, clock: Clo
     },
   });
   let current = config;
-  // Trunks Asterisk identifies by address have no password to guess; a forged packet "from" one must not cut it off.
+  // Trunks Asterisk identifies by address have no password to guess; a forged packet "from" one
+  // must not cut it off. Their calls are inbound: the toll-fraud guard leaves them alone.
   const spareIdentified = (c: Config) => {
-    let found: ReturnType<typeof readIdentifiedAddresses> = { addresses: [], hostnames: [] };
+    let found: ReturnType<typeof readIdentifiedAddresses> = { addresses: [], hostnames: [], endpoints: [] };
     try {
-      if (c.policy.spare_identified) found = readIdentifiedAddresses(path.dirname(c.ami.manager_conf));
+      if (c.policy.spare_identified || fraud) found = readIdentifiedAddresses(path.dirname(c.ami.manager_conf));
     } catch (e) {
-      log.warn({ err: e }, 'pjsip.conf could not be read: no trunk is spared by its identify address (policy.spare_identified)');
+      log.warn({ err: e }, 'pjsip.conf could not be read: no trunk is spared by its identify address (policy.spare_identified), nor left out of the toll-fraud guard');
     }
-    const { addresses, hostnames } = found;
+    const { hostnames, endpoints } = found;
+    const addresses = c.policy.spare_identified ? found.addresses : [];
     policy.neverBan.setIdentified(addresses);
+    if (fraud) {
+      fraud.setTrunks(endpoints);
+      if (endpoints.length > 0) log.info({ endpoints }, 'toll-fraud guard: calls of the endpoints pjsip.conf identifies by address (trunks) are not judged');
+    }
     if (addresses.length > 0) log.info({ addresses: addresses.map((a) => `${a.prefix.text} ${a.section}`) }, 'never banned: addresses pjsip.conf identifies trunks by');
     if (hostnames.length > 0) log.warn({ hostnames }, 'pjsip.conf identifies some endpoints by host name: those are not spared');
   };

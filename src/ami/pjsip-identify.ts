@@ -13,15 +13,19 @@ export interface IdentifiedAddress {
 /**
  * The `match =` addresses of pjsip.conf's `type = identify` sections (beside manager.conf).
  * Their traffic is a trunk's: a forged packet "from" one must never get it banned. Host names
- * are left out (and listed): their addresses change.
+ * are left out (and listed): their addresses change. `endpoints`: the endpoints those sections
+ * name (trunks: the toll-fraud guard never judges the inbound calls they deliver).
  */
-export function readIdentifiedAddresses(confDir: string): { readonly addresses: IdentifiedAddress[]; readonly hostnames: string[] } {
+export function readIdentifiedAddresses(confDir: string): { readonly addresses: IdentifiedAddress[]; readonly hostnames: string[]; readonly endpoints: string[] } {
   const file = path.join(confDir, 'pjsip.conf');
   const addresses: IdentifiedAddress[] = [];
   const hostnames: string[] = [];
-  if (!existsSync(file)) return { addresses, hostnames };
+  const endpoints: string[] = [];
+  if (!existsSync(file)) return { addresses, hostnames, endpoints };
   for (const s of readAsteriskConf(file)) {
     if (s.isTemplate || !s.entries.some((e) => e.key === 'type' && e.value.trim() === 'identify')) continue;
+    const endpoint = s.entries.findLast((e) => e.key === 'endpoint')?.value.trim();
+    if (endpoint && !endpoints.includes(endpoint)) endpoints.push(endpoint);
     for (const e of s.entries) {
       if (e.key !== 'match') continue;
       for (const item of e.value.split(',').map((v) => v.trim()).filter(Boolean)) {
@@ -31,5 +35,5 @@ export function readIdentifiedAddresses(confDir: string): { readonly addresses: 
       }
     }
   }
-  return { addresses, hostnames };
+  return { addresses, hostnames, endpoints };
 }

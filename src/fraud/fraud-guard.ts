@@ -64,6 +64,8 @@ export class FraudGuard {
   private readonly blocks = new Map<string, FraudBlock>();
   private readonly reader: DestinationReader;
   private readonly ignored: Set<string>;
+  /** Endpoints pjsip.conf identifies by address: trunks, whose calls are inbound. */
+  private trunks: ReadonlySet<string> = new Set();
   /** Endpoints whose baseline changed since `takeChanged`. */
   private readonly changed = new Set<string>();
   /** Calls judged since start, by verdict (status, metrics). */
@@ -111,7 +113,7 @@ export class FraudGuard {
   }
 
   private dial(e: DialEvent): FraudDecision | undefined {
-    if (this.ignored.has(e.endpoint)) return undefined;
+    if (this.ignored.has(e.endpoint) || this.trunks.has(e.endpoint)) return undefined;
     // One Dial ringing several phones or trunks: a DialBegin each, one call.
     const known = this.calls.get(e.uniqueid);
     if (known?.number === e.number) return undefined;
@@ -250,6 +252,11 @@ export class FraudGuard {
     this.reader.replan(config.plan);
     this.ignored.clear();
     for (const e of config.ignore) this.ignored.add(e);
+  }
+
+  /** The endpoints pjsip.conf identifies by address (read at start and at each reload). */
+  setTrunks(endpoints: readonly string[]): void {
+    this.trunks = new Set(endpoints);
   }
 
   /** Baselines and blocks from the store, at start. */

@@ -244,6 +244,17 @@ describe('the toll-fraud rules', () => {
     expect(i.dial('trunk', '09098790000', T0).verdict).toBeUndefined();
   });
 
+  it('never judges the calls a trunk identified by address delivers (inbound, many at once)', () => {
+    const g = setup();
+    g.fraud.setTrunks(['itsp']);
+    const verdicts = Array.from({ length: 8 }, (_, i) => g.dial('itsp', `0207946012${i}`, T0 + i).verdict);
+    expect(verdicts.every((v) => v === undefined)).toBe(true);
+    expect(g.fraud.status('itsp', T0)).toBeUndefined();
+    // Without it, the trunk's eight inbound calls at once would be cut from the fifth on.
+    const h = setup();
+    expect(Array.from({ length: 8 }, (_, i) => h.dial('itsp', `0207946012${i}`, T0 + i).verdict).filter(Boolean)).toHaveLength(4);
+  });
+
   it('never judges internal calls', () => {
     const g = setup();
     expect(g.dial('1002', '600', T0).verdict).toBeUndefined();

@@ -65,6 +65,7 @@ describe('trunks Asterisk identifies by address (pjsip.conf identify)', () => {
     for (let i = 0; i < 30; i++) expect(policy.handle(event('InvalidAccountID', '198.51.100.5', i))).toEqual([]);
     const r = ledger.request({ target: p('203.0.113.0/24'), time: 0, reason: 'manual', origin: 'cli' });
     expect(isRefusal(r) && describeRefusal(r)).toBe('203.0.113.0/24 is never banned (203.0.113.0/28: a trunk Asterisk identifies by address, pjsip.conf [itsp-identify]): it is never banned');
-    expect(readIdentifiedAddresses(path.join(dir, 'nowhere'))).toEqual({ addresses: [], hostnames: [] });
+    expect(found.endpoints).toEqual(['itsp']);
+    expect(readIdentifiedAddresses(path.join(dir, 'nowhere'))).toEqual({ addresses: [], hostnames: [], endpoints: [] });
   });
 });
