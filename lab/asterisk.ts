@@ -42,6 +42,13 @@ export interface AsteriskOptions {
   readonly dir?: string;
 }
 
+/** The shipped AMI section with its `;toll-fraud ` lines turned on (docs/fraud.md, step 1). */
+export function withTollFraudRights(section: string): string {
+  const on = section.replaceAll('\n;toll-fraud ', '\n');
+  if (on === section) throw new Error('asterisk-conf/manager.d/asterisk-guard.conf has no ;toll-fraud lines to turn on');
+  return on;
+}
+
 /** One Asterisk process. Its AMI secret for the guard is made fresh for each lab. */
 export class LabAsterisk {
   readonly amiSecret = randomBytes(18).toString('base64url');
@@ -81,6 +88,8 @@ export class LabAsterisk {
     for (const file of [guardUser, path.join(base, 'etc/ari.conf')]) {
       writeFileSync(file, readFileSync(file, 'utf8').replace('change-me-to-a-long-random-string', this.amiSecret));
     }
+    // The lab's guard runs the toll-fraud guard: its lines of the section, as an admin turns them on.
+    writeFileSync(guardUser, withTollFraudRights(readFileSync(guardUser, 'utf8')));
     const keys = path.join(base, 'etc/keys');
     mkdirSync(keys, { recursive: true });
     await execa('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=asterisk-guard lab', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', path.join(keys, 'ami.key'), '-out', path.join(keys, 'ami.pem')]);

@@ -124,7 +124,7 @@ export async function startService(config: Config, daemonLog: Logger, clock: Clo
     cutFraudulentCalls(bus, (name, fields, ms) => ami.send(name, fields, ms), log, clock);
     // The guard would watch nothing, or cut nothing, and say so only when fraud happens.
     const missing = amiOptions.source === 'config' ? [] : callRightsProblems(config.ami.manager_conf, amiOptions.username);
-    for (const text of missing) log.error({ manager_conf: config.ami.manager_conf }, `toll-fraud guard: ${text}; see asterisk-conf/manager.d/asterisk-guard.conf, then \`manager reload\``);
+    for (const text of missing) log.error({ manager_conf: config.ami.manager_conf }, `toll-fraud guard: ${text}; turn on the ;toll-fraud lines of asterisk-conf/manager.d/asterisk-guard.conf (docs/fraud.md), then \`manager reload\``);
   }
   const notifier = new Notifier(buildChannels(config), log, { digestIntervalMs: config.alerts.digest_interval, retryDelaysMs: config.alerts.retries, clock, node: config.fleet?.node });
   const keeper = new StoreKeeper(store, {

@@ -65,7 +65,7 @@ export function callRightsProblems(file: string, username: string): string[] {
   const includes = entries.filter((e) => (e.key.startsWith('eventfilter(') && e.key.includes('action(include)')) || (e.key === 'eventfilter' && !e.value.startsWith('!')));
   if (includes.length > 0) {
     const missing = ['DialBegin', 'DialEnd', 'Hangup'].filter((name) => !includes.some((e) => e.key.includes(`name(${name.toLowerCase()})`) || e.value.toLowerCase().includes(name.toLowerCase())));
-    if (missing.length > 0) problems.push(`[${username}]'s eventfilters let ${missing.join(', ')} not through: add \`eventfilter(action(include),name(${missing[0]})) =\` and the others of asterisk-conf/manager.d/asterisk-guard.conf`);
+    if (missing.length > 0) problems.push(`[${username}]'s eventfilters let ${missing.join(', ')} not through: add \`eventfilter(action(include),name(${missing[0]})) =\` and the other toll-fraud lines of asterisk-conf/manager.d/asterisk-guard.conf`);
   }
   return problems;
 }

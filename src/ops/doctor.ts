@@ -176,7 +176,7 @@ async function amiChecks(config: Config): Promise<CheckResult[]> {
 function fraudRightsCheck(managerConf: string, username: string): CheckResult {
   const problems = callRightsProblems(managerConf, username);
   if (problems.length === 0) return ok('toll-fraud rights', `[${username}] reads call events and may hang up and block (read = call, write = system)`);
-  return fail('toll-fraud rights', problems.join('; '), 'copy read, write and the eventfilter lines of asterisk-conf/manager.d/asterisk-guard.conf, then `asterisk -rx "manager reload"`');
+  return fail('toll-fraud rights', problems.join('; '), 'turn on the `;toll-fraud` lines of asterisk-conf/manager.d/asterisk-guard.conf in that section (docs/fraud.md), then `asterisk -rx "manager reload"`');
 }
 
 /** Without eventfilter lines Asterisk sends every security event, ChallengeSent included. */

@@ -1,8 +1,9 @@
-import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { callRightsProblems, readManagerSettings } from '../../src/ami/manager-conf.js';
+import { withTollFraudRights } from '../../lab/asterisk.js';
 
 function confDir(files: Record<string, string>): string {
   const dir = mkdtempSync(path.join(tmpdir(), 'ag-manager-'));
@@ -57,8 +58,19 @@ describe('readManagerSettings', () => {
 });
 
 describe('callRightsProblems (the toll-fraud guard)', () => {
-  it('finds nothing missing in the shipped section', () => {
-    expect(callRightsProblems(path.join(SHIPPED, 'manager.conf'), 'asterisk-guard')).toEqual([]);
+  it('names all three missing pieces in the shipped section, and none once its toll-fraud lines are on', () => {
+    const shipped = callRightsProblems(path.join(SHIPPED, 'manager.conf'), 'asterisk-guard');
+    expect(shipped).toEqual([
+      expect.stringMatching(/asterisk-guard\.conf:\d+ `read = security` lacks call/),
+      expect.stringMatching(/asterisk-guard\.conf:\d+ `write = ` lacks system/),
+      expect.stringMatching(/let DialBegin, DialEnd, Hangup not through/),
+    ]);
+    const dir = confDir({
+      'manager.conf': readFileSync(path.join(SHIPPED, 'manager.conf'), 'utf8'),
+      'manager.d/asterisk-guard.conf': withTollFraudRights(readFileSync(path.join(SHIPPED, 'manager.d/asterisk-guard.conf'), 'utf8')),
+    });
+    expect(callRightsProblems(path.join(dir, 'manager.conf'), 'asterisk-guard')).toEqual([]);
+    expect(readManagerSettings(path.join(dir, 'manager.conf'), 'asterisk-guard', undefined).secret).toBe('change-me-to-a-long-random-string');
   });
 
   it.each([
