@@ -100,3 +100,26 @@ describe('doctor: other defenders', () => {
     expect(results.find((r) => r.check === 'fail2ban')).toMatchObject({ status: 'info', detail: 'fail2ban is not running; its nft tables: inet f2b-table' });
   });
 });
+
+describe('doctor: the toll-fraud guard\'s AMI rights', () => {
+  const SHIPPED = new URL('../../asterisk-conf/manager.d/asterisk-guard.conf', import.meta.url).pathname;
+  const setup = async (section: string, fraud: boolean) => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'ag-doc-'));
+    writeFileSync(path.join(dir, 'manager.conf'), `[general]\nenabled = yes\nport = 1\n#include asterisk-guard.conf\n`);
+    writeFileSync(path.join(dir, 'asterisk-guard.conf'), section);
+    const file = path.join(dir, 'config.yaml');
+    writeFileSync(file, `ami:\n  manager_conf: ${dir}/manager.conf\n  login_timeout: 100ms\nstore:\n  path: ${dir}/state.db\nfirewall:\n  driver: dry-run\ncontrol:\n  socket: ${dir}/control.sock\n${fraud ? 'fraud: { country: GB }\n' : ''}`);
+    const results = await runDoctor({ configFile: file, sendTest: false, proc: fakeProc([]), runner: fakeNft({}) });
+    return results.find((r) => r.check === 'toll-fraud rights');
+  };
+
+  it('fails with the lines to turn on when the shipped section meets a fraud: section', async () => {
+    const { readFileSync } = await import('node:fs');
+    const shipped = readFileSync(SHIPPED, 'utf8');
+    expect(await setup(shipped, true)).toMatchObject({ status: 'fail', detail: expect.stringMatching(/`read = security` lacks call.*`write = ` lacks system/), fix: expect.stringMatching(/;toll-fraud/) });
+    const { withTollFraudRights } = await import('../../lab/asterisk.js');
+    expect(await setup(withTollFraudRights(shipped), true)).toMatchObject({ status: 'ok' });
+    // Without a fraud: section the least rights are right: no such check.
+    expect(await setup(shipped, false)).toBeUndefined();
+  });
+});
