@@ -120,8 +120,8 @@ export async function startService(config: Config, daemonLog: Logger, clock: Clo
   // The effects: each one subscriber of the decision bus. A fraudulent call is cut first.
   // Made now, started last (once the kernel is reconciled): a judged call is hung up through it.
   const ami = new AmiClient({ ...amiOptions, clock, events: fraud ? 'security,call' : 'security' });
+  const cutter = fraud ? cutFraudulentCalls(bus, (name, fields, ms) => ami.send(name, fields, ms), log, clock) : undefined;
   if (fraud) {
-    cutFraudulentCalls(bus, (name, fields, ms) => ami.send(name, fields, ms), log, clock);
     // The guard would watch nothing, or cut nothing, and say so only when fraud happens.
     const missing = amiOptions.source === 'config' ? [] : callRightsProblems(config.ami.manager_conf, amiOptions.username);
     for (const text of missing) log.error({ manager_conf: config.ami.manager_conf }, `toll-fraud guard: ${text}; turn on the ;toll-fraud lines of asterisk-conf/manager.d/asterisk-guard.conf (docs/fraud.md), then \`manager reload\``);
@@ -293,7 +293,9 @@ export async function startService(config: Config, daemonLog: Logger, clock: Clo
   ami.on('connected', (banner) => {
     connectedOnce = true;
     // Hangups sent while the connection was down are lost: the calls it counted up are not known.
+    // And the blocks go into the AstDB again (one decided while it was down never got there).
     fraud?.forgetCalls();
+    if (fraud) cutter?.reassert(fraud.blockList());
     log.info({ host: amiOptions.host, port: amiOptions.port, banner, settings_from: amiOptions.source }, 'AMI connected, receiving security events');
     onStatus('receiving AMI security events');
     if (amiLost) bus.emit('trouble', { kind: 'ami-restored', time: clock.now(), text: `AMI connection to ${amiOptions.host}:${amiOptions.port} restored` });

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { AmiResponse } from '../ami/client.js';
-import type { FraudDecision } from '../fraud/fraud-decision.js';
+import type { FraudBlock, FraudHit } from '../fraud/fraud-decision.js';
 import type { Clock } from '../time/clock.js';
 import type { DecisionBus, Trouble } from './bus.js';
 
@@ -11,11 +11,24 @@ const ANSWER_WITHIN_MS = 2000;
 /** The AMI actions the cutter needs: AmiClient.send, or a test's recorder. */
 export type SendAction = (name: string, fields: Record<string, string>, timeoutMs: number) => Promise<AmiResponse>;
 
+/** What the AstDB key of a block holds: when, and the rules that caused it. */
+function blockValue(since: number, hits: readonly FraudHit[]): string {
+  return `${new Date(since).toISOString()} ${hits.map((h) => h.rule).join(',')}`;
+}
+
+export interface FraudCutter {
+  /**
+   * Puts every block into the AstDB again: at each AMI login, since a DBPut sent while AMI was
+   * away is lost, and the store, not Asterisk, is the truth (`fraud clear` lifts both).
+   */
+  reassert(blocks: readonly FraudBlock[]): void;
+}
+
 /**
  * Cuts what the toll-fraud guard judged: AMI Hangup of the call (before anything else is done
  * about it), and for a block the AstDB key that stops the endpoint's next calls in the dialplan.
  */
-export function cutFraudulentCalls(bus: DecisionBus, send: SendAction, log: Logger, clock: Clock): void {
+export function cutFraudulentCalls(bus: DecisionBus, send: SendAction, log: Logger, clock: Clock): FraudCutter {
   const troubleOnce = new Set<string>();
   const trouble = (key: string, text: string) => {
     log.error(text);
@@ -24,7 +37,7 @@ export function cutFraudulentCalls(bus: DecisionBus, send: SendAction, log: Logg
     const t: Trouble = { kind: 'fraud-action-failed', time: clock.now(), text };
     bus.emit('trouble', t);
   };
-  const act = async (d: FraudDecision, action: string, fields: Record<string, string>, done: string): Promise<void> => {
+  const act = async (d: { endpoint: string; channel?: string }, action: string, fields: Record<string, string>, done: string): Promise<void> => {
     const started = clock.monotonic();
     let r: AmiResponse;
     try {
@@ -46,13 +59,16 @@ export function cutFraudulentCalls(bus: DecisionBus, send: SendAction, log: Logg
       : '';
     trouble(`${action}-${message}`, `toll fraud on endpoint ${d.endpoint}: Asterisk refused AMI ${action}: ${message}${hint}`);
   };
+  const blocked = (endpoint: string) => `blocked the outbound calls of endpoint ${endpoint} (AstDB ${BLOCK_FAMILY}/${endpoint})`;
   bus.on('fraud', (d) => {
     if (d.verdict === 'alert') return;
     void act(d, 'Hangup', { Channel: d.channel, Cause: '21' }, `hung up ${d.channel} (toll fraud on endpoint ${d.endpoint})`);
-    if (d.verdict === 'block') {
-      // Set again at each call of a blocked endpoint: idempotent, and mends a key set while AMI was away.
-      const value = `${new Date(d.time).toISOString()} ${d.hits.map((h) => h.rule).join(',')}`;
-      void act(d, 'DBPut', { Family: BLOCK_FAMILY, Key: d.endpoint, Val: value }, `blocked the outbound calls of endpoint ${d.endpoint} (AstDB ${BLOCK_FAMILY}/${d.endpoint})`);
-    }
+    // Set again at each call of a blocked endpoint: idempotent.
+    if (d.verdict === 'block') void act(d, 'DBPut', { Family: BLOCK_FAMILY, Key: d.endpoint, Val: blockValue(d.time, d.hits) }, blocked(d.endpoint));
   });
+  return {
+    reassert(blocks) {
+      for (const b of blocks) void act(b, 'DBPut', { Family: BLOCK_FAMILY, Key: b.endpoint, Val: blockValue(b.since, b.decision.hits) }, blocked(b.endpoint));
+    },
+  };
 }

@@ -284,6 +284,10 @@ export class FraudGuard {
     return this.endpoints.size;
   }
 
+  blockList(): FraudBlock[] {
+    return [...this.blocks.values()];
+  }
+
   isBlocked(endpoint: string): boolean {
     return this.blocks.has(endpoint);
   }

@@ -135,14 +135,21 @@ describe('cutting a judged call', () => {
     const sent: string[] = [];
     const troubles: Trouble[] = [];
     bus.on('trouble', (t) => troubles.push(t));
-    cutFraudulentCalls(bus, async (name, fields) => {
+    const cut = cutFraudulentCalls(bus, async (name, fields) => {
       sent.push(`${name} ${Object.values(fields).join(' ')}`);
       const a = answer(name);
       if (a instanceof Error) throw a;
       return a;
     }, log, new ManualClock(T0));
-    return { bus, sent, troubles };
+    return { bus, sent, troubles, cut };
   }
+
+  it('puts every block into the AstDB again at an AMI login (one decided while AMI was away never got there)', async () => {
+    const { cut, sent } = cutter(() => ({ Response: 'Success' }));
+    const block = (endpoint: string, since: number) => ({ endpoint, since, decision: { ...decision('block'), source: null, endpoint } });
+    cut.reassert([block('1003', T0), block('1005', T0 + 1000)]);
+    expect(sent).toEqual(['DBPut asterisk-guard/blocked 1003 2026-11-26T01:00:00.000Z risky-number', 'DBPut asterisk-guard/blocked 1005 2026-11-26T01:00:01.000Z risky-number']);
+  });
 
   it('hangs up first, then sets the AstDB key; an alert sends nothing', async () => {
     const { bus, sent } = cutter(() => ({ Response: 'Success' }));
