@@ -27,6 +27,8 @@ export interface FleetLinkOptions {
 const STREAM = 'asterisk-guard:{fleet}:bans';
 const ACTIVE = 'asterisk-guard:{fleet}:active';
 const EXPIRY = 'asterisk-guard:{fleet}:expiry';
+/** The cursor of a node that found the stream empty: every entry comes after it. */
+const EMPTY_STREAM = '0-0';
 /** Entries read per XREAD, and active bans per HSCAN step. */
 const BATCH = 1000;
 /** Decisions kept while Redis is away, then published in order; beyond it the oldest go. */
@@ -161,7 +163,7 @@ export class FleetLink {
   private found(): void {
     if (this.up) return;
     this.up = true;
-    this.o.onLink(true, this.stats.resyncs > 1 || this.everUp ? 'connected again' : 'connected');
+    this.o.onLink(true, this.everUp ? 'connected again' : 'connected');
     this.everUp = true;
     void this.flushOutbox();
   }
@@ -193,17 +195,21 @@ export class FleetLink {
     }
   }
 
-  /** Has the stream been trimmed past our cursor (we were away longer than it keeps)? */
+  /**
+   * Has the stream been trimmed past our cursor (we were away longer than it keeps)? A cursor
+   * taken from an empty stream (EMPTY_STREAM) reads whatever comes first: nothing was skipped.
+   */
   private async trimmedPast(cursor: string): Promise<boolean> {
+    if (cursor === EMPTY_STREAM) return false;
     const first = (await this.reader!.sendCommand(['XRANGE', STREAM, '-', '+', 'COUNT', '1'])) as Array<[string, string[]]>;
-    return first.length > 0 && compareIds(first[0]![0], cursor) > 0 && cursor !== '0-0';
+    return first.length > 0 && compareIds(first[0]![0], cursor) > 0;
   }
 
   /** Every ban in force, from the hash; then the stream from where it stood. */
   private async resync(): Promise<void> {
     const r = this.reader!;
     const last = (await r.sendCommand(['XREVRANGE', STREAM, '+', '-', 'COUNT', '1'])) as Array<[string, string[]]>;
-    const from = last[0]?.[0] ?? '0-0';
+    const from = last[0]?.[0] ?? EMPTY_STREAM;
     let scan = '0';
     let bans = 0;
     do {
