@@ -3,20 +3,16 @@ import net from 'node:net';
 import { AmiClient, type AmiResponse } from '../../src/ami/client.js';
 import { recordReader } from '../../src/events/fields.js';
 import { parseConfig } from '../../src/config/load.js';
-import { Guard } from '../../src/control/guard.js';
 import { parseRequest } from '../../src/control/protocol.js';
 import { buildCore } from '../../src/core.js';
 import { decisionBus, type Trouble } from '../../src/effects/bus.js';
 import { cutFraudulentCalls } from '../../src/effects/cut-fraudulent-calls.js';
-import { recordInStore } from '../../src/effects/record-in-store.js';
-import { Enforcer } from '../../src/enforce/enforcer.js';
 import { isGuardError } from '../../src/errors.js';
+import type { Baseline } from '../../src/fraud/baseline.js';
 import type { FraudDecision } from '../../src/fraud/fraud-decision.js';
 import { createLogger } from '../../src/log.js';
-import { Persister } from '../../src/store/persister.js';
-import { Store } from '../../src/store/store.js';
-import { FlakyFirewall } from '../support/flaky-firewall.js';
 import { ManualClock } from '../support/manual-clock.js';
+import { guardHarness } from '../support/guard-harness.js';
 import { until } from '../support/until.js';
 
 const log = createLogger('silent', 'stderr');
@@ -24,26 +20,10 @@ const T0 = Date.parse('2026-11-26T01:00:00Z');
 
 /** The daemon's parts the fraud admin command touches: core, store, bus, Guard. */
 function setup() {
-  const clock = new ManualClock(T0);
-  const bus = decisionBus();
-  const config = parseConfig('fraud: { country: GB }', 'test');
-  const enforcer = new Enforcer(new FlakyFirewall(0), bus, log, { clock, retryBaseMs: 10, retryMaxMs: 50, conntrackAttempts: 1 });
-  const core = buildCore(config, log, { useEventTime: false, sink: enforcer });
-  const store = Store.open(':memory:');
-  const persister = new Persister(log, { clock, retryBaseMs: 100, retryMaxMs: 100, onFailing: () => {}, atomically: (w) => store.transaction(w) });
-  recordInStore(bus, store, persister);
   const unblocked: string[] = [];
-  const guard = new Guard({
-    ...core,
-    enforcer,
-    store,
-    clock,
-    ami: { connected: true, stats: { reconnects: 0 } },
-    configAllow: () => [],
-    lastDecision: () => undefined,
-    eventsPerSecond: () => 0,
-    storeWrites: () => ({ failing: false, pending: 0 }),
-    tollFraud: { guard: core.fraud!, unblockInAsterisk: async (e) => (unblocked.push(e), `AstDB key asterisk-guard/blocked/${e} deleted`) },
+  const { guard, core, store, bus, persister } = guardHarness('fraud: { country: GB }', {
+    clock: new ManualClock(T0),
+    tollFraud: (c) => ({ guard: c.fraud!, unblockInAsterisk: async (e) => (unblocked.push(e), `AstDB key asterisk-guard/blocked/${e} deleted`) }),
   });
   /** A premium-rate call of `endpoint`, through the pipeline; its decision on the bus as the daemon does. */
   const premium = (endpoint: string, time: number) => {
@@ -119,7 +99,7 @@ describe('the store keeps baselines and blocks', () => {
     expect(core.fraud!.takeChanged().size).toBe(0);
     const { baselines } = store.baselines();
     expect(baselines.get('1002')).toMatchObject({ calls: 1, countries: { GB: 1 } });
-    store.transaction(() => (store as unknown as { db: { prepare(s: string): { run(): void } } }).db.prepare(`INSERT INTO fraud_baselines VALUES ('1004', '{"calls": "many"}', 0)`).run());
+    store.saveBaselines(new Map([['1004', { calls: 'many' } as unknown as Baseline]]), T0);
     expect(store.baselines().damaged).toEqual(['1004']);
   });
 });

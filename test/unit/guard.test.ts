@@ -3,49 +3,18 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseConfig } from '../../src/config/load.js';
-import { Guard } from '../../src/control/guard.js';
-import { buildCore } from '../../src/core.js';
-import { decisionBus } from '../../src/effects/bus.js';
-import { Enforcer } from '../../src/enforce/enforcer.js';
-import { createLogger } from '../../src/log.js';
-import { recordInStore } from '../../src/effects/record-in-store.js';
+import type { GuardDeps } from '../../src/control/guard.js';
 import { isGuardError } from '../../src/errors.js';
-import { Persister } from '../../src/store/persister.js';
-import { Store } from '../../src/store/store.js';
-import { FlakyFirewall } from '../support/flaky-firewall.js';
-import { ManualClock } from '../support/manual-clock.js';
 import { event } from '../support/events.js';
+import { guardHarness } from '../support/guard-harness.js';
 import { prefix as p } from '../support/prefix.js';
 
-const log = createLogger('silent', 'stderr');
-
-function setup(yaml = '{}', file = ':memory:', fleet?: ConstructorParameters<typeof Guard>[0]['fleet']) {
-  const clock = new ManualClock();
-  const fw = new FlakyFirewall(0);
-  const bus = decisionBus();
+function setup(yaml = '{}', file = ':memory:', fleet?: GuardDeps['fleet']) {
+  const h = guardHarness(yaml, { file, fleet });
   const changes: string[] = [];
-  bus.on('committed', (d) => changes.push(`committed ${d.target.text} ${d.origin}`));
-  bus.on('lifted', (prefix, _t, origin) => changes.push(`lifted ${prefix.text} ${origin}`));
-  const config = parseConfig(yaml, 'test');
-  const enforcer = new Enforcer(fw, bus, log, { clock, retryBaseMs: 10, retryMaxMs: 50, conntrackAttempts: 1 });
-  const core = buildCore(config, log, { useEventTime: false, sink: enforcer });
-  const store = Store.open(file);
-  const persister = new Persister(log, { clock, retryBaseMs: 100, retryMaxMs: 100, onFailing: () => {}, atomically: (w) => store.transaction(w) });
-  recordInStore(bus, store, persister);
-  const guard = new Guard({
-    ...core,
-    enforcer,
-    store,
-    clock,
-    ami: { connected: true, stats: { reconnects: 0 } },
-    configAllow: () => config.policy.allow,
-    lastDecision: () => undefined,
-    eventsPerSecond: () => 0,
-    storeWrites: () => ({ failing: persister.failing, pending: persister.pending }),
-    fleet,
-  });
-  return { guard, fw, changes, clock, enforcer, store, persister, core };
+  h.bus.on('committed', (d) => changes.push(`committed ${d.target.text} ${d.origin}`));
+  h.bus.on('lifted', (prefix, _t, origin) => changes.push(`lifted ${prefix.text} ${origin}`));
+  return { ...h, changes };
 }
 
 describe('Guard (the admin socket’s facade)', () => {
