@@ -20,18 +20,14 @@ const FRAUD_NUMBERS = [PREMIUM, '0037167000000', '00881612345678', '09098790001'
  * counts a baseline after 3).
  */
 export async function usualCalls(lab: Lab, say: Say): Promise<void> {
-  const results = await Promise.all([
-    (async () => {
-      const out = [];
-      for (const n of USUAL) out.push((await lab.call('phone', PHONE_ACCOUNT, n, 200)).event);
+  const phones = [['phone', PHONE_ACCOUNT], ['desk', ACCOUNT_1003]] as const;
+  const results = await Promise.all(
+    phones.map(async ([host, account]) => {
+      const out: string[] = [];
+      for (const n of USUAL) out.push((await lab.call(host, account, n, 200)).event);
       return out;
-    })(),
-    (async () => {
-      const out = [];
-      for (const n of USUAL) out.push((await lab.call('desk', ACCOUNT_1003, n, 200)).event);
-      return out;
-    })(),
-  ]);
+    }),
+  );
   say(`usual calls: 1002 at ${PHONE} ${results[0]!.join(' ')}; 1003's desk phone at ${DESK_PHONE} ${results[1]!.join(' ')}`);
 }
 

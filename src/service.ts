@@ -99,7 +99,7 @@ export async function startService(config: Config, daemonLog: Logger, clock: Clo
   let current = config;
   // Trunks Asterisk identifies by address have no password to guess; a forged packet "from" one
   // must not cut it off. Their calls are inbound: the toll-fraud guard leaves them alone.
-  const spareIdentified = (c: Config) => {
+  const applyIdentified = (c: Config) => {
     let found: ReturnType<typeof readIdentifiedAddresses> = { addresses: [], hostnames: [], endpoints: [] };
     try {
       if (c.policy.spare_identified || fraud) found = readIdentifiedAddresses(path.dirname(c.ami.manager_conf));
@@ -186,7 +186,7 @@ export async function startService(config: Config, daemonLog: Logger, clock: Clo
     if (damaged.length > 0) log.warn({ endpoints: damaged }, 'toll-fraud baselines damaged in the store: those endpoints learn again');
     fraud.restore(baselines, store.fraudBlocks());
   }
-  spareIdentified(config);
+  applyIdentified(config);
   for (const p of store.allowed()) policy.neverBan.allow(p);
   if (prepared) {
     const started = clock.monotonic();
@@ -221,8 +221,9 @@ export async function startService(config: Config, daemonLog: Logger, clock: Clo
       : undefined;
 
   let lastDecision: Decision | undefined;
-  // What the endpoints' calls taught, written every 5 s and at stop (not at each call).
-  const saveBaselines = () => {
+  // Every 5 s and at stop: calls whose Hangup never came are dropped, and what the endpoints'
+  // calls taught goes to the store (not at each call).
+  const tendFraud = () => {
     if (!fraud) return;
     const now = clock.now();
     fraud.tick(now);
@@ -239,7 +240,7 @@ export async function startService(config: Config, daemonLog: Logger, clock: Clo
       lastDecision = d;
       if (d.action === 'alert') bus.emit('alert', d);
     }
-    saveBaselines();
+    tendFraud();
   }, 5000);
   rateTimer.unref();
 
@@ -348,7 +349,7 @@ export async function startService(config: Config, daemonLog: Logger, clock: Clo
     await Promise.race([notifier.flush(), clock.sleep(5000)]);
     await control.close();
     clearInterval(rateTimer);
-    saveBaselines();
+    tendFraud();
     persister.flush();
     persister.stop();
     enforcer.stop();
@@ -386,7 +387,7 @@ export async function startService(config: Config, daemonLog: Logger, clock: Clo
       const { applied, needRestart } = reloadable(current, next);
       policy.reconfigure(policyConfig(applied));
       policy.neverBan.setAllowList([...applied.policy.allow, ...store.allowed()]);
-      spareIdentified(applied);
+      applyIdentified(applied);
       ledger.reconfigure(ledgerConfig(applied));
       scoreboard.reconfigure(scoringConfig(applied));
       const fc = fraudConfig(applied);

@@ -4,8 +4,7 @@ import type { FieldReader } from '../events/fields.js';
 // dialling a number (DialBegin), the far end answers (DialEnd, DialStatus ANSWER), a channel
 // ends (Hangup). Other call events are not needed; the shipped eventfilters leave them out.
 
-export const CALL_EVENT_NAMES = ['DialBegin', 'DialEnd', 'Hangup'] as const;
-const CALL_EVENTS: ReadonlySet<string> = new Set(CALL_EVENT_NAMES);
+const CALL_EVENTS: ReadonlySet<string> = new Set(['DialBegin', 'DialEnd', 'Hangup']);
 
 export function isCallEventName(name: string): boolean {
   return CALL_EVENTS.has(name);

@@ -5,6 +5,7 @@ import { FAILURE_KINDS, type FailureKind } from '../events/security-event.js';
 import { parseDuration } from '../time/duration.js';
 import { phoneNumbers } from '../fraud/phone-numbers.js';
 import { isEndpointName } from '../calls/call-event.js';
+import { NUMBER_KINDS } from '../fraud/destination.js';
 import { FRAUD_ACTIONS } from '../fraud/fraud-config.js';
 
 const duration = (min: number) =>
@@ -259,7 +260,7 @@ export const configSchema = z
             risky_number: z
               .object({
                 action: fraudAction('block'),
-                kinds: z.array(z.enum(['premium_rate', 'shared_cost', 'satellite', 'personal_number', 'uan', 'voip', 'pager', 'unknown'])).default(['premium_rate', 'satellite']),
+                kinds: z.array(z.enum(NUMBER_KINDS)).default(['premium_rate', 'satellite']),
               })
               .strict()
               .prefault({}),

@@ -5,20 +5,23 @@ import { phoneNumbers } from './phone-numbers.js';
 // number types need the full metadata): its country and its kind (fixed line, mobile, premium
 // rate, shared cost...). Pure and cached: the same numbers are dialled again and again.
 
-export type NumberKind =
-  | 'fixed_line'
-  | 'mobile'
-  | 'fixed_line_or_mobile'
-  | 'toll_free'
-  | 'premium_rate'
-  | 'shared_cost'
-  | 'voip'
-  | 'personal_number'
-  | 'pager'
-  | 'uan'
-  | 'voicemail'
-  | 'satellite'
-  | 'unknown';
+/** libphonenumber's number types in lower case, and `satellite` and `unknown` of our own. */
+export const NUMBER_KINDS = [
+  'fixed_line',
+  'mobile',
+  'fixed_line_or_mobile',
+  'toll_free',
+  'premium_rate',
+  'shared_cost',
+  'voip',
+  'personal_number',
+  'pager',
+  'uan',
+  'voicemail',
+  'satellite',
+  'unknown',
+] as const;
+export type NumberKind = (typeof NUMBER_KINDS)[number];
 
 export interface Destination {
   /** ISO 3166 code (`GB`), or `+881` for a non-geographic calling code (satellite, networks). */
