@@ -82,10 +82,8 @@ export async function runBanMemoryBench(): Promise<BanMemoryResults> {
     enforcer,
     store,
     clock: systemClock,
-    ami: { connected: true, stats: { reconnects: 0 } },
-    configAllow: () => [],
-    lastDecision: () => undefined,
-    eventsPerSecond: () => 0,
+    status: () => ({}),
+    syncAllowed: async () => {},
     storeWrites: () => ({ failing: persister.failing, pending: persister.pending }),
   });
   const control = new ControlServer(socket, guardHandler(guard), log);

@@ -100,6 +100,12 @@ export class LabAsterisk {
     return path.join(this.options.root, this.dir, 'etc/keys/ami.pem');
   }
 
+  /**
+   * When the lab had Asterisk down (ms since the epoch; `to` undefined while it is down): a real
+   * phone's REGISTER fails then too and is retried, so the phone tally counts those apart.
+   */
+  readonly downtimes: Array<{ from: number; to: number | undefined }> = [];
+
   async start(): Promise<void> {
     const { root, namespace } = this.options;
     const procDir = path.join(root, 'proc');
@@ -115,7 +121,11 @@ export class LabAsterisk {
     );
     for (let i = 0; i < 100; i++) {
       const r = await this.cli('core waitfullybooted').catch(() => undefined);
-      if (r !== undefined && r.includes('fully booted')) return;
+      if (r !== undefined && r.includes('fully booted')) {
+        const down = this.downtimes.at(-1);
+        if (down && down.to === undefined) down.to = Date.now();
+        return;
+      }
       if (this.process.exitCode !== null) throw new Error('Asterisk exited during startup');
       await new Promise((res) => setTimeout(res, 200));
     }
@@ -141,11 +151,17 @@ export class LabAsterisk {
     const child = this.process;
     this.process = undefined;
     if (child && child.exitCode === null) {
+      this.downtimes.push({ from: Date.now(), to: undefined });
       await this.cli('core stop now').catch(() => undefined);
       const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
       await child;
       clearTimeout(timer);
     }
+  }
+
+  /** Was Asterisk down (stopped by the lab) at any time between `from` and `to`? */
+  downBetween(from: number, to: number): boolean {
+    return this.downtimes.some((d) => d.from <= to && (d.to ?? Infinity) >= from);
   }
 
   /** Stops Asterisk and unmounts what start mounted. */

@@ -273,11 +273,17 @@ export class Lab {
 
   /** One REGISTER with digest auth (sipsak, a real SIP client); true on 200 OK. */
   async register(host: SipHost, account: { user: string; password: string }): Promise<boolean> {
+    return (await this.tryRegister(host, account)).ok;
+  }
+
+  /** A REGISTER with digest auth; when it fails, what sipsak said (its last line) and its exit code. */
+  async tryRegister(host: SipHost, account: { user: string; password: string }): Promise<{ ok: boolean; detail: string }> {
     const from = sipHostAddress(host);
     const r = await this.exec(host, 'sipsak', ['-U', '-C', `sip:${account.user}@${from}`, '-s', `sip:${account.user}@${PBX4}`, '--auth-username', account.user, '-a', account.password, '-x', '3600', '-H', from, '-i'], {
       timeout: 10_000,
     });
-    return r.exitCode === 0;
+    const said = `${String(r.stdout)}\n${String(r.stderr)}`.split('\n').map((l) => l.trim()).filter((l) => l !== '');
+    return { ok: r.exitCode === 0, detail: `sipsak exit ${r.exitCode}${r.timedOut ? ' (timed out after 10 s)' : ''}: ${said.at(-1) ?? 'said nothing'}` };
   }
 
   /**

@@ -33,14 +33,35 @@ async function banOf(lab: Lab, target: string, from: number, ms = 20_000): Promi
   return lab.guard!.waitFor((l) => l.msg === `ban ${target}`, ms, from);
 }
 
-/** A phone re-registering every 2 s until stopped: every REGISTER must get its 200 OK. */
-function phoneLoop(lab: Lab): { stop: () => Promise<{ ok: number; failed: number }> } {
+/** A REGISTER of the phone that got no 200 OK: when, in which scenario, what sipsak said. */
+interface FailedRegister {
+  readonly at: number;
+  readonly scenario: string;
+  readonly detail: string;
+  /** The lab had Asterisk down meanwhile (scenario 7's restart): a real phone retries. */
+  readonly asteriskDown: boolean;
+}
+
+/**
+ * A phone re-registering every 2 s until stopped: every REGISTER must get its 200 OK, but for
+ * those the lab itself made fail by restarting Asterisk, counted apart. Each failure is said
+ * as it happens, with the scenario running.
+ */
+function phoneLoop(lab: Lab, say: Say, scenario: () => string): { stop: () => Promise<{ ok: number; failed: FailedRegister[] }> } {
   let running = true;
-  const tally = { ok: 0, failed: 0 };
+  let ok = 0;
+  const failed: FailedRegister[] = [];
   const loop = (async () => {
     while (running) {
-      if (await lab.register('phone', PHONE_ACCOUNT)) tally.ok++;
-      else tally.failed++;
+      const sent = Date.now();
+      const during = scenario();
+      const r = await lab.tryRegister('phone', PHONE_ACCOUNT);
+      if (r.ok) ok++;
+      else {
+        const f = { at: sent, scenario: during === scenario() ? during : `${during} → ${scenario()}`, detail: r.detail, asteriskDown: lab.asterisk.downBetween(sent, Date.now()) };
+        failed.push(f);
+        say(`phone 1002: a REGISTER sent at ${new Date(sent).toISOString()} failed after ${Date.now() - sent} ms, in scenario ${f.scenario}${f.asteriskDown ? ' while the lab had Asterisk down' : ''}: ${r.detail}`);
+      }
       await sleep(2000);
     }
   })();
@@ -48,7 +69,7 @@ function phoneLoop(lab: Lab): { stop: () => Promise<{ ok: number; failed: number
     async stop() {
       running = false;
       await loop;
-      return tally;
+      return { ok, failed };
     },
   };
 }
@@ -235,8 +256,10 @@ async function siegeScenario(lab: Lab, say: Say): Promise<string> {
 
 export async function runScenarios(lab: Lab, say: Say): Promise<ScenarioResult[]> {
   const results: ScenarioResult[] = [];
+  let current = 'none (between scenarios)';
   const run = async (id: number, title: string, body: () => Promise<string>) => {
     say(`── scenario ${id}: ${title}`);
+    current = String(id);
     try {
       const detail = await body();
       results.push({ id, title, ok: true, detail });
@@ -246,12 +269,13 @@ export async function runScenarios(lab: Lab, say: Say): Promise<ScenarioResult[]
       results.push({ id, title, ok: false, detail });
       say(`   ✘ ${detail}`);
     }
+    current = `none (after ${id})`;
   };
 
   const registeredFirst = await lab.register('phone', PHONE_ACCOUNT);
   say(`phone 1002 at ${PHONE} registers before the attacks: ${registeredFirst ? '200 OK' : 'FAILED'}`);
   await usualCalls(lab, say);
-  const phone = phoneLoop(lab);
+  const phone = phoneLoop(lab, say, () => current);
   const staleFrom = lab.guard!.lines.length;
   const staleTries = 11;
   say(`phone 1003 at ${STALE_PHONE} with an old password starts retrying every 6 s (${staleTries} tries)`);
@@ -291,11 +315,15 @@ export async function runScenarios(lab: Lab, say: Say): Promise<ScenarioResult[]
     const after = await lab.register('phone', PHONE_ACCOUNT);
     const contacts = await lab.contacts(PHONE_ACCOUNT.user);
     const banned = await lab.bannedPrefixes();
-    say(`REGISTERs during the attacks: ${tally.ok} OK, ${tally.failed} failed; after: ${after ? '200 OK' : 'FAILED'}; contact: ${contacts.join(' ') || 'none'}`);
-    check(registeredFirst && after && tally.failed === 0 && tally.ok > 0, `phone registrations failed: ${tally.failed} during, before ${registeredFirst}, after ${after}`);
+    // A REGISTER that fell into the lab's own Asterisk restart is no fault of the guard's; one
+    // lost while the PBX was under attack is what the guard is for.
+    const restart = tally.failed.filter((f) => f.asteriskDown);
+    const attack = tally.failed.filter((f) => !f.asteriskDown);
+    say(`REGISTERs during the attacks: ${tally.ok} OK, ${attack.length} failed${restart.length ? `, ${restart.length} failed while the lab had Asterisk down (scenario 7's restart; a phone retries)` : ''}; after: ${after ? '200 OK' : 'FAILED'}; contact: ${contacts.join(' ') || 'none'}`);
+    check(registeredFirst && after && attack.length === 0 && tally.ok > 0, `phone registrations failed: ${attack.length} during${attack.length ? ` (${attack.map((f) => `scenario ${f.scenario}: ${f.detail}`).join('; ')})` : ''}, before ${registeredFirst}, after ${after}`);
     check(contacts.some((c) => c.includes(PHONE)), 'Asterisk holds no contact for 1002');
     check(!banned.includes(PHONE), `${PHONE} was banned`);
-    return `${tally.ok + 2} registrations, all 200 OK; still registered`;
+    return `${tally.ok + 2} registrations, all 200 OK${restart.length ? ` but ${restart.length} sent while the lab had Asterisk down` : ''}; still registered`;
   });
   return results;
 }

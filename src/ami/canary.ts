@@ -27,10 +27,12 @@ export interface CanaryState {
  * account that cannot exist and waits for Asterisk's InvalidAccountID about it. A `manager
  * reload` that dropped `read = security`, an eventfilter or security events turned off leave
  * the AMI connection up and pinging while the guard sees nothing; this is how it notices.
- * The canary's own event is recognised by its account and never scored.
+ * The canary's own event is recognised by its account and never scored. Each canary waits its
+ * own timeout: with an interval shorter than the timeout several are awaited at once (a new one
+ * used to cancel the one still waiting, so none ever timed out and the guard never said it was blind).
  */
 export class Canary {
-  private waiting: { account: string; sentAt: number; cancel: () => void } | undefined;
+  private readonly waiting = new Map<string, { sentAt: number; cancel: () => void }>();
   private cancelNext: (() => void) | undefined;
   private failing = false;
   last: CanaryState | undefined;
@@ -46,22 +48,22 @@ export class Canary {
 
   stop(): void {
     this.cancelNext?.();
-    this.waiting?.cancel();
-    this.waiting = undefined;
+    for (const w of this.waiting.values()) w.cancel();
+    this.waiting.clear();
   }
 
   /** Is an echo awaited? (The event path asks only then.) */
   get awaiting(): boolean {
-    return this.waiting !== undefined;
+    return this.waiting.size > 0;
   }
 
   /** Is this event's account the canary's? Then it is the echo, and not to be scored. */
   echo(account: string | undefined): boolean {
-    const w = this.waiting;
-    if (!w || account !== w.account) return false;
+    const w = account === undefined ? undefined : this.waiting.get(account);
+    if (!w) return false;
     w.cancel();
-    this.waiting = undefined;
-    this.last = { sentAt: w.sentAt, account: w.account, echoMs: this.o.clock.now() - w.sentAt, ok: true };
+    this.waiting.delete(account!);
+    this.last = { sentAt: w.sentAt, account: account!, echoMs: this.o.clock.now() - w.sentAt, ok: true };
     if (this.failing) {
       this.failing = false;
       this.o.onRestored();
@@ -71,18 +73,16 @@ export class Canary {
 
   /** Sends one canary now. */
   fire(): void {
-    this.waiting?.cancel();
     const account = `asterisk-guard-canary-${randomBytes(6).toString('hex')}`;
     const sentAt = this.o.clock.now();
     const cancel = this.o.clock.after(this.o.timeoutMs, () => {
-      if (this.waiting?.account !== account) return;
-      this.waiting = undefined;
+      if (!this.waiting.delete(account)) return;
       this.last = { sentAt, account, echoMs: null, ok: false };
       // One alert per blind spell, not one per interval.
       if (!this.failing) this.o.onMissing(account);
       this.failing = true;
     });
-    this.waiting = { account, sentAt, cancel };
+    this.waiting.set(account, { sentAt, cancel });
     this.last = { sentAt, account, echoMs: null, ok: this.last?.ok ?? null };
     void this.o.provoke(account).catch(() => {});
   }

@@ -1,13 +1,13 @@
-import type { CanaryState } from '../ami/canary.js';
 import type { Scoreboard } from '../detect/scoreboard.js';
 import type { Enforcer } from '../enforce/enforcer.js';
+import { storeNote as storeWritesNote } from '../parts/store-part.js';
 import { GuardError } from '../errors.js';
 import { describeRefusal, isRefusal, type ActiveBan, type BanLedger } from '../ledger/ban-ledger.js';
 import type { IpPrefix } from '../net/ip-prefix.js';
 import type { Pipeline } from '../pipeline.js';
 import { fraudRecord } from '../fraud/fraud-decision.js';
 import type { FraudEndpointStatus, FraudGuard } from '../fraud/fraud-guard.js';
-import type { BanRequest, Decision } from '../policy/decision.js';
+import type { BanRequest } from '../policy/decision.js';
 import type { Policy } from '../policy/policy.js';
 import type { Store } from '../store/store.js';
 import type { Clock } from '../time/clock.js';
@@ -21,17 +21,12 @@ export interface GuardDeps {
   readonly store: Store;
   readonly pipeline: Pipeline;
   readonly clock: Clock;
-  readonly ami: { readonly connected: boolean; readonly stats: { readonly reconnects: number } };
-  /** Our nft table as last inspected (none with the dry-run driver). */
-  readonly watch?: { readonly last: { readonly at: number; readonly missing: string | undefined } | undefined; readonly repairs: number } | undefined;
-  /** The last canary: do security events still arrive? (none when canary.enabled is false) */
-  readonly canary?: { readonly last: CanaryState | undefined } | undefined;
-  /** Fleet mode: this node's name and its link to Redis (none without a `fleet:` section). */
+  /** The parts' sections of `status` (src/parts: each part says what it is doing). */
+  readonly status: () => Readonly<Record<string, unknown>>;
+  /** Fleet mode: this node's name and how an admin's unban reaches every node (none without a `fleet:` section). */
   readonly fleet?:
     | {
         readonly node: string;
-        readonly link: { readonly connected: boolean; readonly pending: number; readonly stats: Readonly<Record<'published' | 'applied' | 'refused' | 'resyncs' | 'outboxDropped', number>> };
-        /** An admin's unban, for every node. */
         readonly unbanEverywhere: (prefix: IpPrefix) => void;
       }
     | undefined;
@@ -43,10 +38,8 @@ export interface GuardDeps {
         readonly unblockInAsterisk: (endpoint: string) => Promise<string>;
       }
     | undefined;
-  /** The config's allow-list as it stands (a reload changes it). */
-  readonly configAllow: () => readonly IpPrefix[];
-  readonly lastDecision: () => Decision | undefined;
-  readonly eventsPerSecond: () => number;
+  /** Both allow-lists (the config's and the runtime one) into the kernel. */
+  readonly syncAllowed: () => Promise<void>;
   /** The store's write queue: what an answer says when the record of a change waits. */
   readonly storeWrites: () => { readonly failing: boolean; readonly pending: number };
 }
@@ -66,24 +59,7 @@ export class Guard {
   constructor(private readonly d: GuardDeps) {}
 
   status(_: Args<'status'>) {
-    const d = this.d;
-    const last = d.lastDecision();
-    return {
-      ami: { connected: d.ami.connected, reconnects: d.ami.stats.reconnects },
-      events_per_second: d.eventsPerSecond(),
-      active_bans: d.ledger.count(d.clock.now()),
-      tracked_sources: d.scoreboard.size,
-      firewall: { driver: d.enforcer.driverName, committed: d.enforcer.stats.committed, errors: d.enforcer.stats.firewallErrors },
-      // What the kernel holds, as last inspected, not only what the guard believes.
-      canary: d.canary?.last ? { sent: iso(d.canary.last.sentAt), ok: d.canary.last.ok, echo_ms: d.canary.last.echoMs } : null,
-      kernel: d.watch ? { table: d.watch.last === undefined ? 'not inspected yet' : (d.watch.last.missing ?? 'whole'), inspected: iso(d.watch.last?.at), repairs: d.watch.repairs } : null,
-      fleet: d.fleet ? { node: d.fleet.node, connected: d.fleet.link.connected, outbox: d.fleet.link.pending, published: d.fleet.link.stats.published, applied: d.fleet.link.stats.applied, refused: d.fleet.link.stats.refused } : null,
-      fraud: d.tollFraud ? { endpoints: d.tollFraud.guard.endpointCount, blocked: d.tollFraud.guard.blockedCount, verdicts: { ...d.tollFraud.guard.verdicts } } : null,
-      sieges: d.policy.sieges.active.map((x) => ({ account: x.account, since: iso(x.since), sources: x.sources, banned: x.banned, guesses: x.guesses })),
-      store: { path: d.store.file, ...storeNote(this.d) },
-      skipped_input: Object.fromEntries(d.pipeline.problems.counts),
-      last_decision: last ? { action: last.action, target: last.target?.text ?? null, time: iso(last.time), ...('reason' in last ? { reason: last.reason } : {}) } : null,
-    };
+    return this.d.status();
   }
 
   /** Streamed: a million bans are sent a chunk at a time, never held as one answer. */
@@ -139,7 +115,7 @@ export class Guard {
       this.d.store.audit({ time: now, action: 'allow', target: r.prefix.text, detail: { origin: 'cli' } });
     });
     this.d.policy.neverBan.allow(r.prefix);
-    await this.syncAllowed();
+    await this.d.syncAllowed();
     return { prefix: r.prefix.text };
   }
 
@@ -152,7 +128,7 @@ export class Guard {
     });
     if (!removed) throw notFound(`${r.prefix.text} is not on the runtime allow-list (entries of the config file are changed there)`);
     this.d.policy.neverBan.disallow(r.prefix);
-    await this.syncAllowed();
+    await this.d.syncAllowed();
     return { prefix: r.prefix.text };
   }
 
@@ -190,12 +166,6 @@ export class Guard {
     return { endpoint, cleared: true, asterisk: await f.unblockInAsterisk(endpoint) };
   }
 
-  /** Reloads both allow-lists into the kernel (the config's and the runtime one). */
-  async syncAllowed(): Promise<void> {
-    this.d.enforcer.setAllowed([...this.d.configAllow(), ...this.d.store.allowed()]);
-    await this.d.enforcer.drain({ flushes: false });
-  }
-
   private request(r: BanRequest) {
     const decision = this.d.ledger.request(r);
     // A banned source's score starts from nothing when its ban ends.
@@ -217,10 +187,8 @@ function fraudRow(s: FraudEndpointStatus) {
 }
 
 /** Said with every change while the store refuses writes: the kernel has it, its record waits. */
-function storeNote(d: GuardDeps): { store_writes_pending?: number; store_note?: string } {
-  const w = d.storeWrites();
-  if (!w.failing) return {};
-  return { store_writes_pending: w.pending, store_note: `in force in the kernel; the state database ${d.store.file} refuses writes, so its record is queued (${w.pending} waiting) and retried` };
+function storeNote(d: GuardDeps) {
+  return storeWritesNote(d.store, d.storeWrites());
 }
 
 /** Store writes an answer depends on: all of them or none, and a refusal says nothing changed. */

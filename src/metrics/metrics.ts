@@ -1,167 +1,50 @@
 import http from 'node:http';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
-// Prometheus metrics. The hot path keeps its own plain counters (Pipeline, Policy, Enforcer);
-// the metrics read them when scraped, so observing costs the event path nothing.
+import type { BanLatency } from '../effects/bus.js';
+import type { MetricFamily } from '../parts/part.js';
 
-export interface MetricSources {
-  readonly eventsByKind: () => ReadonlyMap<string, number>;
-  readonly outcomes: () => Readonly<Record<string, number>>;
-  readonly skippedInput: () => ReadonlyMap<string, number>;
-  readonly activeBans: () => number;
-  readonly bansByReason: () => ReadonlyMap<string, number>;
-  readonly amiConnected: () => boolean;
-  readonly amiReconnects: () => number;
-  readonly firewallErrors: () => number;
-  readonly conntrackErrors: () => number;
-  readonly tableRepairs: () => number;
-  /** 1: the last canary's event came back; 0: it did not; -1: none sent yet. */
-  readonly canaryOk: () => number;
-  /** Accounts under siege now. */
-  readonly sieges: () => number;
-  readonly alerts: () => { sent: number; failed: number };
-  /** Fleet mode only: the link to Redis, what waits for it, what was refused from it. */
-  readonly fleet?: (() => { connected: boolean; outbox: number; refused: number; applied: number; published: number }) | undefined;
-  /** Toll-fraud guard only: calls judged by verdict, endpoints blocked now. */
-  readonly fraud?: (() => { verdicts: Readonly<Record<string, number>>; blocked: number }) | undefined;
-  /** Fleet mode only: this node's name, a label on every series (one Prometheus for 50 PBXs). */
-  readonly node?: string | undefined;
-}
+// Prometheus metrics. The hot path keeps its own plain counters (Pipeline, Policy, Enforcer);
+// the parts describe them as families (src/parts) and the metrics read them when scraped, so
+// observing costs the event path nothing. Only the latency histogram is fed as bans happen.
 
 export class Metrics {
   readonly registry = new Registry();
-  readonly latency: Histogram<'stage'>;
+  private readonly latency: Histogram<'stage'>;
 
-  constructor(sources: MetricSources) {
-    const r = [this.registry];
-    if (sources.node !== undefined) this.registry.setDefaultLabels({ node: sources.node });
-    new Counter({
-      name: 'asterisk_guard_security_events_total',
-      help: 'Security events received from Asterisk, by kind and service',
-      labelNames: ['kind', 'service'],
-      registers: r,
-      collect() {
-        this.reset();
-        for (const [key, n] of sources.eventsByKind()) {
-          const [service, kind] = key.split('/');
-          this.inc({ service: service!, kind: kind! }, n);
-        }
-      },
-    });
-    new Counter({
-      name: 'asterisk_guard_decisions_total',
-      help: 'What the policy made of each security event',
-      labelNames: ['outcome'],
-      registers: r,
-      collect() {
-        this.reset();
-        for (const [outcome, n] of Object.entries(sources.outcomes())) this.inc({ outcome }, n);
-      },
-    });
-    new Counter({
-      name: 'asterisk_guard_input_skipped_total',
-      help: 'Malformed or unusable AMI input, skipped, by kind',
-      labelNames: ['kind'],
-      registers: r,
-      collect() {
-        this.reset();
-        for (const [kind, n] of sources.skippedInput()) this.inc({ kind }, n);
-      },
-    });
-    new Gauge({ name: 'asterisk_guard_active_bans', help: 'Bans in force', registers: r, collect() { this.set(sources.activeBans()); } });
-    new Counter({
-      name: 'asterisk_guard_bans_total',
-      help: 'Bans put in the kernel, by reason',
-      labelNames: ['reason'],
-      registers: r,
-      collect() {
-        this.reset();
-        for (const [reason, n] of sources.bansByReason()) this.inc({ reason }, n);
-      },
-    });
-    new Gauge({ name: 'asterisk_guard_ami_connected', help: '1 while logged in to AMI', registers: r, collect() { this.set(sources.amiConnected() ? 1 : 0); } });
-    new Counter({
-      name: 'asterisk_guard_ami_reconnects_total',
-      help: 'AMI reconnections after a lost connection',
-      registers: r,
-      collect() {
-        this.reset();
-        this.inc(sources.amiReconnects());
-      },
-    });
-    new Counter({
-      name: 'asterisk_guard_firewall_errors_total',
-      help: 'Failed firewall commands',
-      labelNames: ['command'],
-      registers: r,
-      collect() {
-        this.reset();
-        this.inc({ command: 'nft' }, sources.firewallErrors());
-        this.inc({ command: 'conntrack' }, sources.conntrackErrors());
-      },
-    });
-    const fleet = sources.fleet;
-    if (fleet) {
-      new Gauge({ name: 'asterisk_guard_fleet_link_up', help: 'Fleet mode: connected to Redis (1) or banning alone (0)', registers: r, collect() { this.set(fleet().connected ? 1 : 0); } });
-      new Gauge({ name: 'asterisk_guard_fleet_outbox', help: 'Fleet mode: decisions of this node waiting for Redis', registers: r, collect() { this.set(fleet().outbox); } });
-      new Counter({
-        name: 'asterisk_guard_fleet_entries_total',
-        help: 'Fleet mode: entries published by this node, applied from others, refused as invalid (read from Redis: untrusted)',
-        labelNames: ['direction'],
-        registers: r,
+  /** `node`: fleet mode, a label on every series (one Prometheus for 50 PBXs). */
+  constructor(families: readonly MetricFamily[], node?: string) {
+    const registers = [this.registry];
+    if (node !== undefined) this.registry.setDefaultLabels({ node });
+    for (const f of families) {
+      const Kind = f.type === 'counter' ? Counter : Gauge;
+      new Kind({
+        name: f.name,
+        help: f.help,
+        labelNames: f.labels ?? [],
+        registers,
         collect() {
-          const f = fleet();
           this.reset();
-          this.inc({ direction: 'published' }, f.published);
-          this.inc({ direction: 'applied' }, f.applied);
-          this.inc({ direction: 'refused' }, f.refused);
+          const v = f.read();
+          if (typeof v === 'number') this.inc(v);
+          else for (const [labels, n] of v) this.inc(labels, n);
         },
       });
     }
-    const fraud = sources.fraud;
-    if (fraud) {
-      new Counter({
-        name: 'asterisk_guard_fraud_verdicts_total',
-        help: 'Calls the toll-fraud guard judged, by verdict: alert, hangup, block',
-        labelNames: ['verdict'],
-        registers: r,
-        collect() {
-          this.reset();
-          for (const [verdict, n] of Object.entries(fraud().verdicts)) this.inc({ verdict }, n);
-        },
-      });
-      new Gauge({ name: 'asterisk_guard_fraud_blocked_endpoints', help: 'Endpoints whose outbound calls are blocked until an admin clears them', registers: r, collect() { this.set(fraud().blocked); } });
-    }
-    new Gauge({ name: 'asterisk_guard_sieges_active', help: 'Accounts under siege: failing from many sources, every further source banned at its first failure', registers: r, collect() { this.set(sources.sieges()); } });
-    new Gauge({ name: 'asterisk_guard_canary_ok', help: 'Did the last canary AMI login come back as a security event (1), not (0), none yet (-1)', registers: r, collect() { this.set(sources.canaryOk()); } });
-    new Counter({
-      name: 'asterisk_guard_table_repairs_total',
-      help: 'Times our nft table was found changed by something else and rebuilt',
-      registers: r,
-      collect() {
-        this.reset();
-        this.inc(sources.tableRepairs());
-      },
-    });
-    new Counter({
-      name: 'asterisk_guard_alerts_total',
-      help: 'Alert deliveries, by result',
-      labelNames: ['result'],
-      registers: r,
-      collect() {
-        const a = sources.alerts();
-        this.reset();
-        this.inc({ result: 'sent' }, a.sent);
-        this.inc({ result: 'failed' }, a.failed);
-      },
-    });
     this.latency = new Histogram({
       name: 'asterisk_guard_decision_latency_seconds',
       help: 'From the security event received to the drop committed in the kernel (stage=kernel) to the flows it started deleted from conntrack (stage=conntrack), and the flows towards it (stage=conntrack_to)',
       labelNames: ['stage'],
       buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1],
-      registers: r,
+      registers,
     });
+  }
+
+  /** A ban's latencies, in seconds as Prometheus counts time. */
+  observeBan(l: BanLatency): void {
+    this.latency.observe({ stage: 'kernel' }, l.kernel / 1000);
+    if (l.conntrack !== null) this.latency.observe({ stage: 'conntrack' }, l.conntrack / 1000);
+    if (l.conntrackTo !== null) this.latency.observe({ stage: 'conntrack_to' }, l.conntrackTo / 1000);
   }
 
   /**

@@ -13,18 +13,12 @@ import { systemAlert } from '../notify/alert.js';
 import { readIdentifiedAddresses } from '../ami/pjsip-identify.js';
 import { buildChannels } from '../notify/build-channels.js';
 import { request } from '../control/client.js';
+import type { PartCheck } from '../parts/part.js';
 
 // `asterisk-guard doctor`: each check says what it found and, when it fails, what to do.
 // `info` results (other defenders on the box) are reported and never fail the run.
 
-export type CheckStatus = 'ok' | 'fail' | 'info';
-
-export interface CheckResult {
-  readonly check: string;
-  readonly status: CheckStatus;
-  readonly detail: string;
-  readonly fix?: string;
-}
+export type CheckResult = PartCheck;
 
 export interface DoctorOptions {
   readonly configFile: string;
@@ -110,36 +104,16 @@ export async function fleetCheck(config: Config): Promise<CheckResult[]> {
   }
 }
 
-interface DaemonStatus {
-  readonly fleet?: { readonly node: string; readonly connected: boolean; readonly outbox: number; readonly refused: number } | null;
-  readonly canary: { readonly sent: string; readonly ok: boolean | null; readonly echo_ms: number | null } | null;
-  readonly kernel: { readonly table: string; readonly repairs: number } | null;
-}
-
-/** What only the running daemon knows: the last canary (does it still see?) and the kernel's table. */
+/** What only the running daemon knows (the last canary, the kernel's table, the fleet link): each part's own checks. */
 async function daemonChecks(config: Config): Promise<CheckResult[]> {
   const socket = config.control.socket;
-  let status: DaemonStatus;
   try {
-    status = (await request(socket, { cmd: 'status' }, 5000)) as DaemonStatus;
+    const status = (await request(socket, { cmd: 'status' }, 5000)) as { checks?: unknown };
+    if (!Array.isArray(status.checks)) return [{ check: 'daemon', status: 'info', detail: `the daemon on ${socket} reports no checks: it runs an older asterisk-guard; restart it to run this version` }];
+    return status.checks as CheckResult[];
   } catch (e) {
     return [{ check: 'daemon', status: 'info', detail: `not reachable on ${socket} (${message(e)}): the canary and the kernel's table are checked only while it runs` }];
   }
-  const out: CheckResult[] = [];
-  const c = status.canary;
-  if (c === null) out.push({ check: 'canary', status: 'info', detail: config.canary.enabled ? 'no canary sent yet (the first goes one canary.interval after start)' : 'canary.enabled is false: nothing proves that security events still arrive' });
-  else if (c.ok === false) out.push(fail('canary', `the last canary (${c.sent}) was not reported by Asterisk: the guard is blind`, `check that the AMI user has \`read = security\` in ${config.ami.manager_conf}, that no eventfilter drops InvalidAccountID, then \`asterisk -rx "manager reload"\``));
-  else if (c.ok === true) out.push(ok('canary', `security events arrive: the last canary (${c.sent}) was reported in ${c.echo_ms} ms`));
-  else out.push({ check: 'canary', status: 'info', detail: `the first canary (${c.sent}) is still awaited` });
-  const f = status.fleet;
-  if (f) {
-    if (f.connected) out.push(ok('fleet link', `node ${f.node} shares its bans; ${f.refused} entries refused from Redis since start`));
-    else out.push(fail('fleet link', `node ${f.node} is banning alone: Redis unreachable; ${f.outbox} decision(s) wait to be shared`, 'see the fleet check above and the log for "fleet link to Redis lost"'));
-  }
-  const k = status.kernel;
-  if (k !== null && k.table !== 'whole' && k.table !== 'not inspected yet') out.push(fail('kernel table', `the daemon finds its table incomplete: ${k.table} missing`, 'the daemon restores it by itself within a second; if this stays, see the log for table-restored errors'));
-  else if (k !== null) out.push(ok('kernel table', `${k.table === 'whole' ? 'whole' : k.table}; restored ${k.repairs} time(s) since start`));
-  return out;
 }
 
 async function amiChecks(config: Config): Promise<CheckResult[]> {

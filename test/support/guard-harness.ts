@@ -7,6 +7,10 @@ import { Enforcer } from '../../src/enforce/enforcer.js';
 import { createLogger } from '../../src/log.js';
 import { Persister } from '../../src/store/persister.js';
 import { Store } from '../../src/store/store.js';
+import { fleetStatus } from '../../src/parts/fleet-part.js';
+import { syncAllowed } from '../../src/parts/kernel-part.js';
+import { coreStatus } from '../../src/parts/policy-part.js';
+import { storeStatus } from '../../src/parts/store-part.js';
 import { FlakyFirewall } from './flaky-firewall.js';
 import { ManualClock } from './manual-clock.js';
 
@@ -16,7 +20,7 @@ export interface HarnessOptions {
   /** The store's file (default: in memory). */
   readonly file?: string;
   readonly clock?: ManualClock;
-  readonly fleet?: GuardDeps['fleet'];
+  readonly fleet?: NonNullable<GuardDeps['fleet']> & { readonly link: Parameters<typeof fleetStatus>[1] };
   /** The toll-fraud deps, from the core built (config with a `fraud:` section). */
   readonly tollFraud?: (core: Core) => GuardDeps['tollFraud'];
 }
@@ -40,11 +44,10 @@ export function guardHarness(yaml = '{}', o: HarnessOptions = {}) {
     enforcer,
     store,
     clock,
-    ami: { connected: true, stats: { reconnects: 0 } },
-    configAllow: () => config.policy.allow,
-    lastDecision: () => undefined,
-    eventsPerSecond: () => 0,
-    storeWrites: () => ({ failing: persister.failing, pending: persister.pending }),
+    // The sections of status the parts behind these deps give (src/parts).
+    status: () => ({ ...coreStatus(core, clock), ...storeStatus(store, persister), ...(o.fleet ? { fleet: fleetStatus(o.fleet.node, o.fleet.link) } : {}) }),
+    syncAllowed: () => syncAllowed(enforcer, [...config.policy.allow, ...store.allowed()]),
+    storeWrites: () => persister,
     fleet: o.fleet,
     tollFraud: o.tollFraud?.(core),
   });

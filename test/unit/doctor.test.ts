@@ -4,7 +4,10 @@ import net from 'node:net';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { CommandRunner } from '../../src/enforce/command-runner.js';
+import { parseConfig } from '../../src/config/load.js';
 import { formatCheck, runDoctor } from '../../src/ops/doctor.js';
+import { canaryCheck } from '../../src/parts/ami-part.js';
+import { tableCheck } from '../../src/parts/kernel-part.js';
 
 // The other-defender report, from a /proc and an nft made up for it (fail2ban runs for real
 // in test/integration/daemon-ops.test.ts; CrowdSec is not installed on the test machines).
@@ -54,7 +57,7 @@ describe('doctor: what the running daemon knows', () => {
     [{ sent: '2026-11-25T06:00:00.000Z', ok: false, echo_ms: null }, 'fail', /was not reported by Asterisk: the guard is blind/],
     [null, 'info', /no canary sent yet/],
   ])('shows the last canary %j as %s', async (canary, status, detail) => {
-    const daemon = await daemonAnswering({ canary, kernel: { table: 'whole', repairs: 2 } });
+    const daemon = await daemonAnswering({ checks: [...canaryCheck(canary, parseConfig('{}', 'test')), ...tableCheck({ table: 'whole', repairs: 2 })] });
     try {
       const results = await run(daemon.dir);
       expect(results.find((r) => r.check === 'canary')).toMatchObject({ status, detail: expect.stringMatching(detail) });
@@ -66,13 +69,35 @@ describe('doctor: what the running daemon knows', () => {
   });
 
   it('fails on a table the daemon finds incomplete, and says so when no daemon answers', async () => {
-    const daemon = await daemonAnswering({ canary: null, kernel: { table: 'set banned4', repairs: 0 } });
+    const daemon = await daemonAnswering({ checks: tableCheck({ table: 'set banned4', repairs: 0 }) });
     try {
       expect((await run(daemon.dir)).find((r) => r.check === 'kernel table')).toMatchObject({ status: 'fail', detail: expect.stringMatching(/set banned4 missing/) });
     } finally {
       daemon.close();
     }
     expect((await run()).find((r) => r.check === 'daemon')).toMatchObject({ status: 'info', detail: expect.stringMatching(/^not reachable on .*control.sock/) });
+  });
+});
+
+describe('doctor: the parts of the daemon', () => {
+  it('prints the checks every part reports, including one it does not know', async () => {
+    const daemon = await daemonAnswering({ checks: [{ check: 'a new part', status: 'fail', detail: 'it says what is wrong', fix: 'and what to do' }] });
+    try {
+      const results = await runDoctor({ configFile: config(daemon.dir), sendTest: false, proc: fakeProc([]), runner: fakeNft({}) });
+      expect(results).toContainEqual({ check: 'a new part', status: 'fail', detail: 'it says what is wrong', fix: 'and what to do' });
+    } finally {
+      daemon.close();
+    }
+  });
+
+  it('says so when the daemon answers status without checks (an older version still running)', async () => {
+    const daemon = await daemonAnswering({ canary: null });
+    try {
+      const results = await runDoctor({ configFile: config(daemon.dir), sendTest: false, proc: fakeProc([]), runner: fakeNft({}) });
+      expect(results.find((r) => r.check === 'daemon')).toMatchObject({ status: 'info', detail: expect.stringMatching(/older asterisk-guard/) });
+    } finally {
+      daemon.close();
+    }
   });
 });
 

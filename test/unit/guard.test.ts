@@ -3,13 +3,12 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { GuardDeps } from '../../src/control/guard.js';
 import { isGuardError } from '../../src/errors.js';
 import { event } from '../support/events.js';
-import { guardHarness } from '../support/guard-harness.js';
+import { guardHarness, type HarnessOptions } from '../support/guard-harness.js';
 import { prefix as p } from '../support/prefix.js';
 
-function setup(yaml = '{}', file = ':memory:', fleet?: GuardDeps['fleet']) {
+function setup(yaml = '{}', file = ':memory:', fleet?: HarnessOptions['fleet']) {
   const h = guardHarness(yaml, { file, fleet });
   const changes: string[] = [];
   h.bus.on('committed', (d) => changes.push(`committed ${d.target.text} ${d.origin}`));

@@ -1,28 +1,33 @@
 import { readFileSync } from 'node:fs';
 import { connect, type AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { Metrics, type MetricSources } from '../../src/metrics/metrics.js';
+import type { Core } from '../../src/core.js';
+import { Metrics } from '../../src/metrics/metrics.js';
+import { alertMetrics } from '../../src/parts/alerts-part.js';
+import { amiMetrics } from '../../src/parts/ami-part.js';
+import { fleetMetrics } from '../../src/parts/fleet-part.js';
+import { fraudMetrics } from '../../src/parts/fraud-part.js';
+import { kernelMetrics } from '../../src/parts/kernel-part.js';
+import type { MetricFamily } from '../../src/parts/part.js';
+import { coreMetrics } from '../../src/parts/policy-part.js';
 
-const sources: MetricSources = {
-  eventsByKind: () => new Map([['PJSIP/ChallengeResponseFailed', 7]]),
-  outcomes: () => ({ ban: 1 }),
-  skippedInput: () => new Map([['oversized-line', 2]]),
-  activeBans: () => 3,
-  bansByReason: () => new Map([['tripwire', 1]]),
-  amiConnected: () => true,
-  amiReconnects: () => 4,
-  firewallErrors: () => 0,
-  conntrackErrors: () => 1,
-  tableRepairs: () => 2,
-  canaryOk: () => 0,
-  sieges: () => 1,
-  alerts: () => ({ sent: 5, failed: 1 }),
-};
-const metrics = new Metrics(sources);
+// The families of the daemon's parts (src/parts), each reading the totals these stand for.
+const core = {
+  pipeline: { eventsByKind: new Map([['PJSIP/ChallengeResponseFailed', 7]]), problems: { counts: new Map([['oversized-line', 2]]) } },
+  policy: { outcomes: { ban: 1 }, sieges: { size: 1 } },
+  ledger: { count: () => 3 },
+} as unknown as Core;
+const families: MetricFamily[] = [
+  ...coreMetrics(core, new Map([['tripwire', 1]]), () => 0),
+  ...amiMetrics({ connected: () => true, reconnects: () => 4, canaryOk: () => 0 }),
+  ...kernelMetrics({ firewallErrors: () => 0, conntrackErrors: () => 1, tableRepairs: () => 2 }),
+  ...alertMetrics({ sent: 5, failed: 1 }),
+];
+const metrics = new Metrics(families);
 
 describe('metrics', () => {
   it('names the node on every series in a fleet, with the link to Redis', async () => {
-    const fleet = new Metrics({ ...sources, fleet: () => ({ connected: false, outbox: 3, refused: 2, applied: 7, published: 5 }), node: 'pbx-a' });
+    const fleet = new Metrics([...families, ...fleetMetrics({ connected: false, pending: 3, stats: { refused: 2, applied: 7, published: 5 } })], 'pbx-a');
     const text = await fleet.registry.metrics();
     for (const line of ['asterisk_guard_active_bans{node="pbx-a"} 3', 'asterisk_guard_fleet_link_up{node="pbx-a"} 0', 'asterisk_guard_fleet_outbox{node="pbx-a"} 3', 'asterisk_guard_fleet_entries_total{direction="refused",node="pbx-a"} 2']) expect(text).toContain(line);
   });
@@ -46,7 +51,7 @@ describe('metrics', () => {
   });
 
   it('counts the toll-fraud guard\'s verdicts and blocked endpoints when it is on', async () => {
-    const withFraud = new Metrics({ ...sources, fraud: () => ({ verdicts: { alert: 2, hangup: 1, block: 1 }, blocked: 1 }) });
+    const withFraud = new Metrics([...families, ...fraudMetrics(() => ({ verdicts: { alert: 2, hangup: 1, block: 1 }, blocked: 1 }))]);
     const text = await withFraud.registry.metrics();
     for (const line of ['asterisk_guard_fraud_verdicts_total{verdict="block"} 1', 'asterisk_guard_fraud_verdicts_total{verdict="alert"} 2', 'asterisk_guard_fraud_blocked_endpoints 1']) expect(text).toContain(line);
     expect(await metrics.registry.metrics()).not.toContain('asterisk_guard_fraud_');
@@ -54,7 +59,7 @@ describe('metrics', () => {
 
   it('has a Grafana dashboard that asks only for metrics that exist', async () => {
     const dashboard = JSON.parse(readFileSync(new URL('../../docs/grafana-dashboard.json', import.meta.url), 'utf8')) as { panels: Array<{ targets: Array<{ expr: string }> }> };
-    const all = new Metrics({ ...sources, fraud: () => ({ verdicts: { alert: 0, hangup: 0, block: 0 }, blocked: 0 }) });
+    const all = new Metrics([...families, ...fleetMetrics({ connected: true, pending: 0, stats: { refused: 0, applied: 0, published: 0 } }), ...fraudMetrics(() => ({ verdicts: { alert: 0, hangup: 0, block: 0 }, blocked: 0 }))]);
     const names = new Set((await all.registry.getMetricsAsJSON()).map((m) => m.name));
     const used = dashboard.panels.flatMap((p) => p.targets.flatMap((t) => t.expr.match(/asterisk_guard_[a-z_]+/g) ?? []));
     expect(used.length).toBeGreaterThan(8);

@@ -1,0 +1,134 @@
+import type { Config } from '../config/schema.js';
+import { buildDriver } from '../enforce/build-driver.js';
+import { processRunner } from '../enforce/command-runner.js';
+import { Enforcer } from '../enforce/enforcer.js';
+import { TableWatch } from '../enforce/table-watch.js';
+import type { IpPrefix } from '../net/ip-prefix.js';
+import type { Store, StoredBan } from '../store/store.js';
+import { changedSections, type DaemonContext, type MetricFamily, type Part, type PartCheck } from './part.js';
+
+/** How long a stop waits for kernel updates in flight. */
+const FLUSH_BUDGET_MS = 2000;
+
+export interface KernelPart extends Part {
+  /** Both allow-lists (`config`'s and the runtime one) into the kernel. */
+  syncAllowed(config: Config): Promise<void>;
+}
+
+/** The enforcer the core's ledger hands its bans to; made before the core, started by the kernel part. */
+export function buildEnforcer(ctx: Omit<DaemonContext, 'core'>): Enforcer {
+  const c = ctx.config();
+  return new Enforcer(buildDriver(c, ctx.log), ctx.bus, ctx.log, { clock: ctx.clock, retryBaseMs: c.firewall.retry_base, retryMaxMs: c.firewall.retry_max, conntrackAttempts: 3 });
+}
+
+/**
+ * The kernel: at start the ledger takes back the store's bans and the kernel is made to match
+ * them in one transaction (the store is the truth); then a watch restores our table when
+ * someone else's `nft flush ruleset` takes it.
+ */
+export function kernelPart(ctx: DaemonContext, enforcer: Enforcer, store: Store): KernelPart {
+  const { log, clock, bus, core } = ctx;
+  const config = ctx.config();
+  const allowed = (c: Config) => [...c.policy.allow, ...store.allowed()];
+  const watch =
+    config.firewall.driver === 'nftables'
+      ? new TableWatch(
+          {
+            runner: processRunner(),
+            table: config.firewall.table,
+            clock,
+            checkIntervalMs: config.firewall.check_interval,
+            inspect: () => enforcer.inspect(),
+            onTampered: async (what) => {
+              const started = clock.monotonic();
+              const bans = [...core.ledger.bans(clock.now())].map((b) => ({ prefix: b.prefix, until: b.until }));
+              await enforcer.rebuild(bans, allowed(ctx.config()));
+              const ms = Math.round(clock.monotonic() - started);
+              const text = `nft table inet ${config.firewall.table} changed by something else (${what}); restored ${bans.length} bans in ${ms} ms`;
+              log.warn({ missing: what, bans: bans.length, ms }, text);
+              bus.emit('trouble', { kind: 'table-restored', time: clock.now(), text });
+            },
+          },
+          log,
+        )
+      : undefined;
+  return {
+    name: 'kernel',
+    syncAllowed: (c) => syncAllowed(enforcer, allowed(c)),
+    async start() {
+      const now = clock.now();
+      const prepared = await enforcer.prepare();
+      const active = prepared && store.created ? await keptFromKernel(ctx, enforcer, store, now) : store.activeBans(now);
+      core.ledger.restore(active, store.banHistory(now - config.policy.lookback));
+      if (prepared) {
+        const started = clock.monotonic();
+        enforcer.reconcile(active.map((b) => ({ prefix: b.prefix, until: b.until })));
+        await syncAllowed(enforcer, allowed(config));
+        log.info({ bans: active.length, ms: Math.round(clock.monotonic() - started) }, 'kernel bans reconciled with the store');
+      }
+      watch?.start();
+    },
+    async stop() {
+      watch?.stop();
+      await enforcer.finish(FLUSH_BUDGET_MS);
+      enforcer.stop();
+    },
+    restartOnly: (running, next) => changedSections(running, next, ['firewall']),
+    reload: (c) => syncAllowed(enforcer, allowed(c)),
+    status: () => ({
+      firewall: { driver: enforcer.driverName, committed: enforcer.stats.committed, errors: enforcer.stats.firewallErrors },
+      // What the kernel holds, as last inspected, not only what the guard believes.
+      kernel: watch ? tableStatus(watch) : null,
+    }),
+    checks: () => (watch ? tableCheck(tableStatus(watch)) : []),
+    metrics: () => kernelMetrics({ firewallErrors: () => enforcer.stats.firewallErrors, conntrackErrors: () => enforcer.stats.conntrackErrors, tableRepairs: () => watch?.repairs ?? 0 }),
+  };
+}
+
+/** The allow-lists into the kernel, and back once it has them. */
+export async function syncAllowed(enforcer: Enforcer, allowed: readonly IpPrefix[]): Promise<void> {
+  enforcer.setAllowed(allowed);
+  await enforcer.drain({ flushes: false });
+}
+
+type TableStatus = { readonly table: string; readonly inspected: string | null; readonly repairs: number };
+
+function tableStatus(watch: TableWatch): TableStatus {
+  const last = watch.last;
+  return { table: last === undefined ? 'not inspected yet' : (last.missing ?? 'whole'), inspected: last ? new Date(last.at).toISOString() : null, repairs: watch.repairs };
+}
+
+export function tableCheck(k: Pick<TableStatus, 'table' | 'repairs'>): PartCheck[] {
+  if (k.table !== 'whole' && k.table !== 'not inspected yet') return [{ check: 'kernel table', status: 'fail', detail: `the daemon finds its table incomplete: ${k.table} missing`, fix: 'the daemon restores it by itself within a second; if this stays, see the log for table-restored errors' }];
+  return [{ check: 'kernel table', status: 'ok', detail: `${k.table}; restored ${k.repairs} time(s) since start` }];
+}
+
+export function kernelMetrics(s: { firewallErrors: () => number; conntrackErrors: () => number; tableRepairs: () => number }): MetricFamily[] {
+  return [
+    {
+      name: 'asterisk_guard_firewall_errors_total',
+      help: 'Failed firewall commands',
+      type: 'counter',
+      labels: ['command'],
+      read: () => [
+        [{ command: 'nft' }, s.firewallErrors()],
+        [{ command: 'conntrack' }, s.conntrackErrors()],
+      ],
+    },
+    { name: 'asterisk_guard_table_repairs_total', help: 'Times our nft table was found changed by something else and rebuilt', type: 'counter', read: s.tableRepairs },
+  ];
+}
+
+/**
+ * A store created by this start next to a kernel that holds bans went missing (or was moved
+ * aside): the kernel's bans are evidence too, and are kept and recorded in the new store.
+ */
+async function keptFromKernel({ log, bus, config }: DaemonContext, enforcer: Enforcer, store: Store, now: number): Promise<StoredBan[]> {
+  const kept = (await enforcer.kernelBans(now)).map((b): StoredBan => ({ prefix: b.prefix, since: now, until: b.until, reason: 'kept from the kernel', origin: 'import', step: 0, evidence: null }));
+  if (kept.length === 0) return store.activeBans(now);
+  store.recordBans(kept);
+  const text = `the state database ${config().store.path} is new, but the kernel's table holds ${kept.length} bans: they are kept (reason "kept from the kernel") and recorded in the new store. If the old store was lost, its history and audit are gone; restore a backup to get them back`;
+  log.warn({ bans: kept.length }, text);
+  bus.emit('trouble', { kind: 'kernel-bans-kept', time: now, text });
+  return kept;
+}
