@@ -1,5 +1,5 @@
 import { execa, type Options, type ResultPromise } from 'execa';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { netnsRunner } from '../src/enforce/command-runner.js';
@@ -266,6 +266,18 @@ export class Lab {
     this.guard = undefined;
   }
 
+  /**
+   * A guard started from nothing: killed, its table and store gone, started again. For runs
+   * that must each begin alike (lab/swarm-runs.ts): no ban, score, siege or ladder step kept.
+   */
+  async freshGuard(): Promise<GuardProcess> {
+    await this.killGuard();
+    await this.exec('pbx', 'nft', ['delete', 'table', 'inet', 'asterisk_guard']);
+    const store = path.join(path.dirname(this.configFile), 'state.db');
+    for (const f of [store, `${store}-wal`, `${store}-shm`]) rmSync(f, { force: true });
+    return this.startGuard();
+  }
+
   /** Every log line of every guard process the lab ran, oldest first. */
   guardLog(): LogLine[] {
     return [...this.earlierGuardLines, ...(this.guard?.lines ?? [])];
@@ -355,6 +367,23 @@ export class Lab {
     }
     const needle = `/${source}/`;
     return text.split('\n').filter((l) => (kind === undefined || l.includes(`SecurityEvent="${kind}"`)) && l.includes(needle)).length;
+  }
+
+  /** When Asterisk reported each security event of a kind from these sources (its EventTV, ms since the epoch), in order. */
+  securityEventTimes(kind: string, sources: readonly string[]): number[] {
+    let text = '';
+    try {
+      text = readFileSync(path.join(this.asterisk.logDir, 'security'), 'utf8');
+    } catch {
+      return [];
+    }
+    const needles = sources.map((s) => `/${s}/`);
+    return text
+      .split('\n')
+      .filter((l) => l.includes(`SecurityEvent="${kind}"`) && needles.some((n) => l.includes(n)))
+      .map((l) => Date.parse(/EventTV="([^"]+)"/.exec(l)?.[1]?.replace(/([+-]\d\d)(\d\d)$/, '$1:$2') ?? ''))
+      .filter((t) => !Number.isNaN(t))
+      .sort((a, b) => a - b);
   }
 
   /** Packets from `source` that got past the drop into the input path (towards Asterisk). */

@@ -48,6 +48,8 @@ export function policyConfig(config: Config): PolicyConfig {
       enabled: p.range.enabled,
       threshold: p.range.threshold ?? 2 * d.threshold,
       minSources: p.range.min_sources,
+      floodFailures: p.range.flood_window === 0 ? 0 : (p.range.flood_failures ?? d.threshold),
+      floodWindowMs: p.range.flood_window,
       ipv4Length: p.range.ipv4_prefix,
       ipv6Length: p.range.ipv6_prefix,
       ladder: p.range.ladder,

@@ -14,6 +14,7 @@ import { controlPart } from './parts/control-part.js';
 import { fleetPart } from './parts/fleet-part.js';
 import { fraudPart } from './parts/fraud-part.js';
 import { buildEnforcer, kernelPart } from './parts/kernel-part.js';
+import { memoryPart } from './parts/memory-part.js';
 import { metricsPart } from './parts/metrics-part.js';
 import { offPart, reloadParts, startParts, statusOf, stopParts, type DaemonContext, type Part } from './parts/part.js';
 import { policyPart } from './parts/policy-part.js';
@@ -87,7 +88,7 @@ export async function startService(config: Config, daemonLog: Logger, clock: Clo
     fleet,
     tollFraud: core.fraud && fraud ? { guard: core.fraud, unblockInAsterisk: fraud.unblockInAsterisk } : undefined,
   });
-  const parts: Part[] = [store, policy, fraud ?? offPart('fraud', ['fraud']), alertsPart(ctx), ariPart(ctx), kernel, control, fleet ?? offPart('fleet', ['fleet'])];
+  const parts: Part[] = [store, policy, fraud ?? offPart('fraud', ['fraud']), alertsPart(ctx), ariPart(ctx), kernel, memoryPart(ctx), control, fleet ?? offPart('fleet', ['fleet'])];
   parts.push(metricsPart(ctx, () => parts.flatMap((p) => p.metrics?.() ?? [])), ami);
 
   if ((await startParts(parts, o.stopping)) === 'abandoned') return undefined;

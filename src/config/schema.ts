@@ -128,6 +128,13 @@ export const configSchema = z
             enabled: z.boolean().default(true),
             threshold: z.number().positive().optional(),
             min_sources: z.number().int().min(2).max(4).default(3),
+            // A flood (docs/configuration.md): this many failures (default: detect.threshold)
+            // within flood_window of the range's first ban it before its score reaches the
+            // threshold: a swarm at 2,000 guesses a second gets half the guesses in. 0s: off.
+            flood_failures: z.number().int().min(2).max(255).optional(),
+            flood_window: duration(0)
+              .refine((ms) => ms <= 10_000, 'at most 10s: a flood is a matter of milliseconds; slower swarms are the range score\'s')
+              .default(100),
             ipv4_prefix: z.number().int().min(8).max(31).default(24),
             ipv6_prefix: z.number().int().min(16).max(63).default(48),
             ladder: z

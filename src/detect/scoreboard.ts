@@ -128,6 +128,12 @@ export class Scoreboard {
     return n;
   }
 
+  /** Does the record hold `failures` failures or more, all within `windowMs` of its first? */
+  arrivedWithin(slot: number, failures: number, windowMs: number): boolean {
+    const f64 = this.records.f64;
+    return f64[slot * F64_STRIDE + F64_LAST]! - f64[slot * F64_STRIDE + F64_FIRST]! <= windowMs && this.failuresAt(slot) >= failures;
+  }
+
   /** How many failures the source has on record now. */
   failures(key: IpPrefix): number {
     const slot = this.index.find(key);

@@ -15,7 +15,20 @@ export interface PolicyConfig {
    * Range scores: every failure also counts for its /24 or /48; the range is banned (on its own
    * ladder) when its score reaches `threshold` from at least `minSources` distinct sources.
    */
-  readonly range: { readonly enabled: boolean; readonly threshold: number; readonly minSources: number; readonly ipv4Length: number; readonly ipv6Length: number; readonly ladder: readonly (number | null)[] };
+  readonly range: {
+    readonly enabled: boolean;
+    readonly threshold: number;
+    readonly minSources: number;
+    readonly ipv4Length: number;
+    readonly ipv6Length: number;
+    readonly ladder: readonly (number | null)[];
+    /**
+     * A flood: this many failures of a range within `floodWindowMs` of its first (from
+     * `minSources` sources) ban it before its score reaches the threshold. 0: off.
+     */
+    readonly floodFailures: number;
+    readonly floodWindowMs: number;
+  };
   /**
    * This many distinct untrusted sources failing on one account within the window put it under
    * siege: every further untrusted source failing on it is banned at its first failure, until

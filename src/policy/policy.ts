@@ -68,6 +68,7 @@ export class Policy {
       config,
       scoreboard,
       banned: (prefix, time) => bans.bannedUntil(prefix, time) !== undefined,
+      stopped: (key, time) => bans.bannedUntil(key, time) !== undefined || bans.bannedUntil(this.rangeOf(key), time) !== undefined,
       holdsTrusted: (range, time) => this.trust.holdsTrusted(range, time),
       ban: (target, time, reason, evidence, durationMs) => this.ban(target, time, reason, evidence, durationMs),
       nextStep: (prefix, time) => bans.nextStep(prefix, time).step,
@@ -144,7 +145,8 @@ export class Policy {
       const d = rule(f, this.tools);
       if (d === undefined) continue;
       out = this.collect(out, d);
-      if (d.action === 'ban') f.banned = d;
+      // A rule may decide several things (a siege starts: its first sources banned, an alert).
+      for (const one of Array.isArray(d) ? (d as readonly Decision[]) : [d as Decision]) if (one.action === 'ban') f.banned = one;
     }
     if (this.sieges.size > 0) for (const ended of this.sieges.endQuiet(event.time, this.tools)) out = this.collect(out, ended);
     if (this.onUnbannedFailure !== undefined && f.banned === undefined && mayBanSource(f)) this.onUnbannedFailure(f);

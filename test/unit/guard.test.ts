@@ -98,7 +98,7 @@ describe('Guard (the admin socket’s facade)', () => {
   it('shows sieges in status and the range in why', async () => {
     const { guard, core, clock } = setup();
     for (let i = 1; i <= 10; i++) core.policy.handle(event('ChallengeResponseFailed', `198.18.${i}.1`, clock.now(), { AccountID: '1001' }));
-    expect(guard.status({ cmd: 'status' }).sieges).toEqual([{ account: '1001', since: new Date(clock.now()).toISOString(), sources: 10, banned: 0, guesses: 0 }]);
+    expect(guard.status({ cmd: 'status' }).sieges).toEqual([{ account: '1001', since: new Date(clock.now()).toISOString(), sources: 10, banned: 10, guesses: 0 }]);
     for (const ip of ['203.0.113.1', '203.0.113.2']) core.policy.handle(event('ChallengeResponseFailed', ip, clock.now(), { AccountID: '1002' }));
     const why = guard.why({ cmd: 'why', address: p('203.0.113.1') });
     expect(why.range).toMatchObject({ prefix: '203.0.113.0/24', banned_until: null, scores: { score: 2 } });

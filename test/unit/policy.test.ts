@@ -200,7 +200,8 @@ describe('swarms: range scores and account sieges (issue 14)', () => {
   });
 
   it('lets guesses in flight from a banned range decide nothing, though its account is under siege (lab, scenario 10)', () => {
-    const { policy } = setup();
+    // The threshold's path: the flood rule (below) would ban the /24 at its 5th failure, before any siege.
+    const { policy } = setup('policy: { range: { flood_window: 0s } }');
     const ds: Decision[] = [];
     // As Asterisk logged them: the 10th distinct source both starts the siege and bans the /24;
     // the other 30 sources' first guesses were already on their way.
@@ -211,16 +212,47 @@ describe('swarms: range scores and account sieges (issue 14)', () => {
 
   it('bans the range at its 10th failure though a siege already bans its members one by one (demo, scenario 10)', () => {
     // The subnet rule (5 banned members) out of the way: it would take the /24 too.
-    const { policy } = setup('policy: { subnet: { count: 50 } }');
+    const { policy } = setup('policy: { subnet: { count: 50 }, range: { flood_window: 0s } }');
     // Earlier attackers on the account, each in a /48 of its own: the swarm's 4th source starts the siege.
     for (let i = 1; i <= 6; i++) policy.handle(event('ChallengeResponseFailed', `2001:db8:${i}::1`, i, { AccountID: '1001' }));
     const at: string[] = [];
     for (let i = 1; i <= 10; i++) for (const d of policy.handle(event('ChallengeResponseFailed', `198.18.7.${i}`, 100 + i, { AccountID: '1001' }))) at.push(`${i}: ${summary([d])[0]}`);
     expect(at).toEqual([
       '4: alert - distributed-attack',
-      ...[5, 6, 7, 8, 9, 10].map((i) => `${i}: ban 198.18.7.${i} siege`).slice(0, 5),
+      // The sources that made it a siege, banned as it starts (issue 23).
+      ...[1, 2, 3, 4, 5, 6].map((i) => `4: ban 2001:db8:${i}::/64 siege`),
+      ...[1, 2, 3, 4].map((i) => `4: ban 198.18.7.${i} siege`),
+      ...[5, 6, 7, 8, 9].map((i) => `${i}: ban 198.18.7.${i} siege`),
       '10: ban 198.18.7.0/24 range',
     ]);
+  });
+
+  it('bans a range whose failures arrive as a flood at its 5th failure, before its score reaches the threshold (issue 23)', () => {
+    const { policy } = setup();
+    const at: string[] = [];
+    // The lab's swarm: 40 sources round robin, a failure every 0.5 ms.
+    for (let i = 1; i <= 12; i++) for (const d of policy.handle(event('ChallengeResponseFailed', `198.18.7.${i}`, i / 2, { AccountID: '1001' }))) at.push(`${i}: ${summary([d])[0]}`);
+    expect(at).toEqual(['5: ban 198.18.7.0/24 range']);
+    expect(policy.outcomes['already-banned']).toBe(7);
+  });
+
+  it('leaves a range to its score when the same failures are not a flood: slower, from too few sources, or flood_window 0s', () => {
+    const cases: Array<[string, (i: number) => [string, number]]> = [
+      // Five failures from five sources over a second: 200 ms apart.
+      ['{}', (i) => [`198.18.7.${i}`, i * 200]],
+      // A flood, but from two sources only (range.min_sources is 3).
+      ['{}', (i) => [`198.18.7.${(i % 2) + 1}`, i]],
+      ['policy: { range: { flood_window: 0s } }', (i) => [`198.18.7.${i}`, i]],
+    ];
+    for (const [yaml, nth] of cases) {
+      const { policy } = setup(yaml);
+      const ds: Decision[] = [];
+      for (let i = 1; i <= 5; i++) {
+        const [src, t] = nth(i);
+        ds.push(...policy.handle(event('ChallengeResponseFailed', src, t, { AccountID: '1001' })));
+      }
+      expect(summary(ds), yaml).toEqual([]);
+    }
   });
 
   it('never bans a busy office whole: 30 phones behind one NAT address, one with a stale password, only warned', () => {
@@ -278,15 +310,18 @@ describe('swarms: range scores and account sieges (issue 14)', () => {
   it('exempts trusted sources from a siege, and ends it once quiet with what it cost', () => {
     const { policy } = setup('policy: { account_attack: { sources: 3, quiet: 10m } }');
     policy.handle(event('SuccessfulAuth', '198.18.9.1', 0, { AccountID: '1001' }));
-    for (let i = 1; i <= 3; i++) policy.handle(event('ChallengeResponseFailed', `198.18.${i}.1`, i, { AccountID: '1001' }));
+    const starting: Decision[] = [];
+    for (let i = 1; i <= 3; i++) starting.push(...policy.handle(event('ChallengeResponseFailed', `198.18.${i}.1`, i, { AccountID: '1001' })));
     expect(policy.sieges.active).toHaveLength(1);
+    // The three that made it a siege are banned at once (before issue 23: at their next guess).
+    expect(summary(starting)).toEqual(['alert - distributed-attack', 'ban 198.18.1.1 siege', 'ban 198.18.2.1 siege', 'ban 198.18.3.1 siege']);
     expect(summary(policy.handle(event('ChallengeResponseFailed', '198.18.4.1', 10, { AccountID: '1001' })))).toEqual(['ban 198.18.4.1 siege']);
     // The phone that logged in lately fails once (a typo): not banned, only warned.
     expect(summary(policy.handle(event('ChallengeResponseFailed', '198.18.9.1', 11, { AccountID: '1001' })))).toEqual(['alert 198.18.9.1 trusted-failing']);
     expect(policy.tick(5 * MIN)).toEqual([]);
     const ended = policy.tick(11 * MIN);
     expect(summary(ended)).toEqual(['alert - siege-ended']);
-    expect(ended[0]).toMatchObject({ text: 'siege of account 1001 over: 1 sources banned at their first failure, 2 guesses reached Asterisk during it (3 sources started it)' });
+    expect(ended[0]).toMatchObject({ text: 'siege of account 1001 over: 4 sources banned (those that started it, then each at its first failure), 2 guesses reached Asterisk during it (3 sources started it)' });
     expect(policy.sieges.active).toEqual([]);
   });
 });

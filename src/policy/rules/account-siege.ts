@@ -1,33 +1,38 @@
+import type { IpPrefix } from '../../net/ip-prefix.js';
 import type { AlertDecision, Decision } from '../decision.js';
-import { mayBanSource, type Failure, type RuleTools } from './rule.js';
+import { mayBanSource, type Decided, type Failure, type RuleTools } from './rule.js';
 
 /** Accounts tracked at once; the least recently failed go first. */
 const MAX_TRACKED_ACCOUNTS = 10_000;
 
-/** The most recent distinct sources (scoring-key text) and when each last failed. */
+/** The most recent distinct sources (scoring keys, and their text) and when each last failed. */
 interface Recent {
   keys: string[];
+  prefixes: IpPrefix[];
   times: number[];
 }
 
 /** Notes a source's failure; true once `size` distinct sources are noted. */
-function remember(recent: Recent, key: string, time: number, size: number): boolean {
-  const { keys, times } = recent;
-  const at = keys.indexOf(key);
+function remember(recent: Recent, prefix: IpPrefix, time: number, size: number): boolean {
+  const { keys, prefixes, times } = recent;
+  const at = keys.indexOf(prefix.text);
   if (at !== -1) times[at] = Math.max(times[at]!, time);
   else if (keys.length < size) {
-    keys.push(key);
+    keys.push(prefix.text);
+    prefixes.push(prefix);
     times.push(time);
   } else {
     // The source that failed longest ago makes room.
     let oldest = 0;
     for (let i = 1; i < times.length; i++) if (times[i]! < times[oldest]!) oldest = i;
-    keys[oldest] = key;
+    keys[oldest] = prefix.text;
+    prefixes[oldest] = prefix;
     times[oldest] = time;
   }
   // A reload may have lowered the number needed.
   if (keys.length > size) {
     keys.length = size;
+    prefixes.length = size;
     times.length = size;
   }
   return keys.length >= size;
@@ -56,7 +61,7 @@ export interface SiegeView {
  * Account sieges: sources spread over many /48s each get the threshold, so a swarm on one
  * password goes on address by address. When one account fails on wrong passwords from
  * `account_attack.sources` distinct untrusted sources within the window, it is under siege:
- * every further untrusted source failing on it is banned at its first failure. Trusted sources
+ * those sources are banned, and every further untrusted source failing on it at its first failure. Trusted sources
  * (they authenticated to it or another account lately) are exempt. The siege ends once the
  * account has been quiet for `account_attack.quiet`. One alert when it starts, one when it ends.
  */
@@ -77,7 +82,7 @@ export class AccountSieges {
     return this.sieges.size;
   }
 
-  onFailure(f: Failure, t: RuleTools): Decision | undefined {
+  onFailure(f: Failure, t: RuleTools): Decided {
     const account = f.event.account;
     // Turned off (a reload may do it mid-siege): sieges in progress ban no more, and end when quiet.
     if (account === undefined || !t.config.accountAttack.enabled || (f.event.kind !== 'ChallengeResponseFailed' && f.event.kind !== 'InvalidPassword')) return undefined;
@@ -95,23 +100,30 @@ export class AccountSieges {
     const { sources: needed, windowMs, quietMs } = t.config.accountAttack;
     let recent = this.accounts.get(account);
     if (!recent) {
-      this.accounts.set(account, (recent = { keys: [], times: [] }));
+      this.accounts.set(account, (recent = { keys: [], prefixes: [], times: [] }));
       if (this.accounts.size > MAX_TRACKED_ACCOUNTS) this.accounts.delete(this.accounts.keys().next().value as string);
     }
-    if (!remember(recent, f.key.text, time, needed)) return undefined;
+    if (!remember(recent, f.key, time, needed)) return undefined;
     // The `needed` most recent distinct sources all failed within the window: that many did.
     for (const at of recent.times) if (at < time - windowMs) return undefined;
     const count = recent.keys.length;
     this.accounts.delete(account);
-    this.sieges.set(account, { account, since: time, sources: count, last: time, banned: 0, guesses: 0 });
-    return t.alert(
-      'critical',
-      'distributed-attack',
-      time,
-      `account ${account} under siege: failing from ${count} sources within ${Math.round(windowMs / 60_000)} min. Every further source failing on it is banned at its first failure until it has been quiet for ${Math.round(quietMs / 60_000)} min; change its password if one of them gets in`,
-      undefined,
-      undefined,
-    );
+    const started: Siege = { account, since: time, sources: count, last: time, banned: 0, guesses: 0 };
+    this.sieges.set(account, started);
+    // The sources that made it a siege are its first: banned now, not at their next guess (each
+    // was one more guess in, ten of a swarm's).
+    const decided: Decision[] = [];
+    for (const prefix of recent.prefixes) {
+      const key = prefix.text === f.key.text ? f.key : prefix;
+      if (t.stopped(key, time) || t.holdsTrusted(key, time)) continue;
+      const banned = t.ban(key, time, 'siege', key === f.key ? t.evidence(f, 'siege') : t.scoreboard.snapshot(key, 'siege'));
+      if (banned === undefined) continue;
+      started.banned++;
+      decided.push(banned);
+    }
+    const text = `account ${account} under siege: failing from ${count} sources within ${Math.round(windowMs / 60_000)} min. Every further source failing on it is banned at its first failure until it has been quiet for ${Math.round(quietMs / 60_000)} min; change its password if one of them gets in`;
+    decided.unshift(t.alert('critical', 'distributed-attack', time, text, undefined, undefined));
+    return decided;
   }
 
   /** Ends the sieges quiet since `time - quiet`: one alert each, with what they cost. */
@@ -121,7 +133,7 @@ export class AccountSieges {
       if (s.last > time - t.config.accountAttack.quietMs) continue;
       this.sieges.delete(account);
       ended.push(
-        t.alert('warning', 'siege-ended', time, `siege of account ${account} over: ${s.banned} sources banned at their first failure, ${s.guesses} guesses reached Asterisk during it (${s.sources} sources started it)`, undefined, undefined),
+        t.alert('warning', 'siege-ended', time, `siege of account ${account} over: ${s.banned} sources banned (those that started it, then each at its first failure), ${s.guesses} guesses reached Asterisk during it (${s.sources} sources started it)`, undefined, undefined),
       );
     }
     return ended;

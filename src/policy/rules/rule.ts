@@ -47,6 +47,8 @@ export interface RuleTools {
   readonly scoreboard: Scoreboard;
   /** Is the prefix banned at `time` (the ledger's answer)? */
   banned(prefix: IpPrefix, time: number): boolean;
+  /** Is the source (a scoring key) stopped at `time`: banned, or inside a banned range? */
+  stopped(key: IpPrefix, time: number): boolean;
   /** Does the range hold a source trusted at `time`? */
   holdsTrusted(range: IpPrefix, time: number): boolean;
   /** Asks the ban ledger; the decision when it accepted, undefined when it refused. `durationMs`: a rule's own ladder. */
@@ -60,5 +62,5 @@ export interface RuleTools {
 export type Decided = Decision | readonly Decision[] | undefined;
 
 /** A policy rule: one concern, `(failure, tools) → decision | undefined`, run in order. */
-export type FailureRule = (f: Failure, tools: RuleTools) => Decision | undefined;
+export type FailureRule = (f: Failure, tools: RuleTools) => Decided;
 export type SuccessRule = (s: Success, tools: RuleTools) => Decided;
