@@ -68,7 +68,7 @@ export async function runBanMemoryBench(): Promise<BanMemoryResults> {
   // A decoy account bans at its first failure: one event, one ban. The subnet rule is off and
   // the range rule scores without banning (a failure from inside a banned /24 stops at
   // "already banned"): a ban per source, 256 to a /24, is what is measured.
-  const config = parseConfig(`detect: { decoys: [bench] }\npolicy: { max_bans: 2000000, range: { threshold: 1e9 }, subnet: { enabled: false } }\nstore: { path: ${dir}/state.db }`, 'bench');
+  const config = parseConfig(`detect: { decoys: [bench] }\npolicy: { max_bans: 2000000, range: { threshold: 1e9, flood_window: 0s }, subnet: { enabled: false } }\nstore: { path: ${dir}/state.db }`, 'bench');
   const bus = decisionBus();
   const enforcer = new Enforcer(new DryRunDriver(log), bus, log, { clock: systemClock, retryBaseMs: 10, retryMaxMs: 100, conntrackAttempts: 1 });
   const core = buildCore(config, log, { useEventTime: false, sink: enforcer });

@@ -72,7 +72,7 @@ class Daemon {
     const config = path.join(dir, 'config.yaml');
     writeFileSync(
       config,
-      `ami: { secret: bench, host: 127.0.0.1, port: ${amiPort} }\nstore: { path: ${dir}/state.db }\ncontrol: { socket: ${dir}/control.sock }\nfirewall: { driver: dry-run }\ncanary: { enabled: false }\nlog: { level: warn }\ndetect: { decoys: [bench] }\npolicy: { max_bans: 2000000, range: { threshold: 1000000000 }, subnet: { enabled: false } }\n`,
+      `ami: { secret: bench, host: 127.0.0.1, port: ${amiPort} }\nstore: { path: ${dir}/state.db }\ncontrol: { socket: ${dir}/control.sock }\nfirewall: { driver: dry-run }\ncanary: { enabled: false }\nlog: { level: warn }\ndetect: { decoys: [bench] }\npolicy: { max_bans: 2000000, range: { threshold: 1000000000, flood_window: 0s }, subnet: { enabled: false } }\n`,
       { mode: 0o600 },
     );
     const child = execa(process.execPath, [CLI, 'run', '--config', config], { reject: false, stdout: 'ignore', stderr: 'ignore' });

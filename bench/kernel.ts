@@ -52,7 +52,7 @@ export async function runKernelBench(): Promise<KernelResults> {
   const enforcer = new Enforcer(driver, bus, log, { clock: systemClock, retryBaseMs: 10, retryMaxMs: 100, conntrackAttempts: 1 });
   // A decoy account bans at its first failure: one event, one ban, through the daemon's own core.
   // One ban per source: the subnet and range rules, which would take their /24s, out of reach.
-  const { pipeline, policy } = buildCore(parseConfig('detect: { decoys: [bench] }\npolicy: { subnet: { enabled: false }, range: { threshold: 1e9 } }', 'bench'), log, { useEventTime: false, sink: enforcer });
+  const { pipeline, policy } = buildCore(parseConfig('detect: { decoys: [bench] }\npolicy: { subnet: { enabled: false }, range: { threshold: 1e9, flood_window: 0s } }', 'bench'), log, { useEventTime: false, sink: enforcer });
   let received = 0;
   let committed = 0;
   let done: (() => void) | undefined;

@@ -10,7 +10,7 @@ const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
 
 export function runMemoryBench(): { baselineMb: number; at1MMb: number; at2MMb: number; tracked: number } {
   // Every source tracked: range scores kept (their board is measured too), never banning.
-  const { policy, scoreboard } = buildCore(parseConfig('detect: { max_sources: 1000000 }\npolicy: { range: { threshold: 1e9 } }', 'bench'), createLogger('silent', 'stderr'), { useEventTime: false });
+  const { policy, scoreboard } = buildCore(parseConfig('detect: { max_sources: 1000000 }\npolicy: { range: { threshold: 1e9, flood_window: 0s } }', 'bench'), createLogger('silent', 'stderr'), { useEventTime: false });
   gc();
   const baseline = process.memoryUsage().rss;
   let at1M = 0;

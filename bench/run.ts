@@ -114,7 +114,7 @@ How each part is measured, and where the time goes:
   ChallengeResponseFailed), fed in 64 KiB chunks to the daemon's own decoder and pipeline
   (\`buildCore\`), with the daemon's defaults but for what would take a /24 whole: the 100k
   sources sit 256 to a /24 and all guess account 1001, so the range threshold is out of reach
-  (the range board still scores every event), the subnet rule and sieges are off. Every 10th
+  and the range's flood rule off (the range board still scores every event), the subnet rule and sieges are off. Every 10th
   event is a source's own ban by score, as before issue 14 (docs/benchmarks.md, What moved). What made it fast: frames are offsets into
   the socket text and only the fields read become strings; addresses are parsed by position;
   a source is one 64-byte record in an ArrayBuffer found by open addressing (one cache line per

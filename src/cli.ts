@@ -22,28 +22,104 @@ function loadConfig(path: string | undefined, required: boolean): Config {
   return loadConfigFile(file);
 }
 
+const OPTIONS = {
+  config: { type: 'string', short: 'c' },
+  socket: { type: 'string' },
+  for: { type: 'string' },
+  reason: { type: 'string' },
+  force: { type: 'boolean' },
+  local: { type: 'boolean' },
+  json: { type: 'boolean' },
+  yes: { type: 'boolean', short: 'y' },
+  'manager-conf': { type: 'string' },
+  'unit-dir': { type: 'string' },
+  'no-user': { type: 'boolean' },
+  'send-test': { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean', short: 'v' },
+} as const;
+type Values = ReturnType<typeof parseArgs<{ args: string[]; allowPositionals: true; options: typeof OPTIONS }>>['values'];
+
+/** The commands that run here rather than asking the daemon: one handler each. */
+const LOCAL: Readonly<Record<string, (rest: readonly string[], values: Values) => Promise<number>>> = {
+  async replay(rest, values) {
+    const config = loadConfig(values.config, false);
+    const log = createLogger(config.log.level === 'info' ? 'warn' : config.log.level, 'stderr');
+    const summary = await replayFile(rest[0]!, config, log, (d) => {
+      process.stdout.write(`${values.json ? decisionJson(d) : formatDecisionLine(d)}\n`);
+    });
+    const problems = [...summary.problems].map(([k, n]) => `${k}:${n}`).join(',') || 'none';
+    process.stderr.write(`replayed ${summary.events} events (${summary.format}), ${summary.decisions.length} decisions, skipped input: ${problems}\n`);
+    return EXIT.ok;
+  },
+  async 'check-config'(rest, values) {
+    const config = loadConfig(values.config, true);
+    const { resolveAmiOptions } = await import('./ami/settings.js');
+    const ami = resolveAmiOptions(config);
+    process.stdout.write(
+      `config OK: AMI ${ami.tls ? 'tls' : 'tcp'}://${ami.host}:${ami.port} as ${ami.username} (settings from ${ami.source}), ` +
+        `firewall ${config.firewall.driver}, threshold ${config.detect.threshold}\n`,
+    );
+    return EXIT.ok;
+  },
+  async run(rest, values) {
+    const config = loadConfig(values.config, true);
+    const { runDaemon } = await import('./daemon.js');
+    return runDaemon(config, values.config ?? DEFAULT_CONFIG_PATH, createLogger(config.log.level, 'stdout'));
+  },
+  async init(rest, values) {
+    const { init } = await import('./ops/install.js');
+    const configFile = values.config ?? DEFAULT_CONFIG_PATH;
+    await init({
+      configFile,
+      managerConf: values['manager-conf'] ?? loadConfig(configFile, false).ami.manager_conf,
+      confirm: (q) => confirm(q, values.yes === true),
+      say: (l) => process.stdout.write(`${l}\n`),
+    });
+    return EXIT.ok;
+  },
+  async 'install-service'(rest, values) {
+    const { installService } = await import('./ops/install.js');
+    const { fileURLToPath } = await import('node:url');
+    installService({
+      unitDir: values['unit-dir'] ?? '/etc/systemd/system',
+      configFile: values.config ?? DEFAULT_CONFIG_PATH,
+      node: process.execPath,
+      cli: fileURLToPath(import.meta.url),
+      createUser: values['no-user'] !== true,
+      say: (l) => process.stdout.write(`${l}\n`),
+    });
+    return EXIT.ok;
+  },
+  async doctor(rest, values) {
+    const { runDoctor, formatCheck } = await import('./ops/doctor.js');
+    const { processRunner } = await import('./enforce/command-runner.js');
+    const results = await runDoctor({ configFile: values.config ?? DEFAULT_CONFIG_PATH, runner: processRunner(), sendTest: values['send-test'] === true });
+    process.stdout.write(values.json ? `${JSON.stringify(results)}\n` : `${results.map(formatCheck).join('\n')}\n`);
+    return results.some((r) => r.status === 'fail') ? EXIT.failure : EXIT.ok;
+  },
+  async uninstall(rest, values) {
+    const config = loadConfig(values.config, false);
+    const { processRunner } = await import('./enforce/command-runner.js');
+    const { NftablesDriver } = await import('./enforce/nftables-driver.js');
+    const { table, priority } = config.firewall;
+    const removed = await new NftablesDriver(processRunner(), { table, priority }).destroy();
+    process.stdout.write(
+      removed
+        ? `removed nft table inet ${table}: nothing is banned by asterisk-guard any more. Kept: the config, ${config.store.path}, the systemd unit (stop it first, or it puts the table back).\n`
+        : `no nft table inet ${table} here: nothing to remove\n`,
+    );
+    return removed ? EXIT.ok : EXIT.notFound;
+  },
+};
+
 async function main(argv: string[]): Promise<number> {
   let parsed;
   try {
     parsed = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: {
-        config: { type: 'string', short: 'c' },
-        socket: { type: 'string' },
-        for: { type: 'string' },
-        reason: { type: 'string' },
-        force: { type: 'boolean' },
-        local: { type: 'boolean' },
-        json: { type: 'boolean' },
-        yes: { type: 'boolean', short: 'y' },
-        'manager-conf': { type: 'string' },
-        'unit-dir': { type: 'string' },
-        'no-user': { type: 'boolean' },
-        'send-test': { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-        version: { type: 'boolean', short: 'v' },
-      },
+      options: OPTIONS,
     });
   } catch (e) {
     throw new GuardError('AG_ERR_CLI_USAGE', `${(e as Error).message}\n${USAGE}`);
@@ -72,78 +148,9 @@ async function main(argv: string[]): Promise<number> {
     const { adminCommand } = await import('./control/commands.js');
     return adminCommand(socket, command, rest, { json: values.json === true, for: values.for, reason: values.reason, force: values.force === true, local: values.local === true });
   }
-  switch (command) {
-    case 'replay': {
-      const config = loadConfig(values.config, false);
-      const log = createLogger(config.log.level === 'info' ? 'warn' : config.log.level, 'stderr');
-      const summary = await replayFile(rest[0]!, config, log, (d) => {
-        process.stdout.write(`${values.json ? decisionJson(d) : formatDecisionLine(d)}\n`);
-      });
-      const problems = [...summary.problems].map(([k, n]) => `${k}:${n}`).join(',') || 'none';
-      process.stderr.write(`replayed ${summary.events} events (${summary.format}), ${summary.decisions.length} decisions, skipped input: ${problems}\n`);
-      return EXIT.ok;
-    }
-    case 'check-config': {
-      const config = loadConfig(values.config, true);
-      const { resolveAmiOptions } = await import('./ami/settings.js');
-      const ami = resolveAmiOptions(config);
-      process.stdout.write(
-        `config OK: AMI ${ami.tls ? 'tls' : 'tcp'}://${ami.host}:${ami.port} as ${ami.username} (settings from ${ami.source}), ` +
-          `firewall ${config.firewall.driver}, threshold ${config.detect.threshold}\n`,
-      );
-      return EXIT.ok;
-    }
-    case 'run': {
-      const config = loadConfig(values.config, true);
-      const { runDaemon } = await import('./daemon.js');
-      return runDaemon(config, values.config ?? DEFAULT_CONFIG_PATH, createLogger(config.log.level, 'stdout'));
-    }
-    case 'init': {
-      const { init } = await import('./ops/install.js');
-      const configFile = values.config ?? DEFAULT_CONFIG_PATH;
-      await init({
-        configFile,
-        managerConf: values['manager-conf'] ?? loadConfig(configFile, false).ami.manager_conf,
-        confirm: (q) => confirm(q, values.yes === true),
-        say: (l) => process.stdout.write(`${l}\n`),
-      });
-      return EXIT.ok;
-    }
-    case 'install-service': {
-      const { installService } = await import('./ops/install.js');
-      const { fileURLToPath } = await import('node:url');
-      installService({
-        unitDir: values['unit-dir'] ?? '/etc/systemd/system',
-        configFile: values.config ?? DEFAULT_CONFIG_PATH,
-        node: process.execPath,
-        cli: fileURLToPath(import.meta.url),
-        createUser: values['no-user'] !== true,
-        say: (l) => process.stdout.write(`${l}\n`),
-      });
-      return EXIT.ok;
-    }
-    case 'doctor': {
-      const { runDoctor, formatCheck } = await import('./ops/doctor.js');
-      const { processRunner } = await import('./enforce/command-runner.js');
-      const results = await runDoctor({ configFile: values.config ?? DEFAULT_CONFIG_PATH, runner: processRunner(), sendTest: values['send-test'] === true });
-      process.stdout.write(values.json ? `${JSON.stringify(results)}\n` : `${results.map(formatCheck).join('\n')}\n`);
-      return results.some((r) => r.status === 'fail') ? EXIT.failure : EXIT.ok;
-    }
-    case 'uninstall': {
-      const config = loadConfig(values.config, false);
-      const { processRunner } = await import('./enforce/command-runner.js');
-      const { NftablesDriver } = await import('./enforce/nftables-driver.js');
-      const { table, priority } = config.firewall;
-      const removed = await new NftablesDriver(processRunner(), { table, priority }).destroy();
-      process.stdout.write(
-        removed
-          ? `removed nft table inet ${table}: nothing is banned by asterisk-guard any more. Kept: the config, ${config.store.path}, the systemd unit (stop it first, or it puts the table back).\n`
-          : `no nft table inet ${table} here: nothing to remove\n`,
-      );
-      return removed ? EXIT.ok : EXIT.notFound;
-    }
-  }
-  throw new GuardError('AG_ERR_CLI_USAGE', `${command} has no handler\n${USAGE}`);
+  const local = LOCAL[command];
+  if (!local) throw new GuardError('AG_ERR_CLI_USAGE', `${command} has no handler\n${USAGE}`);
+  return local(rest, values);
 }
 
 /** --yes answers yes; a terminal is asked; anything else (a script, a pipe) is a no. */

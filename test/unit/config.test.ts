@@ -144,6 +144,22 @@ describe('the fraud section', () => {
   });
 });
 
+describe('swarm floods (issue 23)', () => {
+  it('bans a range flooding within 100 ms by default, at detect.threshold failures; 0s turns it off', () => {
+    expect(parseConfig('', 'x').policy.range).toMatchObject({ flood_window: 100 });
+    expect(parseConfig('policy: { range: { flood_window: 0s, flood_failures: 8 } }', 'x').policy.range).toMatchObject({ flood_window: 0, flood_failures: 8 });
+  });
+
+  it.each([
+    ['policy:\n  range:\n    flood_window: 20s\n', /:3: policy\.range\.flood_window: at most 10s/],
+    ['policy:\n  range:\n    flood_window: soon\n', /:3: policy\.range\.flood_window: "soon" is not a duration/],
+    ['policy:\n  range:\n    flood_failures: 1\n', /:3: policy\.range\.flood_failures/],
+    ['policy:\n  range:\n    flood_failures: 2.5\n', /:3: policy\.range\.flood_failures/],
+  ])('names what is wrong: %j', (yaml, message) => {
+    expect(error(yaml).message).toMatch(message);
+  });
+});
+
 describe('the shipped sample config', () => {
   it('parses and equals the defaults', () => {
     const sample = loadConfigFile(new URL('../../docs/config.sample.yaml', import.meta.url).pathname, {});
