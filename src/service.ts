@@ -88,8 +88,19 @@ export async function startService(config: Config, daemonLog: Logger, clock: Clo
     fleet,
     tollFraud: core.fraud && fraud ? { guard: core.fraud, unblockInAsterisk: fraud.unblockInAsterisk } : undefined,
   });
-  const parts: Part[] = [store, policy, fraud ?? offPart('fraud', ['fraud']), alertsPart(ctx), ariPart(ctx), kernel, memoryPart(ctx), control, fleet ?? offPart('fleet', ['fleet'])];
-  parts.push(metricsPart(ctx, () => parts.flatMap((p) => p.metrics?.() ?? [])), ami);
+  const parts: readonly Part[] = [
+    store,
+    policy,
+    fraud ?? offPart('fraud', ['fraud']),
+    alertsPart(ctx),
+    ariPart(ctx),
+    kernel,
+    memoryPart(ctx),
+    control,
+    fleet ?? offPart('fleet', ['fleet']),
+    metricsPart(ctx, () => parts.flatMap((p) => p.metrics?.() ?? [])),
+    ami,
+  ];
 
   if ((await startParts(parts, o.stopping)) === 'abandoned') return undefined;
   return {

@@ -193,7 +193,7 @@ export const configSchema = z
                   type: z.literal('webhook'),
                   // fetch refuses a URL with credentials; put them in the URL's path or query token instead.
                   url: z.url({ protocol: /^https?$/ }).refine((u) => !/^https?:\/\/[^/?#]*@/.test(u), 'a webhook URL may not hold user:password@ (fetch refuses it): use the token in its path or query'),
-                  format: z.enum(['json', 'slack']).default('json'),
+                  format: z.enum(['json', 'slack', 'mattermost']).default('json'),
                   min_severity: z.enum(SEVERITIES).default('info'),
                 })
                 .strict(),

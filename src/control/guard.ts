@@ -83,7 +83,7 @@ export class Guard {
     const fleet = this.d.fleet;
     if (fleet && r.local !== true) fleet.unbanEverywhere(r.prefix);
     await this.d.enforcer.drain({ flushes: false });
-    return { prefix: r.prefix.text, lifted: 1, ...(fleet ? { fleet: r.local === true ? `on ${fleet.node} only` : 'on every node of the fleet' } : {}), ...storeNote(this.d) };
+    return { prefix: r.prefix.text, lifted: 1, ...(fleet ? { fleet: r.local === true ? `on ${fleet.node} only` : 'on every node of the fleet, but where an admin or an import banned it (unban it there)' } : {}), ...storeNote(this.d) };
   }
 
   why(r: Args<'why'>) {

@@ -1,7 +1,8 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import type { DecisionBus } from '../effects/bus.js';
-import type { BanLedger } from '../ledger/ban-ledger.js';
+import type { ActiveBan, BanLedger } from '../ledger/ban-ledger.js';
+import type { BanOrigin } from '../policy/decision.js';
 import type { IpPrefix } from '../net/ip-prefix.js';
 import type { Clock } from '../time/clock.js';
 import type { Scoreboard } from '../detect/scoreboard.js';
@@ -12,18 +13,35 @@ import { redisClientOptions } from './redis-options.js';
 
 /** Refused entries logged one by one; past this many, only counted (Redis may be hostile). */
 const REFUSALS_LOGGED = 20;
+/** Refused unbans alerted one by one; past this many, only counted (a hostile node may send thousands). */
+const UNBAN_REFUSALS_ALERTED = 5;
+
+/**
+ * What another node's unban may lift here: what came from the fleet, and this node's own policy
+ * bans (an admin freeing an address everywhere). An admin's `ban` and an import were decided by
+ * a person for this node: any node of the fleet holds the fleet's password, so one compromised
+ * PBX could otherwise lift them on every node.
+ */
+const LIFTED_BY_THE_FLEET: ReadonlySet<BanOrigin> = new Set(['fleet', 'auto']);
 
 /**
  * Fleet mode: this node's bans go to Redis once they are in its kernel; the other nodes' come
  * back through the ban ledger as one more ban source (origin `fleet`, the deciding node in the
  * note), so the never-ban lists, the widest ban and the longest ban apply to them as to any.
  */
-export function wireFleet(config: Config, d: { ledger: BanLedger; policy: Policy; scoreboard: Scoreboard; store: FleetLinkOptions['outbox']; bus: DecisionBus; clock: Clock; log: Logger }): { link: FleetLink; scores: FleetScores; unbanEverywhere(prefix: IpPrefix): void; stop(): Promise<void> } {
+export function wireFleet(config: Config, d: { ledger: BanLedger; policy: Policy; scoreboard: Scoreboard; store: FleetLinkOptions['outbox']; bus: DecisionBus; clock: Clock; log: Logger }): { link: FleetLink; scores: FleetScores; readonly unbansRefused: number; unbanEverywhere(prefix: IpPrefix): void; stop(): Promise<void> } {
   const fleet = config.fleet!;
   const redis = redisClientOptions(fleet);
   const { ledger, policy, scoreboard, store, bus, clock, log } = d;
   let refusals = 0;
+  let unbansRefused = 0;
   let lost = false;
+  const refuseUnban = (entry: { node: string; prefix: IpPrefix }, held: ActiveBan) => {
+    unbansRefused++;
+    const text = `fleet: ${entry.node} asked to lift ${entry.prefix.text}, banned here by ${held.origin === 'cli' ? 'an admin' : 'an import'} (${held.reason}): kept. A fleet unban lifts only fleet and policy bans; if ${entry.node} is not yours, its Redis password is out: change it on every node`;
+    if (unbansRefused <= REFUSALS_LOGGED) log.warn({ prefix: entry.prefix.text, node: entry.node, origin: held.origin, refused: unbansRefused }, text);
+    if (unbansRefused <= UNBAN_REFUSALS_ALERTED) bus.emit('trouble', { kind: 'fleet-unban-refused', time: clock.now(), text: unbansRefused === UNBAN_REFUSALS_ALERTED ? `${text}. Further refusals are only counted (status: fleet.unbans_refused)` : text });
+  };
   const link = new FleetLink(
     {
       redis,
@@ -35,7 +53,11 @@ export function wireFleet(config: Config, d: { ledger: BanLedger; policy: Policy
       onEntry(entry) {
         const now = clock.now();
         if (entry.op === 'unban') {
-          if (ledger.lift(entry.prefix, now, 'fleet')) log.info({ prefix: entry.prefix.text, node: entry.node }, `fleet: ${entry.node} unbanned ${entry.prefix.text}`);
+          const held = ledger.banOf(entry.prefix, now);
+          if (held === undefined) return;
+          if (!LIFTED_BY_THE_FLEET.has(held.origin)) return refuseUnban(entry, held);
+          ledger.lift(entry.prefix, now, 'fleet');
+          log.info({ prefix: entry.prefix.text, node: entry.node, origin: held.origin }, `fleet: ${entry.node} unbanned ${entry.prefix.text}`);
           return;
         }
         if (ledger.bannedUntil(entry.prefix, now) !== undefined) return;
@@ -84,6 +106,9 @@ export function wireFleet(config: Config, d: { ledger: BanLedger; policy: Policy
   return {
     link,
     scores,
+    get unbansRefused() {
+      return unbansRefused;
+    },
     // The admin's (Guard.unban, unless --local); an expiry is each node's own.
     unbanEverywhere: (prefix) => link.publish({ op: 'unban', node: fleet.node, prefix }),
     async stop() {

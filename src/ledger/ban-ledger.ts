@@ -174,6 +174,12 @@ export class BanLedger implements BanBook {
     }
   }
 
+  /** The prefix's own ban in force at `time`, if any. */
+  banOf(prefix: IpPrefix, time: number): ActiveBan | undefined {
+    const slot = this.table.find(prefix);
+    return slot === -1 || !this.isLive(slot, time) ? undefined : this.activeBan(slot);
+  }
+
   /** When the prefix's ban ends (Infinity: permanent), if it is banned at `time`. */
   bannedUntil(prefix: IpPrefix, time: number): number | undefined {
     const slot = this.table.find(prefix);

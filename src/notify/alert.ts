@@ -79,6 +79,7 @@ export type SystemAlertKind =
   | 'canary-restored'
   | 'fleet-lost'
   | 'fleet-restored'
+  | 'fleet-unban-refused'
   | 'fraud-action-failed'
   | 'test';
 

@@ -45,16 +45,37 @@ export function emailChannel(o: EmailOptions): Channel {
     name: `email ${o.to.join(',')} via ${o.host}:${o.port}`,
     minSeverity: o.minSeverity,
     async send(m) {
-      await (await transport).sendMail({ from: o.from, to: [...o.to], subject: m.subject, text: `${m.lines.join('\n')}\n` });
+      await (await transport).sendMail({ from: o.from, to: [...o.to], subject: oneLine(m.subject), text: `${m.lines.join('\n')}\n` });
     },
   };
 }
 
 export interface WebhookOptions {
   readonly url: string;
-  /** json: the alerts as JSON; slack: Slack and Mattermost incoming-webhook `{ "text": ... }`. */
-  readonly format: 'json' | 'slack';
+  /** json: the alerts as JSON; slack, mattermost: their incoming webhooks' `{ "text": ... }`. */
+  readonly format: 'json' | 'slack' | 'mattermost';
   readonly minSeverity: Severity;
+}
+
+// Alert texts carry what attackers chose (account names, user agents): in a chat message they
+// must stay text. Slack reads `<!channel>` and `<https://x|label>` before any formatting, and
+// asks for &, < and > escaped; Mattermost renders Markdown and @-mentions, none of which it
+// does inside code.
+
+/** An e-mail subject, a chat title: one line (a CR or LF in a header starts a new header). */
+function oneLine(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f]+/g, ' ');
+}
+
+function slackText(m: Message): string {
+  const escape = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+  return `*${escape(oneLine(m.subject))}*\n${m.lines.map(escape).join('\n')}`;
+}
+
+function mattermostText(m: Message): string {
+  // A backtick would close the code; a look-alike keeps the text readable.
+  const code = (s: string) => s.replace(/`/g, 'ʼ');
+  return `\`${code(oneLine(m.subject))}\`\n\`\`\`\n${m.lines.map(code).join('\n')}\n\`\`\``;
 }
 
 export function webhookChannel(o: WebhookOptions): Channel {
@@ -65,8 +86,10 @@ export function webhookChannel(o: WebhookOptions): Channel {
     async send(m) {
       const body =
         o.format === 'slack'
-          ? { text: `*${m.subject}*\n${m.lines.join('\n')}` }
-          : { subject: m.subject, lines: m.lines, alerts: m.alerts.map((a) => ({ ...a, time: new Date(a.time).toISOString() })) };
+          ? { text: slackText(m) }
+          : o.format === 'mattermost'
+            ? { text: mattermostText(m) }
+            : { subject: m.subject, lines: m.lines, alerts: m.alerts.map((a) => ({ ...a, time: new Date(a.time).toISOString() })) };
       let response: Response;
       try {
         response = await fetch(o.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(10_000) });

@@ -10,8 +10,9 @@ const CHECK_MS = 5000;
 // V8 runs a full collection only when its old space reaches a limit: a daemon that goes quiet
 // after bulk work keeps that work's garbage resident for good (measured, an import of 100,000
 // bans: 885 to 1,139 bytes a ban in `ps` 40 s later, 390 after one collection). Node exposes
-// no collection without --expose-gc on its command line; this flag exposes `gc` in a new
-// context only, and changes nothing else.
+// no collection without --expose-gc on its command line, which the unit, the shebang and a
+// `node cli.js` by hand would each have to carry; set here, the flag exposes `gc` to a new
+// context only and changes nothing else.
 v8.setFlagsFromString('--expose-gc');
 const collectGarbage = vm.runInNewContext('gc') as () => void;
 

@@ -101,6 +101,34 @@ describe('alerts', () => {
     expect(mails[0]!.text).toContain('first seen 2026-11-25T06:03:58.000Z, last seen 2026-11-25T06:03:59.000Z');
   });
 
+  it('keeps what an attacker wrote text in every channel: no Slack link or mention, no Markdown, no header (issue 24)', async () => {
+    const hostile = '<!channel> <https://evil.example/unblock|click to unblock> @all [x](https://evil.example) `';
+    const alert = { kind: 'stale-password' as const, severity: 'warning' as const, time: Date.UTC(2026, 11, 4), title: `asterisk-guard: account ${hostile}\r\nBcc: victim@example.org failing`, lines: [`accounts tried: ${hostile}`] };
+    const r = new Receiver();
+    const port = await r.listen();
+    const channels = [
+      webhookChannel({ url: `http://127.0.0.1:${port}/slack`, format: 'slack', minSeverity: 'info' }),
+      webhookChannel({ url: `http://127.0.0.1:${port}/mattermost`, format: 'mattermost', minSeverity: 'info' }),
+      emailChannel({ host: '127.0.0.1', port: smtpPort, secure: false, requireTls: true, rejectUnauthorized: false, user: 'guard', pass: 's3cret', from: 'guard@pbx.example', to: ['admin@example.org'], minSeverity: 'info' }),
+    ];
+    const n = new Notifier(channels, capture().log, fast(new ManualClock()));
+    const mailsBefore = mails.length;
+    n.notify(alert);
+    await n.flush();
+    const [slack, mattermost] = r.got.map((g) => String(g.body['text']));
+    // Slack: no control sequence survives; the words are all there.
+    expect(slack).not.toMatch(/<[!h]/);
+    expect(slack).toContain('&lt;!channel&gt; &lt;https://evil.example/unblock|click to unblock&gt;');
+    expect(slack).not.toContain('\r');
+    // Mattermost: the title in inline code, the lines in a code block no backtick can close.
+    expect(mattermost).toMatch(/^`asterisk-guard: account [^`]+`\n```\naccounts tried: [^`]+\n```$/);
+    expect(mails.length - mailsBefore).toBe(1);
+    const mail = mails.at(-1)!;
+    expect(mail.subject).toContain('Bcc: victim@example.org failing');
+    expect(mail.subject).not.toMatch(/[\r\n]/);
+    await r.close();
+  });
+
   it('turns a wave of 1,000 bans into a first alert and one digest per interval', async () => {
     const r = new Receiver();
     const port = await r.listen();

@@ -90,15 +90,35 @@ describe('fleet over Redis', () => {
     await redis?.kill();
   });
 
-  it("applies a node's ban on every other node, with the node that decided it; an admin's unban everywhere", async () => {
+  it("applies a node's ban on every other node, with the node that decided it; an admin's unban everywhere lifts its copies, not another node's admin ban", async () => {
     const [a, b, c] = ['pbx-a', 'pbx-b', 'pbx-c'].map((n) => nodes.get(n)!);
-    adminBan(a!, '203.0.113.66');
-    await until(() => banned(b!, '203.0.113.66') && banned(c!, '203.0.113.66'), 'the ban on B and C', 1000);
+    adminBan(b!, '203.0.113.66');
+    await until(() => banned(a!, '203.0.113.66') && banned(c!, '203.0.113.66'), 'the ban on A and C', 1000);
     const onC = [...c!.core.ledger.bans(Date.now())].find((x) => x.prefix.text === '203.0.113.66');
-    expect(onC).toMatchObject({ origin: 'fleet', reason: 'pbx-a: manual' });
+    expect(onC).toMatchObject({ origin: 'fleet', reason: 'pbx-b: manual' });
+    a!.core.ledger.lift(p('203.0.113.66'), Date.now(), 'cli');
+    a!.unbanEverywhere(p('203.0.113.66'));
+    await until(() => !banned(c!, '203.0.113.66'), 'the unban on C', 1000);
+    // B's admin banned it there: only B lifts it (issue 24: any node holds the fleet's password).
+    await until(() => b!.troubles.includes('fleet-unban-refused'), 'B refused');
+    expect(banned(b!, '203.0.113.66')).toBe(true);
     b!.core.ledger.lift(p('203.0.113.66'), Date.now(), 'cli');
     b!.unbanEverywhere(p('203.0.113.66'));
-    await until(() => !banned(a!, '203.0.113.66') && !banned(c!, '203.0.113.66'), 'the unban on A and C', 1000);
+  });
+
+  it("lifts no admin's ban or import on another node's word: alerts once a refusal, says which node (issue 24)", async () => {
+    const c = nodes.get('pbx-c')!;
+    adminBan(c, '203.0.113.77');
+    c.core.ledger.request({ target: p('203.0.113.78'), time: Date.now(), reason: 'import', origin: 'import', durationMs: 3_600_000 });
+    c.core.ledger.request({ target: p('203.0.113.79'), time: Date.now(), reason: 'fleet', origin: 'fleet', durationMs: 3_600_000, note: 'pbx-a: brute-force' });
+    const client = createClient({ url: redis.url });
+    await client.connect();
+    for (const prefix of ['203.0.113.77', '203.0.113.78', '203.0.113.79']) await client.sendCommand(['XADD', 'asterisk-guard:{fleet}:bans', '*', 'op', 'unban', 'node', 'evil', 'prefix', prefix]);
+    await client.quit();
+    await until(() => !banned(c, '203.0.113.79'), "the fleet's own ban lifted");
+    expect(banned(c, '203.0.113.77')).toBe(true);
+    expect(banned(c, '203.0.113.78')).toBe(true);
+    expect(c.troubles.filter((t) => t === 'fleet-unban-refused')).toHaveLength(2);
   });
 
   it("never applies a fleet ban over a node's own allow-list", async () => {

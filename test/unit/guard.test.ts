@@ -47,7 +47,7 @@ describe('Guard (the admin socket’s facade)', () => {
     const { guard } = setup('{}', ':memory:', { node: 'pbx-a', link, unbanEverywhere: (prefix) => everywhere.push(prefix.text) });
     await guard.ban({ cmd: 'ban', prefix: p('203.0.113.9') });
     await guard.ban({ cmd: 'ban', prefix: p('203.0.113.10') });
-    expect(await guard.unban({ cmd: 'unban', prefix: p('203.0.113.9') })).toMatchObject({ fleet: 'on every node of the fleet' });
+    expect(await guard.unban({ cmd: 'unban', prefix: p('203.0.113.9') })).toMatchObject({ fleet: 'on every node of the fleet, but where an admin or an import banned it (unban it there)' });
     expect(await guard.unban({ cmd: 'unban', prefix: p('203.0.113.10'), local: true })).toMatchObject({ fleet: 'on pbx-a only' });
     expect(everywhere).toEqual(['203.0.113.9']);
     expect(guard.status({ cmd: 'status' }).fleet).toEqual({ node: 'pbx-a', connected: true, outbox: 0, published: 0, applied: 0, refused: 0 });
