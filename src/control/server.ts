@@ -9,6 +9,12 @@ import { MAX_REQUEST_BYTES, parseRequest, RowStream, type Request, type Response
 /** Rows per line of a streamed answer: ~10 KB, well under a millisecond of work between turns of the event loop (1,000 took 5 ms: benchmark 7). */
 const ROWS_PER_LINE = 100;
 
+/**
+ * Admin connections served at once. Each may hold up to MAX_REQUEST_BYTES of a request not yet
+ * ended: 100 clients sending 4 MB lines took 1.59 GB (issue 24). The CLI opens one at a time.
+ */
+export const MAX_CONNECTIONS = 16;
+
 export type Handler = (request: Request) => Promise<unknown>;
 
 /**
@@ -18,6 +24,7 @@ export type Handler = (request: Request) => Promise<unknown>;
  */
 export class ControlServer {
   private server: net.Server | undefined;
+  private connections = 0;
 
   constructor(
     private readonly socketPath: string,
@@ -51,9 +58,16 @@ export class ControlServer {
   }
 
   private serve(socket: net.Socket): void {
+    socket.on('error', () => {});
+    if (this.connections >= MAX_CONNECTIONS) {
+      this.reply(socket, { ok: false, error: { code: 'AG_ERR_CONTROL_REQUEST', message: `${MAX_CONNECTIONS} admin connections are open already; try again when one has ended` } });
+      socket.end();
+      return;
+    }
+    this.connections++;
+    socket.once('close', () => this.connections--);
     let buffer = '';
     socket.setEncoding('utf8');
-    socket.on('error', () => {});
     socket.on('data', (chunk: string) => {
       buffer += chunk;
       if (buffer.length > MAX_REQUEST_BYTES) {

@@ -202,6 +202,9 @@ export function parseIpPrefix(input: string): ParseResult<IpPrefix> {
   const length = Number(lenText);
   const full = parsed.family === 4 ? 32 : 128;
   if (length > full) return fail(`prefix length ${length} exceeds ${full} in ${JSON.stringify(input)}`);
+  // An IPv4-mapped range is its IPv4 self, as a mapped address is: `::ffff:0:0/96` is 0.0.0.0/0
+  // (refused as too wide), never a v6 ban that passes the checks and matches nothing.
+  if (parsed.family === 6 && length >= 96 && V4_MAPPED_HEAD.every((x, i) => parsed.bytes[i] === x)) return { ok: true, value: makePrefix(4, parsed.bytes.slice(12), length - 96) };
   return { ok: true, value: makePrefix(parsed.family, parsed.bytes, length) };
 }
 

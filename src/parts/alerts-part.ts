@@ -22,6 +22,9 @@ export function alertsPart(ctx: DaemonContext): Part {
     async stop() {
       await Promise.race([notifier.flush(), clock.sleep(DELIVERY_BUDGET_MS)]);
     },
+    // The channels are swapped live; the retry delays and the digest interval are the
+    // notifier's own clock, set at start.
+    restartOnly: (running, next) => (['retries', 'digest_interval'] as const).filter((k) => JSON.stringify(running.alerts[k]) !== JSON.stringify(next.alerts[k])).map((k) => `alerts.${k}`),
     reload: (c) => notifier.setChannels(buildChannels(c)),
     metrics: () => alertMetrics(notifier.stats),
   };

@@ -43,7 +43,11 @@ function isSpecialAddress(ip: IpPrefix): boolean {
  * sender, the AMI host, the PBX's own addresses learned from LocalAddress). The policy asks
  * whether an address is covered; the ban ledger refuses any ban that overlaps either list.
  */
+/** Own addresses learned from LocalAddress, at most. */
+export const MAX_OWN_ADDRESSES = 64;
+
 export class NeverBan {
+  private learned = 0;
   private allowList: PrefixList;
   private readonly spared: PrefixList;
   /** Trunks Asterisk identifies by address (pjsip.conf `identify`): prefix text → where. */
@@ -74,9 +78,16 @@ export class NeverBan {
     return this.allowList.remove(prefix);
   }
 
-  /** The PBX's own address, seen as an event's LocalAddress. */
-  learnOwn(ip: IpPrefix): void {
+  /**
+   * The PBX's own address, seen as an event's LocalAddress; false once MAX_OWN_ADDRESSES are
+   * known (a PBX has a few: a peer sending 50,000 made every event scan them, 380 µs each).
+   */
+  learnOwn(ip: IpPrefix): boolean {
+    if (this.spared.match(ip) !== undefined) return true;
+    if (this.learned >= MAX_OWN_ADDRESSES) return false;
+    this.learned++;
     this.spared.add(ip);
+    return true;
   }
 
   /** Is the address on either list (it is then never scored)? */

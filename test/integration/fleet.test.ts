@@ -35,12 +35,13 @@ interface Node {
   readonly stop: () => Promise<void>;
   readonly unbanEverywhere: (prefix: IpPrefix) => void;
   readonly troubles: string[];
+  readonly notApplied: () => number;
 }
 
 let redis: LabRedis;
 const nodes = new Map<string, Node>();
 
-async function startNode(name: string, allow: readonly string[] = [], storeFile = ':memory:', linked = true): Promise<Node> {
+async function startNode(name: string, allow: readonly string[] = [], storeFile = ':memory:', linked = true, nodeLog = log): Promise<Node> {
   const config = parseConfig(`fleet: { redis: '${redis.url}', node: ${name} }\npolicy: { allow: [${allow.join(', ')}] }`, `${name}.yaml`);
   const bus = decisionBus();
   const enforcer = new Enforcer(new DryRunDriver(log), bus, log, { clock: systemClock, retryBaseMs: 10, retryMaxMs: 100, conntrackAttempts: 1 });
@@ -48,7 +49,7 @@ async function startNode(name: string, allow: readonly string[] = [], storeFile 
   const troubles: string[] = [];
   bus.on('trouble', (t) => troubles.push(t.kind));
   const store = Store.open(storeFile);
-  const fleet = wireFleet(config, { ...core, store, bus, clock: systemClock, log });
+  const fleet = wireFleet(config, { ...core, store, bus, clock: systemClock, log: nodeLog });
   const node = {
     name,
     core,
@@ -59,6 +60,7 @@ async function startNode(name: string, allow: readonly string[] = [], storeFile 
       store.close();
     },
     troubles,
+    notApplied: () => fleet.notApplied,
   };
   nodes.set(name, node);
   if (linked) await until(() => fleet.link.connected && fleet.scores.ready, `${name} linked`);
@@ -127,6 +129,19 @@ describe('fleet over Redis', () => {
     await until(() => banned(c!, '198.51.100.7'), 'the ban on C');
     await new Promise((r) => setTimeout(r, 100));
     expect(banned(b!, '198.51.100.7')).toBe(false);
+  });
+
+  it('logs a sample of the fleet bans it does not apply, and counts the rest (issue 24)', async () => {
+    const lines: string[] = [];
+    const e = await startNode('pbx-e', ['198.51.100.0/24'], ':memory:', true, pino({ level: 'info' }, { write: (l: string) => void lines.push(l) }));
+    const client = createClient({ url: redis.url });
+    await client.connect();
+    for (let i = 1; i <= 60; i++) await client.sendCommand(['XADD', 'asterisk-guard:{fleet}:bans', '*', 'op', 'ban', 'node', 'noisy', 'prefix', `198.51.100.${i}`, 'until', 'permanent', 'reason', 'x']);
+    await client.quit();
+    await until(() => e.notApplied() >= 60, 'all 60 counted');
+    expect(lines.filter((l) => l.includes('not applied here'))).toHaveLength(20);
+    await e.stop();
+    nodes.delete('pbx-e');
   });
 
   it('gives a node that was away every ban decided meanwhile, within a second of its return', async () => {

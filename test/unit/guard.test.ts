@@ -53,6 +53,12 @@ describe('Guard (the admin socket’s facade)', () => {
     expect(guard.status({ cmd: 'status' }).fleet).toEqual({ node: 'pbx-a', connected: true, outbox: 0, published: 0, applied: 0, refused: 0 });
   });
 
+  it('refuses ::ffff:0:0/96 even with --force: it is 0.0.0.0/0 (issue 24)', async () => {
+    const { guard, changes } = setup();
+    await expect(guard.ban({ cmd: 'ban', prefix: p('::ffff:0:0/96'), force: true })).rejects.toThrow(/0\.0\.0\.0\/0/);
+    expect(changes).toEqual([]);
+  });
+
   it('refuses a ban overlapping the allow-list and an unban of what is not banned, changing nothing', async () => {
     const { guard, changes } = setup('policy: { allow: [198.51.100.10] }');
     await expect(guard.ban({ cmd: 'ban', prefix: p('198.51.100.0/24'), for: undefined })).rejects.toThrow(/198\.51\.100\.0\/24 is allow-listed \(198\.51\.100\.10\): it is never banned; disallow it first/);

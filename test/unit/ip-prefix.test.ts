@@ -8,6 +8,17 @@ const ok = (text: string) => {
   return r.value;
 };
 
+describe('IPv4-mapped prefixes (issue 24)', () => {
+  it.each([
+    ['::ffff:0:0/96', '0.0.0.0/0'],
+    ['::ffff:203.0.113.0/120', '203.0.113.0/24'],
+    ['::ffff:203.0.113.7/128', '203.0.113.7'],
+  ])('reads %s as its IPv4 self, %s', (input, text) => {
+    const r = parseIpPrefix(input);
+    expect(r.ok && r.value.family === 4 && r.value.text).toBe(text);
+  });
+});
+
 describe('parseIpAddress', () => {
   it.each([
     ['203.0.113.5', '203.0.113.5', 4],

@@ -7,7 +7,7 @@ import { parseConfig } from '../../src/config/load.js';
 import { buildCore } from '../../src/core.js';
 import { describeRefusal, isRefusal } from '../../src/ledger/ban-ledger.js';
 import { createLogger } from '../../src/log.js';
-import { NeverBan } from '../../src/policy/never-ban.js';
+import { MAX_OWN_ADDRESSES, NeverBan } from '../../src/policy/never-ban.js';
 import { event } from '../support/events.js';
 import { prefix as p } from '../support/prefix.js';
 
@@ -67,5 +67,18 @@ describe('trunks Asterisk identifies by address (pjsip.conf identify)', () => {
     expect(isRefusal(r) && describeRefusal(r)).toBe('203.0.113.0/24 is never banned (203.0.113.0/28: a trunk Asterisk identifies by address, pjsip.conf [itsp-identify]): it is never banned');
     expect(found.endpoints).toEqual(['itsp']);
     expect(readIdentifiedAddresses(path.join(dir, 'nowhere'))).toEqual({ addresses: [], hostnames: [], endpoints: [] });
+  });
+});
+
+describe('own addresses learned from LocalAddress (issue 24)', () => {
+  it('learns at most MAX_OWN_ADDRESSES: a peer sending thousands cannot make every event scan them, nor spare them all', () => {
+    const never = new NeverBan([], []);
+    const address = (i: number) => p(`198.18.${i >> 8}.${i & 255}`);
+    for (let i = 0; i < 1000; i++) never.learnOwn(address(i));
+    expect(never.covers(address(0))).toBe(true);
+    expect(never.covers(address(MAX_OWN_ADDRESSES - 1))).toBe(true);
+    expect(never.covers(address(MAX_OWN_ADDRESSES))).toBe(false);
+    // One already known is known again, whatever the count.
+    expect(never.learnOwn(address(1))).toBe(true);
   });
 });

@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
+import type { Core } from '../../src/core.js';
+import { decisionBus } from '../../src/effects/bus.js';
+import { createLogger } from '../../src/log.js';
 import { Metrics } from '../../src/metrics/metrics.js';
+import { alertsPart } from '../../src/parts/alerts-part.js';
+import { ManualClock } from '../support/manual-clock.js';
 import { changedSections, offPart, reloadParts, startParts, statusOf, stopParts, type Part } from '../../src/parts/part.js';
 
 // The daemon's life as a list of parts (src/service.ts): what the list guarantees, whatever the
@@ -20,6 +25,18 @@ function recorder() {
   });
   return { said, part };
 }
+
+describe('the alerts part', () => {
+  it('names alerts.retries and alerts.digest_interval as needing a restart, and swaps channels live (issue 24)', async () => {
+    const running = parseConfig('{}', 'running');
+    const next = parseConfig('alerts: { retries: [1s], digest_interval: 5m, channels: [{ type: webhook, url: "http://127.0.0.1:9/x" }] }', 'next');
+    const ctx = { log: createLogger('silent', 'stderr'), clock: new ManualClock(), bus: decisionBus(), core: {} as Core, config: () => running };
+    const { needRestart, applied } = await reloadParts([alertsPart(ctx)], running, next);
+    expect(needRestart).toEqual(['alerts.retries', 'alerts.digest_interval']);
+    expect(applied.alerts.channels).toHaveLength(1);
+    expect(applied.alerts.retries).toEqual(running.alerts.retries);
+  });
+});
 
 describe('parts', () => {
   it('start in order and stop in reverse', async () => {
