@@ -279,7 +279,8 @@ export async function rangeSwarmScenario(lab: Lab, say: Say, split?: (s: SwarmSp
   // goal (≤ 20: 14-20 in the demo runs of docs/benchmarks.md) depends on how loaded the machine
   // is: the demo prints it met or missed rather than failing on a busy CI machine.
   check(guesses < 171, `${guesses} guesses reached Asterisk from the /24 swarm, no fewer than before range scores`);
-  return `${guesses} guesses reached Asterisk before the /24 was banned (goal ≤ 20: ${guesses <= 20 ? 'met' : 'missed'}; 171 before)`;
+  // The goal is over ten runs (`npm run swarm-runs`): one run says where it falls.
+  return `${guesses} guesses reached Asterisk before the /24 was banned (goal over ten runs: median ≤ 20, none over 40; this run ${guesses <= 20 ? '≤ 20' : guesses <= 40 ? '≤ 40' : 'over 40'}; 171 before)`;
 }
 
 export async function siegeScenario(lab: Lab, say: Say, counted?: (guesses: number) => void): Promise<string> {

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import os from 'node:os';
 import { GuardError } from '../errors.js';
 
 export interface CommandResult {
@@ -11,9 +12,20 @@ export interface CommandResult {
 export interface CommandRunner {
   /** Words put before every command (`ip netns exec NS`), for long-lived processes too. */
   readonly prefix: readonly string[];
-  /** `signal`: aborting it kills the program (SIGKILL); the result then says `aborted`. */
-  run(command: string, args: readonly string[], input?: string, signal?: AbortSignal): Promise<CommandResult>;
+  /**
+   * `signal`: aborting it kills the program (SIGKILL); the result then says `aborted`.
+   * `background`: bulk work after the fact (a conntrack walk), run below the daemon's priority.
+   */
+  run(command: string, args: readonly string[], input?: string, signal?: AbortSignal, background?: boolean): Promise<CommandResult>;
 }
+
+/**
+ * How much lower than the daemon a background command runs (nice levels). The unit runs the
+ * daemon at Nice=-10 and its children inherited it: under a swarm, four conntrack walks of the
+ * whole table (~10 ms of kernel time each) took the CPU from the next ban's nft commit, 30-50 ms
+ * instead of 2-3 (demo scenario 11). The drop is what must not wait; the flush comes after it.
+ */
+const BACKGROUND_NICE = 10;
 
 const TIMEOUT_MS = 30_000;
 
@@ -25,10 +37,11 @@ const TIMEOUT_MS = 30_000;
 export function processRunner(prefix: readonly string[] = []): CommandRunner {
   return {
     prefix,
-    run(command, args, input, signal) {
+    run(command, args, input, signal, background = false) {
       const [file, ...rest] = [...prefix, command, ...args];
       return new Promise((resolve, reject) => {
         const child = spawn(file!, rest, { stdio: ['pipe', 'pipe', 'pipe'], timeout: TIMEOUT_MS });
+        if (background && child.pid !== undefined) lowerPriority(child.pid);
         let stdout = '';
         let stderr = '';
         child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
@@ -68,4 +81,12 @@ export function commandFailure(command: string, args: readonly string[], result:
     'AG_ERR_FIREWALL_COMMAND',
     `${command} ${args.join(' ')} exited ${result.exitCode}: ${detail || 'no output'}`,
   );
+}
+
+function lowerPriority(pid: number): void {
+  try {
+    os.setPriority(pid, Math.min(19, os.getPriority() + BACKGROUND_NICE));
+  } catch {
+    // Gone already, or not ours to change: it runs at the daemon's priority, as before.
+  }
 }

@@ -142,7 +142,7 @@ export class NftablesDriver implements FirewallDriver {
     // (about 10 ms with 262,144 buckets, whatever the namespace holds), so the enforcer asks
     // for the attack's own flows first, alone: two dumps side by side took twice as long.
     const args = ['-D', '-f', prefix.family === 4 ? 'ipv4' : 'ipv6', direction === 'from' ? '--orig-src' : '--orig-dst', prefix.text];
-    const result = await this.runner.run('conntrack', args, undefined, signal);
+    const result = await this.runner.run('conntrack', args, undefined, signal, true);
     if (!conntrackDeleted(result)) throw commandFailure('conntrack', args, result);
   }
 
