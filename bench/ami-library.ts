@@ -1,12 +1,12 @@
 // Judges the design card's `asterisk-manager` (0.2.0) against the AMI requirements of issue 2,
 // next to our own client, on one loopback AMI peer that speaks the real protocol bytes of
 // test/fixtures. Prints the measurements; docs/decisions.md records them.
-import net from 'node:net';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
 import { AmiFrameDecoder } from '../src/ami/frame-decoder.js';
 import { AmiClient } from '../src/ami/client.js';
+import { amiPeer as peer } from './ami-peer.js';
 
 const require = createRequire(import.meta.url);
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -14,54 +14,8 @@ const Manager = require('asterisk-manager') as (port: number, host: string, user
 
 const capture = readFileSync(new URL('../../test/fixtures/ami-asterisk22-mixed.raw', import.meta.url));
 const text = capture.toString('utf8');
-const banner = 'Asterisk Call Manager/11.0.0\r\n';
 const eventsText = text.slice(text.indexOf('Event: ChallengeSent'));
 const eventCount = (eventsText.match(/^Event: /gm) ?? []).length;
-
-type Behaviour = 'accept' | 'refuse' | 'silent-after-login';
-
-/** A loopback AMI peer: banner, answer to Login (accept or refuse), events, Pings (or silence). */
-function peer(behaviour: Behaviour, events: string, port = 0): Promise<{ port: number; close: () => void }> {
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((s) => {
-    sockets.add(s);
-    s.on('error', () => {});
-    s.write(banner);
-    let buf = '';
-    let loggedIn = false;
-    s.on('data', (d) => {
-      buf += d.toString();
-      let end: number;
-      while ((end = buf.indexOf('\r\n\r\n')) !== -1) {
-        const action = buf.slice(0, end);
-        buf = buf.slice(end + 4);
-        const id = /ActionID: (.*)/i.exec(action)?.[1] ?? '';
-        if (/Action: login/i.test(action)) {
-          if (behaviour === 'refuse') s.write(`Response: Error\r\nActionID: ${id}\r\nMessage: Authentication failed\r\n\r\n`);
-          else {
-            s.write(`Response: Success\r\nActionID: ${id}\r\nMessage: Authentication accepted\r\n\r\n`);
-            loggedIn = true;
-            if (events) s.write(events);
-          }
-        } else if (/Action: ping/i.test(action) && behaviour !== 'silent-after-login') {
-          s.write(`Response: Success\r\nActionID: ${id}\r\nPing: Pong\r\n\r\n`);
-        }
-      }
-      void loggedIn;
-    });
-  });
-  return new Promise((resolve) =>
-    server.listen(port, '127.0.0.1', () =>
-      resolve({
-        port: (server.address() as net.AddressInfo).port,
-        close: () => {
-          for (const s of sockets) s.destroy();
-          server.close();
-        },
-      }),
-    ),
-  );
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -5,10 +5,10 @@
 // security events over AMI (a local AMI peer answering in Asterisk's format).
 import { execa, type ResultPromise } from 'execa';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { amiPeer } from './ami-peer.js';
 
 const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
 /** The V8 flags of the daemon's own command line: its shebang's (install-service writes the same into the unit). */
@@ -36,29 +36,6 @@ const address = (n: number) => {
   const a = 0xc6120000 + n;
   return `${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}`;
 };
-
-/** An AMI peer that logs anyone in, answers Ping, and sends what `events` is given. */
-async function amiPeer(): Promise<{ port: number; send: (text: string) => void; close: () => void }> {
-  let client: net.Socket | undefined;
-  const server = net.createServer((socket) => {
-    client = socket;
-    socket.write('Asterisk Call Manager/9.0.0\r\n');
-    let buffer = '';
-    socket.on('data', (chunk) => {
-      buffer += chunk.toString('utf8');
-      for (let end = buffer.indexOf('\r\n\r\n'); end !== -1; end = buffer.indexOf('\r\n\r\n')) {
-        const action = buffer.slice(0, end);
-        buffer = buffer.slice(end + 4);
-        const id = /ActionID: (.*)/i.exec(action)?.[1] ?? '';
-        if (/Action: Login/i.test(action)) socket.write(`Response: Success\r\nActionID: ${id}\r\nMessage: Authentication accepted\r\n\r\n`);
-        else socket.write(`Response: Success\r\nActionID: ${id}\r\nPing: Pong\r\n\r\n`);
-      }
-    });
-    socket.on('error', () => {});
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { port: (server.address() as net.AddressInfo).port, send: (text) => client?.write(text), close: () => server.close() };
-}
 
 function invalidAccount(n: number): string {
   return `Event: InvalidAccountID\r\nPrivilege: security,all\r\nEventTV: 2026-12-04T10:00:00.000+0000\r\nSeverity: Error\r\nService: PJSIP\r\nEventVersion: 1\r\nAccountID: bench\r\nSessionID: 0x${n.toString(16)}\r\nLocalAddress: IPV4/UDP/192.0.2.1/5060\r\nRemoteAddress: IPV4/UDP/${address(n)}/5060\r\n\r\n`;
@@ -118,7 +95,7 @@ async function settled(d: Daemon, bans: number, baselineMb: number): Promise<Dae
 }
 
 export async function runDaemonMemoryBench(): Promise<DaemonMemoryResults> {
-  const ami = await amiPeer();
+  const ami = await amiPeer('accept', '');
   try {
     const imports = await Daemon.start(mkdtempSync(path.join(tmpdir(), 'ag-dmem-')), ami.port);
     await imports.import(0, 1000);

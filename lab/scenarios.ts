@@ -228,6 +228,8 @@ function swarmGuesses(lab: Lab, swarm: Swarm, since: number): number {
 
 /** A swarm's failures as Asterisk timed them (EventTV), against the range ban that stopped it. */
 export interface SwarmSplit {
+  /** All of them: the swarm's failed guesses that reached Asterisk. */
+  readonly guesses: number;
   /** Up to and including the failure the ban was decided on (the range threshold's worth). */
   readonly toDecidingEvent: number;
   /** After that failure, before the guard had it: AMI's delivery. */
@@ -250,6 +252,7 @@ function swarmSplit(lab: Lab, swarm: Swarm, ban: LogLine, since: number): SwarmS
   const commit = arrival + ((ban['latency_ms'] as { kernel: number }).kernel ?? 0);
   const count = (from: number, to: number) => times.filter((t) => t > from && t <= to).length;
   return {
+    guesses: times.length,
     toDecidingEvent: times.filter((t) => t <= deciding).length,
     amiDelivery: count(deciding, arrival),
     toCommit: count(arrival, commit),
@@ -263,16 +266,16 @@ function describeSplit(s: SwarmSplit): string {
   return `${s.toDecidingEvent} up to the deciding failure, ${s.amiDelivery} while AMI delivered it (${s.amiMs} ms), ${s.toCommit} while the drop was committed (${s.commitMs} ms after the failure), ${s.afterCommit} after (already inside Asterisk)`;
 }
 
-export async function rangeSwarmScenario(lab: Lab, say: Say, split?: (s: SwarmSplit & { guesses: number }) => void): Promise<string> {
+export async function rangeSwarmScenario(lab: Lab, say: Say, split?: (s: SwarmSplit) => void): Promise<string> {
   const from = lab.guard!.lines.length;
   const since = Date.now();
   say(`40 sources in 198.18.7.0/24 guess account 1001's password round robin, about 2,000 guesses a second, each under the threshold on its own`);
   const attack = lab.swarmGuess('swarm4', '1001', 20, 20);
   const ban = await banOf(lab, '198.18.7.0/24', from);
   await attack;
-  const guesses = swarmGuesses(lab, 'swarm4', since);
   const where = swarmSplit(lab, 'swarm4', ban, since);
-  split?.({ ...where, guesses });
+  const { guesses } = where;
+  split?.(where);
   say(`banned 198.18.7.0/24 by its range score: ${latency(ban)}; failed guesses that reached Asterisk from the 40: ${guesses} (171 before range scores)`);
   say(`where they fell: ${describeSplit(where)}`);
   // What must hold: the /24 is banned as one, with far fewer guesses than before. The issue's

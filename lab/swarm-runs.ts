@@ -20,7 +20,7 @@ const say = (line: string) => {
 const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
 
 const lab = await Lab.up({ prefix: 'agsw', cacheDir: process.env['AG_LAB_CACHE'], say });
-const splits: Array<SwarmSplit & { guesses: number }> = [];
+const splits: SwarmSplit[] = [];
 const sieges: number[] = [];
 let current = 'none';
 const phone = phoneLoop(lab, say, () => current);

@@ -2,7 +2,7 @@ import { logDecisions } from '../effects/log-decisions.js';
 import { sendAlerts } from '../effects/send-alerts.js';
 import { buildChannels } from '../notify/build-channels.js';
 import { Notifier } from '../notify/notifier.js';
-import type { DaemonContext, MetricFamily, Part } from './part.js';
+import { changedKeys, type DaemonContext, type MetricFamily, type Part } from './part.js';
 
 /** How long a stop waits for alerts still being delivered. */
 const DELIVERY_BUDGET_MS = 5000;
@@ -24,7 +24,7 @@ export function alertsPart(ctx: DaemonContext): Part {
     },
     // The channels are swapped live; the retry delays and the digest interval are the
     // notifier's own clock, set at start.
-    restartOnly: (running, next) => (['retries', 'digest_interval'] as const).filter((k) => JSON.stringify(running.alerts[k]) !== JSON.stringify(next.alerts[k])).map((k) => `alerts.${k}`),
+    restartOnly: (running, next) => changedKeys(running, next, ['alerts.retries', 'alerts.digest_interval']),
     reload: (c) => notifier.setChannels(buildChannels(c)),
     metrics: () => alertMetrics(notifier.stats),
   };

@@ -3,7 +3,7 @@ import { Canary, type CanaryState } from '../ami/canary.js';
 import { AmiClient } from '../ami/client.js';
 import type { resolveAmiOptions } from '../ami/settings.js';
 import type { Config } from '../config/schema.js';
-import { changedSections, type DaemonContext, type MetricFamily, type Part, type PartCheck } from './part.js';
+import { changedKeys, type DaemonContext, type MetricFamily, type Part, type PartCheck } from './part.js';
 import type { PolicyPart } from './policy-part.js';
 
 export interface AmiPartOptions {
@@ -74,7 +74,7 @@ export function amiPart(ctx: DaemonContext, amiOptions: ReturnType<typeof resolv
       await ami.stop();
     },
     restartOnly(running, next) {
-      const keys = changedSections(running, next, ['ami', 'canary']);
+      const keys = changedKeys(running, next, ['ami', 'canary']);
       // Turning the toll-fraud guard on or off changes the AMI login's event classes.
       if ((running.fraud === undefined) !== (next.fraud === undefined)) keys.push('fraud');
       return keys;

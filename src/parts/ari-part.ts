@@ -1,6 +1,6 @@
 import { buildHangup } from '../ari/build-hangup.js';
 import { hangUpCalls } from '../effects/hang-up-calls.js';
-import { changedSections, type DaemonContext, type Part } from './part.js';
+import { changedKeys, type DaemonContext, type Part } from './part.js';
 
 /** ARI: the live calls of a banned source are hung up (an `ari:` section turns it on). */
 export function ariPart(ctx: DaemonContext): Part {
@@ -15,6 +15,6 @@ export function ariPart(ctx: DaemonContext): Part {
         (e: unknown) => log.warn({ err: e }, `ARI does not answer yet (tried again at each ban): ${(e as Error).message}`),
       );
     },
-    restartOnly: (running, next) => changedSections(running, next, ['ari']),
+    restartOnly: (running, next) => changedKeys(running, next, ['ari']),
   };
 }

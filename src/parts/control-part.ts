@@ -1,6 +1,6 @@
 import { Guard, guardHandler, type GuardDeps } from '../control/guard.js';
 import { ControlServer } from '../control/server.js';
-import { changedSections, type DaemonContext, type Part } from './part.js';
+import { changedKeys, type DaemonContext, type Part } from './part.js';
 
 /**
  * The admin socket and the `Guard` facade behind it (the CLI's commands). Listening before any
@@ -14,6 +14,6 @@ export function controlPart(ctx: DaemonContext, deps: Omit<GuardDeps, keyof Daem
     guard,
     start: () => server.listen(),
     stop: () => server.close(),
-    restartOnly: (running, next) => changedSections(running, next, ['control']),
+    restartOnly: (running, next) => changedKeys(running, next, ['control']),
   };
 }

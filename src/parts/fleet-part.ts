@@ -1,7 +1,7 @@
 import { wireFleet } from '../fleet/wire-fleet.js';
 import type { IpPrefix } from '../net/ip-prefix.js';
 import type { Store } from '../store/store.js';
-import { changedSections, type DaemonContext, type MetricFamily, type Part, type PartCheck } from './part.js';
+import { changedKeys, type DaemonContext, type MetricFamily, type Part, type PartCheck } from './part.js';
 
 export interface FleetPart extends Part {
   readonly node: string;
@@ -30,7 +30,7 @@ export function fleetPart(ctx: DaemonContext, store: Store): FleetPart {
       await wired?.stop();
     },
     unbanEverywhere: (prefix) => wired?.unbanEverywhere(prefix),
-    restartOnly: (running, next) => changedSections(running, next, ['fleet']),
+    restartOnly: (running, next) => changedKeys(running, next, ['fleet']),
     status: () => ({ fleet: wired ? { ...fleetStatus(node, wired.link), unbans_refused: wired.unbansRefused, not_applied: wired.notApplied } : null }),
     checks: () => (wired ? fleetCheck(fleetStatus(node, wired.link)) : []),
     metrics: () => (wired ? fleetMetrics(wired.link) : []),

@@ -5,7 +5,7 @@ import { Enforcer } from '../enforce/enforcer.js';
 import { TableWatch } from '../enforce/table-watch.js';
 import type { IpPrefix } from '../net/ip-prefix.js';
 import type { Store, StoredBan } from '../store/store.js';
-import { changedSections, type DaemonContext, type MetricFamily, type Part, type PartCheck } from './part.js';
+import { changedKeys, type DaemonContext, type MetricFamily, type Part, type PartCheck } from './part.js';
 
 /** How long a stop waits for kernel updates in flight. */
 const FLUSH_BUDGET_MS = 2000;
@@ -73,7 +73,7 @@ export function kernelPart(ctx: DaemonContext, enforcer: Enforcer, store: Store)
       await enforcer.finish(FLUSH_BUDGET_MS);
       enforcer.stop();
     },
-    restartOnly: (running, next) => changedSections(running, next, ['firewall']),
+    restartOnly: (running, next) => changedKeys(running, next, ['firewall']),
     reload: (c) => syncAllowed(enforcer, allowed(c)),
     status: () => ({
       firewall: { driver: enforcer.driverName, committed: enforcer.stats.committed, errors: enforcer.stats.firewallErrors },

@@ -1,5 +1,5 @@
 import type { Server } from 'node:http';
-import { changedSections, type DaemonContext, type MetricFamily, type Part } from './part.js';
+import { changedKeys, type DaemonContext, type MetricFamily, type Part } from './part.js';
 
 /**
  * Prometheus metrics of every part on the list before it (`metrics.enabled`). prom-client is
@@ -22,6 +22,6 @@ export function metricsPart(ctx: DaemonContext, families: () => readonly MetricF
     async stop() {
       server?.close();
     },
-    restartOnly: (running, next) => changedSections(running, next, ['metrics']),
+    restartOnly: (running, next) => changedKeys(running, next, ['metrics']),
   };
 }

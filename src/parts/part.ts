@@ -48,9 +48,9 @@ export interface Part {
   metrics?(): readonly MetricFamily[];
 }
 
-/** The sections of `config` named by `keys` whose value differs in `next`. */
-export function changedSections(running: Config, next: Config, keys: readonly (keyof Config)[]): string[] {
-  return keys.filter((k) => JSON.stringify(running[k]) !== JSON.stringify(next[k]));
+/** The config keys (sections or dotted paths) named whose value differs in `next`. */
+export function changedKeys(running: Config, next: Config, keys: readonly string[]): string[] {
+  return keys.filter((k) => JSON.stringify(valueAt(running, k.split('.'))) !== JSON.stringify(valueAt(next, k.split('.'))));
 }
 
 /** Starts the parts in order; on a failure, stops the ones started (and the one failing) in reverse, then rethrows. */
@@ -121,5 +121,5 @@ export interface DaemonContext {
  */
 export function offPart(name: string, sections: readonly (keyof Config)[]): Part {
   const status = Object.fromEntries(sections.map((k) => [k, null]));
-  return { name, status: () => status, restartOnly: (running, next) => changedSections(running, next, sections) };
+  return { name, status: () => status, restartOnly: (running, next) => changedKeys(running, next, sections) };
 }

@@ -6,7 +6,7 @@ import { ledgerConfig, policyConfig, rangeScoringConfig, scoringConfig, type Cor
 import type { Decision } from '../policy/decision.js';
 import type { Store } from '../store/store.js';
 import type { Clock } from '../time/clock.js';
-import type { DaemonContext, MetricFamily, Part } from './part.js';
+import { changedKeys, type DaemonContext, type MetricFamily, type Part } from './part.js';
 
 /** How often the event rate is taken and time alone decides (a siege that went quiet ends). */
 const TICK_MS = 5000;
@@ -73,7 +73,7 @@ export function policyPart(ctx: DaemonContext, store: Store): PolicyPart {
       clearInterval(timer);
     },
     // The scoreboard is sized once, at start.
-    restartOnly: (running, next) => (running.detect.max_sources !== next.detect.max_sources ? ['detect.max_sources'] : []),
+    restartOnly: (running, next) => changedKeys(running, next, ['detect.max_sources']),
     reload(c) {
       policy.reconfigure(policyConfig(c));
       policy.neverBan.setAllowList([...c.policy.allow, ...store.allowed()]);

@@ -2,7 +2,7 @@ import { recordInStore } from '../effects/record-in-store.js';
 import { Persister } from '../store/persister.js';
 import { StoreKeeper } from '../store/store-keeper.js';
 import { Store } from '../store/store.js';
-import { changedSections, type DaemonContext, type Part } from './part.js';
+import { changedKeys, type DaemonContext, type Part } from './part.js';
 
 /** The state database: bans, history, audit, trust. Every change on the bus is recorded in it. */
 export interface StorePart extends Part {
@@ -42,7 +42,7 @@ export function storePart(ctx: DaemonContext): StorePart {
     name: 'store',
     store,
     persister,
-    restartOnly: (running, next) => changedSections(running, next, ['store']),
+    restartOnly: (running, next) => changedKeys(running, next, ['store']),
     status: () => storeStatus(store, persister),
     // Subscribed at start, not when built: the toll-fraud part cuts a call before anything records it.
     async start() {

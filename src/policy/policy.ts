@@ -146,7 +146,9 @@ export class Policy {
       if (d === undefined) continue;
       out = this.collect(out, d);
       // A rule may decide several things (a siege starts: its first sources banned, an alert).
-      for (const one of Array.isArray(d) ? (d as readonly Decision[]) : [d as Decision]) if (one.action === 'ban') f.banned = one;
+      if (!Array.isArray(d)) {
+        if ((d as Decision).action === 'ban') f.banned = d as BanDecision;
+      } else for (const one of d as readonly Decision[]) if (one.action === 'ban') f.banned = one;
     }
     if (this.sieges.size > 0) for (const ended of this.sieges.endQuiet(event.time, this.tools)) out = this.collect(out, ended);
     if (this.onUnbannedFailure !== undefined && f.banned === undefined && mayBanSource(f)) this.onUnbannedFailure(f);

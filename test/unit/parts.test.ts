@@ -6,7 +6,7 @@ import { createLogger } from '../../src/log.js';
 import { Metrics } from '../../src/metrics/metrics.js';
 import { alertsPart } from '../../src/parts/alerts-part.js';
 import { ManualClock } from '../support/manual-clock.js';
-import { changedSections, offPart, reloadParts, startParts, statusOf, stopParts, type Part } from '../../src/parts/part.js';
+import { changedKeys, offPart, reloadParts, startParts, statusOf, stopParts, type Part } from '../../src/parts/part.js';
 
 // The daemon's life as a list of parts (src/service.ts): what the list guarantees, whatever the
 // parts are. A made-up part stands for the next one added.
@@ -85,7 +85,7 @@ describe('parts', () => {
     const next = parseConfig('detect: { threshold: 8, max_sources: 5000 }\nami: { secret: new }', 'next');
     const seen: Array<{ threshold: number; maxSources: number; secret: string | undefined }> = [];
     const parts: Part[] = [
-      { name: 'ami', restartOnly: (r, n) => changedSections(r, n, ['ami']) },
+      { name: 'ami', restartOnly: (r, n) => changedKeys(r, n, ['ami']) },
       { name: 'scores', restartOnly: (r, n) => (r.detect.max_sources !== n.detect.max_sources ? ['detect.max_sources'] : []) },
       { name: 'a new part', reload: (c) => void seen.push({ threshold: c.detect.threshold, maxSources: c.detect.max_sources, secret: c.ami.secret }) },
     ];

@@ -5,37 +5,33 @@ import { mayBanSource, type Decided, type Failure, type RuleTools } from './rule
 /** Accounts tracked at once; the least recently failed go first. */
 const MAX_TRACKED_ACCOUNTS = 10_000;
 
-/** The most recent distinct sources (scoring keys, and their text) and when each last failed. */
+/** The most recent distinct sources (scoring keys) and when each last failed. */
 interface Recent {
-  keys: string[];
   prefixes: IpPrefix[];
   times: number[];
 }
 
 /** Notes a source's failure; true once `size` distinct sources are noted. */
 function remember(recent: Recent, prefix: IpPrefix, time: number, size: number): boolean {
-  const { keys, prefixes, times } = recent;
-  const at = keys.indexOf(prefix.text);
+  const { prefixes, times } = recent;
+  const at = prefixes.findIndex((p) => p.text === prefix.text);
   if (at !== -1) times[at] = Math.max(times[at]!, time);
-  else if (keys.length < size) {
-    keys.push(prefix.text);
+  else if (prefixes.length < size) {
     prefixes.push(prefix);
     times.push(time);
   } else {
     // The source that failed longest ago makes room.
     let oldest = 0;
     for (let i = 1; i < times.length; i++) if (times[i]! < times[oldest]!) oldest = i;
-    keys[oldest] = prefix.text;
     prefixes[oldest] = prefix;
     times[oldest] = time;
   }
   // A reload may have lowered the number needed.
-  if (keys.length > size) {
-    keys.length = size;
+  if (prefixes.length > size) {
     prefixes.length = size;
     times.length = size;
   }
-  return keys.length >= size;
+  return prefixes.length >= size;
 }
 
 interface Siege {
@@ -100,13 +96,13 @@ export class AccountSieges {
     const { sources: needed, windowMs, quietMs } = t.config.accountAttack;
     let recent = this.accounts.get(account);
     if (!recent) {
-      this.accounts.set(account, (recent = { keys: [], prefixes: [], times: [] }));
+      this.accounts.set(account, (recent = { prefixes: [], times: [] }));
       if (this.accounts.size > MAX_TRACKED_ACCOUNTS) this.accounts.delete(this.accounts.keys().next().value as string);
     }
     if (!remember(recent, f.key, time, needed)) return undefined;
     // The `needed` most recent distinct sources all failed within the window: that many did.
     for (const at of recent.times) if (at < time - windowMs) return undefined;
-    const count = recent.keys.length;
+    const count = recent.prefixes.length;
     this.accounts.delete(account);
     const started: Siege = { account, since: time, sources: count, last: time, banned: 0, guesses: 0 };
     this.sieges.set(account, started);
