@@ -90,6 +90,7 @@ export function ledgerConfig(config: Config): LedgerConfig {
     maxImportedMs: p.max_imported_bantime === undefined ? longest : p.max_imported_bantime,
     widest: { 4: p.widest_ban.ipv4, 6: p.widest_ban.ipv6 },
     maxBans: p.max_bans,
+    fleetShare: { all: config.fleet?.max_bans ?? 200_000, perNode: config.fleet?.max_bans_per_node ?? 50_000 },
     atMaxBans: p.at_max_bans,
     widenTo: { 4: p.subnet.ipv4_prefix, 6: p.subnet.ipv6_prefix },
   };

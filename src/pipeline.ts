@@ -78,9 +78,11 @@ export class Pipeline {
       return undefined;
     }
     this.count(parsed.event.kind, this.serviceLabel(parsed.event.service));
-    // Who authenticated from where, and which accounts are guessed: a map lookup or two.
-    this.fraud?.noteSecurity(parsed.event);
-    return this.policy.handle(parsed.event);
+    const decisions = this.policy.handle(parsed.event);
+    // Who authenticated from where, and which accounts are guessed (as far as the policy counts
+    // the guesses: forged ones "from" an allow-listed address must not get an endpoint blocked).
+    this.fraud?.noteSecurity(parsed.event, this.policy.lastFailureCounted);
+    return decisions;
   }
 
   private call(name: string, fields: FieldReader, arrival: number, fraud: FraudGuard): readonly PipelineDecision[] | undefined {

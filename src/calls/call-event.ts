@@ -47,8 +47,10 @@ export type CallParseResult =
 const CHANNEL = /^([A-Za-z][A-Za-z0-9_]{0,15})\/(.+)-[0-9a-f]{8}$/;
 // Endpoint names that are safe as an AstDB key, a log field and a CLI argument.
 const ENDPOINT_NAME = /^[A-Za-z0-9_.@+-]{1,64}$/;
-// Dialled numbers: digits, *, # and a leading +; anything else is not a number to judge.
-const NUMBER = /^\+?[0-9*#]{1,32}$/;
+// Dialled numbers: digits, * # or + first, then what a `_0.` pattern lets through (up to
+// Asterisk's 80 characters). What a carrier would dial is read from it (destination.ts); a
+// 37-digit number or a `*1` tail is judged, not skipped (issue 24).
+const NUMBER = /^[+0-9*#][0-9A-Za-z*#+._-]{0,79}$/;
 const UNIQUEID = /^[0-9A-Za-z._-]{1,64}$/;
 // Channel technologies whose channels are phones or trunks (not Local, Message, Bridge...).
 const ENDPOINT_TECHS: ReadonlySet<string> = new Set(['PJSIP', 'SIP', 'IAX2', 'DAHDI', 'WebRTC']);

@@ -224,7 +224,15 @@ export const configSchema = z
       .prefault({}),
     // Prometheus text endpoint on 127.0.0.1, off by default.
     metrics: z.object({ enabled: z.boolean().default(false), port: z.number().int().min(1).max(65535).default(9471) }).strict().prefault({}),
-    store: z.object({ path: z.string().min(1).default('/var/lib/asterisk-guard/state.db') }).strict().prefault({}),
+    store: z
+      .object({
+        path: z.string().min(1).default('/var/lib/asterisk-guard/state.db'),
+        // Audit entries and offense totals (what `why` shows) are kept this long, then forgotten
+        // in small batches; ended bans go once policy.lookback no longer escalates on them.
+        audit_retention: duration(86_400_000).default(90 * 86_400_000),
+      })
+      .strict()
+      .prefault({}),
     control: z.object({ socket: z.string().min(1).default('/run/asterisk-guard/control.sock') }).strict().prefault({}),
     firewall: z
       .object({
@@ -305,6 +313,10 @@ export const configSchema = z
           .strict()
           .prefault({}),
         keep: duration(60_000).default(86_400_000),
+        // Other nodes' bans in force at most, all together and per node: a share of their own,
+        // never this node's room (policy.max_bans), whatever a node (or a hostile one) publishes.
+        max_bans: z.number().int().min(100).max(10_000_000).default(200_000),
+        max_bans_per_node: z.number().int().min(10).max(10_000_000).default(50_000),
         // rediss:// with a private CA: the PEM file of the CA that signed Redis's certificate.
         ca: z.string().min(1).optional(),
       })

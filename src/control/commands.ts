@@ -130,10 +130,10 @@ export const ADMIN_CLIENT: Readonly<Record<string, Printer>> = {
     if (o.json || action === 'why') out(JSON.stringify(r, null, o.json ? undefined : 2));
     else if (action === 'clear') out(`cleared ${endpoint}: its outbound calls are allowed again (${(r as { asterisk: string }).asterisk})`);
     else {
-      const { endpoints } = r as { endpoints: Array<{ endpoint: string; blocked: { since: string; why: string } | null; calls: number; learning: boolean; countries: Record<string, number>; calls_up: number }> };
+      const { endpoints } = r as { endpoints: Array<{ endpoint: string; blocked: { since: string; why: string; calls_cut_since: number } | null; calls: number; learning: boolean; countries: Record<string, number>; calls_up: number }> };
       if (endpoints.length === 0) out('no endpoint has called out yet');
       for (const e of endpoints) {
-        const state = e.blocked ? `BLOCKED since ${e.blocked.since}: ${e.blocked.why}` : e.learning ? 'learning' : 'watched';
+        const state = e.blocked ? `BLOCKED since ${e.blocked.since} (${e.blocked.calls_cut_since} calls cut since): ${e.blocked.why}` : e.learning ? 'learning' : 'watched';
         out(`${e.endpoint.padEnd(16)} ${String(e.calls).padStart(6)} calls  ${Object.keys(e.countries).join(',') || '-'}  ${state}`);
       }
     }

@@ -177,7 +177,7 @@ export class Guard {
 function fraudRow(s: FraudEndpointStatus) {
   return {
     endpoint: s.endpoint,
-    blocked: s.blocked ? { since: iso(s.blocked.since), why: s.blocked.decision.text } : null,
+    blocked: s.blocked ? { since: iso(s.blocked.since), why: s.blocked.decision.text, calls_cut_since: s.cutWhileBlocked } : null,
     calls: s.calls,
     learning: !s.learned,
     countries: s.countries,

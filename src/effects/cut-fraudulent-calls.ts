@@ -63,8 +63,8 @@ export function cutFraudulentCalls(bus: DecisionBus, send: SendAction, log: Logg
   bus.on('fraud', (d) => {
     if (d.verdict === 'alert') return;
     void act(d, 'Hangup', { Channel: d.channel, Cause: '21' }, `hung up ${d.channel} (toll fraud on endpoint ${d.endpoint})`);
-    // Set again at each call of a blocked endpoint: idempotent.
-    if (d.verdict === 'block') void act(d, 'DBPut', { Family: BLOCK_FAMILY, Key: d.endpoint, Val: blockValue(d.time, d.hits) }, blocked(d.endpoint));
+    // Once a block (and again at each AMI login: reassert), not once a call of a blocked endpoint.
+    if (d.verdict === 'block' && d.whileBlocked === 0) void act(d, 'DBPut', { Family: BLOCK_FAMILY, Key: d.endpoint, Val: blockValue(d.time, d.hits) }, blocked(d.endpoint));
   });
   return {
     reassert(blocks) {

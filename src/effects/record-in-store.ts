@@ -1,4 +1,4 @@
-import { fraudRecord } from '../fraud/fraud-decision.js';
+import { fraudRecord, isWorthTelling } from '../fraud/fraud-decision.js';
 import type { Persister } from '../store/persister.js';
 import type { Store } from '../store/store.js';
 import type { DecisionBus } from './bus.js';
@@ -24,6 +24,8 @@ export function recordInStore(bus: DecisionBus, store: Store, persister: Persist
     persister.write(`alert ${d.reason}`, () => store.audit({ time: d.time, action: `alert:${d.reason}`, target: d.target?.text ?? '-', detail: { severity: d.severity, text: d.text, evidence: d.evidence ?? null } }));
   });
   bus.on('fraud', (d) => {
+    // A blocked endpoint's later calls: one audit row at its 10th, 100th... call, with the count.
+    if (!isWorthTelling(d)) return;
     persister.write(`fraud ${d.endpoint}`, () => {
       const record = fraudRecord(d);
       // The first block of an endpoint is its block record (`fraud why` shows the call behind it).

@@ -1,4 +1,5 @@
 import { banAlert, decisionAlert, fraudAlert, systemAlert } from '../notify/alert.js';
+import { isWorthTelling } from '../fraud/fraud-decision.js';
 import type { Notifier } from '../notify/notifier.js';
 import type { DecisionBus } from './bus.js';
 
@@ -6,6 +7,8 @@ import type { DecisionBus } from './bus.js';
 export function sendAlerts(bus: DecisionBus, notifier: Notifier): void {
   bus.on('committed', (d) => notifier.notify(banAlert(d)));
   bus.on('alert', (d) => notifier.notify(decisionAlert(d)));
-  bus.on('fraud', (d) => notifier.notify(fraudAlert(d)));
+  bus.on('fraud', (d) => {
+    if (isWorthTelling(d)) notifier.notify(fraudAlert(d));
+  });
   bus.on('trouble', (t) => notifier.notify(systemAlert(t.kind, t.time, t.text)));
 }

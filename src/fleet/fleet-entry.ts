@@ -23,8 +23,8 @@ export type FleetEntry = FleetBan | FleetUnban;
 export type FleetWidest = Readonly<Record<IpFamily, number>>;
 
 /** Every value is short: a 10 MB value is refused before anything looks into it. */
-const MAX_VALUE = 128;
-const FIELDS = new Set(['op', 'node', 'prefix', 'until', 'reason']);
+export const MAX_VALUE = 128;
+export const FIELDS: ReadonlySet<string> = new Set(['op', 'node', 'prefix', 'until', 'reason']);
 const NODE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 const REASON = /^[\x20-\x7e]{0,64}$/;
 

@@ -7,7 +7,7 @@ import type { IpPrefix } from '../net/ip-prefix.js';
 import type { Clock } from '../time/clock.js';
 import type { Scoreboard } from '../detect/scoreboard.js';
 import type { Policy } from '../policy/policy.js';
-import { FleetLink, type FleetLinkOptions } from './fleet-link.js';
+import { FleetLink, type FleetLinkOptions, type FleetTrouble } from './fleet-link.js';
 import { FleetScores } from './fleet-scores.js';
 import { redisClientOptions } from './redis-options.js';
 
@@ -15,6 +15,9 @@ import { redisClientOptions } from './redis-options.js';
 const REFUSALS_LOGGED = 20;
 /** Refused unbans alerted one by one; past this many, only counted (a hostile node may send thousands). */
 const UNBAN_REFUSALS_ALERTED = 5;
+/** One alert per kind of fleet trouble in this long at most (a hostile node may repeat it every second). */
+const TROUBLE_QUIET_MS = 600_000;
+const TROUBLE_ALERT: Readonly<Record<FleetTrouble, 'fleet-tampered' | 'fleet-twin' | 'fleet-write-refused'>> = { tampered: 'fleet-tampered', twin: 'fleet-twin', 'write-refused': 'fleet-write-refused' };
 
 /**
  * What another node's unban may lift here: what came from the fleet, and this node's own policy
@@ -29,7 +32,7 @@ const LIFTED_BY_THE_FLEET: ReadonlySet<BanOrigin> = new Set(['fleet', 'auto']);
  * back through the ban ledger as one more ban source (origin `fleet`, the deciding node in the
  * note), so the never-ban lists, the widest ban and the longest ban apply to them as to any.
  */
-export function wireFleet(config: Config, d: { ledger: BanLedger; policy: Policy; scoreboard: Scoreboard; store: FleetLinkOptions['outbox']; bus: DecisionBus; clock: Clock; log: Logger }): { link: FleetLink; scores: FleetScores; readonly unbansRefused: number; readonly notApplied: number; unbanEverywhere(prefix: IpPrefix): void; stop(): Promise<void> } {
+export function wireFleet(config: Config, d: { ledger: BanLedger; policy: Policy; scoreboard: Scoreboard; store: FleetLinkOptions['outbox']; bus: DecisionBus; clock: Clock; log: Logger }): { link: FleetLink; scores: FleetScores; readonly unbansRefused: number; readonly notApplied: number; readonly troubles: Readonly<Record<FleetTrouble, number>>; unbanEverywhere(prefix: IpPrefix): void; stop(): Promise<void> } {
   const fleet = config.fleet!;
   const redis = redisClientOptions(fleet);
   const { ledger, policy, scoreboard, store, bus, clock, log } = d;
@@ -37,6 +40,8 @@ export function wireFleet(config: Config, d: { ledger: BanLedger; policy: Policy
   let unbansRefused = 0;
   let notApplied = 0;
   let lost = false;
+  const troubles: Record<FleetTrouble, number> = { tampered: 0, twin: 0, 'write-refused': 0 };
+  const lastSaid = new Map<FleetTrouble, number>();
   const refuseUnban = (entry: { node: string; prefix: IpPrefix }, held: ActiveBan) => {
     unbansRefused++;
     const text = `fleet: ${entry.node} asked to lift ${entry.prefix.text}, banned here by ${held.origin === 'cli' ? 'an admin' : 'an import'} (${held.reason}): kept. A fleet unban lifts only fleet and policy bans; if ${entry.node} is not yours, its Redis password is out: change it on every node`;
@@ -62,7 +67,7 @@ export function wireFleet(config: Config, d: { ledger: BanLedger; policy: Policy
           return;
         }
         if (ledger.bannedUntil(entry.prefix, now) !== undefined) return;
-        const r = ledger.request({ target: entry.prefix, time: now, reason: 'fleet', origin: 'fleet', durationMs: entry.until === null ? null : entry.until - now, note: `${entry.node}: ${entry.reason}` });
+        const r = ledger.request({ target: entry.prefix, time: now, reason: 'fleet', origin: 'fleet', node: entry.node, durationMs: entry.until === null ? null : entry.until - now, note: `${entry.node}: ${entry.reason}` });
         // 100k refusals once made 100k lines (20 MB in 1.3 s): a sample, then a count.
         if (!('refused' in r)) return;
         notApplied++;
@@ -80,6 +85,16 @@ export function wireFleet(config: Config, d: { ledger: BanLedger; policy: Policy
         const text = up ? `fleet link to Redis ${detail}: bans are shared again (node ${fleet.node})` : `fleet link to Redis lost (${detail}): node ${fleet.node} goes on banning alone and keeps what it decides for later`;
         (up ? log.info.bind(log) : log.warn.bind(log))(text);
         bus.emit('trouble', { kind: up ? 'fleet-restored' : 'fleet-lost', time: clock.now(), text });
+      },
+      onTrouble(kind, text) {
+        troubles[kind]++;
+        const now = clock.now();
+        const said = lastSaid.get(kind);
+        if (said !== undefined && now - said < TROUBLE_QUIET_MS) return;
+        lastSaid.set(kind, now);
+        const full = `fleet (node ${fleet.node}): ${text}${said === undefined ? '' : `; ${troubles[kind]} times since start (status: fleet.troubles)`}`;
+        log.warn({ kind, count: troubles[kind] }, full);
+        bus.emit('trouble', { kind: TROUBLE_ALERT[kind], time: now, text: full });
       },
     },
     log,
@@ -116,6 +131,7 @@ export function wireFleet(config: Config, d: { ledger: BanLedger; policy: Policy
     get notApplied() {
       return notApplied;
     },
+    troubles,
     // The admin's (Guard.unban, unless --local); an expiry is each node's own.
     unbanEverywhere: (prefix) => link.publish({ op: 'unban', node: fleet.node, prefix }),
     async stop() {

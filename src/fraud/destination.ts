@@ -70,15 +70,31 @@ export class DestinationReader {
   }
 
   private parse(dialled: string): Destination | undefined {
-    let digits = dialled;
     const { outsidePrefix, minDigits, country } = this.plan;
+    // Feature codes (*67..., #31#...) are the PBX's own. Anything else leaves as the digits a
+    // carrier routes on: the leading (+)digits, whatever follows them (`#` ending the dialling,
+    // a `*1` a `_0.` pattern passes on) dropped, as carriers drop it (issue 24).
+    let digits = /^\+?\d+/.exec(dialled)?.[0];
+    if (digits === undefined) return undefined;
     if (outsidePrefix !== '' && digits.startsWith(outsidePrefix) && digits.length - outsidePrefix.length >= minDigits) digits = digits.slice(outsidePrefix.length);
-    if (digits.replace(/\D/g, '').length < minDigits || /[*#]/.test(digits)) return undefined;
-    const parsed = phoneNumbers().parsePhoneNumberFromString(digits, country);
+    if (digits.replace('+', '').length < minDigits) return undefined;
+    const numbers = phoneNumbers();
+    let parsed = numbers.parsePhoneNumberFromString(digits, country);
+    // Too long to be valid: a carrier routes on the prefix and drops the rest (overlap
+    // dialling), so the longest valid prefix is what the call costs.
+    if (!parsed?.isValid()) {
+      for (let n = digits.length - 1; n >= minDigits; n--) {
+        const shorter = numbers.parsePhoneNumberFromString(digits.slice(0, n), country);
+        if (shorter?.isValid()) {
+          parsed = shorter;
+          break;
+        }
+      }
+    }
     if (!parsed) return { country: '??', kind: 'unknown', e164: dialled };
     const code = parsed.countryCallingCode;
     if (SATELLITE_CODES.has(code)) return { country: `+${code}`, kind: 'satellite', e164: parsed.number };
-    // undefined for a number that is not valid: getType checks that itself (isValid costs 4 µs more).
+    // undefined for a number that is not valid.
     const type = parsed.getType();
     return { country: parsed.country ?? `+${code}`, kind: type ? (type.toLowerCase() as NumberKind) : 'unknown', e164: parsed.number };
   }

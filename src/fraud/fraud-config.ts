@@ -31,3 +31,6 @@ export interface FraudConfig {
     readonly unusualHour: { readonly action: FraudAction };
   };
 }
+
+/** Endpoints the toll-fraud guard remembers (and stores, and restores): the most recently dialling ones. */
+export const MAX_ENDPOINTS = 20_000;

@@ -5,13 +5,14 @@ import type { BanLedger } from '../ledger/ban-ledger.js';
 import type { IpPrefix } from '../net/ip-prefix.js';
 import { emptyBaseline, learnCall, learnSource, type Baseline } from './baseline.js';
 import { DestinationReader, type Destination } from './destination.js';
-import { strongest, type FraudConfig, type FraudVerdict } from './fraud-config.js';
+import { MAX_ENDPOINTS, strongest, type FraudConfig, type FraudVerdict } from './fraud-config.js';
 import { fraudRecord, type FraudBlock, type FraudDecision, type FraudHit } from './fraud-decision.js';
 import { FRAUD_RULES, type DialContext } from './rules.js';
 
 // Bounds: endpoints are a PBX's own (hundreds), calls up are fewer; these only stop a
 // misbehaving peer from growing the maps without end.
-const MAX_ENDPOINTS = 100_000;
+/** Oldest endpoints looked at for one that never got a call through, before the oldest goes. */
+const EVICTION_LOOK = 64;
 const MAX_CALLS = 100_000;
 const MAX_ACCOUNTS = 100_000;
 /** An authentication this close before a dial is the dial's own (the INVITE's). */
@@ -48,6 +49,8 @@ export interface FraudEndpointStatus {
   readonly countries: Readonly<Record<string, number>>;
   readonly active: number;
   readonly blocked: FraudBlock | undefined;
+  /** Calls cut since the block. */
+  readonly cutWhileBlocked: number;
   readonly last: FraudDecision | undefined;
 }
 
@@ -62,6 +65,8 @@ export class FraudGuard {
   private readonly lastAuth = new Map<string, { source: IpPrefix; time: number }>();
   private readonly failures = new Map<string, { count: number; since: number }>();
   private readonly blocks = new Map<string, FraudBlock>();
+  /** Calls cut per blocked endpoint since its block (in memory: a count, not a row per call). */
+  private readonly cutWhileBlocked = new Map<string, number>();
   private readonly reader: DestinationReader;
   private readonly ignored: Set<string>;
   /** Endpoints pjsip.conf identifies by address: trunks, whose calls are inbound. */
@@ -94,8 +99,11 @@ export class FraudGuard {
     return undefined;
   }
 
-  /** Security events tell who authenticated from where, and which accounts are being guessed. */
-  noteSecurity(e: SecurityEvent): void {
+  /**
+   * Security events tell who authenticated from where, and which accounts are being guessed.
+   * `counted`: the scoring policy counted this failure (see Policy.lastFailureCounted).
+   */
+  noteSecurity(e: SecurityEvent, counted: boolean): void {
     const account = e.account;
     if (account === undefined) return;
     if (e.kind === 'SuccessfulAuth') {
@@ -105,7 +113,7 @@ export class FraudGuard {
         learnSource(state.baseline, e.remote.ip.text, e.time);
         this.changed.add(account);
       }
-    } else if (e.kind === 'ChallengeResponseFailed' || e.kind === 'InvalidPassword') {
+    } else if (counted && (e.kind === 'ChallengeResponseFailed' || e.kind === 'InvalidPassword')) {
       const f = this.failures.get(account);
       if (f && e.time - f.since <= this.config.rules.newSource.windowMs) f.count++;
       else bounded(this.failures, account, { count: 1, since: e.time }, MAX_ACCOUNTS);
@@ -188,7 +196,10 @@ export class FraudGuard {
     const text =
       `endpoint ${e.endpoint} dialled ${e.number} (${destination.e164}, ${destination.kind.replace(/_/g, '-')}, ${destination.country})` +
       `${source ? ` from ${source.text}` : ''}: ${hits.map((h) => h.why).join('; ')}`;
-    const d: FraudDecision = { action: 'fraud', verdict, endpoint: e.endpoint, channel: e.channel, uniqueid: e.uniqueid, number: e.number, destination, source, banned, escalated, hits, time: e.time, text };
+    const blocked = this.blocks.has(e.endpoint);
+    const whileBlocked = blocked ? (this.cutWhileBlocked.get(e.endpoint) ?? 0) + 1 : 0;
+    if (blocked) this.cutWhileBlocked.set(e.endpoint, whileBlocked);
+    const d: FraudDecision = { action: 'fraud', verdict, endpoint: e.endpoint, channel: e.channel, uniqueid: e.uniqueid, number: e.number, destination, source, banned, escalated, hits, time: e.time, text: blocked ? `${text} (call ${whileBlocked} cut since the block)` : text, whileBlocked };
     if (verdict === 'block' && !this.blocks.has(e.endpoint)) this.blocks.set(e.endpoint, { endpoint: e.endpoint, since: e.time, decision: fraudRecord(d) });
     state.decisions.push(d);
     if (state.decisions.length > DECISIONS_KEPT) state.decisions.shift();
@@ -220,14 +231,38 @@ export class FraudGuard {
     else state.run = { number: call.number, count: 1, since: time };
   }
 
+  /**
+   * The endpoint's state, now the most recent (a Map keeps insertion order). Past the bound the
+   * least recent goes, preferably one that never got a call through: 100,000 made-up endpoints
+   * must not keep the PBX's own from being learned (issue 24).
+   */
   private state(endpoint: string, time: number): EndpointState {
     let s = this.endpoints.get(endpoint);
-    if (!s) {
+    if (s) this.endpoints.delete(endpoint);
+    else {
       s = { baseline: emptyBaseline(time), active: 0, dials: [], run: undefined, decisions: [] };
-      // Past the bound an endpoint is judged on an empty baseline and not remembered.
-      if (this.endpoints.size < MAX_ENDPOINTS) this.endpoints.set(endpoint, s);
+      if (this.endpoints.size >= MAX_ENDPOINTS) this.evictOne();
     }
+    this.endpoints.set(endpoint, s);
     return s;
+  }
+
+  /** Among the oldest few, one that never got a call through and has none up; else the oldest (its block, if any, stays). */
+  private evictOne(): void {
+    let victim: string | undefined;
+    let looked = 0;
+    for (const [name, s] of this.endpoints) {
+      victim ??= name;
+      if (s.baseline.calls === 0 && s.active === 0 && !this.blocks.has(name)) {
+        victim = name;
+        break;
+      }
+      if (++looked >= EVICTION_LOOK) break;
+    }
+    if (victim !== undefined) {
+      this.endpoints.delete(victim);
+      this.changed.delete(victim);
+    }
   }
 
   /** Calls up when the AMI connection went: their Hangups are lost, so they are forgotten
@@ -259,9 +294,12 @@ export class FraudGuard {
     this.trunks = new Set(endpoints);
   }
 
-  /** Baselines and blocks from the store, at start. */
+  /** Baselines (least recent first) and blocks from the store, at start. */
   restore(baselines: ReadonlyMap<string, Baseline>, blocks: readonly FraudBlock[]): void {
-    for (const [endpoint, baseline] of baselines) this.endpoints.set(endpoint, { baseline, active: 0, dials: [], run: undefined, decisions: [] });
+    for (const [endpoint, baseline] of baselines) {
+      if (this.endpoints.size >= MAX_ENDPOINTS) this.evictOne();
+      this.endpoints.set(endpoint, { baseline, active: 0, dials: [], run: undefined, decisions: [] });
+    }
     for (const b of blocks) this.blocks.set(b.endpoint, b);
   }
 
@@ -295,6 +333,7 @@ export class FraudGuard {
   /** Lifts an endpoint's block; false when it had none. */
   clear(endpoint: string): boolean {
     const had = this.blocks.delete(endpoint);
+    this.cutWhileBlocked.delete(endpoint);
     const s = this.endpoints.get(endpoint);
     if (s) s.run = undefined;
     return had;
@@ -306,7 +345,7 @@ export class FraudGuard {
     if (!s && !blocked) return undefined;
     const b = s?.baseline ?? emptyBaseline(now);
     const { learning } = this.config;
-    return { endpoint, calls: b.calls, learned: b.calls >= learning.calls && now - b.since >= learning.periodMs, countries: { ...b.countries }, active: s?.active ?? 0, blocked, last: s?.decisions.at(-1) };
+    return { endpoint, calls: b.calls, learned: b.calls >= learning.calls && now - b.since >= learning.periodMs, countries: { ...b.countries }, active: s?.active ?? 0, blocked, cutWhileBlocked: this.cutWhileBlocked.get(endpoint) ?? 0, last: s?.decisions.at(-1) };
   }
 
   baseline(endpoint: string): Baseline | undefined {

@@ -15,8 +15,13 @@ export interface LedgerConfig {
   readonly maxImportedMs: number | null;
   /** The widest prefix an admin or an import may ban without `force`, per family. */
   readonly widest: { readonly 4: number; readonly 6: number };
-  /** Bans in force at most (policy.max_bans); past it new ones are widened or refused. */
+  /** This node's own bans in force at most (policy.max_bans); past it new ones are widened or refused. */
   readonly maxBans: number;
+  /**
+   * Other nodes' bans in force at most, all together and per node (fleet.max_bans,
+   * fleet.max_bans_per_node): a share of their own, so they never take this node's room.
+   */
+  readonly fleetShare: { readonly all: number; readonly perNode: number };
   readonly atMaxBans: 'widen' | 'refuse';
   /** The range a ban is widened to at the cap, per family. */
   readonly widenTo: { readonly 4: number; readonly 6: number };
@@ -40,7 +45,8 @@ export type Refusal =
   | { readonly refused: 'expired'; readonly target: IpPrefix }
   | { readonly refused: 'too-long'; readonly target: IpPrefix }
   | { readonly refused: 'too-wide'; readonly target: IpPrefix; readonly widest: number }
-  | { readonly refused: 'full'; readonly target: IpPrefix; readonly max: number };
+  | { readonly refused: 'full'; readonly target: IpPrefix; readonly max: number }
+  | { readonly refused: 'fleet-share'; readonly target: IpPrefix; readonly node: string; readonly key: 'fleet.max_bans' | 'fleet.max_bans_per_node'; readonly max: number };
 
 export function describeRefusal(r: Refusal): string {
   switch (r.refused) {
@@ -56,6 +62,8 @@ export function describeRefusal(r: Refusal): string {
       return `${r.target.text} is wider than /${r.widest} (policy.widest_ban): ban it with --force if you mean it`;
     case 'full':
       return `${r.max} bans are in force (policy.max_bans): ${r.target.text} is not banned; raise policy.max_bans, or let policy.at_max_bans widen new bans to their range`;
+    case 'fleet-share':
+      return `${r.max} bans from ${r.key === 'fleet.max_bans' ? 'other nodes' : `node ${r.node}`} are in force (${r.key}): ${r.target.text} is not banned here; this node's own bans keep their room`;
   }
 }
 
@@ -77,6 +85,9 @@ const SLOTS_SWEPT_PER_REQUEST = 4;
 
 const ORIGIN_CODE: Readonly<Record<BanOrigin, OriginCode>> = { auto: 0, cli: 1, import: 2, fleet: 3 };
 
+/** Nodes given a share of their own; bans from further names (made up by a hostile node) share the last one. */
+const NODE_SHARES = 1024;
+
 /**
  * The one owner of the bans in force and of their escalation history, and the one caller of
  * the enforcer. Every ban and unban, whatever its origin (policy, admin, import, restore at
@@ -91,6 +102,10 @@ export class BanLedger implements BanBook {
   private readonly table = new BanTable();
   private readonly expiries = new ExpiryHeap();
   private inForce = 0;
+  /** Bans in force per share: [0] this node's own, then one per other node (fleet). */
+  private readonly shareCounts: number[] = [0];
+  private readonly shareOf = new Map<string, number>();
+  private readonly shareNames: string[] = [''];
   private full = false;
   private sweepCursor = 0;
 
@@ -120,7 +135,13 @@ export class BanLedger implements BanBook {
     this.expire(r.time, EXPIRIES_PER_REQUEST);
     let slot = this.table.find(r.target);
     const live = slot !== -1 && this.isLive(slot, r.time);
-    if (!live && !widened && this.inForce >= this.config.maxBans) return this.overCap(r);
+    const share = r.origin === 'fleet' ? this.share(r.node ?? '') : 0;
+    if (!live && !widened) {
+      if (share !== 0) {
+        const over = this.overFleetShare(r.target, share);
+        if (over) return over;
+      } else if (this.shareCounts[0]! >= this.config.maxBans) return this.overCap(r);
+    }
     const { step, durationMs: ladderMs } = this.stepAt(slot, r.time);
     const durationMs = r.durationMs === undefined ? ladderMs : this.bound(r.durationMs, r.origin);
     if (durationMs !== null && durationMs <= 0) return { refused: 'expired', target: r.target };
@@ -134,8 +155,12 @@ export class BanLedger implements BanBook {
     // An element of an earlier ban of this prefix may still be in the kernel: the driver replaces it.
     const replaces = slot !== -1 && (live || this.table.until(slot) > r.time - KERNEL_SLACK_MS);
     if (slot === -1) slot = this.table.add(r.target);
-    this.table.setBan(slot, r.time, until, step, ORIGIN_CODE[r.origin], r.note ?? r.reason);
-    this.table.addHistory(slot, r.time);
+    if (live) this.shareCounts[this.table.quota(slot)]!--;
+    this.table.setBan(slot, r.time, until, step, ORIGIN_CODE[r.origin], r.note ?? r.reason, share);
+    // Another node's ban escalated there and comes with its length: it leaves no history here,
+    // so its record goes when it ends (a node publishing millions of short bans costs nothing after).
+    if (r.origin !== 'fleet') this.table.addHistory(slot, r.time);
+    this.shareCounts[share]!++;
     if (!live) this.inForce++;
     if (until !== Infinity) this.expiries.push(until, slot, this.table.generation(slot));
     this.sweep(r.time);
@@ -168,8 +193,12 @@ export class BanLedger implements BanBook {
     for (const b of bans) {
       const slot = this.slotFor(b.prefix);
       const until = b.until ?? Infinity;
-      if (!this.table.active(slot)) this.inForce++;
-      this.table.setBan(slot, b.since, until, b.step, ORIGIN_CODE[b.origin], b.reason);
+      if (this.table.active(slot)) this.shareCounts[this.table.quota(slot)]!--;
+      else this.inForce++;
+      // A fleet ban's label starts with the node that decided it (wireFleet's note).
+      const share = b.origin === 'fleet' ? this.share(b.reason.split(':')[0]!) : 0;
+      this.shareCounts[share]!++;
+      this.table.setBan(slot, b.since, until, b.step, ORIGIN_CODE[b.origin], b.reason, share);
       if (until !== Infinity) this.expiries.push(until, slot, this.table.generation(slot));
     }
   }
@@ -196,6 +225,13 @@ export class BanLedger implements BanBook {
   /** Records held: bans in force and ended ones kept for their escalation history. */
   get records(): number {
     return this.table.size;
+  }
+
+  /** Other nodes' bans in force, all together and for the nodes holding the most. */
+  fleetShares(): { all: number; top: Array<{ node: string; bans: number }> } {
+    const top = this.shareNames.slice(1).map((node, i) => ({ node, bans: this.shareCounts[i + 1]! })).filter((n) => n.bans > 0);
+    top.sort((a, b) => b.bans - a.bans);
+    return { all: this.inForce - this.shareCounts[0]!, top: top.slice(0, 10) };
   }
 
   /** How many bans are in force at `time`: O(1) (plus the bans that ended since the last call). */
@@ -227,7 +263,7 @@ export class BanLedger implements BanBook {
       this.onFull(this.inForce, r.time);
     }
     const range = this.config.widenTo[r.target.family];
-    const headroom = this.inForce < this.config.maxBans + Math.ceil(this.config.maxBans / 10);
+    const headroom = this.shareCounts[0]! < this.config.maxBans + Math.ceil(this.config.maxBans / 10);
     if (this.config.atMaxBans === 'widen' && headroom && r.target.length > range) {
       const wider = widen(r.target, range);
       if (this.bannedUntil(wider, r.time) !== undefined) return { refused: 'already-banned', target: wider, until: finite(this.bannedUntil(wider, r.time)!) };
@@ -235,6 +271,26 @@ export class BanLedger implements BanBook {
       return this.admit({ ...r, target: wider, note }, true);
     }
     return { refused: 'full', target: r.target, max: this.config.maxBans };
+  }
+
+  /** The share a node's bans count against: one per name, up to NODE_SHARES. */
+  private share(node: string): number {
+    const known = this.shareOf.get(node);
+    if (known !== undefined) return known;
+    if (this.shareNames.length > NODE_SHARES) return this.shareNames.length - 1;
+    const id = this.shareNames.length;
+    this.shareNames.push(this.shareNames.length === NODE_SHARES ? '(further node names)' : node);
+    this.shareCounts.push(0);
+    this.shareOf.set(node, id);
+    return id;
+  }
+
+  /** Another node's ban while its share, or the fleet's, is full: refused, this node's room kept. */
+  private overFleetShare(target: IpPrefix, share: number): Refusal | undefined {
+    const { all, perNode } = this.config.fleetShare;
+    if (this.inForce - this.shareCounts[0]! >= all) return { refused: 'fleet-share', target, node: this.shareNames[share]!, key: 'fleet.max_bans', max: all };
+    if (this.shareCounts[share]! >= perNode) return { refused: 'fleet-share', target, node: this.shareNames[share]!, key: 'fleet.max_bans_per_node', max: perNode };
+    return undefined;
   }
 
   private bound(durationMs: number | null, origin: BanOrigin): number | null {
@@ -261,7 +317,8 @@ export class BanLedger implements BanBook {
   private endBan(slot: number): void {
     this.table.end(slot);
     this.inForce--;
-    if (this.full && this.inForce < this.config.maxBans * 0.9) this.full = false;
+    this.shareCounts[this.table.quota(slot)]!--;
+    if (this.full && this.shareCounts[0]! < this.config.maxBans * 0.9) this.full = false;
   }
 
   /**

@@ -8,8 +8,8 @@ export const HISTORY = 7;
 export const ORIGINS = ['auto', 'cli', 'import', 'fleet'] as const;
 export type OriginCode = 0 | 1 | 2 | 3;
 
-// Per record: key 16 B, tag 2, since 8, until 8, history 28, label 4, generation 4, meta 4 (step,
-// origin, active, history length); the hash table 8 at most. About 82 bytes, off the JS heap.
+// Per record: key 16 B, tag 2, since 8, until 8, history 28, label 4, quota 2, generation 4, meta 4
+// (step, origin, active, history length); the hash table 8 at most. About 84 bytes, off the JS heap.
 const META = 4;
 const M_STEP = 0;
 const M_ORIGIN = 1;
@@ -31,6 +31,7 @@ export class BanTable {
   private untilCol: Float64Array;
   private historyCol: Uint32Array;
   private labels: Uint32Array;
+  private quotas: Uint16Array;
   private generations: Uint32Array;
   private meta: Uint8Array;
   private table: Int32Array;
@@ -50,6 +51,7 @@ export class BanTable {
     this.untilCol = new Float64Array(initialCapacity);
     this.historyCol = new Uint32Array(initialCapacity * HISTORY);
     this.labels = new Uint32Array(initialCapacity);
+    this.quotas = new Uint16Array(initialCapacity);
     this.generations = new Uint32Array(initialCapacity);
     this.meta = new Uint8Array(initialCapacity * META);
     this.table = new Int32Array(initialCapacity * 2);
@@ -102,8 +104,9 @@ export class BanTable {
     return this.generations[slot]!;
   }
 
-  /** Writes a ban in force. `until`: Infinity for a permanent one. */
-  setBan(slot: number, since: number, until: number, step: number, origin: OriginCode, label: string): void {
+  /** Writes a ban in force. `until`: Infinity for a permanent one; `quota`: whose share of the cap it takes (0: this node's). */
+  setBan(slot: number, since: number, until: number, step: number, origin: OriginCode, label: string, quota = 0): void {
+    this.quotas[slot] = quota;
     this.sinceCol[slot] = since;
     this.untilCol[slot] = until;
     const m = slot * META;
@@ -136,6 +139,10 @@ export class BanTable {
 
   origin(slot: number): OriginCode {
     return this.meta[slot * META + M_ORIGIN] as OriginCode;
+  }
+
+  quota(slot: number): number {
+    return this.quotas[slot]!;
   }
 
   label(slot: number): string {
@@ -243,6 +250,7 @@ export class BanTable {
     this.untilCol = widen(this.untilCol, (n) => new Float64Array(n), 1);
     this.historyCol = widen(this.historyCol, (n) => new Uint32Array(n), HISTORY);
     this.labels = widen(this.labels, (n) => new Uint32Array(n), 1);
+    this.quotas = widen(this.quotas, (n) => new Uint16Array(n), 1);
     this.generations = widen(this.generations, (n) => new Uint32Array(n), 1);
     this.meta = widen(this.meta, (n) => new Uint8Array(n), META);
     this.capacity = capacity;

@@ -54,7 +54,7 @@ export function fraudAlert(d: FraudDecision): Alert {
     kind: 'toll-fraud',
     severity: d.verdict === 'block' ? 'critical' : 'warning',
     time: d.time,
-    title: `asterisk-guard: toll fraud? endpoint ${d.endpoint} called ${d.destination.e164}: ${did}`,
+    title: d.whileBlocked > 0 ? `asterisk-guard: endpoint ${d.endpoint} is blocked and still dialling: ${d.whileBlocked} calls cut since the block` : `asterisk-guard: toll fraud? endpoint ${d.endpoint} called ${d.destination.e164}: ${did}`,
     lines: [
       `endpoint ${d.endpoint}, channel ${d.channel}, dialled ${d.number} (${d.destination.e164}, ${d.destination.kind.replace(/_/g, '-')}, ${d.destination.country})`,
       `from ${d.source?.text ?? 'an address Asterisk did not report'} at ${iso(d.time)}`,
@@ -80,11 +80,14 @@ export type SystemAlertKind =
   | 'fleet-lost'
   | 'fleet-restored'
   | 'fleet-unban-refused'
+  | 'fleet-tampered'
+  | 'fleet-twin'
+  | 'fleet-write-refused'
   | 'fraud-action-failed'
   | 'test';
 
 const INFO: ReadonlySet<SystemAlertKind> = new Set(['ami-restored', 'canary-restored', 'test']);
-const WARNING: ReadonlySet<SystemAlertKind> = new Set(['ami-lost', 'table-restored', 'kernel-bans-kept', 'fleet-lost', 'fleet-restored']);
+const WARNING: ReadonlySet<SystemAlertKind> = new Set(['ami-lost', 'table-restored', 'kernel-bans-kept', 'fleet-lost', 'fleet-restored', 'fleet-twin', 'fleet-write-refused']);
 
 export function systemAlert(kind: SystemAlertKind, time: number, text: string): Alert {
   const severity: Severity = INFO.has(kind) ? 'info' : WARNING.has(kind) ? 'warning' : 'critical';

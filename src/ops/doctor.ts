@@ -74,8 +74,9 @@ function identifiedCheck(config: Config): CheckResult[] {
 }
 
 /**
- * Fleet mode: can this node reach Redis as its user, and read and write the fleet's keys? A
- * ZSCORE and an XREVRANGE on them: an ACL that lacks a command or the key pattern says so.
+ * Fleet mode: can this node reach Redis as its user, and read and write the fleet's keys? The
+ * link's commands on them, scripts included (its reads and writes are Lua): an ACL that lacks
+ * a command, a category or the key pattern says so.
  */
 export async function fleetCheck(config: Config): Promise<CheckResult[]> {
   const fleet = config.fleet;
@@ -92,7 +93,7 @@ export async function fleetCheck(config: Config): Promise<CheckResult[]> {
   client.on('error', () => {});
   try {
     await client.connect();
-    await client.sendCommand(['XREVRANGE', 'asterisk-guard:{fleet}:bans', '+', '-', 'COUNT', '1']);
+    await client.sendCommand(['EVAL', "return redis.call('XLEN', KEYS[1])", '1', 'asterisk-guard:{fleet}:bans']);
     await client.sendCommand(['ZSCORE', 'asterisk-guard:{fleet}:expiry', 'doctor']);
     await client.sendCommand(['HSET', 'asterisk-guard:{fleet}:doctor', 'node', fleet.node]);
     await client.sendCommand(['DEL', 'asterisk-guard:{fleet}:doctor']);

@@ -31,7 +31,7 @@ export function fleetPart(ctx: DaemonContext, store: Store): FleetPart {
     },
     unbanEverywhere: (prefix) => wired?.unbanEverywhere(prefix),
     restartOnly: (running, next) => changedKeys(running, next, ['fleet']),
-    status: () => ({ fleet: wired ? { ...fleetStatus(node, wired.link), unbans_refused: wired.unbansRefused, not_applied: wired.notApplied } : null }),
+    status: () => ({ fleet: wired ? { ...fleetStatus(node, wired.link), unbans_refused: wired.unbansRefused, not_applied: wired.notApplied, troubles: { ...wired.troubles }, restarts: wired.link.stats.restarts, shares: ctx.core.ledger.fleetShares() } : null }),
     checks: () => (wired ? fleetCheck(fleetStatus(node, wired.link)) : []),
     metrics: () => (wired ? fleetMetrics(wired.link) : []),
   };

@@ -6,6 +6,7 @@ import type { resolveAmiOptions } from '../ami/settings.js';
 import type { Config } from '../config/schema.js';
 import { fraudConfig } from '../core.js';
 import { BLOCK_FAMILY, cutFraudulentCalls } from '../effects/cut-fraudulent-calls.js';
+import { MAX_ENDPOINTS } from '../fraud/fraud-config.js';
 import type { FraudGuard } from '../fraud/fraud-guard.js';
 import type { Persister } from '../store/persister.js';
 import type { Store } from '../store/store.js';
@@ -57,7 +58,7 @@ export function fraudPart(ctx: DaemonContext, fraud: FraudGuard, ami: AmiClient,
   return {
     name: 'fraud',
     async start() {
-      const { baselines, damaged } = store.store.baselines();
+      const { baselines, damaged } = store.store.baselines(MAX_ENDPOINTS);
       if (damaged.length > 0) log.warn({ endpoints: damaged }, 'toll-fraud baselines damaged in the store: those endpoints learn again');
       fraud.restore(baselines, store.store.fraudBlocks());
       leaveTrunksAlone(config);

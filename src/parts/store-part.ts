@@ -1,8 +1,14 @@
+import { MAX_ENDPOINTS } from '../fraud/fraud-config.js';
 import { recordInStore } from '../effects/record-in-store.js';
 import { Persister } from '../store/persister.js';
 import { StoreKeeper } from '../store/store-keeper.js';
 import { Store } from '../store/store.js';
 import { changedKeys, type DaemonContext, type Part } from './part.js';
+
+/** Rows forgotten per table and step, and how soon the next step runs while rows go, or not. */
+const PRUNE_BATCH = 1000;
+const PRUNE_BUSY_MS = 200;
+const PRUNE_IDLE_MS = 60_000;
 
 /** The state database: bans, history, audit, trust. Every change on the bus is recorded in it. */
 export interface StorePart extends Part {
@@ -38,17 +44,36 @@ export function storePart(ctx: DaemonContext): StorePart {
     beforeBatch: () => keeper.check(),
     recover: (e) => keeper.recover(e),
   });
+  let pruned = 0;
+  let cancelPrune = () => {};
+  // Off the event path, a batch at a time: sooner while there is more to forget.
+  const prune = () => {
+    let gone = 0;
+    try {
+      const config = ctx.config();
+      gone = store.pruneStep(clock.now(), { lookbackMs: config.policy.lookback, auditMs: config.store.audit_retention, baselines: MAX_ENDPOINTS }, PRUNE_BATCH);
+      pruned += gone;
+    } catch (e) {
+      log.warn({ err: e }, `state database ${file}: could not forget old rows (${(e as Error).message}); tried again in a minute`);
+    }
+    cancelPrune = clock.after(gone > 0 ? PRUNE_BUSY_MS : PRUNE_IDLE_MS, prune);
+  };
   return {
     name: 'store',
     store,
     persister,
-    restartOnly: (running, next) => changedKeys(running, next, ['store']),
-    status: () => storeStatus(store, persister),
+    restartOnly: (running, next) => changedKeys(running, next, ['store.path']),
+    status: () => {
+      const s = storeStatus(store, persister);
+      return { store: { ...s.store, rows_pruned: pruned } };
+    },
     // Subscribed at start, not when built: the toll-fraud part cuts a call before anything records it.
     async start() {
       recordInStore(bus, store, persister);
+      cancelPrune = clock.after(PRUNE_BUSY_MS, prune);
     },
     async stop() {
+      cancelPrune();
       persister.flush();
       persister.stop();
       store.close();

@@ -22,6 +22,8 @@ export interface BanRequest {
   readonly note?: string | undefined;
   /** The admin's --force: wider than policy.widest_ban (never over the never-ban lists). */
   readonly force?: boolean;
+  /** Origin `fleet`: the node that decided it, whose share of the cap it takes. */
+  readonly node?: string;
 }
 
 /** A ban the ledger accepted: in force from `time`, on its way to the kernel. */

@@ -32,6 +32,7 @@ type MutableFailure = { -readonly [K in keyof Failure]: Failure[K] };
 export class Policy {
   readonly trust: TrustBook;
   readonly sieges = new AccountSieges();
+  private counted = false;
   readonly outcomes: Record<Outcome, number> = { ban: 0, alert: 0, trust: 0, scored: 0, allowed: 0, 'already-banned': 0, 'not-a-failure': 0 };
   private readonly decoys: DecoyAccounts;
   private readonly failureRules: readonly FailureRule[];
@@ -109,7 +110,16 @@ export class Policy {
     return range;
   }
 
+  /**
+   * Whether the last event handled was a failure that adds to a score (not from a never-ban or
+   * allow-listed address, not a forgery of a trusted one): the toll-fraud guard counts only those.
+   */
+  get lastFailureCounted(): boolean {
+    return this.counted;
+  }
+
   handle(event: SecurityEvent): readonly Decision[] {
+    this.counted = false;
     // The parser hands out the same Endpoint while LocalAddress repeats: one lookup less.
     const local = event.local;
     if (local && local !== this.lastLocal) {
@@ -135,7 +145,8 @@ export class Policy {
     f.proven = event.roundTrip;
     // A forger can write a trusted trunk's address into UDP packets: such failures are on
     // record (and warned about) but never add to its score.
-    f.slot = this.scoreboard.recordFailure(f.event, key, mayBanSource(f));
+    this.counted = mayBanSource(f);
+    f.slot = this.scoreboard.recordFailure(f.event, key, this.counted);
     f.score = this.scoreboard.score;
     f.slowScore = this.scoreboard.slowScore;
     f.banned = undefined;

@@ -113,6 +113,7 @@ export class Store {
   /** The runtime allow-list, kept in memory too: a damaged file must not take it along. */
   private allowCache: Map<string, IpPrefix>;
   private statements = new Map<string, Database.Statement>();
+  private readonly pruneCursors = { bans: 0, offenses: 0 };
 
   private constructor(
     private db: Database.Database,
@@ -258,7 +259,7 @@ export class Store {
   /** Ban start times per prefix since `since`: the escalation history. */
   banHistory(since: number): Map<string, number[]> {
     const out = new Map<string, number[]>();
-    for (const r of this.sql('SELECT prefix, since FROM bans WHERE since >= ? ORDER BY since').all(since) as Array<{ prefix: string; since: number }>) {
+    for (const r of this.sql("SELECT prefix, since FROM bans WHERE since >= ? AND origin != 'fleet' ORDER BY since").all(since) as Array<{ prefix: string; since: number }>) {
       const list = out.get(r.prefix) ?? [];
       list.push(r.since);
       out.set(r.prefix, list);
@@ -268,6 +269,36 @@ export class Store {
 
   bansOf(prefix: IpPrefix): StoredBan[] {
     return (this.sql('SELECT prefix, since, until, reason, origin, step, evidence FROM bans WHERE prefix = ? ORDER BY since').all(prefix.text) as BanRow[]).map(banOf);
+  }
+
+  /**
+   * One step of forgetting what nothing needs any more, `batch` rows per table at most, so a
+   * step costs milliseconds whatever the file holds: ended bans once the lookback no longer
+   * escalates on them (another node's at once: they leave no history here), audit entries and
+   * offense totals past the audit retention, ended trust, the toll-fraud baselines of all but the
+   * `baselines` most recently dialling endpoints. Bans are visited round the table from
+   * a cursor; audit entries oldest first. Returns the rows deleted.
+   */
+  pruneStep(now: number, keep: { readonly lookbackMs: number; readonly auditMs: number; readonly baselines: number }, batch = 1000): number {
+    return this.db.transaction(() => {
+      let gone = 0;
+      const bans = this.sql('SELECT MAX(id) AS last FROM (SELECT id FROM bans WHERE id > ? ORDER BY id LIMIT ?)').get(this.pruneCursors.bans, batch) as { last: number | null };
+      if (bans.last === null) this.pruneCursors.bans = 0;
+      else {
+        gone += this.sql("DELETE FROM bans WHERE id > ? AND id <= ? AND (lifted IS NOT NULL OR (until IS NOT NULL AND until <= ?)) AND (origin = 'fleet' OR since < ?)").run(this.pruneCursors.bans, bans.last, now, now - keep.lookbackMs).changes;
+        this.pruneCursors.bans = bans.last;
+      }
+      const offenses = this.sql('SELECT MAX(rowid) AS last FROM (SELECT rowid FROM offenses WHERE rowid > ? ORDER BY rowid LIMIT ?)').get(this.pruneCursors.offenses, batch) as { last: number | null };
+      if (offenses.last === null) this.pruneCursors.offenses = 0;
+      else {
+        gone += this.sql('DELETE FROM offenses WHERE rowid > ? AND rowid <= ? AND last_seen < ?').run(this.pruneCursors.offenses, offenses.last, now - keep.auditMs).changes;
+        this.pruneCursors.offenses = offenses.last;
+      }
+      gone += this.sql('DELETE FROM audit WHERE id IN (SELECT id FROM audit ORDER BY id LIMIT ?) AND time < ?').run(batch, now - keep.auditMs).changes;
+      gone += this.sql('DELETE FROM trust WHERE rowid IN (SELECT rowid FROM trust WHERE until <= ? LIMIT ?)').run(now, batch).changes;
+      gone += this.sql('DELETE FROM fraud_baselines WHERE rowid IN (SELECT rowid FROM fraud_baselines ORDER BY updated DESC LIMIT ? OFFSET ?)').run(batch, keep.baselines).changes;
+      return gone;
+    })();
   }
 
   /** Adds an offense's evidence to the source's running totals. */
@@ -315,10 +346,13 @@ export class Store {
     return (this.sql('SELECT prefix FROM allow ORDER BY prefix').all() as Array<{ prefix: string }>).map((r) => prefixOf(r.prefix));
   }
 
-  /** Fleet mode: a decision kept for Redis (its stream fields); beyond `max`, the oldest go. Returns how many went. */
-  outboxPush(fields: Readonly<Record<string, string>>, max: number): number {
-    this.sql('INSERT INTO fleet_outbox (entry) VALUES (?)').run(JSON.stringify(fields));
-    return this.sql('DELETE FROM fleet_outbox WHERE id <= (SELECT MAX(id) FROM fleet_outbox) - ?').run(max).changes;
+  /** Fleet mode: decisions kept for Redis (their stream fields), in one transaction; beyond `max`, the oldest go. Returns how many went. */
+  outboxPush(entries: ReadonlyArray<Readonly<Record<string, string>>>, max: number): number {
+    const insert = this.sql('INSERT INTO fleet_outbox (entry) VALUES (?)');
+    return this.db.transaction(() => {
+      for (const e of entries) insert.run(JSON.stringify(e));
+      return this.sql('DELETE FROM fleet_outbox WHERE id <= (SELECT MAX(id) FROM fleet_outbox) - ?').run(max).changes;
+    })();
   }
 
   /** The oldest decisions kept for Redis, first first. */
@@ -326,8 +360,9 @@ export class Store {
     return (this.sql('SELECT id, entry FROM fleet_outbox ORDER BY id LIMIT ?').all(limit) as Array<{ id: number; entry: string }>).map((r) => ({ id: r.id, fields: JSON.parse(r.entry) as Record<string, string> }));
   }
 
-  outboxDrop(id: number): void {
-    this.sql('DELETE FROM fleet_outbox WHERE id = ?').run(id);
+  /** Redis has every kept decision up to `id`. */
+  outboxDropThrough(id: number): void {
+    this.sql('DELETE FROM fleet_outbox WHERE id <= ?').run(id);
   }
 
   get outboxSize(): number {
@@ -339,11 +374,11 @@ export class Store {
     for (const [endpoint, b] of baselines) put.run(endpoint, JSON.stringify(b), now);
   }
 
-  /** The baselines kept; a damaged row is left out (that endpoint learns again) and named. */
-  baselines(): { baselines: Map<string, Baseline>; damaged: string[] } {
+  /** The `limit` most recently updated baselines, least recent first; a damaged row is left out (that endpoint learns again) and named. */
+  baselines(limit: number): { baselines: Map<string, Baseline>; damaged: string[] } {
     const baselines = new Map<string, Baseline>();
     const damaged: string[] = [];
-    for (const r of this.sql('SELECT endpoint, baseline FROM fraud_baselines').all() as Array<{ endpoint: string; baseline: string }>) {
+    for (const r of this.sql('SELECT endpoint, baseline FROM (SELECT endpoint, baseline, updated FROM fraud_baselines ORDER BY updated DESC LIMIT ?) ORDER BY updated').all(limit) as Array<{ endpoint: string; baseline: string }>) {
       const b = parseBaseline(r.baseline);
       if (b) baselines.set(r.endpoint, b);
       else damaged.push(r.endpoint);

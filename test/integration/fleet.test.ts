@@ -36,18 +36,19 @@ interface Node {
   readonly unbanEverywhere: (prefix: IpPrefix) => void;
   readonly troubles: string[];
   readonly notApplied: () => number;
+  readonly store: Store;
 }
 
 let redis: LabRedis;
 const nodes = new Map<string, Node>();
 
-async function startNode(name: string, allow: readonly string[] = [], storeFile = ':memory:', linked = true, nodeLog = log): Promise<Node> {
-  const config = parseConfig(`fleet: { redis: '${redis.url}', node: ${name} }\npolicy: { allow: [${allow.join(', ')}] }`, `${name}.yaml`);
+async function startNode(name: string, allow: readonly string[] = [], storeFile = ':memory:', linked = true, nodeLog = log, server = redis): Promise<Node> {
+  const config = parseConfig(`fleet: { redis: '${server.url}', node: ${name} }\npolicy: { allow: [${allow.join(', ')}] }`, `${name}.yaml`);
   const bus = decisionBus();
   const enforcer = new Enforcer(new DryRunDriver(log), bus, log, { clock: systemClock, retryBaseMs: 10, retryMaxMs: 100, conntrackAttempts: 1 });
   const core = buildCore(config, log, { useEventTime: false, sink: enforcer });
   const troubles: string[] = [];
-  bus.on('trouble', (t) => troubles.push(t.kind));
+  bus.on('trouble', (t) => void troubles.push(t.kind));
   const store = Store.open(storeFile);
   const fleet = wireFleet(config, { ...core, store, bus, clock: systemClock, log: nodeLog });
   const node = {
@@ -61,6 +62,7 @@ async function startNode(name: string, allow: readonly string[] = [], storeFile 
     },
     troubles,
     notApplied: () => fleet.notApplied,
+    store,
   };
   nodes.set(name, node);
   if (linked) await until(() => fleet.link.connected && fleet.scores.ready, `${name} linked`);
@@ -231,6 +233,116 @@ describe('fleet over Redis', () => {
     await admin.sendCommand(['ACL', 'SETUSER', 'narrow', 'on', '>pw', '~other:*', '+@all']);
     await admin.quit();
     expect(await check(`redis://narrow:pw@127.0.0.1:${redis.port}`)).toMatchObject([{ check: 'fleet', status: 'fail', detail: expect.stringMatching(/NOPERM|permission/i) }]);
+    // The link reads and writes through Lua scripts: an ACL without @scripting fails here, not at the first ban.
+    const again = createClient({ url: redis.url });
+    await again.connect();
+    await again.sendCommand(['ACL', 'SETUSER', 'noscript', 'on', '>pw', '~asterisk-guard:*', '+@all', '-@scripting']);
+    await again.quit();
+    expect(await check(`redis://noscript:pw@127.0.0.1:${redis.port}`)).toMatchObject([{ check: 'fleet', status: 'fail', detail: expect.stringMatching(/NOPERM|permission/i) }]);
+  });
+});
+
+describe('fleet over Redis, as someone holding its password would play it (issue 24)', () => {
+  let hostile: LabRedis;
+  let admin: ReturnType<typeof createClient>;
+  const STREAM = 'asterisk-guard:{fleet}:bans';
+  const started: Node[] = [];
+  const pair = async (tag: string) => {
+    const a = await startNode(`${tag}-a`, [], ':memory:', true, log, hostile);
+    const b = await startNode(`${tag}-b`, [], ':memory:', true, log, hostile);
+    started.push(a, b);
+    return [a, b] as const;
+  };
+  const entriesFor = async (prefix: string) => ((await admin.sendCommand(['XRANGE', STREAM, '-', '+'])) as Array<[string, string[]]>).filter(([, f]) => f.includes(prefix)).length;
+
+  beforeAll(async () => {
+    hostile = await LabRedis.start();
+    admin = createClient({ url: hostile.url });
+    await admin.connect();
+  });
+  afterAll(async () => {
+    for (const n of started) await n.stop();
+    await admin?.quit().catch(() => {});
+    await hostile?.kill();
+  });
+
+  it('a made-up id far ahead, then the stream deleted: the next ban still reaches every node, and the admins hear of it', async () => {
+    const [a, b] = await pair('ahead');
+    await admin.sendCommand(['XADD', STREAM, '99999999999999-0', 'op', 'ban', 'node', 'evil', 'prefix', '203.0.113.90', 'until', 'permanent', 'reason', 'x']);
+    await until(() => banned(b, '203.0.113.90'), 'the made-up entry read');
+    await admin.sendCommand(['DEL', STREAM]);
+    adminBan(a, '203.0.113.91');
+    await until(() => banned(b, '203.0.113.91'), 'the ban after the DEL on B');
+    expect(b.troubles).toContain('fleet-tampered');
+  });
+
+  it('the last possible id: every node repairs the stream once and goes on publishing, without the link flapping', async () => {
+    const [a, b] = await pair('last');
+    await admin.sendCommand(['XADD', STREAM, '18446744073709551615-18446744073709551615', 'op', 'ban', 'node', 'evil', 'prefix', '203.0.113.92', 'until', 'permanent', 'reason', 'x']);
+    await until(() => banned(b, '203.0.113.92'), 'the made-up entry read');
+    adminBan(a, '203.0.113.93');
+    await until(() => banned(b, '203.0.113.93'), "A's ban on B");
+    await until(() => a.link.pending === 0, "A's outbox empty");
+    await new Promise((r) => setTimeout(r, 1500));
+    for (const n of [a, b]) expect(n.troubles.filter((t) => t === 'fleet-lost')).toEqual([]);
+    expect(a.troubles.filter((t) => t === 'fleet-tampered')).toHaveLength(1);
+  });
+
+  it('a fleet key of the wrong type: the node replaces it and publishes each ban once, not again and again', async () => {
+    const [a, b] = await pair('type');
+    await admin.sendCommand(['SET', 'asterisk-guard:{fleet}:expiry', 'x']);
+    adminBan(a, '203.0.113.94');
+    await until(() => banned(b, '203.0.113.94'), 'the ban on B');
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(await entriesFor('203.0.113.94')).toBe(1);
+    expect(a.troubles).toContain('fleet-tampered');
+    expect(await admin.sendCommand(['TYPE', 'asterisk-guard:{fleet}:expiry'])).toBe('zset');
+  });
+
+  it('a 32 MB value never leaves Redis: refused there, the link stays up, the next entry applies', async () => {
+    const [, b] = await pair('huge');
+    const sent = async () => Number(/total_net_output_bytes:(\d+)/.exec((await admin.sendCommand(['INFO', 'stats'])) as string)![1]);
+    const before = await sent();
+    const refused = b.link.stats.refused;
+    await admin.sendCommand(['XADD', STREAM, '*', 'op', 'ban', 'node', 'evil', 'prefix', '203.0.113.95', 'until', 'permanent', 'reason', 'x'.repeat(32 * 1024 * 1024)]);
+    await admin.sendCommand(['XADD', STREAM, '*', 'op', 'ban', 'node', 'fine', 'prefix', '203.0.113.96', 'until', 'permanent', 'reason', 'x']);
+    await until(() => banned(b, '203.0.113.96'), 'the entry after it');
+    expect(b.link.stats.refused - refused).toBe(1);
+    expect(b.link.connected).toBe(true);
+    // Eight nodes read this stream: 32 MB sent to any of them would show here. What a doorbell's
+    // socket took in before it saw the length and closed (about half a megabyte each) is all.
+    expect((await sent()) - before).toBeLessThan(16 * 1024 * 1024);
+  });
+
+  it('a stalled Redis (SIGSTOP) is noticed and alerted; a ban decided meanwhile waits in the store and is shared once Redis answers', async () => {
+    const [a, b] = await pair('stall');
+    process.kill(hostile.pid, 'SIGSTOP');
+    try {
+      await until(() => !a.link.connected, 'A noticed', 6000);
+      expect(a.troubles).toContain('fleet-lost');
+      adminBan(a, '203.0.113.97');
+      await until(() => a.store.outboxSize === 1, 'the ban kept in the store');
+    } finally {
+      process.kill(hostile.pid, 'SIGCONT');
+    }
+    await until(() => banned(b, '203.0.113.97'), 'the ban on B once Redis answers', 8000);
+    await until(() => a.link.connected && a.link.pending === 0, 'A linked again, outbox empty', 5000);
+  });
+
+  it('two running nodes with one name: both say so', async () => {
+    const one = await startNode('twin', [], ':memory:', true, log, hostile);
+    const two = await startNode('twin', [], ':memory:', true, log, hostile);
+    started.push(one, two);
+    await until(() => one.troubles.includes('fleet-twin') && two.troubles.includes('fleet-twin'), 'both warned', 5000);
+  });
+
+  it('a restarted node is not its own twin', async () => {
+    const first = await startNode('again', [], ':memory:', true, log, hostile);
+    await first.stop();
+    const second = await startNode('again', [], ':memory:', true, log, hostile);
+    started.push(second);
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(second.troubles).not.toContain('fleet-twin');
   });
 });
 

@@ -57,7 +57,7 @@ describe('restart reproduces the kernel state (property, real nft)', () => {
         await driver.destroy();
         await driver.init();
         const ledger = new BanLedger(
-          { ladder: [600_000], lookbackMs: 86_400_000, maxImportedMs: null, widest: { 4: 16, 6: 32 }, maxBans: 1000, atMaxBans: 'refuse', widenTo: { 4: 24, 6: 48 } },
+          { ladder: [600_000], lookbackMs: 86_400_000, maxImportedMs: null, widest: { 4: 16, 6: 32 }, maxBans: 1000, fleetShare: { all: 1000, perNode: 1000 }, atMaxBans: 'refuse', widenTo: { 4: 24, 6: 48 } },
           new NeverBan([], []),
         );
         try {

@@ -9,7 +9,7 @@ const MIN = 60_000;
 const HOUR = 3_600_000;
 const DAY = 86_400_000;
 
-function setup(o: { allow?: string[]; neverBan?: string[]; ladder?: (number | null)[]; maxImportedMs?: number | null; lookbackMs?: number; maxBans?: number; atMaxBans?: 'widen' | 'refuse' } = {}) {
+function setup(o: { allow?: string[]; neverBan?: string[]; ladder?: (number | null)[]; maxImportedMs?: number | null; lookbackMs?: number; maxBans?: number; atMaxBans?: 'widen' | 'refuse'; fleetShare?: { all: number; perNode: number } } = {}) {
   const sent: string[] = [];
   const sink: LedgerSink = {
     ban: (d: BanDecision) => sent.push(`ban ${d.target.text} ${d.durationMs} step ${d.step} ${d.origin}`),
@@ -18,7 +18,7 @@ function setup(o: { allow?: string[]; neverBan?: string[]; ladder?: (number | nu
   const neverBan = new NeverBan((o.allow ?? []).map(p), (o.neverBan ?? []).map(p));
   const full: number[] = [];
   const ledger = new BanLedger(
-    { ladder: o.ladder ?? [10 * MIN, 60 * MIN, null], lookbackMs: o.lookbackMs ?? 30 * DAY, maxImportedMs: o.maxImportedMs ?? null, widest: { 4: 16, 6: 32 }, maxBans: o.maxBans ?? 1_000_000, atMaxBans: o.atMaxBans ?? 'widen', widenTo: { 4: 24, 6: 48 } },
+    { ladder: o.ladder ?? [10 * MIN, 60 * MIN, null], lookbackMs: o.lookbackMs ?? 30 * DAY, maxImportedMs: o.maxImportedMs ?? null, widest: { 4: 16, 6: 32 }, maxBans: o.maxBans ?? 1_000_000, fleetShare: o.fleetShare ?? { all: 200_000, perNode: 50_000 }, atMaxBans: o.atMaxBans ?? 'widen', widenTo: { 4: 24, 6: 48 } },
     neverBan,
     sink,
     (inForce) => full.push(inForce),
@@ -184,5 +184,48 @@ describe('BanLedger', () => {
     expect(describeRefusal(refused as Refusal)).toMatch(/100 bans are in force \(policy.max_bans\): 198.19.7.7 is not banned/);
     // Room again once bans end: a new spell alerts again.
     expect(refusing.ledger.request(request('198.19.7.7', 11 * MIN))).toMatchObject({ action: 'ban' });
+  });
+});
+
+describe("other nodes' bans have a share of the cap of their own (issue 24)", () => {
+  const fleetBan = (target: string, time: number, node: string) => request(target, time, { origin: 'fleet', reason: 'fleet', node, note: `${node}: brute-force`, durationMs: HOUR });
+
+  it("a node that publishes thousands of bans never switches off this node's own defence", () => {
+    const { ledger } = setup({ maxBans: 100, atMaxBans: 'refuse', fleetShare: { all: 300, perNode: 200 } });
+    for (let i = 0; i < 5000; i++) ledger.request(fleetBan(`198.18.${i >> 8}.${i & 255}`, 1000, 'evil'));
+    expect(ledger.fleetShares()).toEqual({ all: 200, top: [{ node: 'evil', bans: 200 }] });
+    const refused = ledger.request(fleetBan('198.51.100.1', 1000, 'evil'));
+    expect(refused).toMatchObject({ refused: 'fleet-share', key: 'fleet.max_bans_per_node', max: 200, node: 'evil' });
+    expect(describeRefusal(refused as Refusal)).toMatch(/node evil .*fleet\.max_bans_per_node/);
+    // A second node fills the fleet's share up to its total; then the total refuses.
+    for (let i = 0; i < 150; i++) ledger.request(fleetBan(`198.19.0.${i}`, 1000, 'pbx-b'));
+    expect(ledger.fleetShares().all).toBe(300);
+    expect(ledger.request(fleetBan('198.19.1.1', 1000, 'pbx-c'))).toMatchObject({ refused: 'fleet-share', key: 'fleet.max_bans' });
+    // This node's own bans: all 100 of policy.max_bans are still there.
+    for (let i = 0; i < 100; i++) expect(isRefusal(ledger.request(request(`203.0.113.${i}`, 1000)))).toBe(false);
+    expect(ledger.request(request('203.0.113.200', 1000))).toMatchObject({ refused: 'full', max: 100 });
+  });
+
+  it('gives a share back when a fleet ban ends or is lifted, and counts a restored fleet ban against its node', () => {
+    const { ledger } = setup({ fleetShare: { all: 1000, perNode: 2 } });
+    ledger.request(fleetBan('198.18.0.1', 1000, 'pbx-b'));
+    ledger.request(fleetBan('198.18.0.2', 1000, 'pbx-b'));
+    expect(ledger.request(fleetBan('198.18.0.3', 1000, 'pbx-b'))).toMatchObject({ refused: 'fleet-share' });
+    ledger.lift(p('198.18.0.1'), 2000, 'fleet');
+    expect(isRefusal(ledger.request(fleetBan('198.18.0.3', 2000, 'pbx-b')))).toBe(false);
+    expect(ledger.count(1000 + 2 * HOUR)).toBe(0);
+    expect(ledger.fleetShares().all).toBe(0);
+    const restored = setup({ fleetShare: { all: 1000, perNode: 1 } }).ledger;
+    restored.restore([{ prefix: p('198.18.0.9'), since: 0, until: null, reason: 'pbx-b: brute-force', origin: 'fleet', step: 0 }], new Map());
+    expect(restored.request(fleetBan('198.18.0.10', 1000, 'pbx-b'))).toMatchObject({ refused: 'fleet-share', node: 'pbx-b' });
+  });
+
+  it("keeps no record of another node's ended ban: a node publishing a million short bans costs nothing after (issue 24)", () => {
+    const { ledger } = setup({ fleetShare: { all: 100_000, perNode: 100_000 } });
+    for (let i = 0; i < 5000; i++) ledger.request({ ...fleetBan(`198.18.${i >> 8}.${i & 255}`, 1000 + i, 'pbx-b'), durationMs: 2000 });
+    // Later requests end them and sweep their records round the table.
+    for (let i = 0; i < 2000; i++) ledger.request({ ...fleetBan(`198.19.${i >> 8}.${i & 255}`, 100_000 + i, 'pbx-b'), durationMs: 2000 });
+    expect(ledger.records).toBeLessThan(2500);
+    expect(ledger.nextStep(p('198.18.0.1'), 200_000).step).toBe(0);
   });
 });

@@ -81,12 +81,13 @@ describe('config', () => {
   it('reads a fleet section, the Redis password from the environment, and says what is wrong in one', () => {
     expect(parseConfig('{}', 'x').fleet).toBeUndefined();
     const c = parseConfig('fleet:\n  redis: rediss://guard:${AG_REDIS_PASSWORD}@redis.example.net:6380\n  node: pbx-7\n', 'x', { AG_REDIS_PASSWORD: 'pw' });
-    expect(c.fleet).toEqual({ redis: 'rediss://guard:pw@redis.example.net:6380', node: 'pbx-7', widest: { ipv4: 16, ipv6: 32 }, keep: 86_400_000 });
+    expect(c.fleet).toEqual({ redis: 'rediss://guard:pw@redis.example.net:6380', node: 'pbx-7', widest: { ipv4: 16, ipv6: 32 }, keep: 86_400_000, max_bans: 200_000, max_bans_per_node: 50_000 });
     expect(parseConfig('fleet: { redis: "redis://127.0.0.1" }', 'x').fleet!.node).toMatch(/^[A-Za-z0-9][A-Za-z0-9._-]*$/);
     expect(error('fleet:\n  redis: http://redis.example.net\n').message).toMatch(/:2: fleet\.redis: a redis:\/\/ or rediss:\/\/ \(TLS\) URL/);
     expect(error('fleet:\n  redis: redis://127.0.0.1\n  node: "pbx 7; rm"\n').message).toMatch(/:3: fleet\.node: letters, digits/);
     expect(error('fleet:\n  redis: redis://127.0.0.1\n  widest: { ipv4: 0 }\n').message).toMatch(/:3: fleet\.widest\.ipv4/);
     expect(error('fleet:\n  node: pbx-7\n').message).toMatch(/fleet\.redis/);
+    expect(error('fleet:\n  redis: redis://127.0.0.1\n  max_bans_per_node: 0\n').message).toMatch(/:3: fleet\.max_bans_per_node/);
     expect(error('fleet:\n  redis: redis://guard:${AG_REDIS_PASSWORD}@127.0.0.1\n').code).toBe('AG_ERR_CONFIG_ENV');
   });
 

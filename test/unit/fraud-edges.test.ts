@@ -9,7 +9,8 @@ import { decisionBus, type Trouble } from '../../src/effects/bus.js';
 import { cutFraudulentCalls } from '../../src/effects/cut-fraudulent-calls.js';
 import { isGuardError } from '../../src/errors.js';
 import type { Baseline } from '../../src/fraud/baseline.js';
-import type { FraudDecision } from '../../src/fraud/fraud-decision.js';
+import { isWorthTelling, type FraudDecision } from '../../src/fraud/fraud-decision.js';
+import { MAX_ENDPOINTS } from '../../src/fraud/fraud-config.js';
 import { createLogger } from '../../src/log.js';
 import { ManualClock } from '../support/manual-clock.js';
 import { guardHarness } from '../support/guard-harness.js';
@@ -78,6 +79,32 @@ describe('fraud list, why and clear (the admin socket)', () => {
   });
 });
 
+describe('a blocked endpoint that keeps dialling, and made-up endpoints (issue 24)', () => {
+  it('2,000 calls of a blocked endpoint: each judged and cut, told (and audited) at the block and at its 10th, 100th and 1,000th call, with the count', () => {
+    const { core, store, premium } = setup();
+    const told: number[] = [];
+    for (let i = 0; i < 2001; i++) {
+      const d = premium('1003', T0 + i * 100);
+      expect(d.verdict).toBe('block');
+      if (isWorthTelling(d)) told.push(d.whileBlocked);
+    }
+    expect(told).toEqual([0, 1, 10, 100, 1000]);
+    expect(store.auditOf('1003', 100)).toHaveLength(5);
+    expect(core.fraud!.status('1003', T0)!.cutWhileBlocked).toBe(2000);
+  });
+
+  it("100,000 made-up endpoints neither crowd out the PBX's own nor come back at a restart in full", () => {
+    const { core, store } = setup();
+    const dial = (endpoint: string, i: number) => core.pipeline.ingest(recordReader({ Event: 'DialBegin', Channel: `PJSIP/${endpoint}-0000000b`, Exten: '02079460123', Uniqueid: `${i}.1` }), T0 + i);
+    for (let i = 0; i < 100_000; i++) dial(`junk${i}`, i);
+    dial('1002', 100_001);
+    expect(core.fraud!.baseline('1002')).toMatchObject({ calls: 1 });
+    expect(core.fraud!.endpointCount).toBe(MAX_ENDPOINTS);
+    store.saveBaselines(core.fraud!.takeChanged(), T0);
+    expect(store.baselines(MAX_ENDPOINTS).baselines.size).toBe(MAX_ENDPOINTS);
+  });
+});
+
 describe('the store keeps baselines and blocks', () => {
   it('gives a restarted guard its blocks and baselines back', () => {
     const { core, store, premium } = setup();
@@ -85,7 +112,7 @@ describe('the store keeps baselines and blocks', () => {
     premium('1003', T0 + 1000);
     store.saveBaselines(core.fraud!.takeChanged(), T0 + 2000);
     const again = buildCore(parseConfig('fraud: { country: GB }', 'test'), log, { useEventTime: false });
-    again.fraud!.restore(store.baselines().baselines, store.fraudBlocks());
+    again.fraud!.restore(store.baselines(20_000).baselines, store.fraudBlocks());
     expect(again.fraud!.isBlocked('1003')).toBe(true);
     expect(again.fraud!.baseline('1002')).toMatchObject({ calls: 1, countries: { GB: 1 } });
     const next = again.pipeline.ingest(recordReader({ Event: 'DialBegin', Channel: 'PJSIP/1003-0000000c', Exten: '02079460123', Uniqueid: '3.1' }), T0 + 3000);
@@ -97,10 +124,10 @@ describe('the store keeps baselines and blocks', () => {
     core.pipeline.ingest(recordReader({ Event: 'DialBegin', Channel: 'PJSIP/1002-0000000a', Exten: '02079460123', Uniqueid: '1.1' }), T0);
     store.saveBaselines(core.fraud!.takeChanged(), T0);
     expect(core.fraud!.takeChanged().size).toBe(0);
-    const { baselines } = store.baselines();
+    const { baselines } = store.baselines(20_000);
     expect(baselines.get('1002')).toMatchObject({ calls: 1, countries: { GB: 1 } });
     store.saveBaselines(new Map([['1004', { calls: 'many' } as unknown as Baseline]]), T0);
-    expect(store.baselines().damaged).toEqual(['1004']);
+    expect(store.baselines(20_000).damaged).toEqual(['1004']);
   });
 });
 
@@ -108,7 +135,7 @@ describe('cutting a judged call', () => {
   const decision = (verdict: FraudDecision['verdict']): FraudDecision => ({
     action: 'fraud', verdict, endpoint: '1003', channel: 'PJSIP/1003-0000000a', uniqueid: '1.1', number: '09098790000',
     destination: { country: 'GB', kind: 'premium_rate', e164: '+449098790000' }, source: undefined, banned: false, escalated: false,
-    hits: [{ rule: 'risky-number', action: 'block', why: 'premium' }], time: T0, text: 'premium',
+    hits: [{ rule: 'risky-number', action: 'block', why: 'premium' }], time: T0, text: 'premium', whileBlocked: 0,
   });
   function cutter(answer: (name: string) => AmiResponse | Error) {
     const bus = decisionBus();
@@ -129,6 +156,14 @@ describe('cutting a judged call', () => {
     const block = (endpoint: string, since: number) => ({ endpoint, since, decision: { ...decision('block'), source: null, endpoint } });
     cut.reassert([block('1003', T0), block('1005', T0 + 1000)]);
     expect(sent).toEqual(['DBPut asterisk-guard/blocked 1003 2026-11-26T01:00:00.000Z risky-number', 'DBPut asterisk-guard/blocked 1005 2026-11-26T01:00:01.000Z risky-number']);
+  });
+
+  it("cuts every call of a blocked endpoint, but puts its AstDB key once per block (issue 24)", () => {
+    const { bus, sent } = cutter(() => ({ Response: 'Success' }));
+    bus.emit('fraud', decision('block'));
+    for (let n = 1; n <= 3; n++) bus.emit('fraud', { ...decision('block'), whileBlocked: n, uniqueid: `1.${n + 1}` });
+    expect(sent.filter((x) => x.startsWith('Hangup'))).toHaveLength(4);
+    expect(sent.filter((x) => x.startsWith('DBPut'))).toHaveLength(1);
   });
 
   it('hangs up first, then sets the AstDB key; an alert sends nothing', async () => {

@@ -8,6 +8,7 @@ import { DestinationReader } from '../../src/fraud/destination.js';
 import type { FraudDecision } from '../../src/fraud/fraud-decision.js';
 import { createLogger } from '../../src/log.js';
 import type { PipelineDecision } from '../../src/pipeline.js';
+import { prefix as prefixOf } from '../support/prefix.js';
 
 const log = createLogger('silent', 'stderr');
 const MIN = 60_000;
@@ -168,6 +169,24 @@ describe('the toll-fraud rules', () => {
     for (let i = 0; i < 6; i++) h.wrongPassword('1003', '203.0.113.95', T0 + i * 1000);
     h.auth('1003', '203.0.113.96', T0 + 2 * 3_600_000);
     expect(h.dial('1003', '02079460123', T0 + 2 * 3_600_000 + 10).verdict).toBeUndefined();
+  });
+
+  it('counts only the failures the scoring policy counts: forged ones "from" an allow-listed address or loopback get no endpoint blocked (issue 24)', () => {
+    const g = setup(undefined, 'policy: { allow: [198.51.100.0/24] }');
+    for (let i = 0; i < 5; i++) g.wrongPassword('1003', '198.51.100.7', T0 + i * 1000);
+    for (let i = 0; i < 5; i++) g.wrongPassword('1003', '127.0.0.1', T0 + 5000 + i * 1000);
+    g.auth('1003', '203.0.113.96', T0 + 20_000);
+    expect(g.dial('1003', '02079460123', T0 + 20_010).verdict).toBeUndefined();
+    expect(g.ledger.bannedUntil(prefixOf('203.0.113.96'), T0 + 20_010)).toBeUndefined();
+  });
+
+  it('judges the digits a carrier would dial: a # or *1 after the number, a number too long to be valid (issue 24)', () => {
+    const g = setup();
+    for (const [i, number] of ['09098790000#', '+8819876543#', '09098790000*1', '0044909879000012345678901234567890123'].entries()) {
+      expect(g.dial(`10${10 + i}`, number, T0 + i * 1000).decision, number).toMatchObject({ verdict: 'block', hits: [{ rule: 'risky-number' }] });
+    }
+    // Feature codes stay the PBX's own.
+    expect(g.dial('1020', '*6709098790000', T0).decision).toBeUndefined();
   });
 
   it('does not take the endpoint\'s own phone for the guesser: it used its address before the failures', () => {

@@ -247,3 +247,48 @@ describe('Persister', () => {
     store.close();
   });
 });
+
+describe('Store.pruneStep: a PBX under attack for a year does not grow without end (issue 24)', () => {
+  const DAY = 86_400_000;
+  const keep = { lookbackMs: 30 * DAY, auditMs: 90 * DAY, baselines: 3 };
+  const ban = (prefix: string, since: number, until: number | null, origin: 'auto' | 'fleet' | 'cli' = 'auto') => ({ prefix: p(prefix), since, until, reason: 'brute-force', origin, step: 0, evidence: null });
+  const drain = (store: Store, now: number, batch = 1000) => {
+    let total = 0;
+    // Round the table twice: every row visited whatever the cursor's start.
+    for (let i = 0, n = -1; i < 50 && n !== 0; i++) total += n = store.pruneStep(now, keep, batch) + store.pruneStep(now, keep, batch);
+    return total;
+  };
+
+  it("forgets ended bans past the lookback, another node's ended bans at once, audit and offenses past the retention; keeps what is in force or still escalates", () => {
+    const store = Store.open(':memory:');
+    const now = 400 * DAY;
+    store.recordBans([
+      ban('203.0.113.1', now - 40 * DAY, now - 40 * DAY + 600_000), // ended, past the lookback: goes
+      ban('203.0.113.2', now - 10 * DAY, now - 10 * DAY + 600_000), // ended, within the lookback: escalates, stays
+      ban('203.0.113.3', now - 300 * DAY, null), // permanent: stays
+      ban('203.0.113.4', now - 60_000, now - 1000, 'fleet'), // another node's, ended: goes
+      ban('203.0.113.5', now - 60_000, now + 60_000, 'fleet'), // another node's, in force: stays
+    ]);
+    store.audit({ time: now - 100 * DAY, action: 'ban', target: '203.0.113.1', detail: {} });
+    store.audit({ time: now - DAY, action: 'ban', target: '203.0.113.2', detail: {} });
+    store.recordOffense('203.0.113.1', { InvalidPassword: 5 }, ['100'], now - 100 * DAY, now - 95 * DAY);
+    store.recordOffense('203.0.113.2', { InvalidPassword: 5 }, ['100'], now - DAY, now - DAY);
+    expect(drain(store, now)).toBe(4);
+    expect(['203.0.113.1', '203.0.113.2', '203.0.113.3', '203.0.113.4', '203.0.113.5'].map((x) => store.bansOf(p(x)).length)).toEqual([0, 1, 1, 0, 1]);
+    expect(store.auditOf('203.0.113.1')).toEqual([]);
+    expect(store.auditOf('203.0.113.2')).toHaveLength(1);
+    expect(store.offense('203.0.113.1')).toBeUndefined();
+    expect(store.offense('203.0.113.2')).toBeDefined();
+    expect(store.banHistory(now - 30 * DAY).size).toBe(1);
+  });
+
+  it('thousands of short fleet bans are forgotten in batches of a bounded size', () => {
+    const store = Store.open(':memory:');
+    const now = 400 * DAY;
+    const bans = Array.from({ length: 30_000 }, (_, i) => ban(`10.${i >> 16}.${(i >> 8) & 255}.${i & 255}`, now - 10_000, now - 8000, 'fleet'));
+    store.recordBans(bans);
+    expect(store.pruneStep(now, keep, 1000)).toBe(1000);
+    expect(drain(store, now, 5000)).toBe(29_000);
+    expect(store.activeBans(now)).toEqual([]);
+  });
+});
