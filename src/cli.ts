@@ -49,7 +49,8 @@ const LOCAL: Readonly<Record<string, (rest: readonly string[], values: Values) =
       process.stdout.write(`${values.json ? decisionJson(d) : formatDecisionLine(d)}\n`);
     });
     const problems = [...summary.problems].map(([k, n]) => `${k}:${n}`).join(',') || 'none';
-    process.stderr.write(`replayed ${summary.events} events (${summary.format}), ${summary.decisions} decisions, skipped input: ${problems}\n`);
+    const lines = summary.lines.size === 0 ? '' : `; lines: ${[...summary.lines].map(([k, n]) => `${k}:${n}`).join(',')}`;
+    process.stderr.write(`replayed ${summary.events} events (${summary.format}), ${summary.decisions} decisions, skipped input: ${problems}${lines}\n`);
     return EXIT.ok;
   },
   async 'check-config'(rest, values) {

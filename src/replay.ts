@@ -12,6 +12,8 @@ export interface ReplaySummary {
   readonly decisions: number;
   readonly events: number;
   readonly problems: ReadonlyMap<string, number>;
+  /** A log's lines per kind read (`pjsip-request-failed`, `security`...) or skipped (`other`, `not-asterisk`...): every line is one. */
+  readonly lines: ReadonlyMap<string, number>;
 }
 
 /**
@@ -22,6 +24,7 @@ export async function replayFile(file: string, config: Config, log: Logger, onDe
   const { pipeline } = buildCore(config, log, { useEventTime: true });
   let decisions = 0;
   let events = 0;
+  const lines = new Map<string, number>();
   const format = await readCapture(file, {
     fields(fields) {
       const found = pipeline.ingest(fields, 0);
@@ -33,8 +36,9 @@ export async function replayFile(file: string, config: Config, log: Logger, onDe
       }
     },
     malformed: (kind, detail) => pipeline.problems.report(kind, detail),
+    line: (kind) => void lines.set(kind, (lines.get(kind) ?? 0) + 1),
   });
-  return { format, decisions, events, problems: pipeline.problems.counts };
+  return { format, decisions, events, problems: pipeline.problems.counts, lines };
 }
 
 /** One line per decision, action and target first: easy to grep, easy to diff. */
