@@ -45,7 +45,7 @@ const LOCAL: Readonly<Record<string, (rest: readonly string[], values: Values) =
   async replay(rest, values) {
     const config = loadConfig(values.config, false);
     const log = createLogger(config.log.level === 'info' ? 'warn' : config.log.level, 'stderr');
-    const summary = await replayFile(rest[0]!, config, log, (d) => {
+    const summary = await replayFile(rest, config, log, (d) => {
       process.stdout.write(`${values.json ? decisionJson(d) : formatDecisionLine(d)}\n`);
     });
     const problems = [...summary.problems].map(([k, n]) => `${k}:${n}`).join(',') || 'none';
@@ -139,9 +139,10 @@ async function main(argv: string[]): Promise<number> {
   if (command === undefined) throw new GuardError('AG_ERR_CLI_USAGE', USAGE);
   const spec = COMMANDS.get(command);
   if (!spec) throw new GuardError('AG_ERR_CLI_USAGE', `unknown command ${JSON.stringify(command)}\n${USAGE}`);
-  // `[ENDPOINT]`: an argument that may be left out.
+  // `[ENDPOINT]`: an argument that may be left out; `FILE...`: one or more.
   const required = spec.args.filter((a) => !a.startsWith('[')).length;
-  if (rest.length < required || rest.length > spec.args.length) {
+  const many = spec.args.at(-1)?.endsWith('...') === true;
+  if (rest.length < required || (!many && rest.length > spec.args.length)) {
     throw new GuardError('AG_ERR_CLI_USAGE', `${command} takes ${spec.args.length === 0 ? 'no arguments' : spec.args.join(' ')}\n${USAGE}`);
   }
   if (spec.admin) {

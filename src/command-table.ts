@@ -18,7 +18,7 @@ const spec = (name: string, args: readonly string[], admin: boolean, ...help: st
 export const COMMAND_GROUPS: ReadonlyArray<readonly CommandSpec[]> = [
   [
     spec('run', [], false, 'the daemon: AMI security events -> scores -> nftables drop'),
-    spec('replay', ['FILE'], false, 'decide on a raw AMI capture or an Asterisk security log (dry run);', 'one line per decision, or one JSON object with --json'),
+    spec('replay', ['FILE...'], false, "decide on a raw AMI capture or Asterisk's own logs (messages, full, security, syslog, journal; .gz rotations in time order): dry run;", 'one line per decision (or one JSON object with --json), a summary per line kind'),
     spec('check-config', [], false, 'validate the config file and print the AMI settings it leads to'),
   ],
   [

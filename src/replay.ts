@@ -4,7 +4,7 @@ import { formatDuration } from './time/duration.js';
 import { formatFraudLine, fraudRecord } from './fraud/fraud-decision.js';
 import type { PipelineDecision } from './pipeline.js';
 import { buildCore } from './core.js';
-import { readCapture, type CaptureFormat } from './source/capture-file.js';
+import { inTimeOrder, readCapture, type CaptureFormat } from './source/capture-file.js';
 
 export interface ReplaySummary {
   readonly format: CaptureFormat;
@@ -20,12 +20,15 @@ export interface ReplaySummary {
  * Feeds a capture through the live pipeline on the events' own clock, with no firewall:
  * a one-hour capture replays in milliseconds and decides exactly as the daemon would have.
  */
-export async function replayFile(file: string, config: Config, log: Logger, onDecision: (d: PipelineDecision) => void): Promise<ReplaySummary> {
+export async function replayFile(file: string | readonly string[], config: Config, log: Logger, onDecision: (d: PipelineDecision) => void): Promise<ReplaySummary> {
   const { pipeline } = buildCore(config, log, { useEventTime: true });
   let decisions = 0;
   let events = 0;
   const lines = new Map<string, number>();
-  const format = await readCapture(file, {
+  // Rotations (messages.log.2.gz, messages.log.1, messages.log) in time order, whatever the shell's.
+  const files = await inTimeOrder(typeof file === 'string' ? [file] : file);
+  let format: CaptureFormat = 'ami';
+  for (const f of files) format = await readCapture(f, {
     fields(fields) {
       const found = pipeline.ingest(fields, 0);
       if (!found) return;

@@ -102,6 +102,22 @@ export async function readCapture(file: string, sink: CaptureSink): Promise<Capt
   return format;
 }
 
+/** Files by the time of their first logger line (rotations of one log do not overlap); AMI captures and undated files keep their place after them. */
+export async function inTimeOrder(files: readonly string[]): Promise<string[]> {
+  const firsts = await Promise.all(
+    files.map(async (file) => {
+      const head = await readHead(file);
+      const year = new Date(statSync(file).mtimeMs).getFullYear();
+      for (const line of head.split('\n')) {
+        const time = readLogPrefix(line, year)?.time;
+        if (time !== undefined) return time;
+      }
+      return Infinity;
+    }),
+  );
+  return files.map((file, i) => ({ file, first: firsts[i]!, i })).sort((a, b) => a.first - b.first || a.i - b.i).map((x) => x.file);
+}
+
 function readSecurityEntry(message: string, sink: CaptureSink): void {
   const parsed = parseSecurityLogLine(message);
   if (!parsed.ok) return sink.malformed(parsed.reason, parsed.detail);

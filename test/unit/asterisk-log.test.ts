@@ -127,3 +127,18 @@ describe('replay of the logs admins have', () => {
     expect(summary.lines.get('also-in-security-log')).toBe(3);
   });
 });
+
+describe('replay of several files', () => {
+  it('replays rotations in time order whatever order they are named in', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'ag-rot-'));
+    const line = (s: number, n: number) => `[Dec  4 18:09:${String(s).padStart(2, '0')}] NOTICE[556] manager.c: 203.0.113.${n} tried to authenticate with nonexistent user 'admin${s}'`;
+    const older = path.join(dir, 'messages.log.1.gz');
+    const newer = path.join(dir, 'messages.log');
+    writeFileSync(older, gzipSync(`${[1, 2, 3, 4, 5, 6, 7, 8].map((s) => line(s, 70)).join('\n')}\n`));
+    writeFileSync(newer, `${[30, 31, 32, 33, 34, 35, 36, 37].map((s) => line(s, 71)).join('\n')}\n`);
+    for (const f of [older, newer]) utimesSync(f, new Date('2026-12-05T00:00:00Z'), new Date('2026-12-05T00:00:00Z'));
+    const order: string[] = [];
+    await replayFile([newer, older], parseConfig('{}', 'test'), createLogger('silent', 'stderr'), (d) => void (d.action === 'ban' && order.push(d.target.text)));
+    expect(order).toEqual(['203.0.113.70', '203.0.113.71']);
+  });
+});
