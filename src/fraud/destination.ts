@@ -81,8 +81,9 @@ export class DestinationReader {
     const numbers = phoneNumbers();
     let parsed = numbers.parsePhoneNumberFromString(digits, country);
     // Too long to be valid: a carrier routes on the prefix and drops the rest (overlap
-    // dialling), so the longest valid prefix is what the call costs.
-    if (!parsed?.isValid()) {
+    // dialling), so the longest valid prefix is what the call costs. Only then: a number of a
+    // valid length that is no number is read as before (a search each would cost 30 parses).
+    if (!parsed?.isValid() && numbers.validatePhoneNumberLength(digits, country) === 'TOO_LONG') {
       for (let n = digits.length - 1; n >= minDigits; n--) {
         const shorter = numbers.parsePhoneNumberFromString(digits.slice(0, n), country);
         if (shorter?.isValid()) {

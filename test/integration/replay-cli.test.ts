@@ -59,7 +59,7 @@ describe('asterisk-guard replay', () => {
   });
 
   it('answers bad command lines with usage and exit 2', async () => {
-    for (const args of [[], ['frobnicate'], ['replay'], ['replay', 'a', 'b'], ['run', '--nope']]) {
+    for (const args of [[], ['frobnicate'], ['replay'], ['status', 'extra'], ['run', '--nope']]) {
       const r = await cli(...args);
       expect(r.exitCode, args.join(' ')).toBe(2);
       expect(String(r.stderr)).toMatch(/AG_ERR_CLI_USAGE/);
