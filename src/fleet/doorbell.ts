@@ -5,6 +5,9 @@ import type { RedisClientOptions } from 'redis';
 /** A reply, as much of it as the doorbell looks at. */
 export type Reply = { kind: 'null' } | { kind: 'array' } | { kind: 'ok' } | { kind: 'error'; text: string } | { kind: 'too-large' };
 
+/** Redis kept a reply past its time: stalled (`kill -STOP`), or a network that drops everything. */
+export class NoAnswer extends Error {}
+
 /** The longest bulk string skipped in place; a longer one closes the connection instead of being received. */
 const MAX_BULK = 64 * 1024;
 
@@ -191,7 +194,7 @@ export class Doorbell {
         this.waiting = undefined;
         this.failed = undefined;
         this.close();
-        reject(new Error(`Redis did not answer within ${timeoutMs} ms (stalled?)`));
+        reject(new NoAnswer(`Redis did not answer within ${timeoutMs} ms (stalled?)`));
       }, timeoutMs);
       this.waiting = (r) => {
         clearTimeout(timer);

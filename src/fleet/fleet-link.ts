@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { createClient, ErrorReply, TimeoutError, type RedisClientOptions } from 'redis';
 import type { Store } from '../store/store.js';
 import type { Clock } from '../time/clock.js';
-import { Doorbell } from './doorbell.js';
+import { Doorbell, NoAnswer } from './doorbell.js';
 import { encodeEntry, FIELDS, MAX_VALUE, parseEntry, type FleetEntry, type FleetWidest } from './fleet-entry.js';
 import { PUBLISH, READ, SCAN_ACTIVE } from './fleet-scripts.js';
 
@@ -206,7 +206,7 @@ export class FleetLink {
       this.o.onTrouble('write-refused', `Redis refuses this node's ${what === 'publish' ? 'writes' : 'reads'}: ${e.message.slice(0, 200)}; decisions wait in the outbox. Check the ACL (docs/fleet.md) and Redis's memory`);
       return;
     }
-    if (e instanceof TimeoutError || /did not answer/.test(e.message)) this.restart(`Redis did not answer within ${COMMAND_TIMEOUT_MS} ms (stalled?)`);
+    if (e instanceof TimeoutError || e instanceof NoAnswer) this.restart(`Redis did not answer within ${COMMAND_TIMEOUT_MS} ms (stalled?)`);
     else this.lost(e.message);
   }
 
@@ -252,8 +252,7 @@ export class FleetLink {
 
   /** One READ from the cursor: true when a full batch came (read again at once). */
   private async read(): Promise<boolean> {
-    const reply = (await this.reader!.sendCommand(['EVAL', READ, '2', STREAM, NAME(this.o.node), this.cursor!, String(BATCH), String(MAX_VALUE), String(FIELDS.size), this.instance, String(NAME_TTL_MS)])) as [string, string, string, string[], Array<[string, string[]]>];
-    const [first, last, held, repairs, entries] = reply;
+    const [first, last, held, repairs, entries] = await this.readScript(this.cursor!, BATCH);
     this.repaired(repairs);
     this.noteName(held);
     const cursor = this.cursor!;
@@ -278,6 +277,12 @@ export class FleetLink {
     return entries.length === BATCH;
   }
 
+  /** The READ script: up to `count` entries after `cursor`, with the stream's first and last ids (fleet-scripts.ts). */
+  private async readScript(cursor: string, count: number): Promise<[string, string, string, string[], Array<[string, string[]]>]> {
+    const args = [cursor, String(count), String(MAX_VALUE), String(FIELDS.size), this.instance, String(NAME_TTL_MS)];
+    return (await this.reader!.sendCommand(['EVAL', READ, '2', STREAM, NAME(this.o.node), ...args])) as [string, string, string, string[], Array<[string, string[]]>];
+  }
+
   /** Two running nodes with one name ignore each other's entries: say so (cloned images share a host name). */
   private noteName(held: string): void {
     if (held !== '' && held !== this.instance && this.named) {
@@ -289,7 +294,7 @@ export class FleetLink {
   /** Every ban in force, from the hash; then the stream from where it stood. */
   private async resync(): Promise<void> {
     const r = this.reader!;
-    const before = (await r.sendCommand(['EVAL', READ, '2', STREAM, NAME(this.o.node), EMPTY_STREAM, '0', String(MAX_VALUE), String(FIELDS.size), this.instance, String(NAME_TTL_MS)])) as [string, string, string, string[], unknown[]];
+    const before = await this.readScript(EMPTY_STREAM, 0);
     this.repaired(before[3]);
     const from = before[1] || EMPTY_STREAM;
     let scan = '0';

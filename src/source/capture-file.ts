@@ -55,9 +55,7 @@ export async function readCapture(file: string, sink: CaptureSink): Promise<Capt
     decoder.end();
     return format;
   }
-  // Dates without a year (the default dateformat) are in the file's year, or the one before.
   const modified = statSync(file).mtimeMs;
-  const year = new Date(modified).getFullYear();
   let seenSecurity = false;
   const count = (kind: string) => sink.line?.(kind);
   const readEntry = (entry: LogEntry | undefined, text: string) => {
@@ -86,8 +84,7 @@ export async function readCapture(file: string, sink: CaptureSink): Promise<Capt
   let pending = false;
   for await (const line of lines) {
     if (line.trim() === '') continue;
-    let next = readLogPrefix(line, year);
-    if (next?.time !== undefined && next.time > modified + 86_400_000) next = readLogPrefix(line, year - 1);
+    const next = readDatedPrefix(line, modified);
     if (next === undefined && pending && entry !== undefined) {
       entry = { ...entry, message: `${entry.message}\n${line}` };
       text += `\n${line}`;
@@ -107,15 +104,22 @@ export async function inTimeOrder(files: readonly string[]): Promise<string[]> {
   const firsts = await Promise.all(
     files.map(async (file) => {
       const head = await readHead(file);
-      const year = new Date(statSync(file).mtimeMs).getFullYear();
+      const modified = statSync(file).mtimeMs;
       for (const line of head.split('\n')) {
-        const time = readLogPrefix(line, year)?.time;
+        const time = readDatedPrefix(line, modified)?.time;
         if (time !== undefined) return time;
       }
       return Infinity;
     }),
   );
   return files.map((file, i) => ({ file, first: firsts[i]!, i })).sort((a, b) => a.first - b.first || a.i - b.i).map((x) => x.file);
+}
+
+/** A logger line of a file modified at `modified`: a date without a year (the default dateformat) is in that year, or the one before. */
+function readDatedPrefix(line: string, modified: number): LogEntry | undefined {
+  const year = new Date(modified).getFullYear();
+  const entry = readLogPrefix(line, year);
+  return entry?.time !== undefined && entry.time > modified + 86_400_000 ? readLogPrefix(line, year - 1) : entry;
 }
 
 function readSecurityEntry(message: string, sink: CaptureSink): void {
