@@ -80,14 +80,18 @@ export class DestinationReader {
     if (digits.replace('+', '').length < minDigits) return undefined;
     const numbers = phoneNumbers();
     let parsed = numbers.parsePhoneNumberFromString(digits, country);
-    // Too long to be valid: a carrier routes on the prefix and drops the rest (overlap
-    // dialling), so the longest valid prefix is what the call costs. Only then: a number of a
-    // valid length that is no number is read as before (a search each would cost 30 parses).
-    if (!parsed?.isValid() && numbers.validatePhoneNumberLength(digits, country) === 'TOO_LONG') {
+    // undefined for a number that is not valid (getType checks that itself: isValid costs 4 µs more).
+    let type = parsed?.getType();
+    // Too long to be valid (libphonenumber reads nothing past 17 digits, E.164 allows 15): a
+    // carrier routes on the prefix and drops the rest (overlap dialling), so the longest valid
+    // prefix is what the call costs. Only then: a search for every invalid number cost
+    // benchmark 10 a fifth of its rate.
+    if (type === undefined && (parsed === undefined || digits.length - Number(digits.startsWith('+')) > 15)) {
       for (let n = digits.length - 1; n >= minDigits; n--) {
         const shorter = numbers.parsePhoneNumberFromString(digits.slice(0, n), country);
-        if (shorter?.isValid()) {
-          parsed = shorter;
+        const shorterType = shorter?.getType();
+        if (shorterType !== undefined) {
+          [parsed, type] = [shorter, shorterType];
           break;
         }
       }
@@ -95,8 +99,6 @@ export class DestinationReader {
     if (!parsed) return { country: '??', kind: 'unknown', e164: dialled };
     const code = parsed.countryCallingCode;
     if (SATELLITE_CODES.has(code)) return { country: `+${code}`, kind: 'satellite', e164: parsed.number };
-    // undefined for a number that is not valid.
-    const type = parsed.getType();
     return { country: parsed.country ?? `+${code}`, kind: type ? (type.toLowerCase() as NumberKind) : 'unknown', e164: parsed.number };
   }
 }
