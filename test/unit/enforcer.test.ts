@@ -77,10 +77,22 @@ describe('Enforcer', () => {
     expect(JSON.stringify(errors[0])).toContain('Device or resource busy');
   });
 
+  it('commits the bans of one turn in one transaction (a siege\'s first ten members went in as 1 and 9)', async () => {
+    const fw = new FlakyFirewall(0);
+    const { enforcer } = setup(fw);
+    for (let i = 1; i <= 10; i++) enforcer.ban(decision(`2001:db8:${i}::/64`));
+    await enforcer.drain();
+    expect(fw.calls).toEqual(['ban 10']);
+  });
+
   it('puts changes that arrive during a commit into one next transaction, in order', async () => {
     const fw = new FlakyFirewall(0);
     const { enforcer } = setup(fw);
-    for (let i = 1; i <= 50; i++) enforcer.ban(decision(`203.0.113.${i}`));
+    enforcer.ban(decision('203.0.113.50'));
+    // The first commit is under way: what follows waits for it.
+    await Promise.resolve();
+    await Promise.resolve();
+    for (let i = 1; i <= 49; i++) enforcer.ban(decision(`203.0.113.${i}`));
     enforcer.lift(decision('203.0.113.1').target, 0, 'cli');
     enforcer.setAllowed([decision('198.51.100.1').target]);
     enforcer.setAllowed([decision('198.51.100.2').target]);
