@@ -15,6 +15,8 @@ export interface LogEntry {
   /** ms since the epoch; undefined when the prefix holds no time this can read. */
   readonly time: number | undefined;
   readonly level: string;
+  /** The writing thread's id (LWP): lines of one attempt share it. */
+  readonly lwp: string | undefined;
   /** The source file as Asterisk names it (`res_pjsip/pjsip_distributor.c`). */
   readonly file: string;
   readonly message: string;
@@ -39,9 +41,9 @@ const JOURNAL_MESSAGE = new RegExp(`^${SYSLOG_BODY}`);
  */
 export function readLogPrefix(line: string, year: number): LogEntry | undefined {
   let m = FILE_DEFAULT.exec(line) ?? FILE_PLAIN.exec(line);
-  if (m) return { time: readDate(m[1]!, year), level: m[2]!, file: m[4]!, message: line.slice(m[0].length) };
+  if (m) return { time: readDate(m[1]!, year), level: m[2]!, lwp: m[3], file: m[4]!, message: line.slice(m[0].length) };
   m = SYSLOG.exec(line);
-  if (m) return { time: readDate(m[1]!, year), level: m[2]!, file: m[4]!, message: line.slice(m[0].length) };
+  if (m) return { time: readDate(m[1]!, year), level: m[2]!, lwp: m[3], file: m[4]!, message: line.slice(m[0].length) };
   if (line.startsWith('{')) return readJournalJson(line);
   return undefined;
 }
@@ -59,7 +61,7 @@ function readJournalJson(line: string): LogEntry | undefined {
   const m = JOURNAL_MESSAGE.exec(message);
   if (!m) return undefined;
   const time = typeof micros === 'string' && /^\d{1,17}$/.test(micros) ? Math.floor(Number(micros) / 1000) : undefined;
-  return { time, level: m[1]!, file: m[3]!, message: message.slice(m[0].length) };
+  return { time, level: m[1]!, lwp: m[2], file: m[3]!, message: message.slice(m[0].length) };
 }
 
 /** `Dec  4 18:09:41` (in `year`, local time as Asterisk wrote it), `2026-12-04 18:09:41[.123]`, or ISO 8601. */

@@ -36,7 +36,7 @@ describe("Asterisk's logger prefixes", () => {
   });
 });
 
-const entry = (file: string, message: string): LogEntry => ({ time: Date.parse('2026-12-04T18:09:41Z'), level: 'NOTICE', file, message });
+const entry = (file: string, message: string): LogEntry => ({ time: Date.parse('2026-12-04T18:09:41Z'), level: 'NOTICE', lwp: '556', file, message });
 const read = (file: string, message: string) => readLogFailure(entry(file, message));
 
 describe('failure lines, as the security events they are', () => {
