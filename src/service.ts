@@ -10,6 +10,7 @@ import { parseIpAddress } from './net/ip-prefix.js';
 import { alertsPart } from './parts/alerts-part.js';
 import { amiPart } from './parts/ami-part.js';
 import { ariPart } from './parts/ari-part.js';
+import { asteriskLogPart } from './parts/asterisk-log-part.js';
 import { controlPart } from './parts/control-part.js';
 import { fleetPart } from './parts/fleet-part.js';
 import { fraudPart } from './parts/fraud-part.js';
@@ -99,6 +100,7 @@ export async function startService(config: Config, daemonLog: Logger, clock: Clo
     control,
     fleet ?? offPart('fleet', ['fleet']),
     metricsPart(ctx, () => parts.flatMap((p) => p.metrics?.() ?? [])),
+    config.asterisk_log ? asteriskLogPart(ctx, store, policy, ami) : offPart('asterisk_log', ['asterisk_log']),
     ami,
   ];
 

@@ -222,6 +222,17 @@ export const configSchema = z
       .object({ enabled: z.boolean().default(true), interval: duration(1000).default(300_000), timeout: duration(100).default(15_000) })
       .strict()
       .prefault({}),
+    // Asterisk's own log as a second source, for the failures AMI never reports (an anonymous
+    // endpoint's calls to nowhere, AMI over HTTP digest, IAX2 with authdebug, FreePBX's dialplan
+    // line). Off without this section. Each file is followed from its end, through rotations.
+    asterisk_log: z
+      .object({
+        files: z.array(z.string().regex(/^\//, 'an absolute path, e.g. /var/log/asterisk/messages.log')).min(1),
+        // How often a file's name is checked for a rotation (reads follow inotify at once).
+        poll: duration(100).default(1000),
+      })
+      .strict()
+      .optional(),
     // Prometheus text endpoint on 127.0.0.1, off by default.
     metrics: z.object({ enabled: z.boolean().default(false), port: z.number().int().min(1).max(65535).default(9471) }).strict().prefault({}),
     store: z

@@ -16,6 +16,12 @@ export interface AmiPartOptions {
 export interface AmiPart extends Part {
   /** For parts that act through AMI (the toll-fraud guard) or hear of its connection. */
   readonly client: AmiClient;
+  /**
+   * Each canary login as it is sent, and later whether Asterisk reported it over AMI: the
+   * same refused login writes a NOTICE line to Asterisk's log, the log part's own canary.
+   */
+  onCanary(listener: (account: string) => void): void;
+  canaryEchoed(account: string): boolean;
 }
 
 /**
@@ -28,7 +34,8 @@ export function amiPart(ctx: DaemonContext, amiOptions: ReturnType<typeof resolv
   const config = ctx.config();
   const where = `${amiOptions.host}:${amiOptions.port}`;
   const ami = new AmiClient({ ...amiOptions, clock, events: core.fraud ? 'security,call' : 'security' });
-  const canary = config.canary.enabled ? buildCanary(ctx, config, amiOptions) : undefined;
+  const canaryListeners: Array<(account: string) => void> = [];
+  const canary = config.canary.enabled ? buildCanary(ctx, config, amiOptions, (account) => canaryListeners.forEach((l) => l(account))) : undefined;
   ami.on('event', (fields, arrival) => {
     // The canary's own echo: proof of sight, never scored (asked only while one is awaited).
     if (canary?.awaiting && canary.echo(fields.get('AccountID'))) return;
@@ -58,6 +65,8 @@ export function amiPart(ctx: DaemonContext, amiOptions: ReturnType<typeof resolv
   return {
     name: 'ami',
     client: ami,
+    onCanary: (listener) => void canaryListeners.push(listener),
+    canaryEchoed: (account) => canary?.last?.account === account && canary.last.ok === true,
     async start() {
       o.onStatus(`waiting for the first AMI login to ${where}; bans in the kernel hold`);
       const abandon = () => void ami.stop();
@@ -94,13 +103,14 @@ export function amiMetrics(s: { connected: () => boolean; reconnects: () => numb
   ];
 }
 
-function buildCanary({ log, clock, bus }: DaemonContext, config: Config, amiOptions: ReturnType<typeof resolveAmiOptions>): Canary {
+function buildCanary({ log, clock, bus }: DaemonContext, config: Config, amiOptions: ReturnType<typeof resolveAmiOptions>, sent: (account: string) => void): Canary {
   const { interval, timeout } = config.canary;
   return new Canary({
     clock,
     intervalMs: interval,
     timeoutMs: timeout,
     async provoke(account) {
+      sent(account);
       // A login Asterisk refuses: it reports it as a security event (InvalidAccountID).
       const probe = new AmiClient({ ...amiOptions, username: account, secret: randomBytes(12).toString('hex'), clock, reconnectBaseMs: 3_600_000, reconnectMaxMs: 3_600_000 });
       // A silent peer must not keep the probe (and its retries) alive past the canary's wait.

@@ -4,7 +4,7 @@ import { createGunzip } from 'node:zlib';
 import { createInterface } from 'node:readline';
 import { AmiFrameDecoder } from '../ami/frame-decoder.js';
 import { LogLines, type LogLineSink } from './log-lines.js';
-import { readLogPrefix, type LogEntry } from './log-prefix.js';
+import { readDatedPrefix, readLogPrefix } from './log-prefix.js';
 import { GuardError } from '../errors.js';
 
 export type CaptureFormat = 'ami' | 'asterisk-log';
@@ -65,13 +65,6 @@ export async function inTimeOrder(files: readonly string[]): Promise<string[]> {
     }),
   );
   return files.map((file, i) => ({ file, first: firsts[i]!, i })).sort((a, b) => a.first - b.first || a.i - b.i).map((x) => x.file);
-}
-
-/** A logger line of a file modified at `modified`: a date without a year (the default dateformat) is in that year, or the one before. */
-function readDatedPrefix(line: string, modified: number): LogEntry | undefined {
-  const year = new Date(modified).getFullYear();
-  const entry = readLogPrefix(line, year);
-  return entry?.time !== undefined && entry.time > modified + 86_400_000 ? readLogPrefix(line, year - 1) : entry;
 }
 
 function open(file: string): Readable {

@@ -75,3 +75,10 @@ function readDate(text: string, year: number): number | undefined {
   const t = Date.parse(text.includes('T') ? text : text.replace(' ', 'T'));
   return Number.isNaN(t) ? undefined : t;
 }
+
+/** A logger line written before `reference` (a file's modification time, or now): a date without a year (the default dateformat) is in that year, or the one before. */
+export function readDatedPrefix(line: string, reference: number): LogEntry | undefined {
+  const year = new Date(reference).getFullYear();
+  const entry = readLogPrefix(line, year);
+  return entry?.time !== undefined && entry.time > reference + 86_400_000 ? readLogPrefix(line, year - 1) : entry;
+}

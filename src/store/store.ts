@@ -78,6 +78,8 @@ const MIGRATIONS: readonly string[] = [
   // The toll-fraud guard (issue 16): what is normal for each endpoint, and the endpoints blocked.
   `CREATE TABLE fraud_baselines (endpoint TEXT PRIMARY KEY, baseline TEXT NOT NULL, updated INTEGER NOT NULL);
    CREATE TABLE fraud_blocks (endpoint TEXT PRIMARY KEY, since INTEGER NOT NULL, decision TEXT NOT NULL);`,
+  // Where each followed source stopped (issue 25: Asterisk's own log), kept across restarts.
+  `CREATE TABLE cursors (name TEXT PRIMARY KEY, value TEXT NOT NULL, updated INTEGER NOT NULL);`,
 ];
 
 function prefixOf(text: string): IpPrefix {
@@ -396,6 +398,15 @@ export class Store {
 
   clearFraudBlock(endpoint: string): boolean {
     return this.sql('DELETE FROM fraud_blocks WHERE endpoint = ?').run(endpoint).changes > 0;
+  }
+
+  /** A followed source's position (`log:/var/log/asterisk/messages.log`), as its follower wrote it. */
+  cursor(name: string): string | undefined {
+    return (this.sql('SELECT value FROM cursors WHERE name = ?').get(name) as { value: string } | undefined)?.value;
+  }
+
+  setCursor(name: string, value: string, now: number): void {
+    this.sql('INSERT INTO cursors (name, value, updated) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated = excluded.updated').run(name, value, now);
   }
 
   audit(entry: AuditEntry): void {

@@ -35,7 +35,7 @@ describe('Store', () => {
     expect(() => v1.exec(`INSERT INTO bans (prefix, since, until, reason, origin) VALUES ('203.0.113.9', 1, 10000, 'x', 'fleet')`)).toThrow(/CHECK/);
     v1.close();
     const s = Store.open(file);
-    expect(s.schemaVersion).toBe(4);
+    expect(s.schemaVersion).toBe(5);
     expect(s.activeBans(5).map((b) => [b.prefix.text, b.origin])).toEqual([['203.0.113.66', 'auto']]);
     s.recordBan({ prefix: p('198.51.100.9'), since: 2, until: 10_000, reason: 'pbx-a: brute-force', origin: 'fleet', step: 0, evidence: null });
     expect(s.activeBans(5).map((b) => [b.prefix.text, b.origin]).sort()).toEqual([['198.51.100.9', 'fleet'], ['203.0.113.66', 'auto']]);
@@ -45,7 +45,7 @@ describe('Store', () => {
   it('creates the schema with a version, in WAL mode, and reopens it', () => {
     const file = path.join(dir(), 'state.db');
     const s = Store.open(file);
-    expect(s.schemaVersion).toBe(4);
+    expect(s.schemaVersion).toBe(5);
     s.recordBan({ prefix: p('203.0.113.66'), since: 1, until: 10_000, reason: 'brute-force', origin: 'auto', step: 0, evidence: { events: { ChallengeResponseFailed: 5 } } });
     s.close();
     const again = Store.open(file);

@@ -1,0 +1,164 @@
+import { FileFollower, type FilePosition } from '../source/file-follower.js';
+import { LogLines } from '../source/log-lines.js';
+import { readDatedPrefix } from '../source/log-prefix.js';
+import type { Store } from '../store/store.js';
+import type { Persister } from '../store/persister.js';
+import type { AmiPart } from './ami-part.js';
+import { changedKeys, type DaemonContext, type MetricFamily, type Part, type PartCheck } from './part.js';
+import type { PolicyPart } from './policy-part.js';
+
+/** How long a manager.c line waits for the closing line of its thread (a TCP login) before it is read as a digest login. */
+const HOLD_MS = 500;
+
+interface Followed {
+  readonly path: string;
+  readonly follower: FileFollower;
+  readonly reader: LogLines;
+  lines: number;
+  failures: number;
+  state: 'following' | 'missing';
+}
+
+/**
+ * Asterisk's own log as a second source (issue 25): the failures AMI never reports, scored as
+ * the security events they stand for; the ones AMI reports are counted and left to it, so each
+ * failure counts once. Positions are kept in the store: a restart goes on where it stopped. The
+ * AMI canary's refused login writes a NOTICE line too: a followed log that does not show it
+ * while AMI did is silent (logger.conf sends it no NOTICE lines, or Asterisk stopped writing it).
+ */
+export function asteriskLogPart(ctx: DaemonContext, store: { store: Store; persister: Persister }, policy: PolicyPart, ami: AmiPart): Part {
+  const { log, clock, bus } = ctx;
+  const config = ctx.config().asterisk_log!;
+  const kinds = new Map<string, number>();
+  const expecting = new Map<string, { seen: Set<string>; cancel: () => void }>();
+  let silent = false;
+  const trouble = (kind: 'asterisk-log-lost' | 'asterisk-log-restored', text: string) => {
+    (kind === 'asterisk-log-lost' ? log.error : log.info).call(log, text);
+    bus.emit('trouble', { kind, time: clock.now(), text });
+  };
+
+  const followed: Followed[] = config.files.map((file) => {
+    const counts = { lines: 0, failures: 0, state: 'following' as 'following' | 'missing' };
+    const reader = new LogLines(
+      {
+        fields(fields) {
+          counts.failures++;
+          policy.ingest(fields, clock.now());
+        },
+        malformed: (kind, detail) => ctx.core.pipeline.problems.report(kind, `${file}: ${detail}`),
+        line: (kind) => void kinds.set(kind, (kinds.get(kind) ?? 0) + 1),
+      },
+      { besideAmi: true },
+    );
+    const cursor = `log:${file}`;
+    const follower = new FileFollower({
+      path: file,
+      clock,
+      pollMs: config.poll,
+      resume: readPosition(store.store.cursor(cursor)),
+      lines(lines, position) {
+        const now = clock.monotonic();
+        const wall = clock.now();
+        for (const line of lines) {
+          counts.lines++;
+          for (const [account, e] of expecting) if (line.includes(account)) e.seen.add(file);
+          reader.push(readDatedPrefix(line, wall), line, now);
+        }
+        reader.flush(now);
+        store.persister.write(`position of ${file}`, () => store.store.setCursor(cursor, JSON.stringify(position), clock.now()));
+      },
+      event(e) {
+        if (e.kind === 'missing') {
+          counts.state = 'missing';
+          trouble('asterisk-log-lost', `${file} is gone (${e.error}): the failures only Asterisk's log tells (anonymous calls, AMI over HTTP, IAX2) are not seen until it is back. Check logger.conf and logrotate`);
+        } else if (e.kind === 'opened' && counts.state === 'missing') {
+          counts.state = 'following';
+          trouble('asterisk-log-restored', `${file} is back and followed again`);
+        } else if (e.kind === 'resume-lost') log.warn({ file, why: e.why }, 'the followed log changed while the guard was down; read from its start');
+        else log.info({ file, ...e }, `followed log: ${e.kind}`);
+      },
+    });
+    return Object.assign(counts, { path: file, follower, reader });
+  });
+
+  // A held manager.c line whose thread wrote nothing more is a digest login.
+  let cancelExpire: (() => void) | undefined;
+  const expire = () => {
+    cancelExpire = clock.after(HOLD_MS / 2, () => {
+      for (const f of followed) f.reader.expire(clock.monotonic(), HOLD_MS);
+      expire();
+    });
+  };
+
+  ami.onCanary((account) => {
+    const seen = new Set<string>();
+    const cancel = clock.after(ctx.config().canary.timeout, () => {
+      expecting.delete(account);
+      // Blind over AMI too: the canary part says so; the log's silence says nothing more.
+      if (!ami.canaryEchoed(account)) return;
+      const mute = followed.filter((f) => !seen.has(f.path)).map((f) => f.path);
+      if (mute.length > 0 && !silent) {
+        silent = true;
+        trouble('asterisk-log-lost', `${mute.join(', ')}: no line for the canary AMI login as ${account} within ${ctx.config().canary.timeout / 1000} s, though AMI reported it. Asterisk does not write NOTICE lines there: check logger.conf ([logfiles]: the file with notice), then \`asterisk -rx "logger reload"\`, or asterisk_log.files`);
+      } else if (mute.length === 0 && silent) {
+        silent = false;
+        trouble('asterisk-log-restored', `Asterisk's log shows the canary AMI login again (${followed.map((f) => f.path).join(', ')})`);
+      }
+    });
+    expecting.set(account, { seen, cancel });
+  });
+
+  return {
+    name: 'asterisk_log',
+    async start() {
+      for (const f of followed) await f.follower.start();
+      expire();
+    },
+    async stop() {
+      cancelExpire?.();
+      for (const e of expecting.values()) e.cancel();
+      for (const f of followed) {
+        await f.follower.stop();
+        f.reader.end();
+        const position = f.follower.position;
+        if (position) store.persister.write(`position of ${f.path}`, () => store.store.setCursor(`log:${f.path}`, JSON.stringify(position), clock.now()));
+      }
+    },
+    restartOnly: (running, next) => changedKeys(running, next, ['asterisk_log']),
+    status: () => ({
+      asterisk_log: {
+        files: followed.map((f) => ({ path: f.path, state: f.state, lines: f.lines, failures_scored: f.failures, offset: f.follower.position?.offset ?? null })),
+        kinds: Object.fromEntries(kinds),
+        silent,
+      },
+    }),
+    checks(): PartCheck[] {
+      return followed.map((f) =>
+        f.state === 'missing'
+          ? { check: `asterisk log ${f.path}`, status: 'fail', detail: `${f.path} is missing`, fix: 'check the path in asterisk_log.files and logger.conf [logfiles]' }
+          : silent
+            ? { check: `asterisk log ${f.path}`, status: 'fail', detail: 'the last canary AMI login did not show in the followed log', fix: 'logger.conf: give this file notice (messages.log => notice,warning,error), then logger reload' }
+            : { check: `asterisk log ${f.path}`, status: 'ok', detail: `followed: ${f.lines} lines read, ${f.failures} failures scored that AMI does not report` },
+      );
+    },
+    metrics(): MetricFamily[] {
+      return [
+        { name: 'asterisk_guard_asterisk_log_lines_total', help: "Lines read from Asterisk's own log, per file", type: 'counter', labels: ['file'], read: () => followed.map((f) => [{ file: f.path }, f.lines] as const) },
+        { name: 'asterisk_guard_asterisk_log_failures_total', help: "Failures scored from Asterisk's own log (the kinds AMI never reports), per file", type: 'counter', labels: ['file'], read: () => followed.map((f) => [{ file: f.path }, f.failures] as const) },
+      ];
+    },
+  };
+}
+
+/** A stored position, or undefined when there is none or it is not one (a damaged row starts at the end). */
+export function readPosition(text: string | undefined): FilePosition | undefined {
+  if (text === undefined) return undefined;
+  try {
+    const p = JSON.parse(text) as Record<string, unknown>;
+    const n = (v: unknown) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+    if (n(p['dev']) && n(p['ino']) && n(p['offset']) && typeof p['head'] === 'string') return p as unknown as FilePosition;
+  } catch {
+    // Not JSON: as if none.
+  }
+  return undefined;
+}
