@@ -12,6 +12,7 @@ import type { FleetScaleResults } from './fleet-scale.js';
 import type { runKernelBench } from './kernel.js';
 import { runPipelineBench } from './pipeline.js';
 import { runCallBench } from './calls.js';
+import { runLogReplayBench } from './log-replay.js';
 import type { SideBySide } from './side-by-side.js';
 
 const here = (name: string) => fileURLToPath(new URL(name, import.meta.url));
@@ -61,6 +62,9 @@ say('6. fail2ban side by side in the lab (real Asterisk 22, svcrack)...');
 const side = JSON.parse(lastLine(await child('side-by-side-main.js'))) as SideBySide;
 say(`   failed guesses that reached Asterisk: fail2ban ${side.fail2ban.guesses}, asterisk-guard ${side.guard.guesses} (threshold ${side.threshold})`);
 say(`   Asterisk emitted ${n(side.asteriskEventsPerSecond)} security events/s under svcrack: the pipeline has ${n(pipeline.eventsPerSecond / side.asteriskEventsPerSecond)}x headroom`);
+say("11. replay of a 1M-line Asterisk log (default file format, mostly noise) against fail2ban-regex with Debian's asterisk filter...");
+const logReplay = await runLogReplayBench();
+say(`   asterisk-guard ${f(logReplay.guard.seconds)} s, ${n(logReplay.guard.maxRssMb)} MB peak (${n(logReplay.guard.bans)} bans); fail2ban-regex ${f(logReplay.fail2ban.seconds)} s, ${n(logReplay.fail2ban.maxRssMb)} MB peak (${n(logReplay.fail2ban.matched)} lines matched of ${n(logReplay.failureLines)} failure lines)`);
 
 const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
 const nft = String((await execa('nft', ['--version'], { reject: false })).stdout).trim();
@@ -107,6 +111,8 @@ writeFileSync(
 | 10 | … benchmark 1 with a \`fraud:\` section against without, 3 processes each, alternating (medians) | ${n(mid(overhead.on))} vs ${n(mid(overhead.off))} events/s: ${f(1e9 / mid(overhead.on) - 1e9 / mid(overhead.off), 0)} ns an event (processes without: ${overhead.off.map(n).join(', ')}; with: ${overhead.on.map(n).join(', ')}) | none measurable | ${mark(mid(overhead.on) >= mid(overhead.off) * 0.95)} |
 | 6 | failed svcrack guesses that reached Asterisk before the drop (threshold ${side.threshold}): asterisk-guard | ${side.guard.guesses}${side.guard.banned ? '' : ' (no ban!)'} | ≤ threshold + 1 | ${mark(side.guard.banned && side.guard.guesses <= side.threshold + 1)} |
 | 6 | … fail2ban (Debian's, asterisk jail, nftables action), same run, same Asterisk | ${side.fail2ban.guesses}${side.fail2ban.banned ? `, banned ${f(side.fail2ban.secondsToBan)} s after the attack began` : ' (no ban within the attack)'} | | |
+| 11 | \`asterisk-guard replay\` of a 1M-line default-format log (${n(logReplay.failureLines)} failure lines of 8 kinds from 10,000 sources, the rest noise as in \`full\`): wall time, peak RSS | ${f(logReplay.guard.seconds)} s, ${n(logReplay.guard.maxRssMb)} MB (${n(logReplay.guard.bans)} bans) | ≥ 10× faster than fail2ban-regex, less memory | ${mark(logReplay.guard.seconds * 10 <= logReplay.fail2ban.seconds && logReplay.guard.maxRssMb < logReplay.fail2ban.maxRssMb)} |
+| 11 | … \`fail2ban-regex\` with Debian's asterisk filter, same file, same run | ${f(logReplay.fail2ban.seconds)} s, ${n(logReplay.fail2ban.maxRssMb)} MB (${n(logReplay.fail2ban.matched)} lines matched): ${f(logReplay.fail2ban.seconds / logReplay.guard.seconds, 1)}× the time | | |
 
 How each part is measured, and where the time goes:
 

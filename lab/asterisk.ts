@@ -1,6 +1,6 @@
 import { execa, type ResultPromise } from 'execa';
 import { randomBytes } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 // A real Asterisk 22 for the lab and the tests: Debian unstable's package in a debootstrap root
@@ -43,6 +43,26 @@ export interface AsteriskOptions {
 }
 
 /** The shipped AMI section with its `;toll-fraud ` lines turned on (docs/fraud.md, step 1). */
+/**
+ * The doors through which failures reach only Asterisk's log (issue 25), opened as PBXs open
+ * them: an anonymous endpoint, AMI over HTTP, IAX2 with authdebug. Lab-only: asterisk-conf/
+ * ships none of them. The anonymous endpoint is for the anon.example domain only: a plain
+ * `anonymous` endpoint also takes REGISTERs for unknown users, which the other scenarios need
+ * to fail as InvalidAccountID.
+ */
+function withLogOnlyDoors(etc: string): void {
+  const append = (name: string, text: string) => appendFileSync(path.join(etc, name), `\n${text}`);
+  append('modules.conf', 'load = res_pjsip_endpoint_identifier_anonymous.so\nload = chan_iax2.so\n');
+  append('pjsip.conf', '[anonymous@anon.example]\ntype = endpoint\ncontext = from-anon\nallow = ulaw\n');
+  append('extensions.conf', '; Calls from the anonymous endpoint: the reception desk only.\n[from-anon]\nexten => 2000,1,Answer()\n same => n,Hangup()\n');
+  append('manager.conf', '[general](+)\nwebenabled = yes\n');
+  writeFileSync(path.join(etc, 'http.conf'), readFileSync(path.join(etc, 'http.conf'), 'utf8').replace('bindaddr = 127.0.0.1', 'bindaddr = 0.0.0.0'));
+  writeFileSync(path.join(etc, 'iax.conf'), `[general]\nbindaddr = 0.0.0.0\nbindport = ${IAX_PORT}\nauthdebug = yes\n\n[2001]\ntype = friend\nhost = dynamic\nsecret = lab-iax-2001-secret\ncontext = lab\n`);
+}
+
+export const IAX_PORT = 4569;
+export const HTTP_PORT = 8088;
+
 export function withTollFraudRights(section: string): string {
   const on = section.replaceAll('\n;toll-fraud ', '\n');
   if (on === section) throw new Error('asterisk-conf/manager.d/asterisk-guard.conf has no ;toll-fraud lines to turn on');
@@ -90,6 +110,7 @@ export class LabAsterisk {
     }
     // The lab's guard runs the toll-fraud guard: its lines of the section, as an admin turns them on.
     writeFileSync(guardUser, withTollFraudRights(readFileSync(guardUser, 'utf8')));
+    withLogOnlyDoors(path.join(base, 'etc'));
     const keys = path.join(base, 'etc/keys');
     mkdirSync(keys, { recursive: true });
     await execa('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=asterisk-guard lab', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', path.join(keys, 'ami.key'), '-out', path.join(keys, 'ami.pem')]);

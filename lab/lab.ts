@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { netnsRunner } from '../src/enforce/command-runner.js';
 import { NftablesDriver } from '../src/enforce/nftables-driver.js';
-import { DEFAULT_LAB_CACHE, ensureAsteriskRoot, LabAsterisk } from './asterisk.js';
+import { DEFAULT_LAB_CACHE, ensureAsteriskRoot, HTTP_PORT, IAX_PORT, LabAsterisk } from './asterisk.js';
 import { GuardProcess, type LogLine } from './guard-process.js';
 import { LabNetwork } from './netns.js';
 import { PROJECT_ROOT } from '../src/paths.js';
@@ -39,6 +39,11 @@ export const ATTACKERS = {
   /** The toll-fraud scenario: someone with 1003's password, calling from two new addresses. */
   tollFraud: '203.0.113.74',
   tollFraud2: '203.0.113.75',
+  /** Failures only Asterisk's log tells (issue 25): an INVITE scanner through the anonymous
+   *  endpoint, AMI over HTTP digest, IAX2 registrations. */
+  inviteScan: '203.0.113.76',
+  amiHttp: '203.0.113.77',
+  iax2: '203.0.113.78',
 } as const;
 
 export type Attacker = keyof typeof ATTACKERS;
@@ -188,7 +193,10 @@ export class Lab {
     this.controlSocket = path.join(dir, 'control.sock');
     this.alertFile = path.join(dir, 'alerts.jsonl');
     writeFileSync(this.alertFile, '');
-    writeFileSync(this.configFile, guardConfig(asterisk.managerConf, dir, guardAllow, `alerts:
+    writeFileSync(this.configFile, guardConfig(asterisk.managerConf, dir, guardAllow, `asterisk_log:
+  files: [${path.join(asterisk.logDir, 'messages')}]
+  poll: 200ms
+alerts:
   channels:
     - type: webhook
       url: http://127.0.0.1:${ALERT_PORT}/alerts
@@ -355,6 +363,37 @@ export class Lab {
     const sources = SWARMS[swarm];
     const to = sources[0]!.includes(':') ? PBX6 : PBX4;
     return this.exec(swarm, process.execPath, [compiled('lab/sip-guess.js'), sources.join(','), to, account, String(count), String(everyMs)]);
+  }
+
+  /** An unauthenticated INVITE scan through the anonymous endpoint (lab/sip-scan.ts). */
+  async inviteScan(count: number): Promise<{ answered: number; unanswered: number }> {
+    return this.tool('inviteScan', 'lab/sip-scan.js', [ATTACKERS.inviteScan, PBX4, 'anon.example', String(count)]);
+  }
+
+  /** AMI over HTTP with digest logins (lab/ami-http-guess.ts). */
+  async amiHttpGuess(count: number): Promise<{ answered: number; unanswered: number }> {
+    return this.tool('amiHttp', 'lab/ami-http-guess.js', [ATTACKERS.amiHttp, PBX4, String(HTTP_PORT), String(count)]);
+  }
+
+  /** IAX2 registrations of peers that do not exist (lab/iax-guess.ts). */
+  async iaxGuess(count: number): Promise<{ answered: number; unanswered: number }> {
+    return this.tool('iax2', 'lab/iax-guess.js', [ATTACKERS.iax2, PBX4, String(IAX_PORT), String(count)]);
+  }
+
+  private async tool(attacker: Attacker, script: string, args: readonly string[]): Promise<{ answered: number; unanswered: number }> {
+    const r = await this.exec(attacker, process.execPath, [compiled(script), ...args], { reject: true, timeout: 60_000 });
+    return JSON.parse(String(r.stdout)) as { answered: number; unanswered: number };
+  }
+
+  /** Lines of Asterisk's own messages log that match `pattern` and name `source`. */
+  logLines(pattern: RegExp, source: string): string[] {
+    let text = '';
+    try {
+      text = readFileSync(path.join(this.asterisk.logDir, 'messages'), 'utf8');
+    } catch {
+      return [];
+    }
+    return text.split('\n').filter((l) => pattern.test(l) && l.includes(source));
   }
 
   /** Security events (of one kind, or all) Asterisk itself logged for a source (its log, not the guard's counters). */

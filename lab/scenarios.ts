@@ -1,7 +1,7 @@
 import { fleetScenario } from './fleet-lab.js';
 import { tollFraudScenario, usualCalls } from './toll-fraud-lab.js';
 import type { LogLine } from './guard-process.js';
-import { ATTACKERS, Lab, LAB_THRESHOLD, PBX6, PHONE, PHONE_ACCOUNT, STALE_ACCOUNT, STALE_PHONE, SWARMS, type Swarm } from './lab.js';
+import { ATTACKERS, Lab, LAB_THRESHOLD, type Attacker, PBX6, PHONE, PHONE_ACCOUNT, STALE_ACCOUNT, STALE_PHONE, SWARMS, type Swarm } from './lab.js';
 
 // The lab's scenarios (issue 3), each asserted on what the real system shows. They run in one
 // order on one lab: the phones keep going in the background while the attackers take turns.
@@ -302,6 +302,27 @@ export async function siegeScenario(lab: Lab, say: Say, counted?: (guesses: numb
   return `siege alerted; all 40 banned after ${guesses} guesses (goal ≤ 80: ${guesses <= 80 ? 'met' : 'missed'}; ~200 before)`;
 }
 
+/**
+ * A door whose failures reach only Asterisk's log (issue 25): the attack runs until it is cut
+ * off; its failures are counted in Asterisk's own messages log, and its security events (none
+ * expected: that is why the log is followed) in the security log.
+ */
+async function logOnlyScenario(lab: Lab, say: Say, o: { attacker: Attacker; attack: string; line: RegExp; run: () => Promise<{ answered: number; unanswered: number }> }): Promise<string> {
+  const address = ATTACKERS[o.attacker];
+  const from = lab.guard!.lines.length;
+  say(`${address}: ${o.attack}`);
+  const tries = await o.run();
+  const ban = await banOf(lab, address, from, 10_000);
+  const failures = lab.logLines(o.line, address).length;
+  const events = lab.securityEvents(undefined, address);
+  const banned = await lab.bannedPrefixes();
+  say(`${tries.answered} answered, ${tries.unanswered} unanswered (cut off); Asterisk's log: ${failures} failures; security events: ${events}; ${latency(ban)}`);
+  check(banned.includes(address), `${address} is not in the kernel's set`);
+  check(events === 0, `Asterisk raised ${events} security events for ${address}: AMI reports this door after all`);
+  check(failures <= LAB_THRESHOLD + 1, `${failures} failures reached Asterisk's log (threshold ${LAB_THRESHOLD})`);
+  return `banned from Asterisk's own log after ${failures} failures (threshold ${LAB_THRESHOLD}); no security event was raised`;
+}
+
 export async function runScenarios(lab: Lab, say: Say): Promise<ScenarioResult[]> {
   const results: ScenarioResult[] = [];
   let current = 'none (between scenarios)';
@@ -340,6 +361,15 @@ export async function runScenarios(lab: Lab, say: Say): Promise<ScenarioResult[]
   await run(2, 'svwar extension enumeration', () => svwarScenario(lab, say));
   await run(5, 'AMI brute force on the manager port', () => amiScenario(lab, say));
   await run(6, 'IPv6 attacker', () => ipv6Scenario(lab, say));
+  await run(14, 'an INVITE scanner dials international numbers through an anonymous endpoint', () =>
+    logOnlyScenario(lab, say, { attacker: 'inviteScan', attack: 'INVITEs from anon.example to 00972..., 9011 44... (no authentication)', line: /rejected because extension not found/, run: () => lab.inviteScan(20) }),
+  );
+  await run(15, 'AMI over HTTP: digest logins to /arawman', () =>
+    logOnlyScenario(lab, say, { attacker: 'amiHttp', attack: 'digest logins as admin, manager, root... to /arawman', line: /tried to authenticate with nonexistent user/, run: () => lab.amiHttpGuess(20) }),
+  );
+  await run(16, 'IAX2: registrations of peers that do not exist', () =>
+    logOnlyScenario(lab, say, { attacker: 'iax2', attack: 'IAX2 REGREQs for peers 100, 1000, trunk... (authdebug = yes)', line: /No registration for peer/, run: () => lab.iaxGuess(20) }),
+  );
   await run(10, 'a swarm: 40 sources in one /24', () => rangeSwarmScenario(lab, say));
   await run(11, 'a swarm on one password: 40 sources in 40 IPv6 /48s', () => siegeScenario(lab, say));
   // While 1003's stale softphone still fails on the account (scenario 4), as a guessed password's

@@ -227,11 +227,17 @@ export const configSchema = z
     // line). Off without this section. Each file is followed from its end, through rotations.
     asterisk_log: z
       .object({
-        files: z.array(z.string().regex(/^\//, 'an absolute path, e.g. /var/log/asterisk/messages.log')).min(1),
+        files: z.array(z.string().regex(/^\//, 'an absolute path, e.g. /var/log/asterisk/messages.log')).default([]),
+        // Asterisk's syslog channel in the journal (logger.conf: syslog.local0 => notice,...).
+        journal: z
+          .object({ identifier: z.string().regex(/^[A-Za-z0-9_.@-]{1,64}$/, 'a syslog identifier, as journalctl -t takes it').default('asterisk') })
+          .strict()
+          .optional(),
         // How often a file's name is checked for a rotation (reads follow inotify at once).
         poll: duration(100).default(1000),
       })
       .strict()
+      .refine((l) => l.files.length > 0 || l.journal !== undefined, { message: 'name the files to follow (files: [/var/log/asterisk/messages.log]) or the journal (journal: {})' })
       .optional(),
     // Prometheus text endpoint on 127.0.0.1, off by default.
     metrics: z.object({ enabled: z.boolean().default(false), port: z.number().int().min(1).max(65535).default(9471) }).strict().prefault({}),

@@ -122,7 +122,10 @@ const KINDS: Readonly<Record<string, readonly LineKind[]>> = {
     lineKind('iax2-wrong-password', 'IAX2', "Host {addr} failed MD5 authentication for '{text:user}' ({text:got} != {text:expected})", failed('ChallengeResponseFailed'), (v) => v.user),
     lineKind('iax2-wrong-password', 'IAX2', "Host {addr} did not provide proper plaintext password for '{text:user}'", failed('InvalidPassword'), (v) => v.user),
     lineKind('iax2-unknown-peer', 'IAX2', "No registration for peer '{text:user}' (from {addr})", failed('InvalidAccountID'), (v) => v.user),
+    lineKind('iax2-unknown-peer', 'IAX2', "Peer '{text:user}' is not dynamic (from {addr})", failed('InvalidAccountID'), (v) => v.user),
+    lineKind('iax2-failed-acl', 'IAX2', "Host {addr} denied access to register peer '{text:user}'", failed('FailedACL'), (v) => v.user),
     lineKind('iax2-rejected', 'IAX2', 'Rejected connect attempt from {addr}, {text:why}', failed('InvalidAccountID')),
+    lineKind('iax2-rejected', 'IAX2', 'Rejected dial attempt from {addr}, {text:why}', failed('InvalidAccountID')),
   ],
   'acl.c': [
     // "%sRejecting '%s' due to a failure to pass ACL '%s'": the prefix is the caller's (a module's name)

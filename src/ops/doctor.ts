@@ -1,9 +1,11 @@
+import os from 'node:os';
 import { accessSync, constants, existsSync, readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { AmiClient } from '../ami/client.js';
 import { readAsteriskConf } from '../ami/asterisk-conf.js';
 import { callRightsProblems } from '../ami/manager-conf.js';
+import { getsNotices, iaxAuthDebug, loggerChannels } from '../ami/logger-conf.js';
 import { resolveAmiOptions } from '../ami/settings.js';
 import { configTooOpen, loadConfigFile } from '../config/load.js';
 import type { Config } from '../config/schema.js';
@@ -47,12 +49,49 @@ export async function runDoctor(o: DoctorOptions): Promise<CheckResult[]> {
   }
   results.push(...(await amiChecks(config)));
   results.push(...identifiedCheck(config));
+  results.push(...asteriskLogChecks(config));
   results.push(...(await firewallChecks(config, o.runner)));
   results.push(storeCheck(config));
   results.push(...(await fleetCheck(config)));
   results.push(...(await daemonChecks(config)));
   results.push(...(await channelChecks(config, o.sendTest)));
   results.push(...(await otherDefenders(o.runner, o.proc ?? '/proc')));
+  return results;
+}
+
+/** Does each followed log get the NOTICE lines failures are written as, and does IAX2 write its own? */
+export function asteriskLogChecks(config: Config, hostname = os.hostname()): CheckResult[] {
+  const etc = path.dirname(config.ami.manager_conf);
+  if (config.asterisk_log === undefined) {
+    return [{ check: 'asterisk log', status: 'info', detail: "asterisk_log is off: failures only Asterisk's log tells (an anonymous endpoint's calls to nowhere, AMI over HTTP digest, IAX2) are not seen", fix: 'add asterisk_log: { files: [/var/log/asterisk/messages.log] } (README, "Asterisk\'s own log")' }];
+  }
+  let channels: ReturnType<typeof loggerChannels>;
+  try {
+    channels = loggerChannels(etc, hostname);
+  } catch (e) {
+    return [fail('asterisk log', message(e), 'fix logger.conf at the line named, then `asterisk -rx "logger reload"`')];
+  }
+  const files = channels.filter((c) => !c.syslog);
+  const results = config.asterisk_log.files.map((file) => {
+    const channel = files.find((c) => c.file === file);
+    if (channel === undefined) {
+      return fail('asterisk log', `${etc}/logger.conf writes no ${file}; its files: ${files.map((c) => c.file).join(', ') || 'none'}`, `add \`${path.basename(file)} => notice,warning,error\` under [logfiles], then \`asterisk -rx "logger reload"\`, or name one of its files in asterisk_log.files`);
+    }
+    return getsNotices(channel)
+      ? ok('asterisk log', `${file} gets NOTICE lines (${channel.levels.join(',')})`)
+      : fail('asterisk log', `${file} gets ${channel.levels.join(',')} but not notice: the failures are NOTICE lines`, `add notice to its line in ${etc}/logger.conf [logfiles], then \`asterisk -rx "logger reload"\``);
+  });
+  if (config.asterisk_log.journal) {
+    const syslog = channels.filter((c) => c.syslog && getsNotices(c));
+    results.push(
+      syslog.length > 0
+        ? ok('asterisk log', `the journal gets NOTICE lines through ${syslog.map((c) => c.file).join(', ')}`)
+        : fail('asterisk log', `${etc}/logger.conf sends no NOTICE lines to syslog, so the journal has none under ${config.asterisk_log.journal.identifier}`, 'add `syslog.local0 => notice,warning,error` under [logfiles], then `asterisk -rx "logger reload"`'),
+    );
+  }
+  const authdebug = iaxAuthDebug(etc);
+  if (authdebug === false) results.push(fail('iax2 authdebug', `${etc}/iax.conf has no authdebug = yes: chan_iax2 logs no failed IAX2 login, and raises no security event`, 'set authdebug = yes under [general] in iax.conf, then `asterisk -rx "iax2 reload"`'));
+  if (authdebug === true) results.push(ok('iax2 authdebug', 'chan_iax2 logs its failed logins (authdebug = yes)'));
   return results;
 }
 

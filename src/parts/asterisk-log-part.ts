@@ -1,4 +1,5 @@
 import { FileFollower, type FilePosition } from '../source/file-follower.js';
+import { JournalFollower } from '../source/journal-follower.js';
 import { LogLines } from '../source/log-lines.js';
 import { readDatedPrefix } from '../source/log-prefix.js';
 import type { Store } from '../store/store.js';
@@ -10,9 +11,19 @@ import type { PolicyPart } from './policy-part.js';
 /** How long a manager.c line waits for the closing line of its thread (a TCP login) before it is read as a digest login. */
 const HOLD_MS = 500;
 
+/** A file or the journal, as the part drives it. */
+interface Follower {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** Where the next start goes on from, as the store keeps it. */
+  position(): string | undefined;
+  /** A file's byte offset, for `status`. */
+  offset(): number | null;
+}
+
 interface Followed {
   readonly path: string;
-  readonly follower: FileFollower;
+  readonly follower: Follower;
   readonly reader: LogLines;
   lines: number;
   failures: number;
@@ -37,7 +48,7 @@ export function asteriskLogPart(ctx: DaemonContext, store: { store: Store; persi
     bus.emit('trouble', { kind, time: clock.now(), text });
   };
 
-  const followed: Followed[] = config.files.map((file) => {
+  const follow = (name: string, open: (lines: (lines: readonly string[], position: string) => void, event: (e: { kind: string; error?: string; why?: string }) => void) => Follower): Followed => {
     const counts = { lines: 0, failures: 0, state: 'following' as 'following' | 'missing' };
     const reader = new LogLines(
       {
@@ -45,41 +56,53 @@ export function asteriskLogPart(ctx: DaemonContext, store: { store: Store; persi
           counts.failures++;
           policy.ingest(fields, clock.now());
         },
-        malformed: (kind, detail) => ctx.core.pipeline.problems.report(kind, `${file}: ${detail}`),
+        malformed: (kind, detail) => ctx.core.pipeline.problems.report(kind, `${name}: ${detail}`),
         line: (kind) => void kinds.set(kind, (kinds.get(kind) ?? 0) + 1),
       },
       { besideAmi: true },
     );
-    const cursor = `log:${file}`;
-    const follower = new FileFollower({
-      path: file,
-      clock,
-      pollMs: config.poll,
-      resume: readPosition(store.store.cursor(cursor)),
-      lines(lines, position) {
+    const follower = open(
+      (lines, position) => {
         const now = clock.monotonic();
         const wall = clock.now();
         for (const line of lines) {
           counts.lines++;
-          for (const [account, e] of expecting) if (line.includes(account)) e.seen.add(file);
+          for (const [account, e] of expecting) if (line.includes(account)) e.seen.add(name);
           reader.push(readDatedPrefix(line, wall), line, now);
         }
         reader.flush(now);
-        store.persister.write(`position of ${file}`, () => store.store.setCursor(cursor, JSON.stringify(position), clock.now()));
+        store.persister.write(`position of ${name}`, () => store.store.setCursor(cursorName(name), position, clock.now()));
       },
-      event(e) {
+      (e) => {
         if (e.kind === 'missing') {
           counts.state = 'missing';
-          trouble('asterisk-log-lost', `${file} is gone (${e.error}): the failures only Asterisk's log tells (anonymous calls, AMI over HTTP, IAX2) are not seen until it is back. Check logger.conf and logrotate`);
+          trouble('asterisk-log-lost', `${name} is gone (${e.error}): the failures only Asterisk's log tells (anonymous calls, AMI over HTTP, IAX2) are not seen until it is back. Check logger.conf and logrotate`);
         } else if (e.kind === 'opened' && counts.state === 'missing') {
           counts.state = 'following';
-          trouble('asterisk-log-restored', `${file} is back and followed again`);
-        } else if (e.kind === 'resume-lost') log.warn({ file, why: e.why }, 'the followed log changed while the guard was down; read from its start');
-        else log.info({ file, ...e }, `followed log: ${e.kind}`);
+          trouble('asterisk-log-restored', `${name} is back and followed again`);
+        } else if (e.kind === 'resume-lost') log.warn({ source: name, why: e.why }, 'the followed log changed while the guard was down; read from its start');
+        else log.info({ source: name, ...e }, `followed log: ${e.kind}`);
       },
-    });
-    return Object.assign(counts, { path: file, follower, reader });
-  });
+    );
+    return Object.assign(counts, { path: name, follower, reader });
+  };
+  const cursorName = (name: string) => (name.startsWith('/') ? `log:${name}` : name);
+  const followed: Followed[] = [
+    ...config.files.map((file) =>
+      follow(file, (lines, event) => {
+        const f = new FileFollower({ path: file, clock, pollMs: config.poll, resume: readPosition(store.store.cursor(cursorName(file))), lines: (l, p) => lines(l, JSON.stringify(p)), event });
+        return { start: () => f.start(), stop: () => f.stop(), position: () => (f.position ? JSON.stringify(f.position) : undefined), offset: () => f.position?.offset ?? null };
+      }),
+    ),
+    ...(config.journal
+      ? [
+          follow(`journal:${config.journal.identifier}`, (lines, event) => {
+            const j = new JournalFollower({ identifier: config.journal!.identifier, clock, resume: store.store.cursor(`journal:${config.journal!.identifier}`), lines, event });
+            return { start: () => j.start(), stop: () => j.stop(), position: () => j.position, offset: () => null };
+          }),
+        ]
+      : []),
+  ];
 
   // A held manager.c line whose thread wrote nothing more is a digest login.
   let cancelExpire: (() => void) | undefined;
@@ -120,14 +143,14 @@ export function asteriskLogPart(ctx: DaemonContext, store: { store: Store; persi
       for (const f of followed) {
         await f.follower.stop();
         f.reader.end();
-        const position = f.follower.position;
-        if (position) store.persister.write(`position of ${f.path}`, () => store.store.setCursor(`log:${f.path}`, JSON.stringify(position), clock.now()));
+        const position = f.follower.position();
+        if (position) store.persister.write(`position of ${f.path}`, () => store.store.setCursor(cursorName(f.path), position, clock.now()));
       }
     },
     restartOnly: (running, next) => changedKeys(running, next, ['asterisk_log']),
     status: () => ({
       asterisk_log: {
-        files: followed.map((f) => ({ path: f.path, state: f.state, lines: f.lines, failures_scored: f.failures, offset: f.follower.position?.offset ?? null })),
+        files: followed.map((f) => ({ path: f.path, state: f.state, lines: f.lines, failures_scored: f.failures, offset: f.follower.offset() })),
         kinds: Object.fromEntries(kinds),
         silent,
       },

@@ -33,6 +33,9 @@ describe('the live lab', () => {
     [11, 'a swarm of 40 sources in 40 /48s on one password: a siege, all 40 banned'],
     [12, 'a fleet of three PBXs over Redis: a spread-out attacker banned on all three within threshold + 2'],
     [13, 'toll fraud: the first call cut within 1 s (CDRs), none connects, endpoint blocked, source banned, alerted'],
+    [14, "an INVITE scan through an anonymous endpoint (no security event): banned from Asterisk's log within threshold + 1"],
+    [15, "AMI over HTTP digest (no security event): banned from Asterisk's log within threshold + 1"],
+    [16, "IAX2 registrations with authdebug (no security event): banned from Asterisk's log within threshold + 1"],
   ])('scenario %i: %s', (id) => {
     const r = results.find((x) => x.id === id);
     expect(r, `scenario ${id} did not run:\n${story.join('\n')}`).toBeDefined();

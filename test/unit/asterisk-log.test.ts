@@ -53,6 +53,9 @@ describe('failure lines, as the security events they are', () => {
       ['manager.c', "203.0.113.66 failed to pass IP ACL as 'guard'", { Event: 'FailedACL' }],
       ['chan_iax2.c', "Host 203.0.113.66 failed MD5 authentication for '1003' (abc != def)", { Event: 'ChallengeResponseFailed', Service: 'IAX2' }],
       ['chan_iax2.c', "No registration for peer 'ghost' (from 203.0.113.66)", { Event: 'InvalidAccountID' }],
+      ['chan_iax2.c', "Peer 'trunk' is not dynamic (from 203.0.113.66)", { Event: 'InvalidAccountID', AccountID: 'trunk' }],
+      ['chan_iax2.c', "Host 203.0.113.66 denied access to register peer '2001'", { Event: 'FailedACL', AccountID: '2001' }],
+      ['chan_iax2.c', "Rejected dial attempt from 203.0.113.66:4569, request '011@lab' does not exist", { Event: 'InvalidAccountID', RemoteAddress: 'IPV4/203.0.113.66/4569' }],
       ['acl.c', "SIP Peer ACL: Rejecting '203.0.113.66' due to a failure to pass ACL '(BASELINE)'", { Event: 'FailedACL' }],
       ['Ext. s', 'Rejecting unknown SIP connection from 203.0.113.66', { Event: 'InvalidAccountID', RemoteAddress: 'IPV4/203.0.113.66/0' }],
     ];

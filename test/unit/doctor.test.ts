@@ -5,7 +5,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { CommandRunner } from '../../src/enforce/command-runner.js';
 import { parseConfig } from '../../src/config/load.js';
-import { formatCheck, runDoctor } from '../../src/ops/doctor.js';
+import { asteriskLogChecks, formatCheck, runDoctor } from '../../src/ops/doctor.js';
 import { canaryCheck } from '../../src/parts/ami-part.js';
 import { tableCheck } from '../../src/parts/kernel-part.js';
 
@@ -146,5 +146,40 @@ describe('doctor: the toll-fraud guard\'s AMI rights', () => {
     expect(await setup(withTollFraudRights(shipped), true)).toMatchObject({ status: 'ok' });
     // Without a fraud: section the least rights are right: no such check.
     expect(await setup(shipped, false)).toBeUndefined();
+  });
+});
+
+describe("doctor: Asterisk's own log", () => {
+  const etcWith = (files: Record<string, string>) => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'ag-etc-'));
+    for (const [name, text] of Object.entries(files)) writeFileSync(path.join(dir, name), text);
+    return dir;
+  };
+  const configFor = (etc: string, files: string[] | undefined) =>
+    parseConfig(`ami: { manager_conf: ${etc}/manager.conf }\n${files ? `asterisk_log: { files: [${files.join(', ')}] }` : ''}`, 'test');
+
+  it('says which followed file gets NOTICE lines, as logger.conf and asterisk.conf place it', () => {
+    const etc = etcWith({
+      'asterisk.conf': '[directories]\nastlogdir => /srv/pbx/log\n',
+      'logger.conf': '[general]\n[logfiles]\nconsole => notice\nmessages.log => notice,warning,error\nfull => [plain]warning,error,verbose\n/var/log/pbx.log => *\nsyslog.local0 => notice\n',
+    });
+    const checks = asteriskLogChecks(configFor(etc, ['/srv/pbx/log/messages.log', '/srv/pbx/log/full', '/var/log/pbx.log', '/srv/pbx/log/security']), 'pbx1');
+    expect(checks.map((c) => c.status)).toEqual(['ok', 'fail', 'ok', 'fail']);
+    expect(checks[1]!.detail).toMatch(/gets warning,error,verbose but not notice/);
+    expect(checks[3]!.detail).toMatch(/writes no \/srv\/pbx\/log\/security; its files: \/srv\/pbx\/log\/messages.log, \/srv\/pbx\/log\/full, \/var\/log\/pbx.log/);
+  });
+
+  it('appends the hostname with appendhostname; reads iax.conf authdebug (off by default)', () => {
+    const etc = etcWith({ 'logger.conf': '[general]\nappendhostname = yes\n[logfiles]\nmessages => notice\n', 'iax.conf': '[general]\nbindport = 4569\n' });
+    const checks = asteriskLogChecks(configFor(etc, ['/var/log/asterisk/messages.pbx1']), 'pbx1');
+    expect(checks.map((c) => [c.check, c.status])).toEqual([['asterisk log', 'ok'], ['iax2 authdebug', 'fail']]);
+    writeFileSync(path.join(etc, 'iax.conf'), '[general]\nauthdebug = yes\n');
+    expect(asteriskLogChecks(configFor(etc, ['/var/log/asterisk/messages.pbx1']), 'pbx1')[1]).toMatchObject({ check: 'iax2 authdebug', status: 'ok' });
+  });
+
+  it('names a logger.conf it cannot read, and says when the section is off', () => {
+    const etc = etcWith({ 'logger.conf': '[logfiles]\nthis is not a line\n' });
+    expect(asteriskLogChecks(configFor(etc, ['/var/log/asterisk/messages']))[0]).toMatchObject({ status: 'fail', detail: expect.stringMatching(/logger\.conf:2: expected key = value/) });
+    expect(asteriskLogChecks(configFor(etc, undefined))[0]).toMatchObject({ status: 'info', detail: expect.stringMatching(/asterisk_log is off/) });
   });
 });

@@ -1,0 +1,111 @@
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { parseConfig } from '../../src/config/load.js';
+import { createLogger } from '../../src/log.js';
+import type { AmiPart } from '../../src/parts/ami-part.js';
+import { asteriskLogPart, readPosition } from '../../src/parts/asterisk-log-part.js';
+import type { Trouble } from '../../src/effects/bus.js';
+import { systemClock } from '../../src/time/clock.js';
+import { guardHarness } from '../support/guard-harness.js';
+
+// The daemon's asterisk_log part on a real file, its lines as Asterisk 22 writes them to
+// messages.log (manager.c, res_pjsip_session.c), the core and the enforcer behind it.
+const dirs: string[] = [];
+afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+const stamp = () => {
+  const d = new Date();
+  const mon = d.toLocaleString('en-US', { month: 'short' });
+  return `[${mon} ${String(d.getDate()).padStart(2, ' ')} ${d.toTimeString().slice(0, 8)}]`;
+};
+
+async function until(what: () => boolean, ms = 4000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!what()) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+function setup() {
+  const dir = mkdtempSync(path.join(tmpdir(), 'ag-log-part-'));
+  dirs.push(dir);
+  const file = path.join(dir, 'messages.log');
+  writeFileSync(file, `${stamp()} NOTICE[1] res_pjsip_session.c:  anonymous: Call (UDP:203.0.113.10:5060) to extension '011' rejected because extension not found in context 'from-anon'.\n`.repeat(9));
+  const yaml = `asterisk_log: { files: [${file}], poll: 100ms }\ncanary: { timeout: 300ms }\nami: { manager_conf: ${dir}/manager.conf }`;
+  const h = guardHarness(yaml);
+  const config = parseConfig(yaml, 'test');
+  const troubles: Trouble[] = [];
+  h.bus.on('trouble', (t) => troubles.push(t));
+  let canary: ((account: string) => void) | undefined;
+  let echoed = true;
+  const ami = { name: 'ami', client: undefined, onCanary: (l: (a: string) => void) => (canary = l), canaryEchoed: () => echoed } as unknown as AmiPart;
+  const part = asteriskLogPart(
+    { log: createLogger('silent', 'stderr'), clock: systemClock, bus: h.bus, core: h.core, config: () => config },
+    { store: h.store, persister: h.persister },
+    { name: 'policy', ingest: (f, a) => void h.core.pipeline.ingest(f, a) },
+    ami,
+  );
+  const banned = () => h.fw.committed.flat().map((b) => b.prefix.text);
+  return { file, part, h, troubles, banned, sendCanary: (a: string) => canary!(a), setEchoed: (v: boolean) => (echoed = v) };
+}
+
+describe('asterisk_log part', () => {
+  it("bans from what AMI never reports (an anonymous endpoint's calls to nowhere, digest logins), leaves AMI's own to it, and starts at the end", async () => {
+    const { file, part, banned, h } = setup();
+    await part.start!();
+    const lines: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      lines.push(`${stamp()} NOTICE[556] res_pjsip_session.c:  anonymous: Call (UDP:203.0.113.66:41037) to extension '00972787899${i}' rejected because extension not found in context 'from-anon'.`);
+      // A login over AMI's port: AMI reports it; its two lines are not scored again.
+      lines.push(`${stamp()} NOTICE[60${i}] manager.c: 198.51.100.7 tried to authenticate with nonexistent user 'admin'`, `${stamp()} NOTICE[60${i}] manager.c: 198.51.100.7 failed to authenticate as 'admin'`);
+      // AMI over HTTP digest: no security event, the line alone.
+      lines.push(`${stamp()} NOTICE[70${i}] manager.c: 203.0.113.77 tried to authenticate with nonexistent user 'admin${i}'`);
+    }
+    appendFileSync(file, `${lines.join('\n')}\n`);
+    await until(() => banned().includes('203.0.113.66') && banned().includes('203.0.113.77'));
+    await part.stop!();
+    expect(banned().sort()).toEqual(['203.0.113.66', '203.0.113.77']);
+    const status = part.status!() as { asterisk_log: { kinds: Record<string, number> } };
+    expect(status.asterisk_log.kinds).toMatchObject({ 'pjsip-extension-not-found': 5, 'reported-by-ami': 5 });
+    // Where it stopped is kept: the next start goes on from there.
+    await h.clock.advance(1);
+    expect(JSON.parse(h.store.cursor(`log:${file}`)!)).toMatchObject({ offset: expect.any(Number) });
+  });
+
+  it('alerts once when the canary login shows over AMI but not in the log, and again when it is back', async () => {
+    const { file, part, troubles, sendCanary } = setup();
+    await part.start!();
+    sendCanary('asterisk-guard-canary-aaaa');
+    await until(() => troubles.length === 1);
+    expect(troubles[0]).toMatchObject({ kind: 'asterisk-log-lost', text: expect.stringMatching(/no line for the canary AMI login as asterisk-guard-canary-aaaa.*logger.conf/) });
+    sendCanary('asterisk-guard-canary-bbbb');
+    await new Promise((r) => setTimeout(r, 450));
+    expect(troubles).toHaveLength(1);
+    sendCanary('asterisk-guard-canary-cccc');
+    appendFileSync(file, `${stamp()} NOTICE[9] manager.c: 127.0.0.1 tried to authenticate with nonexistent user 'asterisk-guard-canary-cccc'\n${stamp()} NOTICE[9] manager.c: 127.0.0.1 failed to authenticate as 'asterisk-guard-canary-cccc'\n`);
+    await until(() => troubles.length === 2);
+    await part.stop!();
+    expect(troubles[1]).toMatchObject({ kind: 'asterisk-log-restored' });
+  });
+
+  it('says nothing of the log when the canary did not come over AMI either (the AMI canary alerts)', async () => {
+    const { part, troubles, sendCanary, setEchoed } = setup();
+    setEchoed(false);
+    await part.start!();
+    sendCanary('asterisk-guard-canary-dddd');
+    await new Promise((r) => setTimeout(r, 450));
+    await part.stop!();
+    expect(troubles).toEqual([]);
+  });
+});
+
+describe('readPosition (a followed file position as the store keeps it)', () => {
+  it('reads what the follower wrote; anything else reads as none (the file is then followed from its end)', () => {
+    const kept = { dev: 2049, ino: 131, offset: 4096, head: 'ab12' };
+    expect(readPosition(JSON.stringify(kept))).toEqual(kept);
+    for (const bad of [undefined, '', 'not json', '[]', 'null', '{"dev":1,"ino":2,"offset":-1,"head":""}', '{"dev":1,"ino":2,"offset":1.5,"head":""}', '{"dev":1,"ino":2,"offset":3}']) expect(readPosition(bad)).toBeUndefined();
+  });
+});
