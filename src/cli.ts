@@ -51,6 +51,10 @@ const LOCAL: Readonly<Record<string, (rest: readonly string[], values: Values) =
     const problems = [...summary.problems].map(([k, n]) => `${k}:${n}`).join(',') || 'none';
     const lines = summary.lines.size === 0 ? '' : `; lines: ${[...summary.lines].map(([k, n]) => `${k}:${n}`).join(',')}`;
     process.stderr.write(`replayed ${summary.events} events (${summary.format}), ${summary.decisions} decisions, skipped input: ${problems}${lines}\n`);
+    if (summary.sources.length > 0) {
+      const top = summary.sources.map((s) => `${s.address}:${s.events}${s.banned ? ' (banned)' : ''}`).join(', ');
+      process.stderr.write(`sources: ${summary.distinctSources}; the most events: ${top}\n`);
+    }
     return EXIT.ok;
   },
   async 'check-config'(rest, values) {

@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { loadConfigFile } from '../config/load.js';
 import { readAsteriskConf } from '../ami/asterisk-conf.js';
 import { PROJECT_ROOT } from '../paths.js';
 
@@ -85,26 +86,37 @@ export interface ServiceInstallOptions {
   readonly createUser: boolean;
 }
 
-/** The unit as shipped, with this machine's paths and Asterisk's group if it has one. */
-export function renderUnit(o: { node: string; cli: string; configFile: string; asteriskGroup: boolean }): string {
+/** The unit as shipped, with this machine's paths and the groups whose files it reads. */
+export function renderUnit(o: { node: string; cli: string; configFile: string; groups: readonly string[] }): string {
   const template = readFileSync(path.join(PROJECT_ROOT, 'systemd', 'asterisk-guard.service'), 'utf8');
   return template
     .replace('@BIN@', `${o.node} --max-semi-space-size=2 --no-allocation-site-pretenuring ${o.cli}`)
     .replace('/etc/asterisk-guard/config.yaml', o.configFile)
-    .replace(/^SupplementaryGroups=@ASTERISK_GROUP@\n/m, o.asteriskGroup ? 'SupplementaryGroups=asterisk\n' : '');
+    .replace(/^SupplementaryGroups=@GROUPS@\n/m, o.groups.length > 0 ? `SupplementaryGroups=${o.groups.join(' ')}\n` : '');
+}
+
+/** Does the config follow the journal (asterisk_log.journal)? Then the service reads it as group systemd-journal. */
+function followsJournal(configFile: string): boolean {
+  try {
+    return loadConfigFile(configFile).asterisk_log?.journal !== undefined;
+  } catch {
+    return false;
+  }
 }
 
 export function installService(o: ServiceInstallOptions): void {
   const asteriskGroup = groupExists('asterisk');
+  const groups = [...(asteriskGroup ? ['asterisk'] : []), ...(followsJournal(o.configFile) && groupExists('systemd-journal') ? ['systemd-journal'] : [])];
   const unit = path.join(o.unitDir, 'asterisk-guard.service');
   mkdirSync(o.unitDir, { recursive: true });
-  writeFileSync(unit, renderUnit({ node: o.node, cli: o.cli, configFile: o.configFile, asteriskGroup }));
+  writeFileSync(unit, renderUnit({ node: o.node, cli: o.cli, configFile: o.configFile, groups }));
   o.say(`wrote ${unit}`);
   // ProtectHome hides /root and /home from the service: a node from nvm there cannot start.
   for (const file of [o.node, o.cli]) {
     if (/^\/(root|home)\//.test(file)) o.say(`warning: ${file} is under /root or /home, which the unit hides (ProtectHome): install node and asterisk-guard system-wide (e.g. Debian's nodejs, npm install -g)`);
   }
-  if (!asteriskGroup) o.say('no group "asterisk" here: make sure user asterisk-guard can read manager.conf');
+  if (!asteriskGroup) o.say('no group "asterisk" here: make sure user asterisk-guard can read manager.conf (and the logs in asterisk_log.files)');
+  if (groups.includes('systemd-journal')) o.say('asterisk_log.journal: the service reads the journal as group systemd-journal');
   if (o.createUser) {
     if (!userExists(SERVICE_USER)) {
       execFileSync('useradd', ['--system', '--user-group', '--no-create-home', '--home-dir', '/var/lib/asterisk-guard', '--shell', '/usr/sbin/nologin', SERVICE_USER]);

@@ -12,6 +12,7 @@ const NAME = 'agsystemd';
 const CLI = '/opt/asterisk-guard/dist/src/cli.js';
 const CONFIG = '/etc/asterisk-guard/config.yaml';
 const BANNED = '203.0.113.9';
+const JOURNAL_ATTACKER = '203.0.113.91';
 
 let container: SystemdContainer;
 let asterisk: LabAsterisk;
@@ -116,6 +117,20 @@ describe('asterisk-guard under systemd (systemd-nspawn, Debian 12)', () => {
     await waitFor('the reload', async () => (await journal()).some((l) => l['msg'] === 'config reloaded'));
     await waitFor('the allow entry', async () => String((await inside('nft', 'list', 'set', 'inet', 'asterisk_guard', 'allowed_v4')).stdout).includes('198.51.100.55'));
     expect((await show('ActiveState')).ActiveState).toBe('active');
+  });
+
+  it("follows Asterisk's syslog channel in the journal (asterisk_log.journal) as group systemd-journal, and bans from it", async () => {
+    await container.writeFile(CONFIG, `ami:\n  host: 127.0.0.1\n  port: 5038\n  secret: ${asterisk.amiSecret}\nasterisk_log:\n  journal: {}\n`);
+    const installed = await inside('/usr/bin/node', CLI, 'install-service', '--config', CONFIG);
+    expect(String(installed.stdout)).toMatch(/reads the journal as group systemd-journal/);
+    await inside('systemctl', 'daemon-reload');
+    expect((await inside('systemctl', 'restart', 'asterisk-guard')).exitCode).toBe(0);
+    await waitFor('the AMI login', async () => (await show('StatusText')).StatusText === 'receiving AMI security events');
+    // As Asterisk's syslog channel writes them (ident asterisk, main/logger.c's syslog format):
+    // an anonymous endpoint's calls to nowhere, which raise no security event.
+    const lines = Array.from({ length: 5 }, (_, i) => `NOTICE[556]: res_pjsip_session.c:3930 in new_invite: anonymous: Call (UDP:${JOURNAL_ATTACKER}:5060) to extension '00972${i}' rejected because extension not found in context 'from-anon'.`);
+    expect((await container.exec(['systemd-cat', '--identifier=asterisk', '--priority=notice'], { input: `${lines.join('\n')}\n` })).exitCode).toBe(0);
+    await waitFor('the ban from the journal', async () => (await bannedInKernel()).includes(JOURNAL_ATTACKER));
   });
 
   it('is restarted by the watchdog when it stalls', async () => {

@@ -107,6 +107,19 @@ describe('replay of the logs admins have', () => {
     expect(bans).toEqual(['203.0.113.66']);
     expect(summary.format).toBe('asterisk-log');
     expect(Object.fromEntries(summary.lines)).toEqual({ 'not-asterisk': 1, other: 1, 'pjsip-request-failed': 6, continuation: 1 });
+    // What a new admin asks first: who, how often, and would it have been banned.
+    expect(summary.sources).toEqual([{ address: '203.0.113.66', events: 6, banned: true }]);
+    expect(summary.distinctSources).toBe(1);
+  });
+
+  it('sums up the sources: most events first, banned by their own ban or their range', async () => {
+    const line = (s: number, from: string) => `[Dec  4 18:10:${String(s).padStart(2, '0')}] NOTICE[556] manager.c: ${from} tried to authenticate with nonexistent user 'admin${s}'`;
+    const lines = [line(1, '198.51.100.9'), ...Array.from({ length: 7 }, (_, i) => line(10 + i, '203.0.113.66')), line(30, '198.51.100.9')];
+    const { summary } = await replay(write('messages', `${lines.join('\n')}\n`));
+    expect(summary.sources).toEqual([
+      { address: '203.0.113.66', events: 7, banned: true },
+      { address: '198.51.100.9', events: 2, banned: false },
+    ]);
   });
 
   it('reads six security-channel lines through syslog as six events (they once vanished as one)', async () => {
