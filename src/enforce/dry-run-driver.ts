@@ -35,6 +35,10 @@ export class DryRunDriver implements FirewallDriver {
     this.log.info({ allowed: prefixes.map((p) => p.text) }, 'dry-run: would accept these first');
   }
 
+  async setListed(prefixes: readonly IpPrefix[]): Promise<void> {
+    this.log.info({ entries: prefixes.length }, 'dry-run: would drop what the feeds list');
+  }
+
   async list(): Promise<Ban[]> {
     return [];
   }
@@ -43,9 +47,10 @@ export class DryRunDriver implements FirewallDriver {
     return undefined;
   }
 
-  async rebuild(bans: readonly Ban[], allowed: readonly IpPrefix[], now: number): Promise<void> {
+  async rebuild(bans: readonly Ban[], allowed: readonly IpPrefix[], now: number, listed: readonly IpPrefix[] = []): Promise<void> {
     await this.reconcile(bans, now);
     await this.setAllowed(allowed);
+    await this.setListed(listed);
   }
 
   async flushConnections(prefix: IpPrefix, direction: FlowDirection): Promise<void> {

@@ -30,6 +30,7 @@ type Operation =
   | BanOperation
   | { readonly op: 'lift'; readonly prefix: IpPrefix; readonly time: number; readonly origin: BanOrigin }
   | { readonly op: 'allow'; readonly prefixes: readonly IpPrefix[] }
+  | { readonly op: 'listed'; readonly prefixes: readonly IpPrefix[] }
   | { readonly op: 'reconcile'; readonly bans: readonly Ban[] }
   | { readonly op: 'rebuild'; readonly bans: readonly Ban[]; readonly allowed: readonly IpPrefix[]; readonly done: () => void };
 
@@ -62,6 +63,8 @@ export class Enforcer implements LedgerSink {
   /** Flushes waiting for the commits to be done. */
   private commitsDoneWaiters: Array<() => void> = [];
   private stopped = false;
+  /** The feeds' entries the kernel was last given: a rebuild puts them back. */
+  private listed: readonly IpPrefix[] = [];
   readonly stats: EnforcerStats = { committed: 0, firewallErrors: 0, conntrackErrors: 0 };
 
   constructor(
@@ -102,6 +105,11 @@ export class Enforcer implements LedgerSink {
   /** The addresses the kernel accepts before any drop (both allow-lists). */
   setAllowed(prefixes: readonly IpPrefix[]): void {
     this.enqueue({ op: 'allow', prefixes });
+  }
+
+  /** The feeds' entries, replacing the last list in one transaction (kept for a rebuild). */
+  setListed(prefixes: readonly IpPrefix[]): void {
+    this.enqueue({ op: 'listed', prefixes });
   }
 
   /** Makes the kernel hold exactly these bans (the restored ledger), in one transaction. */
@@ -247,13 +255,17 @@ export class Enforcer implements LedgerSink {
       case 'allow':
         await this.driver.setAllowed((run.at(-1) as Operation & { op: 'allow' }).prefixes);
         break;
+      case 'listed':
+        this.listed = (run.at(-1) as Operation & { op: 'listed' }).prefixes;
+        await this.driver.setListed(this.listed);
+        break;
       case 'reconcile':
         await this.driver.reconcile((run.at(-1) as Operation & { op: 'reconcile' }).bans, now);
         break;
       case 'rebuild': {
         const rebuilds = run as Array<Operation & { op: 'rebuild' }>;
         const last = rebuilds.at(-1)!;
-        await this.driver.rebuild(last.bans, last.allowed, now);
+        await this.driver.rebuild(last.bans, last.allowed, now, this.listed);
         for (const b of last.bans) this.track(this.flushBoth(b.prefix, false).then(() => undefined));
         for (const r of rebuilds) r.done();
         break;

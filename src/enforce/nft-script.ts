@@ -53,6 +53,20 @@ export function setKeyOf(prefix: IpPrefix): SetKey {
   return { family: prefix.family, length: prefix.length };
 }
 
+/**
+ * Feed entries (issue 26) live in sets of their own, `listed_v4_32`, `listed_v4_24`..., hash
+ * sets without timeouts matched like the banned ones: the feeds part replaces their content
+ * as a whole at each refresh, in one transaction.
+ */
+export function listedSetName(key: SetKey): string {
+  return `listed_v${key.family}_${key.length}`;
+}
+
+/** `listed_v4_24` → its key; undefined for any other name. */
+export function parseListedSetName(name: string): SetKey | undefined {
+  return name.startsWith('listed_') ? parseBannedSetName(`banned_${name.slice('listed_'.length)}`) : undefined;
+}
+
 export function allowedSetName(family: IpFamily): string {
   return `allowed_v${family}`;
 }
@@ -69,10 +83,18 @@ export function maskText(key: SetKey): string {
 
 /** Statements that add a banned set and its drop rule (after the allow rules). */
 export function bannedSetStatements(names: NftNames, key: SetKey): string[] {
+  return dropSetStatements(names, key, bannedSetName(key), 'flags timeout; ');
+}
+
+/** Statements that add a feed's set and its drop rule (after the allow rules). */
+export function listedSetStatements(names: NftNames, key: SetKey): string[] {
+  return dropSetStatements(names, key, listedSetName(key), '');
+}
+
+function dropSetStatements(names: NftNames, key: SetKey, set: string, flags: string): string[] {
   const t = `inet ${names.table}`;
-  const set = bannedSetName(key);
   const match = key.length === FULL[key.family] ? MATCH[key.family] : `${MATCH[key.family]} & ${maskText(key)}`;
-  return [`add set ${t} ${set} { type ${TYPE[key.family]}; flags timeout; }`, `add rule ${t} prerouting ${match} @${set} counter drop`];
+  return [`add set ${t} ${set} { type ${TYPE[key.family]}; ${flags}}`, `add rule ${t} prerouting ${match} @${set} counter drop`];
 }
 
 /**
@@ -81,7 +103,7 @@ export function bannedSetStatements(names: NftNames, key: SetKey): string[] {
  * ones); `legacy` are sets of an older layout, dropped with their rules (a reconcile from the
  * store follows every start).
  */
-export function initScript(names: NftNames, sets: readonly SetKey[], legacy: readonly string[]): string {
+export function initScript(names: NftNames, sets: readonly SetKey[], legacy: readonly string[], listed: readonly SetKey[] = []): string {
   const t = `inet ${names.table}`;
   const lines = [`add table ${t}`];
   for (const f of FAMILIES) lines.push(`add set ${t} ${allowedSetName(f)} { type ${TYPE[f]}; flags interval; }`);
@@ -93,6 +115,7 @@ export function initScript(names: NftNames, sets: readonly SetKey[], legacy: rea
   // Allowed addresses first: an allowed office inside a banned subnet stays reachable.
   for (const f of FAMILIES) lines.push(`add rule ${t} prerouting ${MATCH[f]} @${allowedSetName(f)} accept`);
   for (const key of sets) lines.push(...bannedSetStatements(names, key));
+  for (const key of listed) lines.push(...listedSetStatements(names, key));
   return lines.join('\n') + '\n';
 }
 

@@ -11,7 +11,10 @@ import {
   elementText,
   FAMILIES,
   initScript,
+  listedSetName,
+  listedSetStatements,
   parseBannedSetName,
+  parseListedSetName,
   replaceSetStatements,
   setKeyOf,
   type ElementChange,
@@ -32,6 +35,8 @@ export class NftablesDriver implements FirewallDriver {
   readonly name = 'nftables';
   /** Banned sets (by name) the kernel has, with their drop rules. */
   private readonly sets = new Map<string, SetKey>();
+  /** Feed sets (by name) the kernel has, with their drop rules. */
+  private readonly listed = new Map<string, SetKey>();
   private readonly session: NftSession;
 
   constructor(
@@ -48,11 +53,11 @@ export class NftablesDriver implements FirewallDriver {
   }
 
   async init(): Promise<void> {
-    const { sets, legacy } = await this.existingSets();
+    const { sets, legacy, listed } = await this.existingSets();
     for (const key of [...BASE_SETS, ...this.ready]) sets.set(bannedSetName(key), key);
-    await this.nft(['-f', '-'], initScript(this.names, [...sets.values()], legacy));
-    this.sets.clear();
-    for (const [name, key] of sets) this.sets.set(name, key);
+    await this.nft(['-f', '-'], initScript(this.names, [...sets.values()], legacy, [...listed.values()]));
+    replaceMap(this.sets, sets);
+    replaceMap(this.listed, listed);
     // Start the long-lived nft now: the first ban must not pay for its start (~25 ms).
     await this.session.apply([`add table inet ${this.names.table}`]);
   }
@@ -99,6 +104,12 @@ export class NftablesDriver implements FirewallDriver {
     await this.session.apply(allowedStatements(this.names, prefixes));
   }
 
+  async setListed(prefixes: readonly IpPrefix[]): Promise<void> {
+    const statements = listedStatements(this.names, this.listed, prefixes);
+    await this.nft(['-f', '-'], statements.script);
+    replaceMap(this.listed, statements.sets);
+  }
+
   async inspect(): Promise<string | undefined> {
     const result = await this.runner.run('nft', ['-t', '-j', 'list', 'table', 'inet', this.names.table]);
     if (result.exitCode !== 0) return `table inet ${this.names.table} is gone`;
@@ -106,27 +117,29 @@ export class NftablesDriver implements FirewallDriver {
     const items = doc.nftables ?? [];
     const sets = new Set(items.flatMap((i) => (i.set?.name ? [i.set.name] : [])));
     if (!items.some((i) => i.chain?.name === 'prerouting' && i.chain.hook === 'prerouting')) return `chain prerouting of table inet ${this.names.table} is gone`;
-    for (const name of [...FAMILIES.map(allowedSetName), ...this.sets.keys()]) if (!sets.has(name)) return `set ${name} of table inet ${this.names.table} is gone`;
-    // Two allow rules and one drop rule per banned set.
+    for (const name of [...FAMILIES.map(allowedSetName), ...this.sets.keys(), ...this.listed.keys()]) if (!sets.has(name)) return `set ${name} of table inet ${this.names.table} is gone`;
+    // Two allow rules and one drop rule per banned or feed set.
     const rules = items.filter((i) => i.rule?.chain === 'prerouting').length;
-    const expected = FAMILIES.length + this.sets.size;
+    const expected = FAMILIES.length + this.sets.size + this.listed.size;
     return rules < expected ? `${expected - rules} of the ${expected} rules of table inet ${this.names.table} are gone` : undefined;
   }
 
-  async rebuild(bans: readonly Ban[], allowed: readonly IpPrefix[], now: number): Promise<void> {
+  async rebuild(bans: readonly Ban[], allowed: readonly IpPrefix[], now: number, listed: readonly IpPrefix[] = []): Promise<void> {
     const live = bans.filter((b) => b.until === null || b.until > now);
     const keys = new Map<string, SetKey>([...BASE_SETS, ...this.ready].map((k) => [bannedSetName(k), k]));
     for (const b of live) keys.set(bannedSetName(setKeyOf(b.prefix)), setKeyOf(b.prefix));
+    const feeds = listedStatements(this.names, new Map(), listed);
     // One `nft -f` script: the table as init makes it, every set emptied and filled.
     const statements = [
       ...initScript(this.names, [...keys.values()], []).trimEnd().split('\n'),
       ...[...keys.keys()].map((name) => `flush set inet ${this.names.table} ${name}`),
       ...elementStatements(this.names, live.map((b) => ({ op: 'add', prefix: b.prefix, until: b.until, replaces: false })), now),
       ...allowedStatements(this.names, allowed),
+      feeds.script.trimEnd(),
     ];
     await this.nft(['-f', '-'], statements.join('\n') + '\n');
-    this.sets.clear();
-    for (const [name, key] of keys) this.sets.set(name, key);
+    replaceMap(this.sets, keys);
+    replaceMap(this.listed, feeds.sets);
   }
 
   /** What the kernel holds, read from it. */
@@ -185,27 +198,30 @@ export class NftablesDriver implements FirewallDriver {
     }
   }
 
-  /** Our table's banned sets (names only, no elements), and sets of an older layout. */
-  private async existingSets(): Promise<{ sets: Map<string, SetKey>; legacy: string[] }> {
+  /** Our table's banned and feed sets (names only, no elements), and sets of an older layout. */
+  private async existingSets(): Promise<{ sets: Map<string, SetKey>; listed: Map<string, SetKey>; legacy: string[] }> {
     const sets = new Map<string, SetKey>();
+    const listed = new Map<string, SetKey>();
     const legacy: string[] = [];
     const result = await this.runner.run('nft', ['-t', '-j', 'list', 'table', 'inet', this.names.table]);
-    if (result.exitCode !== 0) return { sets, legacy };
+    if (result.exitCode !== 0) return { sets, listed, legacy };
     const doc = JSON.parse(result.stdout) as { nftables?: Array<{ set?: { name?: unknown } }> };
     for (const item of doc.nftables ?? []) {
       const name = item.set?.name;
       if (typeof name !== 'string') continue;
       const key = parseBannedSetName(name);
+      const feed = parseListedSetName(name);
       if (key) sets.set(name, key);
+      else if (feed) listed.set(name, feed);
       else if (name === 'banned_v4' || name === 'banned_v6') legacy.push(name);
     }
-    return { sets, legacy };
+    return { sets, listed, legacy };
   }
 
   private async relearnSets(): Promise<void> {
-    const { sets } = await this.existingSets();
-    this.sets.clear();
-    for (const [name, key] of sets) this.sets.set(name, key);
+    const { sets, listed } = await this.existingSets();
+    replaceMap(this.sets, sets);
+    replaceMap(this.listed, listed);
   }
 
   private async nft(args: readonly string[], input?: string): Promise<string> {
@@ -213,6 +229,38 @@ export class NftablesDriver implements FirewallDriver {
     if (result.exitCode !== 0) throw commandFailure('nft', args, result);
     return result.stdout;
   }
+}
+
+/**
+ * The feed sets' whole content replaced in one transaction: sets new lengths need are made
+ * with their rules, every feed set is flushed and filled, so no listed source passes at any
+ * moment of a refresh. Sets a length no longer needs stay, empty (their rule matches nothing).
+ */
+function listedStatements(names: NftNames, have: ReadonlyMap<string, SetKey>, prefixes: readonly IpPrefix[]): { script: string; sets: Map<string, SetKey> } {
+  const t = `inet ${names.table}`;
+  const sets = new Map(have);
+  const bySet = new Map<string, string[]>();
+  const lines: string[] = [];
+  for (const p of prefixes) {
+    const key = setKeyOf(p);
+    const name = listedSetName(key);
+    if (!sets.has(name)) {
+      sets.set(name, key);
+      lines.push(...listedSetStatements(names, key));
+    }
+    const items = bySet.get(name) ?? [];
+    items.push(elementText(p));
+    bySet.set(name, items);
+  }
+  for (const name of sets.keys()) lines.push(`flush set ${t} ${name}`);
+  // nft reads a statement of any length, but one of 100k elements is a 2 MB line: chunks.
+  for (const [name, items] of bySet) for (let i = 0; i < items.length; i += 10_000) lines.push(`add element ${t} ${name} { ${[...new Set(items.slice(i, i + 10_000))].join(', ')} }`);
+  return { script: lines.join('\n') + '\n', sets };
+}
+
+function replaceMap<K, V>(target: Map<K, V>, from: ReadonlyMap<K, V>): void {
+  target.clear();
+  for (const [k, v] of from) target.set(k, v);
 }
 
 /** Both allowed sets replaced: an interval set refuses overlapping elements, so the widest of any that overlap is kept. */

@@ -296,6 +296,42 @@ describe('nftables driver in a network namespace', () => {
     }
   });
 
+  it('drops what the feeds list in sets of its own, replaces the list in one go, and puts it back in a rebuild', async () => {
+    const feeds = new NftablesDriver(netnsRunner(pbx), { table: 'ag_feeds', priority: -310 });
+    await feeds.init();
+    try {
+      const listedSets = async () => String((await run(['nft', 'list', 'table', 'inet', 'ag_feeds'])).stdout);
+      await feeds.setListed([prefix('198.51.100.0/24'), prefix('203.0.113.250'), prefix('2001:db8:77::/48'), prefix('198.51.100.0/24')]);
+      await sleep(100);
+      expect(await delivered(PHONE, 400)).toBe(0);
+      const listed = await listedSets();
+      expect(listed).toMatch(/set listed_v4_24 \{[^}]*elements = \{ 198\.51\.100\.0 \}/s);
+      expect(listed).toMatch(/set listed_v6_48 \{[^}]*elements = \{ 2001:db8:77:: \}/s);
+      expect(await feeds.inspect()).toBeUndefined();
+      // A refresh: the new list whole, the old one gone, in one transaction.
+      await feeds.setListed([prefix('203.0.113.251')]);
+      await sleep(100);
+      expect(await delivered(PHONE, 300)).toBeGreaterThan(3);
+      expect(await listedSets()).not.toContain('198.51.100.0');
+      // Someone flushes our chain: inspect counts the feed sets' rules, and a rebuild restores the entries.
+      await run(['nft', 'flush', 'chain', 'inet', 'ag_feeds', 'prerouting']);
+      expect(await feeds.inspect()).toMatch(/rules of table inet ag_feeds are gone/);
+      await feeds.rebuild([], [], Date.now(), [prefix('198.51.100.0/24')]);
+      await sleep(100);
+      expect(await feeds.inspect()).toBeUndefined();
+      expect(await delivered(PHONE, 400)).toBe(0);
+      // A restarted daemon finds the feed sets and keeps their rules.
+      const again = new NftablesDriver(netnsRunner(pbx), { table: 'ag_feeds', priority: -310 });
+      await again.init();
+      expect(await again.inspect()).toBeUndefined();
+      again.close();
+    } finally {
+      await feeds.destroy();
+    }
+    await sleep(100);
+    expect(await delivered(PHONE, 300)).toBeGreaterThan(3);
+  });
+
   it('leaves no nft monitor behind when the daemon is killed with SIGKILL', async () => {
     const script = path.join(mkdtempSync(path.join(tmpdir(), 'ag-watch-')), 'watch.mjs');
     const dist = new URL('../../dist/src/', import.meta.url).href;

@@ -29,8 +29,13 @@ export class FlakyFirewall implements FirewallDriver {
   async inspect() {
     return undefined;
   }
-  async rebuild(bans: readonly Ban[], allowed: readonly IpPrefix[]) {
-    this.calls.push(`rebuild ${bans.length} ${allowed.length}`);
+  async setListed(prefixes: readonly IpPrefix[]) {
+    this.calls.push(`listed ${prefixes.length}`);
+    this.listed = [...prefixes];
+  }
+  listed: IpPrefix[] = [];
+  async rebuild(bans: readonly Ban[], allowed: readonly IpPrefix[], _now: number, listed: readonly IpPrefix[] = []) {
+    this.calls.push(`rebuild ${bans.length} ${allowed.length} ${listed.length}`);
   }
   async list() {
     return this.committed.flat();
