@@ -13,6 +13,7 @@ import { ariPart } from './parts/ari-part.js';
 import { asteriskLogPart } from './parts/asterisk-log-part.js';
 import { controlPart } from './parts/control-part.js';
 import { fleetPart } from './parts/fleet-part.js';
+import { feedsPart } from './parts/feeds-part.js';
 import { fraudPart } from './parts/fraud-part.js';
 import { buildEnforcer, kernelPart } from './parts/kernel-part.js';
 import { memoryPart } from './parts/memory-part.js';
@@ -80,6 +81,7 @@ export async function startService(config: Config, daemonLog: Logger, clock: Clo
   const fraud = core.fraud ? fraudPart(ctx, core.fraud, ami.client, amiOptions, store) : undefined;
   const kernel = kernelPart(ctx, enforcer, store.store);
   const fleet = config.fleet ? fleetPart(ctx, store.store) : undefined;
+  const feeds = config.feeds.length > 0 ? feedsPart(ctx, store, { setListed: (p) => kernel.setListed(p) }) : undefined;
   const control = controlPart(ctx, {
     enforcer,
     store: store.store,
@@ -87,6 +89,7 @@ export async function startService(config: Config, daemonLog: Logger, clock: Clo
     syncAllowed: () => kernel.syncAllowed(current),
     storeWrites: () => store.persister,
     fleet,
+    listedBy: feeds?.listedBy,
     tollFraud: core.fraud && fraud ? { guard: core.fraud, unblockInAsterisk: fraud.unblockInAsterisk } : undefined,
   });
   const parts: readonly Part[] = [
@@ -99,6 +102,7 @@ export async function startService(config: Config, daemonLog: Logger, clock: Clo
     memoryPart(ctx),
     control,
     fleet ?? offPart('fleet', ['fleet']),
+    feeds ?? offPart('feeds', ['feeds']),
     metricsPart(ctx, () => parts.flatMap((p) => p.metrics?.() ?? [])),
     config.asterisk_log ? asteriskLogPart(ctx, store, policy, ami) : offPart('asterisk_log', ['asterisk_log']),
     ami,

@@ -239,6 +239,27 @@ export const configSchema = z
       .strict()
       .refine((l) => l.files.length > 0 || l.journal !== undefined, { message: 'name the files to follow (files: [/var/log/asterisk/messages.log]) or the journal (journal: {})' })
       .optional(),
+    // Blocklists whose sources are dropped before their first guess (issue 26, docs/feeds.md).
+    feeds: z
+      .array(
+        z
+          .object({
+            name: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,31}$/, 'lower-case letters, digits, dash or underscore, up to 32'),
+            type: z.enum(['list', 'apiban', 'crowdsec']),
+            url: z.url({ protocol: /^https?$/ }),
+            key: z.string().min(1).optional(),
+            interval: duration(1000).optional(),
+            max_entries: z.number().int().min(1).max(10_000_000).default(100_000),
+            widest: z
+              .object({ ipv4: z.number().int().min(8).max(32).default(16), ipv6: z.number().int().min(16).max(128).default(32) })
+              .strict()
+              .prefault({}),
+          })
+          .strict()
+          .refine((f) => f.type === 'list' || f.key !== undefined, { message: 'apiban and crowdsec feeds need a key (APIBAN key, or the bouncer API key from `cscli bouncers add`)', path: ['key'] }),
+      )
+      .default([])
+      .refine((feeds) => new Set(feeds.map((f) => f.name)).size === feeds.length, { message: 'two feeds with one name: each name is its own sets and status' }),
     // Prometheus text endpoint on 127.0.0.1, off by default.
     metrics: z.object({ enabled: z.boolean().default(false), port: z.number().int().min(1).max(65535).default(9471) }).strict().prefault({}),
     store: z

@@ -40,6 +40,8 @@ export interface GuardDeps {
     | undefined;
   /** Both allow-lists (the config's and the runtime one) into the kernel. */
   readonly syncAllowed: () => Promise<void>;
+  /** The feeds that list an address (feeds part); none without feeds. */
+  readonly listedBy?: (ip: IpPrefix) => ReadonlyArray<{ readonly feed: string; readonly entry: string }>;
   /** The store's write queue: what an answer says when the record of a change waits. */
   readonly storeWrites: () => { readonly failing: boolean; readonly pending: number };
 }
@@ -96,6 +98,7 @@ export class Guard {
       address: r.address.text,
       scored_as: key.text,
       spared: d.policy.neverBan.why(r.address) ?? null,
+      listed_by: d.listedBy?.(r.address) ?? [],
       trusted_until: iso(d.policy.trust.trustedUntil(key, now)),
       banned_until: untilText(until),
       scores: d.scoreboard.scores(key, now) ?? null,

@@ -86,10 +86,12 @@ export type SystemAlertKind =
   | 'fraud-action-failed'
   | 'asterisk-log-lost'
   | 'asterisk-log-restored'
+  | 'feed-failing'
+  | 'feed-restored'
   | 'test';
 
-const INFO: ReadonlySet<SystemAlertKind> = new Set(['ami-restored', 'canary-restored', 'asterisk-log-restored', 'test']);
-const WARNING: ReadonlySet<SystemAlertKind> = new Set(['ami-lost', 'table-restored', 'kernel-bans-kept', 'fleet-lost', 'fleet-restored', 'fleet-twin', 'fleet-write-refused', 'asterisk-log-lost']);
+const INFO: ReadonlySet<SystemAlertKind> = new Set(['ami-restored', 'canary-restored', 'asterisk-log-restored', 'feed-restored', 'test']);
+const WARNING: ReadonlySet<SystemAlertKind> = new Set(['ami-lost', 'table-restored', 'kernel-bans-kept', 'fleet-lost', 'fleet-restored', 'fleet-twin', 'fleet-write-refused', 'asterisk-log-lost', 'feed-failing']);
 
 export function systemAlert(kind: SystemAlertKind, time: number, text: string): Alert {
   const severity: Severity = INFO.has(kind) ? 'info' : WARNING.has(kind) ? 'warning' : 'critical';

@@ -13,6 +13,8 @@ const FLUSH_BUDGET_MS = 2000;
 export interface KernelPart extends Part {
   /** Both allow-lists (`config`'s and the runtime one) into the kernel. */
   syncAllowed(config: Config): Promise<void>;
+  /** The feeds' entries into the kernel, replacing the last list in one transaction. */
+  setListed(prefixes: readonly IpPrefix[]): Promise<void>;
 }
 
 /** The enforcer the core's ledger hands its bans to; made before the core, started by the kernel part. */
@@ -55,6 +57,14 @@ export function kernelPart(ctx: DaemonContext, enforcer: Enforcer, store: Store)
   return {
     name: 'kernel',
     syncAllowed: (c) => syncAllowed(enforcer, allowed(c)),
+    async setListed(prefixes) {
+      // A feed's 100,000 elements through `nft monitor` cost seconds: the watch sits it out.
+      const put = async () => {
+        enforcer.setListed(prefixes);
+        await enforcer.drain({ flushes: false });
+      };
+      await (watch ? watch.quiet(put) : put());
+    },
     async start() {
       const now = clock.now();
       const prepared = await enforcer.prepare();
