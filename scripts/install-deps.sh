@@ -6,7 +6,7 @@ declare -A need=(
   [nft]=nftables [conntrack]=conntrack [ip]=iproute2 [debootstrap]=debootstrap
   [svcrack]=sipvicious [sipsak]=sipsak [mountpoint]=util-linux [fail2ban-server]=fail2ban
   [python3]=python3 [systemd-analyze]=systemd [systemd-nspawn]=systemd-container
-  [redis-server]=redis-server
+  [redis-server]=redis-server [crowdsec-firewall-bouncer]=crowdsec-firewall-bouncer
 )
 missing=()
 for cmd in "${!need[@]}"; do
@@ -31,3 +31,9 @@ fi
 trap '[ "$created_policy" = 1 ] && rm -f "$policy"' EXIT
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# The CrowdSec bouncer is for the bans-out test, which runs it in a lab namespace (its package
+# recommends crowdsec, whose postinst registers online: not installed). Its unit would drop on
+# the host at the next boot: off.
+if [[ " ${missing[*]} " == *" crowdsec-firewall-bouncer "* ]]; then
+  systemctl disable crowdsec-firewall-bouncer >/dev/null 2>&1 || rm -f /etc/systemd/system/multi-user.target.wants/crowdsec-firewall-bouncer.service
+fi

@@ -11,6 +11,7 @@ import { alertsPart } from './parts/alerts-part.js';
 import { amiPart } from './parts/ami-part.js';
 import { ariPart } from './parts/ari-part.js';
 import { asteriskLogPart } from './parts/asterisk-log-part.js';
+import { bouncerApiPart } from './parts/bouncer-api-part.js';
 import { controlPart } from './parts/control-part.js';
 import { fleetPart } from './parts/fleet-part.js';
 import { feedsPart } from './parts/feeds-part.js';
@@ -103,6 +104,7 @@ export async function startService(config: Config, daemonLog: Logger, clock: Clo
     control,
     fleet ?? offPart('fleet', ['fleet']),
     feeds ?? offPart('feeds', ['feeds']),
+    config.bouncer_api ? bouncerApiPart(ctx) : offPart('bouncer_api', ['bouncer_api']),
     metricsPart(ctx, () => parts.flatMap((p) => p.metrics?.() ?? [])),
     config.asterisk_log ? asteriskLogPart(ctx, store, policy, ami) : offPart('asterisk_log', ['asterisk_log']),
     ami,

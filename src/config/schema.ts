@@ -260,6 +260,18 @@ export const configSchema = z
       )
       .default([])
       .refine((feeds) => new Set(feeds.map((f) => f.name)).size === feeds.length, { message: 'two feeds with one name: each name is its own sets and status' }),
+    // The guard's bans served as a CrowdSec Local API's decision stream, for any CrowdSec
+    // bouncer (firewall, nginx, a router) to enforce. Off without this section.
+    bouncer_api: z
+      .object({
+        // HOST:PORT (127.0.0.1 unless you mean it), or the path of a unix socket.
+        listen: z.string().regex(/^(\/\S+|\[[0-9a-fA-F:.]+\]:\d{1,5}|[0-9.]+:\d{1,5}|[A-Za-z0-9.-]+:\d{1,5})$/, 'HOST:PORT, [IPv6]:PORT or /path/to.sock').default('127.0.0.1:8081'),
+        keys: z
+          .array(z.object({ name: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/), key: z.string().min(16, 'at least 16 characters: openssl rand -hex 24') }).strict())
+          .min(1, 'one key per bouncer: { name: edge-router, key: ${AG_BOUNCER_KEY} }'),
+      })
+      .strict()
+      .optional(),
     // Prometheus text endpoint on 127.0.0.1, off by default.
     metrics: z.object({ enabled: z.boolean().default(false), port: z.number().int().min(1).max(65535).default(9471) }).strict().prefault({}),
     store: z
