@@ -41,9 +41,11 @@ export const ATTACKERS = {
   tollFraud2: '203.0.113.75',
   /** Failures only Asterisk's log tells (issue 25): an INVITE scanner through the anonymous
    *  endpoint, AMI over HTTP digest, IAX2 registrations. */
-  inviteScan: '203.0.113.76',
-  amiHttp: '203.0.113.77',
-  iax2: '203.0.113.78',
+  /** Each in a /24 of its own (RFC 2544's range): three more bans in 203.0.113.0/24 would make
+   *  it a subnet ban, and cut off the scenarios after them. */
+  inviteScan: '198.18.25.76',
+  amiHttp: '198.18.26.77',
+  iax2: '198.18.27.78',
 } as const;
 
 export type Attacker = keyof typeof ATTACKERS;
@@ -132,6 +134,8 @@ ${counters}
     iif lo accept
     udp dport 5060 accept
     tcp dport 5038 accept
+    tcp dport ${HTTP_PORT} accept
+    udp dport ${IAX_PORT} accept
     meta l4proto { icmp, ipv6-icmp } accept
   }
 }

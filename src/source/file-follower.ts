@@ -64,6 +64,8 @@ export class FileFollower {
   private cancelPoll: (() => void) | undefined;
   private busy: Promise<void> = Promise.resolve();
   private again = false;
+  /** The run asked for checks the name (rotation, truncation), not only reads what was appended. */
+  private full = false;
   private missing = false;
   private stopped = false;
 
@@ -72,7 +74,11 @@ export class FileFollower {
   async start(): Promise<void> {
     await this.opening(this.o.resume);
     try {
-      this.watcher = watch(path.dirname(this.o.path), { persistent: false }, () => this.schedule());
+      // A write to our file is read at once; a rename in the directory is checked as a rotation.
+      const base = path.basename(this.o.path);
+      this.watcher = watch(path.dirname(this.o.path), { persistent: false }, (type, name) => {
+        if (name === null || name === base || type === 'rename') this.schedule(type === 'rename' || name === null);
+      });
       this.watcher.on('error', () => {});
     } catch {
       // No inotify (a full watch table): the poll alone reads, a poll interval late.
@@ -96,18 +102,27 @@ export class FileFollower {
 
   private poll(): void {
     this.cancelPoll = this.o.clock.after(this.o.pollMs, () => {
-      this.schedule();
+      this.schedule(true);
       if (!this.stopped) this.poll();
     });
   }
 
-  /** One check at a time; a check asked for meanwhile runs once after it. */
-  private schedule(): void {
+  /**
+   * One run at a time; one asked for meanwhile runs once after it. A write only reads on (no
+   * stat, no first-line check: the lines of an attack are read within a millisecond or two);
+   * the poll and renames check the name too.
+   */
+  private schedule(full: boolean): void {
+    this.full ||= full;
     if (this.again || this.stopped) return;
     this.again = true;
     this.busy = this.busy.then(async () => {
       this.again = false;
-      if (!this.stopped) await this.check();
+      const check = this.full || this.current === undefined;
+      this.full = false;
+      if (this.stopped) return;
+      if (check) await this.check();
+      else await this.readOn(this.current!);
     });
   }
 

@@ -82,6 +82,11 @@ export class LogLines {
     this.entry = undefined;
   }
 
+  /** Are manager.c lines held (an `expire` is due)? */
+  get holding(): boolean {
+    return this.held.size > 0;
+  }
+
   /** Decides the held manager.c lines whose thread wrote nothing after them since `now - afterMs` (digest logins: scored). */
   expire(now: number, afterMs: number): void {
     for (const [lwp, h] of this.held) if (now - h.heldAt >= afterMs) this.release(lwp);
