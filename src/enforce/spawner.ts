@@ -59,7 +59,7 @@ while (1) {
     }
     my ($id, $which, $h) = @{$byfd{fileno $fh}};
     my $n = sysread($fh, my $chunk, 65536);
-    if ($n) { $job{$id}{$which} .= $chunk if length($job{$id}{$which}) < 65536; next; }
+    if ($n) { $job{$id}{$which} .= $chunk if length($job{$id}{$which}) < 16777216; next; }
     $sel->remove($fh); delete $byfd{fileno $fh}; close $h;
     $job{$id}{open}--; finish($id);
   }

@@ -113,7 +113,7 @@ export function asteriskLogPart(ctx: DaemonContext, store: { store: Store; persi
     ...(config.journal
       ? [
           follow(`journal:${config.journal.identifier}`, (lines, event) => {
-            const j = new JournalFollower({ identifier: config.journal!.identifier, clock, resume: store.store.cursor(`journal:${config.journal!.identifier}`), lines, event });
+            const j = new JournalFollower({ identifier: config.journal!.identifier, clock, pollMs: config.poll, resume: store.store.cursor(`journal:${config.journal!.identifier}`), lines, event });
             return { start: () => j.start(), stop: () => j.stop(), position: () => j.position, offset: () => null };
           }),
         ]
