@@ -107,6 +107,32 @@ describe('config', () => {
   });
 });
 
+describe('config: the log, feeds and bouncer sections (issues 25, 26)', () => {
+  it('refuses what cannot work, naming the key', () => {
+    const bad: Array<[string, RegExp]> = [
+      ['asterisk_log: { files: [messages.log] }', /asterisk_log\.files\.0: an absolute path/],
+      ['asterisk_log: {}', /asterisk_log: name the files to follow/],
+      ['asterisk_log: { journal: { identifier: "a b" } }', /asterisk_log\.journal\.identifier: a syslog identifier/],
+      ['feeds: [{ name: x, type: apiban, url: "https://apiban.org/api" }]', /feeds\.0\.key: apiban and crowdsec feeds need a key/],
+      ['feeds: [{ name: x, type: list, url: "ftp://example.org/list" }]', /feeds\.0\.url/],
+      ['feeds: [{ name: "Bad Name", type: list, url: "https://example.org/l" }]', /feeds\.0\.name: lower-case letters/],
+      ['feeds: [{ name: a, type: list, url: "https://example.org/1" }, { name: a, type: list, url: "https://example.org/2" }]', /feeds: two feeds with one name/],
+      ['feeds: [{ name: a, type: blocklist, url: "https://example.org/1" }]', /feeds\.0\.type/],
+      ['bouncer_api: { keys: [{ name: edge, key: short }] }', /bouncer_api\.keys\.0\.key: at least 16 characters/],
+      ['bouncer_api: { keys: [] }', /bouncer_api\.keys: one key per bouncer/],
+      ['bouncer_api: { listen: "anywhere", keys: [{ name: edge, key: 0123456789abcdef0 }] }', /bouncer_api\.listen: HOST:PORT/],
+    ];
+    for (const [yaml, message] of bad) expect(() => parseConfig(yaml, 'c.yaml'), yaml).toThrow(message);
+  });
+
+  it('takes the defaults', () => {
+    const c = parseConfig('asterisk_log: { journal: {} }\nfeeds: [{ name: voipbl, type: list, url: "https://voipbl.org/update/" }]\nbouncer_api: { keys: [{ name: edge, key: 0123456789abcdef0 }] }', 'c.yaml');
+    expect(c.asterisk_log).toEqual({ files: [], journal: { identifier: 'asterisk' }, poll: 1000 });
+    expect(c.feeds[0]).toMatchObject({ max_entries: 100_000, widest: { ipv4: 16, ipv6: 32 } });
+    expect(c.bouncer_api?.listen).toBe('127.0.0.1:8081');
+  });
+});
+
 describe('parseDuration', () => {
   it.each([
     ['10m', 600_000],
