@@ -310,7 +310,7 @@ export async function siegeScenario(lab: Lab, say: Say, counted?: (guesses: numb
 async function logOnlyScenario(lab: Lab, say: Say, o: { attacker: Attacker; attack: string; line: RegExp; run: () => Promise<{ answered: number; unanswered: number }> }): Promise<string> {
   const address = ATTACKERS[o.attacker];
   const from = lab.guard!.lines.length;
-  say(`${address}: ${o.attack}`);
+  say(`${address}: ${o.attack}, at most 175 a second (svcrack's pace)`);
   const tries = await o.run();
   const ban = await banOf(lab, address, from, 10_000);
   const failures = lab.logLines(o.line, address).length;
