@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { IpPrefix } from '../net/ip-prefix.js';
+import type { IpPrefix, PrefixText } from '../net/ip-prefix.js';
 import type { Ban, FirewallDriver, FlowDirection } from './firewall-driver.js';
 
 /**
@@ -35,7 +35,7 @@ export class DryRunDriver implements FirewallDriver {
     this.log.info({ allowed: prefixes.map((p) => p.text) }, 'dry-run: would accept these first');
   }
 
-  async setListed(prefixes: readonly IpPrefix[]): Promise<void> {
+  async setListed(prefixes: readonly PrefixText[]): Promise<void> {
     this.log.info({ entries: prefixes.length }, 'dry-run: would drop what the feeds list');
   }
 
@@ -47,7 +47,7 @@ export class DryRunDriver implements FirewallDriver {
     return undefined;
   }
 
-  async rebuild(bans: readonly Ban[], allowed: readonly IpPrefix[], now: number, listed: readonly IpPrefix[] = []): Promise<void> {
+  async rebuild(bans: readonly Ban[], allowed: readonly IpPrefix[], now: number, listed: readonly PrefixText[] = []): Promise<void> {
     await this.reconcile(bans, now);
     await this.setAllowed(allowed);
     await this.setListed(listed);

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { DecisionBus } from '../effects/bus.js';
 import type { LedgerSink } from '../ledger/ban-ledger.js';
-import type { IpPrefix } from '../net/ip-prefix.js';
+import type { IpPrefix, PrefixText } from '../net/ip-prefix.js';
 import type { BanDecision, BanOrigin } from '../policy/decision.js';
 import { backoff } from '../time/backoff.js';
 import type { Clock } from '../time/clock.js';
@@ -37,7 +37,7 @@ type Operation =
   | BanOperation
   | { readonly op: 'lift'; readonly prefix: IpPrefix; readonly time: number; readonly origin: BanOrigin }
   | { readonly op: 'allow'; readonly prefixes: readonly IpPrefix[] }
-  | { readonly op: 'listed'; readonly prefixes: readonly IpPrefix[] }
+  | { readonly op: 'listed'; readonly prefixes: readonly PrefixText[] }
   | { readonly op: 'reconcile'; readonly bans: readonly Ban[] }
   | { readonly op: 'rebuild'; readonly bans: readonly Ban[]; readonly allowed: readonly IpPrefix[]; readonly done: () => void };
 
@@ -71,7 +71,7 @@ export class Enforcer implements LedgerSink {
   private commitsDoneWaiters: Array<() => void> = [];
   private stopped = false;
   /** The feeds' entries the kernel was last given: a rebuild puts them back. */
-  private listed: readonly IpPrefix[] = [];
+  private listed: readonly PrefixText[] = [];
   readonly stats: EnforcerStats = { committed: 0, firewallErrors: 0, conntrackErrors: 0 };
 
   constructor(
@@ -115,7 +115,7 @@ export class Enforcer implements LedgerSink {
   }
 
   /** The feeds' entries, replacing the last list in one transaction (kept for a rebuild). */
-  setListed(prefixes: readonly IpPrefix[]): void {
+  setListed(prefixes: readonly PrefixText[]): void {
     this.enqueue({ op: 'listed', prefixes });
   }
 

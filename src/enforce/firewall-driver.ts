@@ -1,4 +1,4 @@
-import type { IpPrefix } from '../net/ip-prefix.js';
+import type { IpPrefix, PrefixText } from '../net/ip-prefix.js';
 
 export type FlowDirection = 'from' | 'to';
 
@@ -25,13 +25,13 @@ export interface FirewallDriver {
   /** Addresses accepted before any drop, even inside a banned subnet. */
   setAllowed(prefixes: readonly IpPrefix[]): Promise<void>;
   /** The feeds' entries (issue 26): dropped as bans are, without a timeout; replaces the last list in one transaction. */
-  setListed(prefixes: readonly IpPrefix[]): Promise<void>;
+  setListed(prefixes: readonly PrefixText[]): Promise<void>;
   /** The bans the kernel holds now (our table only). */
   list(now: number): Promise<Ban[]>;
   /** What is missing from our table (its chain, a set, a rule), or undefined when it is whole. Cheap: no elements read. */
   inspect(): Promise<string | undefined>;
   /** Builds the whole table anew, with these bans, allowed addresses and feed entries, in one transaction. */
-  rebuild(bans: readonly Ban[], allowed: readonly IpPrefix[], now: number, listed?: readonly IpPrefix[]): Promise<void>;
+  rebuild(bans: readonly Ban[], allowed: readonly IpPrefix[], now: number, listed?: readonly PrefixText[]): Promise<void>;
   /** Deletes the tracked flows the prefix started (`from`: the attack's own), or the flows
    *  the PBX started towards it (`to`: a qualify, a call's media), so established flows end.
    *  `signal` aborts it (it then rejects): a commit waiting for the kernel goes first. */

@@ -1,4 +1,4 @@
-import type { IpFamily, IpPrefix } from '../net/ip-prefix.js';
+import type { IpFamily, IpPrefix, PrefixText } from '../net/ip-prefix.js';
 
 // Pure rendering of nft scripts: the driver decides, this file only spells it. Every value
 // interpolated here is a parsed IpPrefix's canonical text or a name validated by the config.
@@ -124,9 +124,10 @@ export function timeoutText(ms: number): string {
 }
 
 /** The element as its set holds it: the network address alone. */
-export function elementText(prefix: IpPrefix): string {
-  const slash = prefix.text.indexOf('/');
-  return slash === -1 ? prefix.text : prefix.text.slice(0, slash);
+export function elementText(prefix: IpPrefix | PrefixText): string {
+  const text = typeof prefix === 'string' ? prefix : prefix.text;
+  const slash = text.indexOf('/');
+  return slash === -1 ? text : text.slice(0, slash);
 }
 
 export type ElementChange =

@@ -1,4 +1,4 @@
-import { contains, parseIpPrefix, type IpPrefix } from '../net/ip-prefix.js';
+import { contains, parseIpPrefix, shapeOfText, type IpPrefix, type PrefixText } from '../net/ip-prefix.js';
 import { commandFailure, type CommandResult, type CommandRunner } from './command-runner.js';
 import type { Ban, FirewallDriver, FlowDirection } from './firewall-driver.js';
 import { NftSession } from './nft-session.js';
@@ -37,6 +37,8 @@ export class NftablesDriver implements FirewallDriver {
   private readonly sets = new Map<string, SetKey>();
   /** Feed sets (by name) the kernel has, with their drop rules. */
   private readonly listed = new Map<string, SetKey>();
+  /** What the feed sets hold, as last put there (the caller's array, kept: no copy). */
+  private listedNow: readonly PrefixText[] = [];
   private readonly session: NftSession;
 
   constructor(
@@ -104,10 +106,15 @@ export class NftablesDriver implements FirewallDriver {
     await this.session.apply(allowedStatements(this.names, prefixes));
   }
 
-  async setListed(prefixes: readonly IpPrefix[]): Promise<void> {
-    const statements = listedStatements(this.names, this.listed, prefixes);
-    await this.nft(['-f', '-'], statements.script);
+  async setListed(prefixes: readonly PrefixText[]): Promise<void> {
+    const delta = listedStatements(this.names, this.listed, prefixes, this.listedNow);
+    // A delta deletes what the sets held; one missing (someone deleted it) fails the whole
+    // transaction, which changes nothing: then every set is replaced.
+    const done = delta.partial && (await this.runner.run('nft', ['-f', '-'], delta.script)).exitCode === 0;
+    const statements = done ? delta : listedStatements(this.names, this.listed, prefixes);
+    if (!done) await this.nft(['-f', '-'], statements.script);
     replaceMap(this.listed, statements.sets);
+    this.listedNow = prefixes;
   }
 
   async inspect(): Promise<string | undefined> {
@@ -124,7 +131,7 @@ export class NftablesDriver implements FirewallDriver {
     return rules < expected ? `${expected - rules} of the ${expected} rules of table inet ${this.names.table} are gone` : undefined;
   }
 
-  async rebuild(bans: readonly Ban[], allowed: readonly IpPrefix[], now: number, listed: readonly IpPrefix[] = []): Promise<void> {
+  async rebuild(bans: readonly Ban[], allowed: readonly IpPrefix[], now: number, listed: readonly PrefixText[] = []): Promise<void> {
     const live = bans.filter((b) => b.until === null || b.until > now);
     const keys = new Map<string, SetKey>([...BASE_SETS, ...this.ready].map((k) => [bannedSetName(k), k]));
     for (const b of live) keys.set(bannedSetName(setKeyOf(b.prefix)), setKeyOf(b.prefix));
@@ -140,6 +147,7 @@ export class NftablesDriver implements FirewallDriver {
     await this.nft(['-f', '-'], statements.join('\n') + '\n');
     replaceMap(this.sets, keys);
     replaceMap(this.listed, feeds.sets);
+    this.listedNow = listed;
   }
 
   /** What the kernel holds, read from it. */
@@ -232,30 +240,44 @@ export class NftablesDriver implements FirewallDriver {
 }
 
 /**
- * The feed sets' whole content replaced in one transaction: sets new lengths need are made
- * with their rules, every feed set is flushed and filled, so no listed source passes at any
- * moment of a refresh. Sets a length no longer needs stay, empty (their rule matches nothing).
+ * The feed sets brought to `prefixes` in one transaction, so no listed source passes at any
+ * moment of a refresh: given what they hold (`before`), only the difference (a refresh of a
+ * 100k list with 1% changed: 2,000 elements, not 100k); without it, every feed set flushed and
+ * filled. Sets new lengths need are made with their rules; sets a length no longer needs stay,
+ * empty (their rule matches nothing).
  */
-function listedStatements(names: NftNames, have: ReadonlyMap<string, SetKey>, prefixes: readonly IpPrefix[]): { script: string; sets: Map<string, SetKey> } {
+function listedStatements(names: NftNames, have: ReadonlyMap<string, SetKey>, prefixes: readonly PrefixText[], before?: readonly PrefixText[]): { script: string; sets: Map<string, SetKey>; partial: boolean } {
   const t = `inet ${names.table}`;
   const sets = new Map(have);
-  const bySet = new Map<string, string[]>();
   const lines: string[] = [];
-  for (const p of prefixes) {
-    const key = setKeyOf(p);
-    const name = listedSetName(key);
-    if (!sets.has(name)) {
-      sets.set(name, key);
-      lines.push(...listedSetStatements(names, key));
+  const partial = before !== undefined && before.length > 0;
+  const old = partial ? new Set(before) : new Set<PrefixText>();
+  const now = new Set(prefixes);
+  const bySet = (list: Iterable<PrefixText>, keep: (p: PrefixText) => boolean) => {
+    const by = new Map<string, string[]>();
+    for (const p of list) {
+      if (!keep(p)) continue;
+      const key = shapeOfText(p);
+      const name = listedSetName(key);
+      if (!sets.has(name)) {
+        sets.set(name, key);
+        lines.push(...listedSetStatements(names, key));
+      }
+      const items = by.get(name) ?? [];
+      items.push(elementText(p));
+      by.set(name, items);
     }
-    const items = bySet.get(name) ?? [];
-    items.push(elementText(p));
-    bySet.set(name, items);
-  }
-  for (const name of sets.keys()) lines.push(`flush set ${t} ${name}`);
+    return by;
+  };
   // nft reads a statement of any length, but one of 100k elements is a 2 MB line: chunks.
-  for (const [name, items] of bySet) for (let i = 0; i < items.length; i += 10_000) lines.push(`add element ${t} ${name} { ${[...new Set(items.slice(i, i + 10_000))].join(', ')} }`);
-  return { script: lines.join('\n') + '\n', sets };
+  const write = (verb: 'add' | 'delete', by: Map<string, string[]>) => {
+    for (const [name, items] of by) for (let i = 0; i < items.length; i += 10_000) lines.push(`${verb} element ${t} ${name} { ${items.slice(i, i + 10_000).join(', ')} }`);
+  };
+  const added = bySet(now, (p) => !old.has(p));
+  if (partial) write('delete', bySet(old, (p) => !now.has(p)));
+  else for (const name of sets.keys()) lines.push(`flush set ${t} ${name}`);
+  write('add', added);
+  return { script: lines.join('\n') + '\n', sets, partial };
 }
 
 function replaceMap<K, V>(target: Map<K, V>, from: ReadonlyMap<K, V>): void {

@@ -1,4 +1,5 @@
-import type { IpPrefix } from '../net/ip-prefix.js';
+import { parseIpPrefix, shapeOfText, type IpPrefix, type PrefixText } from '../net/ip-prefix.js';
+import { ended } from './feed-fetch.js';
 
 // What of a feed goes into the kernel: the ban ledger's checks, applied to someone else's
 // list. An entry over the allow-list or the never-ban list (your trunk, 10.0.0.0/8, the PBX
@@ -14,24 +15,28 @@ export interface AdmissionRules {
 }
 
 export interface Admission {
-  readonly admitted: IpPrefix[];
+  readonly admitted: PrefixText[];
   /** Refused entries, each with why; those over max_entries are only counted. */
-  readonly refused: Array<{ readonly prefix: IpPrefix; readonly why: string }>;
+  readonly refused: Array<{ readonly prefix: PrefixText; readonly why: string }>;
   readonly overCap: number;
 }
 
-export function admit(entries: Iterable<{ readonly prefix: IpPrefix; readonly until: number | null }>, rules: AdmissionRules): Admission {
-  const admitted: IpPrefix[] = [];
-  const refused: Array<{ prefix: IpPrefix; why: string }> = [];
+/** A feed's entries (text → end minute, FeedState's form) through the checks. */
+export function admit(entries: Iterable<readonly [PrefixText, number]>, rules: AdmissionRules): Admission {
+  const admitted: PrefixText[] = [];
+  const refused: Array<{ prefix: PrefixText; why: string }> = [];
   let overCap = 0;
-  for (const { prefix, until } of entries) {
-    if (until !== null && until <= rules.now) continue;
-    const widest = prefix.family === 4 ? rules.widest.ipv4 : rules.widest.ipv6;
-    if (prefix.length < widest) {
+  for (const [prefix, end] of entries) {
+    if (ended(end, rules.now)) continue;
+    const shape = shapeOfText(prefix);
+    const widest = shape.family === 4 ? rules.widest.ipv4 : rules.widest.ipv6;
+    if (shape.length < widest) {
       refused.push({ prefix, why: `wider than /${widest} (the feed's widest)` });
       continue;
     }
-    const spared = rules.spared(prefix);
+    // Parsed again only here, one at a time: the object dies young, the text is what stays.
+    const parsed = parseIpPrefix(prefix);
+    const spared = parsed.ok ? rules.spared(parsed.value) : parsed.reason;
     if (spared !== undefined) {
       refused.push({ prefix, why: spared });
       continue;

@@ -1,13 +1,18 @@
-import type { IpPrefix } from '../net/ip-prefix.js';
+import type { PrefixText } from '../net/ip-prefix.js';
 import type { Clock } from '../time/clock.js';
 import { readApibanPage, readDecisionStream, readPlainList, type Skipped } from './feed-formats.js';
 
 // One refresh of one feed, per service: what it asks, what it makes of the answer. The
 // entries a feed holds between refreshes (and in the store) are its FeedState.
 
-/** What a feed lists now: prefix text → the prefix and until when (null: until the list drops it). */
+/**
+ * What a feed lists now: each entry's text → the minute it ends (NO_END: when the list drops it).
+ * Minutes, not ms: a minute count is a small integer V8 keeps in the map's own slot, a ms time
+ * would be one more heap number per entry (benchmark 12: memory per entry); the sweep that
+ * ends entries runs once a minute anyway.
+ */
 export interface FeedState {
-  readonly entries: Map<string, { readonly prefix: IpPrefix; readonly until: number | null }>;
+  readonly entries: Map<PrefixText, number>;
   /** The service's own cursor: ETag and Last-Modified of a list, APIBAN's last ID. */
   readonly cursor: Readonly<Record<string, string>>;
 }
@@ -37,6 +42,14 @@ export class FeedError extends Error {
     super(message);
   }
 }
+
+export const NO_END = 0;
+
+/** The minute (since the epoch) at or after `ms`: the entry's end as FeedState keeps it. */
+export const endMinute = (ms: number): number => Math.ceil(ms / 60_000);
+
+/** Has an entry ending at `minute` ended at `now` (ms)? */
+export const ended = (minute: number, now: number): boolean => minute !== NO_END && minute * 60_000 <= now;
 
 /** APIBAN sends no deletions: an address ends this long after it was last listed. */
 export const APIBAN_KEEP_MS = 7 * 86_400_000;
@@ -77,7 +90,7 @@ async function refreshList(spec: FeedSpec, previous: FeedState): Promise<Refresh
   const cursor: Record<string, string> = {};
   if (res.etag) cursor['etag'] = res.etag;
   if (res.lastModified) cursor['last_modified'] = res.lastModified;
-  return { state: { entries: new Map(list.entries.map((p) => [p.text, { prefix: p, until: null }])), cursor }, unreadable: list.skipped, examples: list.examples, unchanged: false };
+  return { state: { entries: new Map(list.entries.map((p) => [p, NO_END])), cursor }, unreadable: list.skipped, examples: list.examples, unchanged: false };
 }
 
 async function refreshApiban(spec: FeedSpec, previous: FeedState, o: FetchOptions): Promise<RefreshResult> {
@@ -94,8 +107,8 @@ async function refreshApiban(spec: FeedSpec, previous: FeedState, o: FetchOption
     if (page.kind === 'error') throw new FeedError(`APIBAN: ${page.message}`, page.retryAfterMs);
     if (page.kind === 'end') break;
     pages++;
-    const until = o.clock.now() + APIBAN_KEEP_MS;
-    for (const p of page.list.entries) entries.set(p.text, { prefix: p, until });
+    const until = endMinute(o.clock.now() + APIBAN_KEEP_MS);
+    for (const p of page.list.entries) entries.set(p, until);
     unreadable += page.list.skipped;
     examples.push(...page.list.examples.slice(0, 5 - examples.length));
     if (page.id === id || pages >= APIBAN_MAX_PAGES) break;
@@ -118,10 +131,10 @@ async function refreshCrowdsec(spec: FeedSpec, previous: FeedState, clock: Clock
   if (res.status !== 200) throw new FeedError(`HTTP ${res.status} from the CrowdSec Local API${res.body ? `: ${res.body.slice(0, 120)}` : ''}`, res.retryAfterMs);
   const stream = readDecisionStream(res.body);
   if ('error' in stream) throw new FeedError(`CrowdSec Local API: ${stream.error}`);
-  const entries = startup ? new Map<string, { prefix: IpPrefix; until: number | null }>() : new Map(previous.entries);
-  for (const p of stream.deleted) entries.delete(p.text);
+  const entries = startup ? new Map<PrefixText, number>() : new Map(previous.entries);
+  for (const p of stream.deleted) entries.delete(p);
   const now = clock.now();
-  for (const d of stream.added) entries.set(d.prefix.text, { prefix: d.prefix, until: now + d.durationMs! });
+  for (const d of stream.added) entries.set(d.prefix, endMinute(now + d.durationMs));
   return { state: { entries, cursor: { started: 'yes' } }, unreadable: stream.skipped, examples: stream.examples, unchanged: stream.added.length === 0 && stream.deleted.length === 0 && !startup };
 }
 

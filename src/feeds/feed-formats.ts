@@ -1,6 +1,7 @@
-import { parseIpPrefix, type IpPrefix } from '../net/ip-prefix.js';
+import { parseIpPrefix, type PrefixText } from '../net/ip-prefix.js';
 
-// What blocklist services answer, read into prefixes (issue 26). Each reader takes the bytes a
+// What blocklist services answer, read into prefixes (issue 26), kept as their parsed text: a
+// feed of 100k entries holds no object per entry (docs/decisions.md, feeds' memory). Each reader takes the bytes a
 // service sent and says what it could not use: a feed is someone else's text, and a line or an
 // entry it cannot read is counted, never a reason to drop the rest.
 
@@ -11,7 +12,7 @@ export interface Skipped {
 }
 
 export interface ReadList {
-  readonly entries: IpPrefix[];
+  readonly entries: PrefixText[];
   readonly skipped: number;
   /** The first few skipped, for the warning. */
   readonly examples: readonly Skipped[];
@@ -29,7 +30,7 @@ function collector() {
       skipped++;
       if (examples.length < EXAMPLES) examples.push({ where, why });
     },
-    result: (entries: IpPrefix[]): ReadList => ({ entries, skipped, examples }),
+    result: (entries: PrefixText[]): ReadList => ({ entries, skipped, examples }),
   };
 }
 
@@ -40,7 +41,7 @@ function collector() {
  */
 export function readPlainList(text: string): ReadList {
   const c = collector();
-  const entries: IpPrefix[] = [];
+  const entries: PrefixText[] = [];
   let n = 0;
   for (const raw of text.split('\n')) {
     n++;
@@ -52,7 +53,7 @@ export function readPlainList(text: string): ReadList {
     }
     const word = line.split(/\s/, 1)[0]!;
     const p = parseIpPrefix(word);
-    if (p.ok) entries.push(p.value);
+    if (p.ok) entries.push(p.value.text);
     else c.skip(`line ${n}`, p.reason);
   }
   return c.result(entries);
@@ -88,10 +89,10 @@ export function readApibanPage(status: number, body: string, retryAfter?: string
   }
   if (!Array.isArray(addresses) || (typeof id !== 'string' && typeof id !== 'number')) return { kind: 'error', message: 'HTTP 200 without an ipaddress list and an ID' };
   const c = collector();
-  const entries: IpPrefix[] = [];
+  const entries: PrefixText[] = [];
   addresses.forEach((a, i) => {
     const p = typeof a === 'string' ? parseIpPrefix(a) : { ok: false as const, reason: 'not a string' };
-    if (p.ok) entries.push(p.value);
+    if (p.ok) entries.push(p.value.text);
     else c.skip(`entry ${i}`, p.reason);
   });
   return { kind: 'page', list: c.result(entries), id: String(id) };
@@ -99,16 +100,14 @@ export function readApibanPage(status: number, body: string, retryAfter?: string
 
 /** A CrowdSec decision as a bouncer uses it. */
 export interface StreamDecision {
-  readonly prefix: IpPrefix;
-  /** ms left; undefined on a deletion. */
-  readonly durationMs: number | undefined;
-  readonly scenario: string;
-  readonly origin: string;
+  readonly prefix: PrefixText;
+  /** ms left. */
+  readonly durationMs: number;
 }
 
 export interface ReadStream {
   readonly added: StreamDecision[];
-  readonly deleted: IpPrefix[];
+  readonly deleted: PrefixText[];
   readonly skipped: number;
   readonly examples: readonly Skipped[];
 }
@@ -130,7 +129,7 @@ export function readDecisionStream(body: string): ReadStream | { error: string }
   const o = json as Record<string, unknown>;
   const c = collector();
   const added: StreamDecision[] = [];
-  const deleted: IpPrefix[] = [];
+  const deleted: PrefixText[] = [];
   for (const key of ['new', 'deleted'] as const) {
     const list = o[key];
     if (list === null || list === undefined) continue;
@@ -144,11 +143,11 @@ export function readDecisionStream(body: string): ReadStream | { error: string }
       const p = typeof decision['value'] === 'string' ? parseIpPrefix(decision['value']) : { ok: false as const, reason: 'no value' };
       if (!p.ok) return c.skip(where, p.reason);
       if (scope === 'ip' && p.value.length !== (p.value.family === 4 ? 32 : 128)) return c.skip(where, `scope Ip with a range ${p.value.text}`);
-      if (key === 'deleted') return void deleted.push(p.value);
+      if (key === 'deleted') return void deleted.push(p.value.text);
       const durationMs = readGoDuration(String(decision['duration'] ?? ''));
       if (durationMs === undefined) return c.skip(where, `duration ${JSON.stringify(decision['duration'])} is not a Go duration`);
       if (durationMs <= 0) return c.skip(where, 'already expired');
-      added.push({ prefix: p.value, durationMs, scenario: String(decision['scenario'] ?? '').slice(0, 128), origin: String(decision['origin'] ?? '').slice(0, 64) });
+      added.push({ prefix: p.value.text, durationMs });
     });
   }
   const { skipped, examples } = c.result([]);

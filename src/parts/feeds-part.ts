@@ -1,7 +1,7 @@
 import type { Config } from '../config/schema.js';
 import { admit } from '../feeds/feed-admission.js';
-import { FeedError, refreshFeed, type FeedSpec, type FeedState } from '../feeds/feed-fetch.js';
-import { contains, parseIpPrefix, type IpPrefix } from '../net/ip-prefix.js';
+import { ended, FeedError, refreshFeed, type FeedSpec, type FeedState } from '../feeds/feed-fetch.js';
+import { parseIpPrefix, widen, type IpPrefix, type PrefixText } from '../net/ip-prefix.js';
 import type { Persister } from '../store/persister.js';
 import type { Store } from '../store/store.js';
 import { formatDuration } from '../time/duration.js';
@@ -20,7 +20,7 @@ const NAMED_REFUSALS = 10;
 
 export interface FeedsPartOptions {
   /** The feeds' entries into the kernel, replacing the last list (kernel part: one transaction, the watch quiet). */
-  readonly setListed: (prefixes: readonly IpPrefix[]) => Promise<void>;
+  readonly setListed: (prefixes: readonly PrefixText[]) => Promise<void>;
   /** Between two calls of one APIBAN refresh (tests shorten it). */
   readonly apibanGapMs?: number;
 }
@@ -33,7 +33,7 @@ export interface FeedsPart extends Part {
 interface Feed {
   readonly spec: FeedConfig;
   state: FeedState;
-  admitted: IpPrefix[];
+  admitted: PrefixText[];
   refused: number;
   overCap: number;
   unreadable: number;
@@ -74,17 +74,17 @@ export function feedsPart(ctx: DaemonContext, store: { store: Store; persister: 
   /** Re-checks every feed's entries and gives the kernel their union. */
   const push = () => {
     const now = clock.now();
-    const union = new Map<string, IpPrefix>();
+    const union = new Set<PrefixText>();
     for (const f of feeds) {
-      const a = admit(f.state.entries.values(), { now, widest: f.spec.widest, maxEntries: f.spec.max_entries, spared: (p) => core.policy.neverBan.why(p) });
+      const a = admit(f.state.entries, { now, widest: f.spec.widest, maxEntries: f.spec.max_entries, spared: (p) => core.policy.neverBan.why(p) });
       if (a.refused.length > f.refused) {
-        log.warn({ feed: f.spec.name, refused: a.refused.length, entries: a.refused.slice(0, NAMED_REFUSALS).map((r) => `${r.prefix.text}: ${r.why}`) }, `feed ${f.spec.name}: entries refused (never dropped whatever a feed says)`);
+        log.warn({ feed: f.spec.name, refused: a.refused.length, entries: a.refused.slice(0, NAMED_REFUSALS).map((r) => `${r.prefix}: ${r.why}`) }, `feed ${f.spec.name}: entries refused (never dropped whatever a feed says)`);
       }
       if (a.overCap > 0 && f.overCap === 0) log.warn({ feed: f.spec.name, max_entries: f.spec.max_entries, over: a.overCap }, `feed ${f.spec.name} lists more than its max_entries; the rest is not dropped`);
       f.admitted = a.admitted;
       f.refused = a.refused.length;
       f.overCap = a.overCap;
-      for (const p of a.admitted) union.set(p.text, p);
+      for (const p of a.admitted) union.add(p);
     }
     pushing = pushing.then(() => o.setListed([...union.values()])).catch((e: unknown) => log.error({ err: e }, 'feed entries could not be put into the kernel; retried at the next refresh'));
     return pushing;
@@ -126,8 +126,7 @@ export function feedsPart(ctx: DaemonContext, store: { store: Store; persister: 
   const sweep = () => {
     cancelSweep = clock.after(SWEEP_MS, () => {
       const now = clock.now();
-      const ended = feeds.some((f) => [...f.state.entries.values()].some((e) => e.until !== null && e.until <= now));
-      if (ended) void push();
+      if (feeds.some((f) => someEnded(f.state, now))) void push();
       sweep();
     });
   };
@@ -150,7 +149,9 @@ export function feedsPart(ctx: DaemonContext, store: { store: Store; persister: 
     // A reloaded allow-list can refuse entries admitted before.
     reload: () => push(),
     listedBy(ip) {
-      return feeds.flatMap((f) => f.admitted.filter((p) => contains(p, ip)).map((p) => ({ feed: f.spec.name, entry: p.text })));
+      // Every prefix that holds the address, as text: the entries are kept as text only.
+      const holding = new Set(Array.from({ length: ip.length + 1 }, (_, l) => widen(ip, l).text));
+      return feeds.flatMap((f) => f.admitted.filter((p) => holding.has(p)).map((p) => ({ feed: f.spec.name, entry: p })));
     },
     status: () => ({
       feeds: feeds.map((f) => ({
@@ -188,9 +189,14 @@ export function feedsPart(ctx: DaemonContext, store: { store: Store; persister: 
 
 const cursorName = (feed: string) => `feed:${feed}`;
 
-/** A feed's list as the store keeps it: its cursor and `[prefix, until]` pairs. */
+function someEnded(state: FeedState, now: number): boolean {
+  for (const end of state.entries.values()) if (ended(end, now)) return true;
+  return false;
+}
+
+/** A feed's list as the store keeps it: its cursor and `[prefix, end minute]` pairs. */
 function serialize(state: FeedState): string {
-  return JSON.stringify({ cursor: state.cursor, entries: [...state.entries.values()].map((e) => [e.prefix.text, e.until]) });
+  return JSON.stringify({ cursor: state.cursor, entries: [...state.entries] });
 }
 
 /** The list the store kept; an entry it cannot read is left out, a row it cannot read is an empty list. */
@@ -200,11 +206,11 @@ export function restore(text: string | undefined): FeedState {
   try {
     const o = JSON.parse(text) as { cursor?: unknown; entries?: unknown };
     const cursor = typeof o.cursor === 'object' && o.cursor !== null ? Object.fromEntries(Object.entries(o.cursor).filter(([, v]) => typeof v === 'string')) : {};
-    const entries = new Map<string, { prefix: IpPrefix; until: number | null }>();
+    const entries = new Map<PrefixText, number>();
     for (const e of Array.isArray(o.entries) ? o.entries : []) {
-      if (!Array.isArray(e) || typeof e[0] !== 'string' || !(e[1] === null || Number.isSafeInteger(e[1]))) continue;
+      if (!Array.isArray(e) || typeof e[0] !== 'string' || !Number.isSafeInteger(e[1])) continue;
       const p = parseIpPrefix(e[0]);
-      if (p.ok) entries.set(p.value.text, { prefix: p.value, until: e[1] as number | null });
+      if (p.ok) entries.set(p.value.text, e[1] as number);
     }
     return { entries, cursor: cursor as Record<string, string> };
   } catch {

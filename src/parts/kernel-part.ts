@@ -3,7 +3,7 @@ import { buildDriver } from '../enforce/build-driver.js';
 import { processRunner } from '../enforce/command-runner.js';
 import { Enforcer } from '../enforce/enforcer.js';
 import { TableWatch } from '../enforce/table-watch.js';
-import type { IpPrefix } from '../net/ip-prefix.js';
+import type { IpPrefix, PrefixText } from '../net/ip-prefix.js';
 import type { Store, StoredBan } from '../store/store.js';
 import { changedKeys, type DaemonContext, type MetricFamily, type Part, type PartCheck } from './part.js';
 
@@ -14,7 +14,7 @@ export interface KernelPart extends Part {
   /** Both allow-lists (`config`'s and the runtime one) into the kernel. */
   syncAllowed(config: Config): Promise<void>;
   /** The feeds' entries into the kernel, replacing the last list in one transaction. */
-  setListed(prefixes: readonly IpPrefix[]): Promise<void>;
+  setListed(prefixes: readonly PrefixText[]): Promise<void>;
 }
 
 /** The enforcer the core's ledger hands its bans to; made before the core, started by the kernel part. */

@@ -48,7 +48,7 @@ function setup() {
     { name: 'policy', ingest: (f, a) => void h.core.pipeline.ingest(f, a) },
     ami,
   );
-  const banned = () => h.fw.committed.flat().map((b) => b.prefix.text);
+  const banned = () => h.fw.committed.flat().map((b): string => b.prefix.text);
   return { file, part, h, troubles, banned, sendCanary: (a: string) => canary!(a), setEchoed: (v: boolean) => (echoed = v) };
 }
 

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import type { Trouble } from '../../src/effects/bus.js';
 import { createLogger } from '../../src/log.js';
-import type { IpPrefix } from '../../src/net/ip-prefix.js';
+import type { PrefixText } from '../../src/net/ip-prefix.js';
 import { feedsPart, restore } from '../../src/parts/feeds-part.js';
 import { guardHarness } from '../support/guard-harness.js';
 import { prefix } from '../support/prefix.js';
@@ -49,7 +49,7 @@ function setup(feedsYaml: string, file?: string) {
   const part = feedsPart(
     { log: createLogger('silent', 'stderr'), clock: h.clock, bus: h.bus, core: h.core, config: () => config },
     { store: h.store, persister: h.persister },
-    { setListed: async (p: readonly IpPrefix[]) => void kernel.push(p.map((x) => x.text).sort()), apibanGapMs: 0 },
+    { setListed: async (p: readonly PrefixText[]) => void kernel.push([...p].sort()), apibanGapMs: 0 },
   );
   return { h, part, kernel, troubles, last: () => kernel.at(-1) ?? [] };
 }
@@ -142,8 +142,11 @@ describe('feeds: APIBAN', () => {
     await until(() => kernel.length === 2);
     expect(JSON.parse(server.requests[4]!.body)).toEqual({ set: 'sip', id: '300' });
     expect(last()).toEqual(['203.0.113.1', '203.0.113.2', '203.0.113.3', '203.0.113.4']);
-    // APIBAN sends no deletions: an entry ends 7 days after it was last listed.
-    await h.clock.advance(7 * 86_400_000);
+    // APIBAN sends no deletions: an entry ends 7 days after it was last listed (at the next
+    // minute: ends are kept in minutes, and the sweep runs once a minute).
+    await h.clock.advance(7 * 86_400_000 - 60_000);
+    expect(last()).toEqual(['203.0.113.4']);
+    await h.clock.advance(120_000);
     await until(() => last().length === 0);
     await part.stop!();
   });
@@ -177,7 +180,7 @@ describe('feeds: a CrowdSec Local API, as a bouncer', () => {
 
 describe('restore (a feed list as the store keeps it)', () => {
   it('reads what was written; an entry or a row it cannot read is left out', () => {
-    const s = restore(JSON.stringify({ cursor: { etag: '"x"', bad: 1 }, entries: [['203.0.113.0/24', null], ['203.0.113.9', 123], ['nope', null], [1, 2], ['203.0.113.7', 'soon']] }));
+    const s = restore(JSON.stringify({ cursor: { etag: '"x"', bad: 1 }, entries: [['203.0.113.0/24', 0], ['203.0.113.9', 123], ['nope', 0], [1, 2], ['203.0.113.7', 'soon'], ['203.0.113.8', null]] }));
     expect([...s.entries.keys()]).toEqual(['203.0.113.0/24', '203.0.113.9']);
     expect(s.cursor).toEqual({ etag: '"x"' });
     for (const bad of [undefined, '', '{', 'null', '[]']) expect(restore(bad).entries.size).toBe(0);

@@ -301,22 +301,31 @@ describe('nftables driver in a network namespace', () => {
     await feeds.init();
     try {
       const listedSets = async () => String((await run(['nft', 'list', 'table', 'inet', 'ag_feeds'])).stdout);
-      await feeds.setListed([prefix('198.51.100.0/24'), prefix('203.0.113.250'), prefix('2001:db8:77::/48'), prefix('198.51.100.0/24')]);
+      const text = (t: string) => prefix(t).text;
+      await feeds.setListed([text('198.51.100.0/24'), text('203.0.113.250'), text('2001:db8:77::/48'), text('198.51.100.0/24')]);
       await sleep(100);
       expect(await delivered(PHONE, 400)).toBe(0);
       const listed = await listedSets();
       expect(listed).toMatch(/set listed_v4_24 \{[^}]*elements = \{ 198\.51\.100\.0 \}/s);
       expect(listed).toMatch(/set listed_v6_48 \{[^}]*elements = \{ 2001:db8:77:: \}/s);
       expect(await feeds.inspect()).toBeUndefined();
+      // A refresh with one entry changed: only the difference, the rest untouched.
+      await feeds.setListed([text('198.51.100.0/24'), text('203.0.113.252'), text('2001:db8:77::/48')]);
+      expect(await listedSets()).toMatch(/set listed_v4_32 \{[^}]*elements = \{ 203\.0\.113\.252 \}/s);
+      expect(await delivered(PHONE, 300)).toBe(0);
+      // An element someone deleted by hand: the delta that deletes it fails, the whole list goes in instead.
+      await run(['nft', 'delete', 'element', 'inet', 'ag_feeds', 'listed_v4_32', '{ 203.0.113.252 }']);
+      await feeds.setListed([text('198.51.100.0/24'), text('203.0.113.253'), text('2001:db8:77::/48')]);
+      expect(await listedSets()).toMatch(/set listed_v4_32 \{[^}]*elements = \{ 203\.0\.113\.253 \}/s);
       // A refresh: the new list whole, the old one gone, in one transaction.
-      await feeds.setListed([prefix('203.0.113.251')]);
+      await feeds.setListed([text('203.0.113.251')]);
       await sleep(100);
       expect(await delivered(PHONE, 300)).toBeGreaterThan(3);
       expect(await listedSets()).not.toContain('198.51.100.0');
       // Someone flushes our chain: inspect counts the feed sets' rules, and a rebuild restores the entries.
       await run(['nft', 'flush', 'chain', 'inet', 'ag_feeds', 'prerouting']);
       expect(await feeds.inspect()).toMatch(/rules of table inet ag_feeds are gone/);
-      await feeds.rebuild([], [], Date.now(), [prefix('198.51.100.0/24')]);
+      await feeds.rebuild([], [], Date.now(), [text('198.51.100.0/24')]);
       await sleep(100);
       expect(await feeds.inspect()).toBeUndefined();
       expect(await delivered(PHONE, 400)).toBe(0);

@@ -1,6 +1,6 @@
 import type { Ban, FirewallDriver, FlowDirection } from '../../src/enforce/firewall-driver.js';
 import { GuardError } from '../../src/errors.js';
-import type { IpPrefix } from '../../src/net/ip-prefix.js';
+import type { IpPrefix, PrefixText } from '../../src/net/ip-prefix.js';
 
 /** A firewall whose first `failures` commits fail the way nft does, then work. */
 export class FlakyFirewall implements FirewallDriver {
@@ -29,12 +29,12 @@ export class FlakyFirewall implements FirewallDriver {
   async inspect() {
     return undefined;
   }
-  async setListed(prefixes: readonly IpPrefix[]) {
+  async setListed(prefixes: readonly PrefixText[]) {
     this.calls.push(`listed ${prefixes.length}`);
     this.listed = [...prefixes];
   }
-  listed: IpPrefix[] = [];
-  async rebuild(bans: readonly Ban[], allowed: readonly IpPrefix[], _now: number, listed: readonly IpPrefix[] = []) {
+  listed: PrefixText[] = [];
+  async rebuild(bans: readonly Ban[], allowed: readonly IpPrefix[], _now: number, listed: readonly PrefixText[] = []) {
     this.calls.push(`rebuild ${bans.length} ${allowed.length} ${listed.length}`);
   }
   async list() {
