@@ -14,6 +14,7 @@ import { asteriskLogPart } from './parts/asterisk-log-part.js';
 import { bouncerApiPart } from './parts/bouncer-api-part.js';
 import { controlPart } from './parts/control-part.js';
 import { fleetPart } from './parts/fleet-part.js';
+import { redisFeedShare } from './fleet/feed-share.js';
 import { feedsPart } from './parts/feeds-part.js';
 import { fraudPart } from './parts/fraud-part.js';
 import { buildEnforcer, kernelPart } from './parts/kernel-part.js';
@@ -82,7 +83,7 @@ export async function startService(config: Config, daemonLog: Logger, clock: Clo
   const fraud = core.fraud ? fraudPart(ctx, core.fraud, ami.client, amiOptions, store) : undefined;
   const kernel = kernelPart(ctx, enforcer, store.store);
   const fleet = config.fleet ? fleetPart(ctx, store.store) : undefined;
-  const feeds = config.feeds.length > 0 ? feedsPart(ctx, store, { setListed: (p) => kernel.setListed(p) }) : undefined;
+  const feeds = config.feeds.length > 0 ? feedsPart(ctx, store, { setListed: (p) => kernel.setListed(p), ...(config.fleet ? { share: redisFeedShare(config.fleet) } : {}) }) : undefined;
   const control = controlPart(ctx, {
     enforcer,
     store: store.store,

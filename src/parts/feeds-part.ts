@@ -1,4 +1,5 @@
 import type { Config } from '../config/schema.js';
+import type { FeedShare } from '../fleet/feed-share.js';
 import { admit } from '../feeds/feed-admission.js';
 import { ended, FeedError, refreshFeed, type FeedSpec, type FeedState } from '../feeds/feed-fetch.js';
 import { parseIpPrefix, widen, type IpPrefix, type PrefixText } from '../net/ip-prefix.js';
@@ -23,6 +24,8 @@ export interface FeedsPartOptions {
   readonly setListed: (prefixes: readonly PrefixText[]) => Promise<void>;
   /** Between two calls of one APIBAN refresh (tests shorten it). */
   readonly apibanGapMs?: number;
+  /** In a fleet: each feed pulled by one node, the list shared over Redis. */
+  readonly share?: FeedShare;
 }
 
 export interface FeedsPart extends Part {
@@ -42,6 +45,9 @@ interface Feed {
   errors: number;
   failingInARow: number;
   alerted: boolean;
+  /** Who pulled the list in force: this node, or another of the fleet (its version stamp). */
+  from: 'service' | 'fleet';
+  sharedStamp: string | undefined;
   cancel: (() => void) | undefined;
 }
 
@@ -65,6 +71,8 @@ export function feedsPart(ctx: DaemonContext, store: { store: Store; persister: 
     errors: 0,
     failingInARow: 0,
     alerted: false,
+    from: 'service' as const,
+    sharedStamp: undefined,
     cancel: undefined,
   }));
   let stopped = false;
@@ -90,9 +98,33 @@ export function feedsPart(ctx: DaemonContext, store: { store: Store; persister: 
     return pushing;
   };
 
+  /** The new list in force: kept in the store, into the kernel. */
+  const adopt = async (f: Feed, state: FeedState) => {
+    f.state = state;
+    store.persister.write(`feed ${f.spec.name}`, () => store.store.setCursor(cursorName(f.spec.name), serialize(state), clock.now()));
+    await push();
+  };
+
+  /** Another node of the fleet holds this feed's pull: its list, once per version. */
+  const readShared = async (f: Feed, share: FeedShare) => {
+    const shared = await share.read(f.spec.name);
+    f.lastRefresh = clock.now();
+    if (shared === undefined || shared.stamp === f.sharedStamp) return;
+    f.sharedStamp = shared.stamp;
+    f.from = 'fleet';
+    await adopt(f, restore(shared.list));
+    log.info({ feed: f.spec.name, entries: f.state.entries.size, admitted: f.admitted.length }, `feed ${f.spec.name}: the list another node of the fleet pulled`);
+  };
+
   const refresh = async (f: Feed) => {
     const spec: FeedSpec = f.spec;
     let wait = f.spec.interval ?? DEFAULT_INTERVAL[f.spec.type];
+    // Lock for a little less than the interval: the holder's next turn finds it free or its own.
+    if (o.share && !(await o.share.claim(f.spec.name, wait * 0.9))) {
+      await readShared(f, o.share);
+      if (!stopped) f.cancel = clock.after(wait, () => void refresh(f));
+      return;
+    }
     try {
       const r = await refreshFeed(spec, f.state, { clock, apibanGapMs: o.apibanGapMs ?? 20_000 });
       f.lastRefresh = clock.now();
@@ -102,10 +134,10 @@ export function feedsPart(ctx: DaemonContext, store: { store: Store; persister: 
       if (f.alerted) bus.emit('trouble', { kind: 'feed-restored', time: clock.now(), text: `feed ${f.spec.name} refreshes again (${r.state.entries.size} entries)` });
       f.failingInARow = 0;
       f.alerted = false;
-      if (!r.unchanged || r.state !== f.state) {
-        f.state = r.state;
-        store.persister.write(`feed ${f.spec.name}`, () => store.store.setCursor(cursorName(f.spec.name), serialize(r.state), clock.now()));
-        await push();
+      if (!r.unchanged || r.state !== f.state || f.from === 'fleet') {
+        f.from = 'service';
+        await adopt(f, r.state);
+        await o.share?.publish(f.spec.name, { stamp: `${clock.now()}`, list: serialize(r.state) });
       }
       log.info({ feed: f.spec.name, entries: f.state.entries.size, admitted: f.admitted.length, unchanged: r.unchanged }, `feed ${f.spec.name} refreshed`);
     } catch (e) {
@@ -144,6 +176,7 @@ export function feedsPart(ctx: DaemonContext, store: { store: Store; persister: 
       cancelSweep?.();
       for (const f of feeds) f.cancel?.();
       await pushing;
+      await o.share?.close();
     },
     restartOnly: (running, next) => changedKeys(running, next, ['feeds']),
     // A reloaded allow-list can refuse entries admitted before.
@@ -166,6 +199,7 @@ export function feedsPart(ctx: DaemonContext, store: { store: Store; persister: 
         errors: f.errors,
         last_error: f.lastError,
         every: formatDuration(f.spec.interval ?? DEFAULT_INTERVAL[f.spec.type]),
+        pulled_by: f.from === 'service' ? 'this node' : 'another node of the fleet',
       })),
     }),
     checks(): PartCheck[] {

@@ -1,11 +1,13 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import type { Trouble } from '../../src/effects/bus.js';
 import { createLogger } from '../../src/log.js';
 import type { PrefixText } from '../../src/net/ip-prefix.js';
+import { redisFeedShare, type FeedShare } from '../../src/fleet/feed-share.js';
 import { feedsPart, restore } from '../../src/parts/feeds-part.js';
+import { LabRedis } from '../../lab/redis.js';
 import { guardHarness } from '../support/guard-harness.js';
 import { prefix } from '../support/prefix.js';
 
@@ -39,7 +41,7 @@ async function until(what: () => boolean, ms = 3000): Promise<void> {
   }
 }
 
-function setup(feedsYaml: string, file?: string) {
+function setup(feedsYaml: string, file?: string, share?: FeedShare) {
   const yaml = `policy: { allow: [198.51.100.0/24] }\nfeeds:\n${feedsYaml}`;
   const h = guardHarness(yaml, { file });
   const config = parseConfig(yaml, 'test');
@@ -49,7 +51,7 @@ function setup(feedsYaml: string, file?: string) {
   const part = feedsPart(
     { log: createLogger('silent', 'stderr'), clock: h.clock, bus: h.bus, core: h.core, config: () => config },
     { store: h.store, persister: h.persister },
-    { setListed: async (p: readonly PrefixText[]) => void kernel.push([...p].sort()), apibanGapMs: 0 },
+    { setListed: async (p: readonly PrefixText[]) => void kernel.push([...p].sort()), apibanGapMs: 0, ...(share ? { share } : {}) },
   );
   return { h, part, kernel, troubles, last: () => kernel.at(-1) ?? [] };
 }
@@ -176,6 +178,45 @@ describe('feeds: a CrowdSec Local API, as a bouncer', () => {
     await until(() => last().length === 0);
     await part.stop!();
   });
+});
+
+describe('feeds in a fleet (a real redis-server)', () => {
+  let redis: LabRedis | undefined;
+  afterAll(async () => redis?.kill());
+
+  it('pulls each feed once for the fleet: one node pulls, the others read its list from Redis; without Redis each pulls alone', async () => {
+    redis = await LabRedis.start();
+    let list = '203.0.113.66\n192.0.2.0/24\n';
+    const server = await serve((_req, _b, res) => void res.writeHead(200).end(list));
+    const yaml = `  - { name: voipbl, type: list, url: "${server.url}/list", interval: 1m }`;
+    const fleetOf = (node: string) => parseConfig(`fleet: { redis: "${redis!.url}", node: ${node} }`, 'test').fleet!;
+    const a = setup(yaml, undefined, redisFeedShare(fleetOf('pbx-a')));
+    const b = setup(yaml, undefined, redisFeedShare(fleetOf('pbx-b')));
+    await a.part.start!();
+    await until(() => a.kernel.length === 1);
+    await b.part.start!();
+    await until(() => b.kernel.length === 1);
+    expect(server.requests).toHaveLength(1);
+    expect(b.last()).toEqual(['192.0.2.0/24', '203.0.113.66']);
+    expect((b.part.status!() as { feeds: Array<Record<string, unknown>> }).feeds[0]).toMatchObject({ pulled_by: 'another node of the fleet', dropped: 2 });
+    // The list changes: the holder pulls it at its next turn; the other reads the new version at its own.
+    list = '203.0.113.67\n';
+    await a.h.clock.advance(60_000);
+    await until(() => a.kernel.length === 2);
+    await b.h.clock.advance(60_000);
+    await until(() => b.kernel.length === 2);
+    expect(b.last()).toEqual(['203.0.113.67']);
+    expect(server.requests).toHaveLength(2);
+    // Redis gone: each node pulls for itself, none goes without its list.
+    await redis.kill();
+    list = '203.0.113.68\n';
+    await b.h.clock.advance(60_000);
+    await until(() => b.kernel.length === 3, 10_000);
+    expect(b.last()).toEqual(['203.0.113.68']);
+    expect((b.part.status!() as { feeds: Array<Record<string, unknown>> }).feeds[0]).toMatchObject({ pulled_by: 'this node' });
+    await a.part.stop!();
+    await b.part.stop!();
+  }, 30_000);
 });
 
 describe('restore (a feed list as the store keeps it)', () => {
