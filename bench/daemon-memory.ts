@@ -2,8 +2,13 @@
 // own command line: the shebang's V8 flags, no forced collection) in its own process; RSS read from /proc the
 // way `ps` and `systemctl status` read it, 30 s after the bans came in. Bans come in two ways:
 // `asterisk-guard import` (the CLI, in chunks, as an admin runs it) and policy bans from
-// security events over AMI (a local AMI peer answering in Asterisk's format).
+// security events over AMI (a local AMI peer answering in Asterisk's format). Benchmark 12's
+// memory half: the same daemon with a blocklist feed of 100,000 entries (a local server
+// answering as a plain list does, with an ETag), against the same daemon's 1,000-entry feed.
 import { execa, type ResultPromise } from 'execa';
+import { createHash } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -29,6 +34,9 @@ export interface DaemonMemoryResults {
   readonly import1M: DaemonMemoryFigure;
   readonly policyBaselineMb: number;
   readonly policy100k: DaemonMemoryFigure;
+  readonly feedBaselineMb: number;
+  /** bytesPerBan: per feed entry, beyond the 1,000-entry feed. */
+  readonly feed100k: DaemonMemoryFigure;
 }
 
 /** The n-th address of 198.18.0.0/15 (benchmark addresses, RFC 2544). */
@@ -47,11 +55,11 @@ class Daemon {
     private readonly child: ResultPromise,
   ) {}
 
-  static async start(dir: string, amiPort: number): Promise<Daemon> {
+  static async start(dir: string, amiPort: number, more = ''): Promise<Daemon> {
     const config = path.join(dir, 'config.yaml');
     writeFileSync(
       config,
-      `ami: { secret: bench, host: 127.0.0.1, port: ${amiPort} }\nstore: { path: ${dir}/state.db }\ncontrol: { socket: ${dir}/control.sock }\nfirewall: { driver: dry-run }\ncanary: { enabled: false }\nlog: { level: warn }\ndetect: { decoys: [bench] }\npolicy: { max_bans: 2000000, range: { threshold: 1000000000, flood_window: 0s }, subnet: { enabled: false } }\n`,
+      `ami: { secret: bench, host: 127.0.0.1, port: ${amiPort} }\nstore: { path: ${dir}/state.db }\ncontrol: { socket: ${dir}/control.sock }\nfirewall: { driver: dry-run }\ncanary: { enabled: false }\nlog: { level: warn }\ndetect: { decoys: [bench] }\npolicy: { max_bans: 2000000, range: { threshold: 1000000000, flood_window: 0s }, subnet: { enabled: false } }\n${more}`,
       { mode: 0o600 },
     );
     const child = execa(process.execPath, [...DAEMON_FLAGS, CLI, 'run', '--config', config], { reject: false, stdout: 'ignore', stderr: 'ignore' });
@@ -79,6 +87,10 @@ class Daemon {
 
   async activeBans(): Promise<number> {
     return (JSON.parse(await this.cli('status', '--json')) as { active_bans: number }).active_bans;
+  }
+
+  async feedDropped(): Promise<number> {
+    return (JSON.parse(await this.cli('status', '--json')) as { feeds: Array<{ dropped: number }> }).feeds[0]!.dropped;
   }
 
   async stop(): Promise<void> {
@@ -122,8 +134,48 @@ export async function runDaemonMemoryBench(): Promise<DaemonMemoryResults> {
     await feed(1000, 99_000);
     const policy100k = await settled(policy, 100_000, policyBaselineMb);
     await policy.stop();
-    return { baselineMb, import100k, import1M, policyBaselineMb, policy100k };
+
+    const { feedBaselineMb, feed100k } = await feedMemory(ami.port);
+    return { baselineMb, import100k, import1M, policyBaselineMb, policy100k, feedBaselineMb, feed100k };
   } finally {
     ami.close();
   }
+}
+
+/** The daemon with a feed of 1,000 entries, then of 100,000: RSS as an admin sees it. */
+export async function feedMemory(amiPort: number): Promise<{ feedBaselineMb: number; feed100k: DaemonMemoryFigure }> {
+  const list = await listServer();
+  const feeds = await Daemon.start(mkdtempSync(path.join(tmpdir(), 'ag-dmem-')), amiPort, `feeds:\n  - { name: bench, type: list, url: "${list.url}", interval: 5s, max_entries: 200000 }\n`);
+  const loaded = async (n: number) => {
+    while ((await feeds.feedDropped()) !== n) await sleep(500);
+  };
+  list.serve(1000);
+  await loaded(1000);
+  await sleep(SETTLE_MS);
+  const feedBaselineMb = feeds.rssMb();
+  list.serve(100_000);
+  await loaded(100_000);
+  const feed100k = await settled(feeds, 100_000, feedBaselineMb);
+  await feeds.stop();
+  list.close();
+  return { feedBaselineMb, feed100k };
+}
+
+/** A plain list as VoIPBL serves one: one address a line, an ETag, 304 when unchanged. */
+async function listServer() {
+  let body = '';
+  let etag = '';
+  const server = http.createServer((req, res) => {
+    if (req.headers['if-none-match'] === etag) return void res.writeHead(304).end();
+    res.writeHead(200, { 'Content-Type': 'text/plain', ETag: etag }).end(body);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/voipbl.txt`,
+    serve(entries: number) {
+      body = `# bench list\n${Array.from({ length: entries }, (_, i) => address(i)).join('\n')}\n`;
+      etag = `"${createHash('sha1').update(body).digest('hex')}"`;
+    },
+    close: () => server.close(),
+  };
 }

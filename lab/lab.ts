@@ -46,6 +46,8 @@ export const ATTACKERS = {
   inviteScan: '198.18.25.76',
   amiHttp: '198.18.26.77',
   iax2: '198.18.27.78',
+  /** Listed by the lab's blocklist feed (issue 26) before it sends anything. */
+  listed: '198.18.28.79',
 } as const;
 
 export type Attacker = keyof typeof ATTACKERS;
@@ -142,6 +144,12 @@ ${counters}
 `;
 }
 
+/** The lab's blocklist: the listed attacker among others of the benchmarking range, in a public list's form. */
+function labBlocklist(): string {
+  const others = Array.from({ length: 200 }, (_, i) => `198.19.${i >> 4}.${(i & 15) + 1}`);
+  return `# the lab's VoIP blocklist (VoIPBL's form: one address or CIDR a line)\n${ATTACKERS.listed}\n${others.join('\n')}\n198.19.64.0/24 # a range\n`;
+}
+
 /** Hosts of the lab that speak SIP with a password: the phones, and the toll fraudster's two. */
 export type SipHost = 'phone' | 'stale' | 'desk' | 'tollFraud' | 'tollFraud2';
 
@@ -185,6 +193,8 @@ export class Lab {
   readonly controlSocket: string;
   /** The webhook alerts the guard sent, one JSON object a line. */
   readonly alertFile: string;
+  /** The blocklist the lab's web peer serves the guard's feed (a plain list, as VoIPBL's). */
+  readonly feedFile: string;
   private alertSink: ResultPromise | undefined;
 
   private constructor(
@@ -196,10 +206,14 @@ export class Lab {
     this.configFile = path.join(dir, 'config.yaml');
     this.controlSocket = path.join(dir, 'control.sock');
     this.alertFile = path.join(dir, 'alerts.jsonl');
+    this.feedFile = path.join(dir, 'voipbl.txt');
     writeFileSync(this.alertFile, '');
+    writeFileSync(this.feedFile, labBlocklist());
     writeFileSync(this.configFile, guardConfig(asterisk.managerConf, dir, guardAllow, `asterisk_log:
   files: [${path.join(asterisk.logDir, 'messages')}]
   poll: 200ms
+feeds:
+  - { name: lab-voipbl, type: list, url: "http://127.0.0.1:${ALERT_PORT}/voipbl.txt", interval: 1m }
 alerts:
   channels:
     - type: webhook
@@ -247,7 +261,7 @@ alerts:
   }
 
   private async startAlertSink(): Promise<void> {
-    const sink = execa('ip', ['netns', 'exec', this.net.ns('pbx'), process.execPath, compiled('lab/alert-sink.js'), String(ALERT_PORT), this.alertFile], { reject: false, buffer: false });
+    const sink = execa('ip', ['netns', 'exec', this.net.ns('pbx'), process.execPath, compiled('lab/alert-sink.js'), String(ALERT_PORT), this.alertFile, this.feedFile], { reject: false, buffer: false });
     this.alertSink = sink;
     await new Promise<void>((resolve, reject) => {
       sink.stdout!.once('data', () => resolve());

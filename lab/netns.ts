@@ -25,6 +25,9 @@ async function ip(args: string[]): Promise<void> {
   await execa('ip', args);
 }
 
+/** The namespace of a host of the star made with this prefix. */
+export const namespaceOf = (prefix: string, host: string): string => `${prefix}-${host}`;
+
 export class LabNetwork {
   private constructor(
     readonly prefix: string,
@@ -34,7 +37,7 @@ export class LabNetwork {
 
   /** The namespace name of a host. */
   ns(host: string): string {
-    return `${this.prefix}-${host}`;
+    return namespaceOf(this.prefix, host);
   }
 
   /** Builds the star; removes what it made if any step fails. */

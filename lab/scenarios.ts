@@ -323,6 +323,32 @@ async function logOnlyScenario(lab: Lab, say: Say, o: { attacker: Attacker; atta
   return `banned from Asterisk's own log after ${failures} failures (threshold ${LAB_THRESHOLD}); no security event was raised`;
 }
 
+/**
+ * Issue 26: a source the lab's blocklist (a feed the guard pulled at its start) lists sends
+ * svcrack: the kernel drops its first packet, so no guess reaches Asterisk at all.
+ */
+async function listedScenario(lab: Lab, say: Say): Promise<string> {
+  const src = ATTACKERS.listed;
+  const refreshed = lab.guard!.lines.find((l) => l.msg === 'feed lab-voipbl refreshed');
+  check(refreshed !== undefined, "the guard never refreshed the lab's feed");
+  say(`the guard pulled the lab's blocklist at its start: ${String(refreshed!['admitted'])} entries dropped, ${src} among them`);
+  const droppedBefore = await lab.packetsDropped();
+  say(`svcrack from ${src} guessing the password of account 1001 for 3 s`);
+  const attack = lab.svcrack('listed', '1001');
+  await sleep(3000);
+  attack.kill('SIGTERM');
+  await attack;
+  await sleep(300);
+  const dropped = (await lab.packetsDropped()) - droppedBefore;
+  const passed = await lab.packetsPastDrop(src);
+  const events = lab.securityEvents(undefined, src);
+  const bans = lab.guard!.lines.filter((l) => l.msg === `ban ${src}`).length;
+  say(`packets from ${src} dropped: ${dropped}, past the drop: ${passed}; guesses that reached Asterisk (its security log): ${events}; bans: ${bans}`);
+  check(dropped > 0, 'svcrack sent nothing: the drop was not exercised');
+  check(passed === 0 && events === 0, `${passed} packets and ${events} guesses from ${src} reached Asterisk`);
+  return `0 guesses reached Asterisk; ${dropped} packets dropped by the feed's set, no ban needed`;
+}
+
 export async function runScenarios(lab: Lab, say: Say): Promise<ScenarioResult[]> {
   const results: ScenarioResult[] = [];
   let current = 'none (between scenarios)';
@@ -370,6 +396,7 @@ export async function runScenarios(lab: Lab, say: Say): Promise<ScenarioResult[]
   await run(16, 'IAX2: registrations of peers that do not exist', () =>
     logOnlyScenario(lab, say, { attacker: 'iax2', attack: 'IAX2 REGREQs for peers 100, 1000, trunk... (authdebug = yes)', line: /No registration for peer/, run: () => lab.iaxGuess(20) }),
   );
+  await run(17, 'a source a blocklist feed lists sends svcrack', () => listedScenario(lab, say));
   await run(10, 'a swarm: 40 sources in one /24', () => rangeSwarmScenario(lab, say));
   await run(11, 'a swarm on one password: 40 sources in 40 IPv6 /48s', () => siegeScenario(lab, say));
   // While 1003's stale softphone still fails on the account (scenario 4), as a guessed password's

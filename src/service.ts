@@ -11,6 +11,7 @@ import { alertsPart } from './parts/alerts-part.js';
 import { amiPart } from './parts/ami-part.js';
 import { ariPart } from './parts/ari-part.js';
 import { asteriskLogPart } from './parts/asterisk-log-part.js';
+import { abuseReportPart } from './parts/abuse-report-part.js';
 import { bouncerApiPart } from './parts/bouncer-api-part.js';
 import { controlPart } from './parts/control-part.js';
 import { fleetPart } from './parts/fleet-part.js';
@@ -106,6 +107,7 @@ export async function startService(config: Config, daemonLog: Logger, clock: Clo
     fleet ?? offPart('fleet', ['fleet']),
     feeds ?? offPart('feeds', ['feeds']),
     config.bouncer_api ? bouncerApiPart(ctx) : offPart('bouncer_api', ['bouncer_api']),
+    config.abuseipdb ? abuseReportPart(ctx, store) : offPart('abuseipdb', ['abuseipdb']),
     metricsPart(ctx, () => parts.flatMap((p) => p.metrics?.() ?? [])),
     config.asterisk_log ? asteriskLogPart(ctx, store, policy, ami) : offPart('asterisk_log', ['asterisk_log']),
     ami,

@@ -272,6 +272,16 @@ export const configSchema = z
       })
       .strict()
       .optional(),
+    // Reports of the guard's own bans to AbuseIPDB (opt-in): single public addresses, once per
+    // address per 15 minutes, within a daily budget (the free plan's is 1,000).
+    abuseipdb: z
+      .object({
+        key: z.string().min(1, 'an APIv2 key from your AbuseIPDB account: key: ${AG_ABUSEIPDB_KEY}'),
+        url: z.url({ protocol: /^https?$/ }).default('https://api.abuseipdb.com/api/v2/report'),
+        daily_budget: z.number().int().min(1).max(1_000_000).default(1000),
+      })
+      .strict()
+      .optional(),
     // Prometheus text endpoint on 127.0.0.1, off by default.
     metrics: z.object({ enabled: z.boolean().default(false), port: z.number().int().min(1).max(65535).default(9471) }).strict().prefault({}),
     store: z

@@ -37,6 +37,8 @@ export interface GuardEvents {
   /** A call judged by the toll-fraud guard (its ban, if any, comes as `committed`). */
   fraud: (decision: FraudDecision) => void;
   trouble: (trouble: Trouble) => void;
+  /** Feed entries put into the kernel in bulk (a refresh): work that leaves garbage, as ban changes in bulk do. */
+  listed: (changes: number) => void;
 }
 
 export type DecisionBus = EventEmitter<GuardEvents>;

@@ -87,6 +87,9 @@ async function refreshList(spec: FeedSpec, previous: FeedState): Promise<Refresh
   if (res.status !== 200) throw new FeedError(`HTTP ${res.status} from ${spec.url}`, res.retryAfterMs);
   const list = readPlainList(res.body);
   if (list.entries.length === 0 && list.skipped > 0) throw new FeedError(`${spec.url} sent no address, ${list.skipped} unreadable lines (first: ${list.examples[0]?.why})`);
+  // A list that empties at once is a broken answer (a file half written on their side), not
+  // the end of every attack it listed.
+  if (list.entries.length === 0 && previous.entries.size > 0) throw new FeedError(`${spec.url} sent an empty list (it held ${previous.entries.size}); the last good list stays`);
   const cursor: Record<string, string> = {};
   if (res.etag) cursor['etag'] = res.etag;
   if (res.lastModified) cursor['last_modified'] = res.lastModified;

@@ -88,10 +88,11 @@ export type SystemAlertKind =
   | 'asterisk-log-restored'
   | 'feed-failing'
   | 'feed-restored'
+  | 'abuse-report-refused'
   | 'test';
 
 const INFO: ReadonlySet<SystemAlertKind> = new Set(['ami-restored', 'canary-restored', 'asterisk-log-restored', 'feed-restored', 'test']);
-const WARNING: ReadonlySet<SystemAlertKind> = new Set(['ami-lost', 'table-restored', 'kernel-bans-kept', 'fleet-lost', 'fleet-restored', 'fleet-twin', 'fleet-write-refused', 'asterisk-log-lost', 'feed-failing']);
+const WARNING: ReadonlySet<SystemAlertKind> = new Set(['ami-lost', 'table-restored', 'kernel-bans-kept', 'fleet-lost', 'fleet-restored', 'fleet-twin', 'fleet-write-refused', 'asterisk-log-lost', 'feed-failing', 'abuse-report-refused']);
 
 export function systemAlert(kind: SystemAlertKind, time: number, text: string): Alert {
   const severity: Severity = INFO.has(kind) ? 'info' : WARNING.has(kind) ? 'warning' : 'critical';

@@ -94,7 +94,11 @@ export function feedsPart(ctx: DaemonContext, store: { store: Store; persister: 
       f.overCap = a.overCap;
       for (const p of a.admitted) union.add(p);
     }
-    pushing = pushing.then(() => o.setListed([...union.values()])).catch((e: unknown) => log.error({ err: e }, 'feed entries could not be put into the kernel; retried at the next refresh'));
+    const listed = [...union];
+    pushing = pushing
+      .then(() => o.setListed(listed))
+      .then(() => void bus.emit('listed', listed.length))
+      .catch((e: unknown) => log.error({ err: e }, 'feed entries could not be put into the kernel; retried at the next refresh'));
     return pushing;
   };
 

@@ -2,7 +2,7 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import type { DaemonContext, MetricFamily, Part } from './part.js';
 
-/** Ban changes that make bulk work (an import, a big swarm), and how long after the last one the daemon counts as quiet. */
+/** Ban changes (or feed entries) that make bulk work (an import, a big swarm, a feed refresh), and how long after the last one the daemon counts as quiet. */
 const BULK_CHANGES = 5000;
 const QUIET_MS = 5000;
 const CHECK_MS = 5000;
@@ -27,12 +27,13 @@ export function memoryPart(ctx: DaemonContext): Part {
   let lastChange = 0;
   let collections = 0;
   let timer: NodeJS.Timeout | undefined;
-  const changed = () => {
-    changes++;
+  const changed = (n = 1) => {
+    changes += n;
     lastChange = clock.monotonic();
   };
-  bus.on('committed', changed);
-  bus.on('lifted', changed);
+  bus.on('committed', () => changed());
+  bus.on('lifted', () => changed());
+  bus.on('listed', changed);
   const collectWhenQuiet = () => {
     if (changes < BULK_CHANGES || clock.monotonic() - lastChange < QUIET_MS) return;
     const before = process.memoryUsage().heapUsed;

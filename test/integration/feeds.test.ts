@@ -84,15 +84,24 @@ describe('feeds: a plain list', () => {
 
   it('keeps its last good list when the feed fails, alerts once after three failures, says when it is back; the store keeps the list across a restart', async () => {
     let failing = false;
-    const server = await serve((_req, _b, res) => (failing ? res.writeHead(503).end('down for maintenance') : res.writeHead(200).end('203.0.113.66\n')));
+    let empty = false;
+    const server = await serve((_req, _b, res) => (failing ? res.writeHead(503).end('down for maintenance') : res.writeHead(200).end(empty ? '' : '203.0.113.66\n')));
     const file = `/tmp/ag-feeds-${process.pid}-${Date.now()}.db`;
     const first = setup(`  - { name: blde, type: list, url: "${server.url}/sip.txt", interval: 1m }`, file);
     await first.part.start!();
     await until(() => first.kernel.length === 1);
+    // A 200 with an empty body (a half-written file on their side) is a failure, not an unban of all.
+    empty = true;
+    await first.h.clock.advance(60_000);
+    await until(() => server.requests.length === 2);
+    await until(() => (first.part.status!() as { feeds: Array<Record<string, unknown>> }).feeds[0]!['errors'] === 1);
+    expect((first.part.status!() as { feeds: Array<Record<string, unknown>> }).feeds[0]!['last_error']).toMatch(/sent an empty list/);
+    expect(first.kernel).toHaveLength(1);
+    empty = false;
     failing = true;
     for (let i = 0; i < 4; i++) {
       await first.h.clock.advance(60_000);
-      await until(() => server.requests.length === i + 2);
+      await until(() => server.requests.length === i + 3);
     }
     await until(() => first.troubles.length === 1);
     expect(first.troubles[0]).toMatchObject({ kind: 'feed-failing', text: expect.stringMatching(/^feed blde failed 3 refreshes in a row \(HTTP 503 from .*\); its last good list \(1 entries\) is still dropped$/) });

@@ -121,6 +121,9 @@ describe('config: the log, feeds and bouncer sections (issues 25, 26)', () => {
       ['bouncer_api: { keys: [{ name: edge, key: short }] }', /bouncer_api\.keys\.0\.key: at least 16 characters/],
       ['bouncer_api: { keys: [] }', /bouncer_api\.keys: one key per bouncer/],
       ['bouncer_api: { listen: "anywhere", keys: [{ name: edge, key: 0123456789abcdef0 }] }', /bouncer_api\.listen: HOST:PORT/],
+      ['abuseipdb: { daily_budget: 100 }', /abuseipdb\.key/],
+      ['abuseipdb: { key: k, daily_budget: 0 }', /abuseipdb\.daily_budget/],
+      ['abuseipdb: { key: k, url: "ftp://x" }', /abuseipdb\.url/],
     ];
     for (const [yaml, message] of bad) expect(() => parseConfig(yaml, 'c.yaml'), yaml).toThrow(message);
   });
@@ -130,6 +133,7 @@ describe('config: the log, feeds and bouncer sections (issues 25, 26)', () => {
     expect(c.asterisk_log).toEqual({ files: [], journal: { identifier: 'asterisk' }, poll: 1000 });
     expect(c.feeds[0]).toMatchObject({ max_entries: 100_000, widest: { ipv4: 16, ipv6: 32 } });
     expect(c.bouncer_api?.listen).toBe('127.0.0.1:8081');
+    expect(parseConfig('abuseipdb: { key: k }', 'c.yaml').abuseipdb).toEqual({ key: 'k', url: 'https://api.abuseipdb.com/api/v2/report', daily_budget: 1000 });
   });
 });
 
