@@ -1,5 +1,5 @@
 // Benchmark 7, as an admin sees it: the real daemon (`asterisk-guard run`, dry-run driver, its
-// own command line: the shebang's V8 flags, no forced collection) in its own process; RSS read from /proc the
+// own command line: the shebang's V8 flags, the unit's environment, no forced collection) in its own process; RSS read from /proc the
 // way `ps` and `systemctl status` read it, 30 s after the bans came in. Bans come in two ways:
 // `asterisk-guard import` (the CLI, in chunks, as an admin runs it) and policy bans from
 // security events over AMI (a local AMI peer answering in Asterisk's format). Benchmark 12's
@@ -18,6 +18,10 @@ import { amiPeer } from './ami-peer.js';
 const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
 /** The V8 flags of the daemon's own command line: its shebang's (install-service writes the same into the unit). */
 const DAEMON_FLAGS = /^#!.*\bnode\s+(.*)$/m.exec(readFileSync(CLI, 'utf8').split('\n')[0]!)?.[1]?.split(/\s+/) ?? [];
+/** The unit's Environment= lines (MALLOC_ARENA_MAX): the daemon runs as systemd runs it. */
+const UNIT_ENV = Object.fromEntries(
+  [...readFileSync(fileURLToPath(new URL('../../systemd/asterisk-guard.service', import.meta.url)), 'utf8').matchAll(/^Environment=(\w+)=(\S+)$/gm)].map((m) => [m[1]!, m[2]!]),
+);
 const SETTLE_MS = 30_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -62,7 +66,7 @@ class Daemon {
       `ami: { secret: bench, host: 127.0.0.1, port: ${amiPort} }\nstore: { path: ${dir}/state.db }\ncontrol: { socket: ${dir}/control.sock }\nfirewall: { driver: dry-run }\ncanary: { enabled: false }\nlog: { level: warn }\ndetect: { decoys: [bench] }\npolicy: { max_bans: 2000000, range: { threshold: 1000000000, flood_window: 0s }, subnet: { enabled: false } }\n${more}`,
       { mode: 0o600 },
     );
-    const child = execa(process.execPath, [...DAEMON_FLAGS, CLI, 'run', '--config', config], { reject: false, stdout: 'ignore', stderr: 'ignore' });
+    const child = execa(process.execPath, [...DAEMON_FLAGS, CLI, 'run', '--config', config], { reject: false, stdout: 'ignore', stderr: 'ignore', env: UNIT_ENV });
     for (let i = 0; i < 100 && !existsSync(path.join(dir, 'control.sock')); i++) await sleep(100);
     return new Daemon(dir, child);
   }
