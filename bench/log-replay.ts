@@ -26,7 +26,7 @@ function stamp(t: number): string {
 }
 
 /** A deterministic log: the same bytes every run. */
-async function writeLog(file: string): Promise<number> {
+export async function writeLog(file: string): Promise<number> {
   const out = createWriteStream(file);
   const start = new Date(2026, 11, 4, 0, 0, 0).getTime();
   let failures = 0;

@@ -1,7 +1,6 @@
 import { createReadStream, statSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import { createInterface } from 'node:readline';
 import { AmiFrameDecoder } from '../ami/frame-decoder.js';
 import { LogLines, type LogLineSink } from './log-lines.js';
 import { readDatedPrefix, readLogPrefix } from './log-prefix.js';
@@ -46,7 +45,19 @@ export async function readCapture(file: string, sink: CaptureSink): Promise<Capt
   }
   const modified = statSync(file).mtimeMs;
   const reader = new LogLines(sink, { besideAmi: false });
-  for await (const line of createInterface({ input: open(file).setEncoding('utf8'), crlfDelay: Infinity })) reader.push(readDatedPrefix(line, modified), line);
+  // Lines split by hand, a chunk at a time: readline's async iterator (a promise and its
+  // microtasks per line) was a tenth of a replay's time.
+  const push = (line: string) => {
+    const text = line.endsWith('\r') ? line.slice(0, -1) : line;
+    reader.push(readDatedPrefix(text, modified), text);
+  };
+  let partial = '';
+  for await (const chunk of open(file).setEncoding('utf8')) {
+    const lines = (partial + (chunk as string)).split('\n');
+    partial = lines.pop()!;
+    for (const line of lines) push(line);
+  }
+  if (partial !== '') push(partial);
   reader.end();
   return format;
 }

@@ -68,12 +68,32 @@ function readJournalJson(line: string): LogEntry | undefined {
 function readDate(text: string, year: number): number | undefined {
   const month = MONTHS[text.slice(0, 3)];
   if (month !== undefined) {
-    const day = Number(text.slice(4, 6));
-    const [h, mi, s] = text.slice(7).split(':').map(Number) as [number, number, number];
-    return new Date(year, month, day, h, mi, s).getTime();
+    return minuteOf(`${year} ${text.slice(0, 12)}`, () => new Date(year, month, Number(text.slice(4, 6)), Number(text.slice(7, 9)), Number(text.slice(10, 12))).getTime()) + secondsOf(text.slice(13));
+  }
+  if (/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?$/.test(text)) {
+    return minuteOf(text.slice(0, 16), () => Date.parse(`${text.slice(0, 10)}T${text.slice(11, 16)}:00`)) + secondsOf(text.slice(17));
   }
   const t = Date.parse(text.includes('T') ? text : text.replace(' ', 'T'));
   return Number.isNaN(t) ? undefined : t;
+}
+
+// A log's lines come in time order, many to a minute: the local-time conversion (a quarter of a
+// replay's time, measured) runs once a minute, the seconds are added to it. Zone changes fall on
+// whole minutes.
+let lastMinuteKey = '';
+let lastMinute = 0;
+
+function minuteOf(key: string, compute: () => number): number {
+  if (key !== lastMinuteKey) {
+    lastMinute = compute();
+    lastMinuteKey = key;
+  }
+  return lastMinute;
+}
+
+/** `41` or `41.123` → ms. */
+function secondsOf(text: string): number {
+  return Math.round(Number(text) * 1000);
 }
 
 /** A logger line written before `reference` (a file's modification time, or now): a date without a year (the default dateformat) is in that year, or the one before. */
