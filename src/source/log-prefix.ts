@@ -91,6 +91,18 @@ function minuteOf(key: string, compute: () => number): number {
   return lastMinute;
 }
 
+let lastReference = NaN;
+let lastYear = 0;
+
+/** The local year of `reference`: a replay asks with one file's time a million times. */
+function yearOf(reference: number): number {
+  if (reference !== lastReference) {
+    lastYear = new Date(reference).getFullYear();
+    lastReference = reference;
+  }
+  return lastYear;
+}
+
 /** `41` or `41.123` → ms. */
 function secondsOf(text: string): number {
   return Math.round(Number(text) * 1000);
@@ -98,7 +110,7 @@ function secondsOf(text: string): number {
 
 /** A logger line written before `reference` (a file's modification time, or now): a date without a year (the default dateformat) is in that year, or the one before. */
 export function readDatedPrefix(line: string, reference: number): LogEntry | undefined {
-  const year = new Date(reference).getFullYear();
+  const year = yearOf(reference);
   const entry = readLogPrefix(line, year);
   return entry?.time !== undefined && entry.time > reference + 86_400_000 ? readLogPrefix(line, year - 1) : entry;
 }
