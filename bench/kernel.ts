@@ -20,7 +20,7 @@ import { systemClock } from '../src/time/clock.js';
 const names = { table: 'asterisk_guard', priority: -310 };
 
 /** The nth address of 198.18.0.0/15, the benchmarking range (set elements only). */
-function benchAddress(n: number): IpPrefix {
+export function benchAddress(n: number): IpPrefix {
   const r = parseIpPrefix(`198.${18 + (n >> 16)}.${(n >> 8) & 255}.${n & 255}`);
   if (!r.ok) throw new Error(r.reason);
   return r.value;
