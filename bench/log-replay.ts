@@ -30,10 +30,14 @@ export async function writeLog(file: string): Promise<number> {
   const out = createWriteStream(file);
   const start = new Date(2026, 11, 4, 0, 0, 0).getTime();
   let failures = 0;
+  // xorshift32: a linear congruential generator's low bits repeat within a few steps, which
+  // once gave this log one failure kind from 210 sources instead of eight from thousands.
   let seed = 12345;
   const rnd = (n: number) => {
-    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-    return seed % n;
+    seed ^= seed << 13;
+    seed ^= seed >>> 17;
+    seed ^= seed << 5;
+    return (seed >>> 0) % n;
   };
   let chunk = '';
   for (let i = 0; i < LINES; i++) {

@@ -194,7 +194,7 @@ export class Scoreboard {
       if (held !== 0) continue;
       accounts[i] = hash;
       if (!this.accountNames.has(hash)) {
-        this.accountNames.set(hash, account);
+        this.accountNames.set(hash, ownCopy(account));
         if (this.accountNames.size > MAX_ACCOUNT_NAMES) this.accountNames.delete(this.accountNames.keys().next().value as number);
       }
       return;
@@ -206,7 +206,7 @@ export class Scoreboard {
     if (i === -1) {
       // Asterisk has a handful of services; a flood of made-up ones is not kept.
       if (this.services.length >= MAX_SERVICES) return 0;
-      i = this.services.push(service) - 1;
+      i = this.services.push(ownCopy(service)) - 1;
     }
     return (1 << i) >>> 0;
   }
@@ -236,6 +236,16 @@ export class Scoreboard {
       lastSeen: f64[slot * F64_STRIDE + F64_LAST]!,
     };
   }
+}
+
+/**
+ * A string of its own. An account name read from a line is, in V8, a slice of the chunk the
+ * line came in (64 KiB of a log, a whole AMI read): kept in a map, each name held its chunk
+ * alive. Replay of a 1M-line log with random dialled numbers kept the file in memory (measured:
+ * 202 MB RSS).
+ */
+function ownCopy(text: string): string {
+  return (' ' + text).slice(1);
 }
 
 /** FNV-1a, never 0 (0 marks an empty account slot). */

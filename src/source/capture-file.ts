@@ -1,4 +1,5 @@
 import { createReadStream, statSync } from 'node:fs';
+import { open as openFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { AmiFrameDecoder } from '../ami/frame-decoder.js';
@@ -46,20 +47,36 @@ export async function readCapture(file: string, sink: CaptureSink): Promise<Capt
   const modified = statSync(file).mtimeMs;
   const reader = new LogLines(sink, { besideAmi: false });
   // Lines split by hand, a chunk at a time: readline's async iterator (a promise and its
-  // microtasks per line) was a tenth of a replay's time.
-  const push = (line: string) => {
-    const text = line.endsWith('\r') ? line.slice(0, -1) : line;
-    reader.push(readDatedPrefix(text, modified), text);
-  };
-  let partial = '';
-  for await (const chunk of open(file).setEncoding('utf8')) {
-    const lines = (partial + (chunk as string)).split('\n');
-    partial = lines.pop()!;
-    for (const line of lines) push(line);
+  // microtasks per line) was a tenth of a replay's time. Each line is decoded alone: a chunk
+  // decoded whole is a 64 KiB string its lines are slices of, which the young generation
+  // promoted (measured: the heap grew by 60 MB in a 1M-line replay).
+  let partial: Buffer | undefined;
+  for await (const bytes of file.endsWith('.gz') ? (open(file) as AsyncIterable<Buffer>) : reusedChunks(file)) {
+    let start = 0;
+    let end = bytes.indexOf(10);
+    if (partial !== undefined) {
+      // The line the chunks split: only its bytes are joined.
+      if (end === -1) {
+        partial = Buffer.concat([partial, bytes]);
+        continue;
+      }
+      const line = Buffer.concat([partial, bytes.subarray(0, end)]);
+      pushLine(reader, line, 0, line.length, modified);
+      start = end + 1;
+      end = bytes.indexOf(10, start);
+    }
+    for (; end !== -1; start = end + 1, end = bytes.indexOf(10, start)) pushLine(reader, bytes, start, end, modified);
+    // A copy: the next chunk may be read into the same memory.
+    partial = start < bytes.length ? Buffer.from(bytes.subarray(start)) : undefined;
   }
-  if (partial !== '') push(partial);
+  if (partial !== undefined) pushLine(reader, partial, 0, partial.length, modified);
   reader.end();
   return format;
+}
+
+function pushLine(reader: LogLines, bytes: Buffer, start: number, end: number, modified: number): void {
+  const text = bytes.toString('utf8', start, end > start && bytes[end - 1] === 13 ? end - 1 : end);
+  reader.push(readDatedPrefix(text, modified), text);
 }
 
 /** Files by the time of their first logger line (rotations of one log do not overlap); AMI captures and undated files keep their place after them. */
@@ -76,6 +93,25 @@ export async function inTimeOrder(files: readonly string[]): Promise<string[]> {
     }),
   );
   return files.map((file, i) => ({ file, first: firsts[i]!, i })).sort((a, b) => a.first - b.first || a.i - b.i).map((x) => x.file);
+}
+
+/**
+ * A plain file in 1 MiB reads into one buffer: each chunk is valid until the next is asked
+ * for. Measured on a 132 MB log: 64 KiB stream reads left the replay waiting 0.16 s, and a
+ * fresh 1 MiB buffer per read put 40 MB more in peak memory before the collector freed them.
+ */
+async function* reusedChunks(file: string): AsyncGenerator<Buffer> {
+  const handle = await openFile(file, 'r');
+  try {
+    const buffer = Buffer.allocUnsafe(1 << 20);
+    for (;;) {
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
+      if (bytesRead === 0) return;
+      yield buffer.subarray(0, bytesRead);
+    }
+  } finally {
+    await handle.close();
+  }
 }
 
 function open(file: string): Readable {

@@ -2,7 +2,7 @@ import type { MalformedKind } from '../ami/frame-decoder.js';
 import { recordReader, type FieldReader } from '../events/fields.js';
 import { readLogFailure, type LogFailure } from '../events/log-failures.js';
 import { parseSecurityLogLine } from '../events/security-log.js';
-import type { LogEntry } from './log-prefix.js';
+import { withMessage, type LogEntry } from './log-prefix.js';
 
 export interface LogLineSink {
   /** `fields` is valid during the call only. */
@@ -65,7 +65,7 @@ export class LogLines {
   push(entry: LogEntry | undefined, line: string, now = 0): void {
     if (line.trim() === '') return;
     if (entry === undefined && this.pending && this.entry !== undefined) {
-      this.entry = { ...this.entry, message: `${this.entry.message}\n${line}` };
+      this.entry = withMessage(this.entry, `${this.entry.message}\n${line}`);
       this.text += `\n${line}`;
       return;
     }
@@ -118,7 +118,7 @@ export class LogLines {
     // program's output) is counted as continuation lines.
     const end = entry.message.indexOf('\n');
     if (end !== -1) for (let n = entry.message.split('\n').length - 1; n > 0; n--) this.count('continuation');
-    const failure = readLogFailure(end === -1 ? entry : { ...entry, message: entry.message.slice(0, end) });
+    const failure = readLogFailure(end === -1 ? entry : withMessage(entry, entry.message.slice(0, end)));
     if (failure === undefined) return this.count('other');
     this.count(failure.line);
     if (!failure.ok) return this.sink.malformed(failure.reason, `${failure.detail}: ${text.slice(0, 120)}`);

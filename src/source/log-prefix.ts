@@ -36,16 +36,56 @@ const JOURNAL_MESSAGE = new RegExp(`^${SYSLOG_BODY}`);
 
 /**
  * Reads a logger line's prefix. `year`: the year for dates written without one (the default
- * dateformat), chosen by the caller (a file's modification time, or now). Undefined: not a line
- * of Asterisk's logger (a continuation of the previous one, or another program's).
+ * dateformat), chosen by the caller. Undefined: not a line of Asterisk's logger (a
+ * continuation of the previous one, or another program's).
  */
 export function readLogPrefix(line: string, year: number): LogEntry | undefined {
-  let m = FILE_DEFAULT.exec(line) ?? FILE_PLAIN.exec(line);
-  if (m) return { time: readDate(m[1]!, year), level: m[2]!, lwp: m[3], file: m[4]!, message: line.slice(m[0].length) };
-  m = SYSLOG.exec(line);
-  if (m) return { time: readDate(m[1]!, year), level: m[2]!, lwp: m[3], file: m[4]!, message: line.slice(m[0].length) };
+  return readPrefix(line, year, NaN);
+}
+
+/** A logger line written before `reference` (a file's modification time, or now): a date without a year (the default dateformat) is in that year, or the one before. */
+export function readDatedPrefix(line: string, reference: number): LogEntry | undefined {
+  return readPrefix(line, yearOf(reference), reference);
+}
+
+function readPrefix(line: string, year: number, reference: number): LogEntry | undefined {
+  let m = FILE_DEFAULT.exec(line) ?? FILE_PLAIN.exec(line) ?? SYSLOG.exec(line);
+  if (m) return new LoggerLine(m[1]!, year, reference, m[2]!, m[3], m[4]!, line.slice(m[0].length));
   if (line.startsWith('{')) return readJournalJson(line);
   return undefined;
+}
+
+/**
+ * A prefixed line whose date is read when asked: most of a log is noise whose time nothing
+ * needs, and reading every date was a tenth of a replay's time (measured).
+ */
+class LoggerLine implements LogEntry {
+  /** NaN: not read yet. */
+  private readTime: number | undefined = NaN;
+
+  constructor(
+    private readonly dateText: string,
+    private readonly year: number,
+    /** NaN: the year is `year`, whatever the date. */
+    private readonly reference: number,
+    readonly level: string,
+    readonly lwp: string | undefined,
+    readonly file: string,
+    readonly message: string,
+  ) {}
+
+  get time(): number | undefined {
+    if (Number.isNaN(this.readTime)) {
+      const time = readDate(this.dateText, this.year);
+      this.readTime = time !== undefined && time > this.reference + 86_400_000 ? readDate(this.dateText, this.year - 1) : time;
+    }
+    return this.readTime;
+  }
+}
+
+/** The entry with another message (its continuation lines joined, or cut to its first line). */
+export function withMessage(entry: LogEntry, message: string): LogEntry {
+  return { time: entry.time, level: entry.level, lwp: entry.lwp, file: entry.file, message };
 }
 
 function readJournalJson(line: string): LogEntry | undefined {
@@ -106,11 +146,4 @@ function yearOf(reference: number): number {
 /** `41` or `41.123` → ms. */
 function secondsOf(text: string): number {
   return Math.round(Number(text) * 1000);
-}
-
-/** A logger line written before `reference` (a file's modification time, or now): a date without a year (the default dateformat) is in that year, or the one before. */
-export function readDatedPrefix(line: string, reference: number): LogEntry | undefined {
-  const year = yearOf(reference);
-  const entry = readLogPrefix(line, year);
-  return entry?.time !== undefined && entry.time > reference + 86_400_000 ? readLogPrefix(line, year - 1) : entry;
 }

@@ -131,6 +131,20 @@ describe('replay of the logs admins have', () => {
     expect(bans).toEqual(['203.0.113.67']);
   });
 
+  it('reads every line of a file read in several chunks: lines split across reads, CRLF, multi-byte text', async () => {
+    // 1 MiB reads: a file of ~3 MiB where lines of different lengths fall across each boundary.
+    const noise = (i: number) => `[Dec  4 18:0${i % 10}:00] VERBOSE[556] pbx.c: Executing [${i}@lab:1] NoOp("PJSIP/1002-0000", "réglé ${'x'.repeat(i % 97)}") in new stack`;
+    const failure = (i: number) => `[Dec  4 18:09:${String(i % 60).padStart(2, '0')}] NOTICE[556] manager.c: 203.0.113.${80 + (i % 5)} tried to authenticate with nonexistent user 'ünï${i}'`;
+    const lines: string[] = [];
+    for (let i = 0; i < 24_000; i++) lines.push(i % 1000 === 999 ? failure(Math.floor(i / 1000)) : noise(i));
+    const text = `${lines.join('\r\n')}\r\n`;
+    expect(Buffer.byteLength(text)).toBeGreaterThan(3 << 20);
+    const { summary } = await replay(write('full', text));
+    expect(Object.fromEntries(summary.lines)).toEqual({ other: 23_976, 'ami-unknown-user': 24 });
+    expect([...summary.problems]).toEqual([]);
+    expect(summary.events).toBe(24);
+  });
+
   it('counts a failure once when the log holds its security line and its NOTICE line; reads a .gz rotation', async () => {
     const lines: string[] = [];
     for (let i = 0; i < 3; i++) {

@@ -1,3 +1,5 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import { buildCore } from '../../src/core.js';
@@ -115,5 +117,23 @@ describe('allow-list and never-ban', () => {
     expect(scoreboard.size).toBe(3);
     // 198.18.1.1 was evicted: four more failures are not enough to ban it.
     for (let i = 0; i < 4; i++) expect(p.handle(event('ChallengeResponseFailed', '198.18.1.1', 20 + i, { AccountID: '1001' }))).toEqual([]);
+  });
+});
+
+describe('memory of the evidence', () => {
+  it('keeps an account name, not the text it was read from (a 64 KiB chunk each)', () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const core = buildCore(defaults, log, { useEventTime: true });
+    gc();
+    const before = process.memoryUsage().heapUsed;
+    for (let i = 0; i < 1000; i++) {
+      // A name as a line reader hands it over: a slice of a large string read in one piece.
+      const chunk = `${String(i).padStart(6, '0')}${'x'.repeat(64 * 1024)}`;
+      core.policy.handle(event('InvalidAccountID', `198.18.${i >> 8}.${i & 255}`, i * MIN, { AccountID: chunk.slice(0, 16) }));
+    }
+    gc();
+    // Retained chunks would be 64 MB.
+    expect(process.memoryUsage().heapUsed - before).toBeLessThan(16 << 20);
   });
 });
