@@ -7,6 +7,7 @@ declare -A need=(
   [svcrack]=sipvicious [sipsak]=sipsak [mountpoint]=util-linux [fail2ban-server]=fail2ban
   [python3]=python3 [systemd-analyze]=systemd [systemd-nspawn]=systemd-container
   [redis-server]=redis-server [crowdsec-firewall-bouncer]=crowdsec-firewall-bouncer
+  [chromium-headless-shell]=chromium-headless-shell
 )
 missing=()
 for cmd in "${!need[@]}"; do

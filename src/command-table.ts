@@ -37,6 +37,7 @@ export const COMMAND_GROUPS: ReadonlyArray<readonly CommandSpec[]> = [
     spec('disallow', ['PREFIX'], true, 'take it off the runtime allow-list'),
     spec('export', [], true, 'the bans in force as JSON, for import elsewhere'),
     spec('import', ['FILE'], true, 'ban what an export lists (progress on stderr)'),
+    spec('web-url', [], true, 'a one-time login URL for the web page (web.enabled: true), valid 10 minutes'),
     spec('fraud', ['list|why|clear', '[ENDPOINT]'], true, 'the toll-fraud guard: endpoints, their baselines and blocks;', 'why ENDPOINT: its baseline and last verdicts; clear ENDPOINT: lift its block'),
   ],
 ];

@@ -19,6 +19,9 @@ export const ERROR_CODES = {
   AG_ERR_CLI_USAGE: 'the command line is not valid',
   AG_ERR_ALREADY_RUNNING: 'another asterisk-guard daemon runs with this control socket',
   AG_ERR_INSTANCE_LOCK: "the daemon's pid file beside the control socket cannot be created",
+  AG_ERR_WEB_REFUSED: 'the web page refused a request that is not logged in, names another host, or changes from another site',
+  AG_ERR_WEB_REQUEST: 'the web page could not do what a request asked (a malformed value, or nothing to change)',
+  AG_ERR_WEB_INTERNAL: 'the web page failed on a request (the daemon log says why)',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

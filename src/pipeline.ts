@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { FieldReader } from './events/fields.js';
 import { SecurityEventParser } from './events/parse-event.js';
+import type { SecurityEvent } from './events/security-event.js';
 import { isCallEventName, parseCallEvent } from './calls/call-event.js';
 import type { FraudDecision } from './fraud/fraud-decision.js';
 import type { FraudGuard } from './fraud/fraud-guard.js';
@@ -36,6 +37,7 @@ export class Pipeline {
   private readonly tally = new Map<string, Map<string, number>>();
   private readonly parser: SecurityEventParser;
   private readonly services = new Set<string>();
+  private watcher: ((event: SecurityEvent) => void) | undefined;
 
   constructor(
     private readonly policy: Policy,
@@ -59,6 +61,11 @@ export class Pipeline {
     return service;
   }
 
+  /** Hears every security event read (the web page's chart and top attackers). One watcher. */
+  watch(listener: (event: SecurityEvent) => void): void {
+    this.watcher = listener;
+  }
+
   /** Events seen, keyed `SERVICE/Kind`. */
   get eventsByKind(): ReadonlyMap<string, number> {
     const out = new Map<string, number>();
@@ -78,6 +85,7 @@ export class Pipeline {
       return undefined;
     }
     this.count(parsed.event.kind, this.serviceLabel(parsed.event.service));
+    this.watcher?.(parsed.event);
     const decisions = this.policy.handle(parsed.event);
     // Who authenticated from where, and which accounts are guessed (as far as the policy counts
     // the guesses: forged ones "from" an allow-listed address must not get an endpoint blocked).

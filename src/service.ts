@@ -24,6 +24,7 @@ import { metricsPart } from './parts/metrics-part.js';
 import { offPart, reloadParts, startParts, statusOf, stopParts, type DaemonContext, type Part } from './parts/part.js';
 import { policyPart } from './parts/policy-part.js';
 import { storePart } from './parts/store-part.js';
+import { webPart } from './parts/web-part.js';
 import type { Clock } from './time/clock.js';
 import { systemClock } from './time/clock.js';
 
@@ -85,6 +86,8 @@ export async function startService(config: Config, daemonLog: Logger, clock: Clo
   const kernel = kernelPart(ctx, enforcer, store.store);
   const fleet = config.fleet ? fleetPart(ctx, store.store) : undefined;
   const feeds = config.feeds.length > 0 ? feedsPart(ctx, store, { setListed: (p) => kernel.setListed(p), ...(config.fleet ? { share: redisFeedShare(config.fleet) } : {}) }) : undefined;
+  // The page calls the admin facade; the facade mints the page's login URLs.
+  const web = config.web.enabled ? webPart(ctx, () => control.guard) : undefined;
   const control = controlPart(ctx, {
     enforcer,
     store: store.store,
@@ -94,6 +97,7 @@ export async function startService(config: Config, daemonLog: Logger, clock: Clo
     fleet,
     listedBy: feeds?.listedBy,
     tollFraud: core.fraud && fraud ? { guard: core.fraud, unblockInAsterisk: fraud.unblockInAsterisk } : undefined,
+    webLogin: web?.loginUrl,
   });
   const parts: readonly Part[] = [
     store,
@@ -108,6 +112,7 @@ export async function startService(config: Config, daemonLog: Logger, clock: Clo
     feeds ?? offPart('feeds', ['feeds']),
     config.bouncer_api ? bouncerApiPart(ctx) : offPart('bouncer_api', ['bouncer_api']),
     config.abuseipdb ? abuseReportPart(ctx, store) : offPart('abuseipdb', ['abuseipdb']),
+    web ?? offPart('web', ['web']),
     metricsPart(ctx, () => parts.flatMap((p) => p.metrics?.() ?? [])),
     config.asterisk_log ? asteriskLogPart(ctx, store, policy, ami) : offPart('asterisk_log', ['asterisk_log']),
     ami,

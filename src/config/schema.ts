@@ -8,6 +8,9 @@ import { isEndpointName } from '../calls/call-event.js';
 import { NUMBER_KINDS } from '../fraud/destination.js';
 import { FRAUD_ACTIONS } from '../fraud/fraud-config.js';
 
+/** Where an HTTP part listens: HOST:PORT, [IPv6]:PORT, or the path of a unix socket. */
+const LISTEN = /^(\/\S+|\[[0-9a-fA-F:.]+\]:\d{1,5}|[0-9.]+:\d{1,5}|[A-Za-z0-9.-]+:\d{1,5})$/;
+
 const duration = (min: number) =>
   z.union([z.string(), z.number()]).transform((v, ctx) => {
     const ms = parseDuration(v);
@@ -265,13 +268,27 @@ export const configSchema = z
     bouncer_api: z
       .object({
         // HOST:PORT (127.0.0.1 unless you mean it), or the path of a unix socket.
-        listen: z.string().regex(/^(\/\S+|\[[0-9a-fA-F:.]+\]:\d{1,5}|[0-9.]+:\d{1,5}|[A-Za-z0-9.-]+:\d{1,5})$/, 'HOST:PORT, [IPv6]:PORT or /path/to.sock').default('127.0.0.1:8081'),
+        listen: z.string().regex(LISTEN, 'HOST:PORT, [IPv6]:PORT or /path/to.sock').default('127.0.0.1:8081'),
         keys: z
           .array(z.object({ name: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/), key: z.string().min(16, 'at least 16 characters: openssl rand -hex 24') }).strict())
           .min(1, 'one key per bouncer: { name: edge-router, key: ${AG_BOUNCER_KEY} }'),
       })
       .strict()
       .optional(),
+    // The web page (off by default): bans, why, unban, allow, the live feed. Log in with the URL
+    // `asterisk-guard web-url` prints. HOST:PORT (127.0.0.1 unless a reverse proxy with TLS
+    // stands in front), or a unix socket for nginx/Apache.
+    web: z
+      .object({
+        enabled: z.boolean().default(false),
+        listen: z.string().regex(LISTEN, 'HOST:PORT, [IPv6]:PORT or /path/to.sock').default('127.0.0.1:9472'),
+        // The names the page is reached by, as the browser's Host header gives them (HOST:PORT,
+        // or HOST behind a proxy on 443/80): any other name is refused (DNS rebinding). Default:
+        // the listen address (and localhost's names for a loopback one).
+        hosts: z.array(z.string().regex(/^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/, 'a host name or address, with :PORT unless it is 80/443')).optional(),
+      })
+      .strict()
+      .default({ enabled: false, listen: '127.0.0.1:9472' }),
     // Reports of the guard's own bans to AbuseIPDB (opt-in): single public addresses, once per
     // address per 15 minutes, within a daily budget (the free plan's is 1,000).
     abuseipdb: z

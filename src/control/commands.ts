@@ -105,6 +105,11 @@ export const ADMIN_CLIENT: Readonly<Record<string, Printer>> = {
     return EXIT.ok;
   },
   unban: prefixChange('unban', 'unbanned'),
+  async 'web-url'(socket, _args, o) {
+    const r = (await request(socket, { cmd: 'web-url' })) as { url: string };
+    out(o.json ? JSON.stringify(r) : r.url);
+    return EXIT.ok;
+  },
   allow: prefixChange('allow', 'allowed'),
   disallow: prefixChange('disallow', 'disallowed'),
   async why(socket, args, o) {

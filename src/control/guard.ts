@@ -7,7 +7,7 @@ import type { IpPrefix } from '../net/ip-prefix.js';
 import type { Pipeline } from '../pipeline.js';
 import { fraudRecord } from '../fraud/fraud-decision.js';
 import type { FraudEndpointStatus, FraudGuard } from '../fraud/fraud-guard.js';
-import type { BanRequest } from '../policy/decision.js';
+import type { AdminChannel, BanRequest } from '../policy/decision.js';
 import type { Policy } from '../policy/policy.js';
 import type { Store } from '../store/store.js';
 import type { Clock } from '../time/clock.js';
@@ -42,6 +42,8 @@ export interface GuardDeps {
   readonly syncAllowed: () => Promise<void>;
   /** The feeds that list an address (feeds part); none without feeds. */
   readonly listedBy?: (ip: IpPrefix) => ReadonlyArray<{ readonly feed: string; readonly entry: string }>;
+  /** A one-time login URL for the web page (web part); none while `web.enabled` is false. */
+  readonly webLogin?: (() => string) | undefined;
   /** The store's write queue: what an answer says when the record of a change waits. */
   readonly storeWrites: () => { readonly failing: boolean; readonly pending: number };
 }
@@ -58,7 +60,21 @@ const row = (b: ActiveBan) => ({ prefix: b.prefix.text, since: b.since, until: b
  * ledger, like the policy's own: the same never-ban lists, ladder, kernel path and audit.
  */
 export class Guard {
-  constructor(private readonly d: GuardDeps) {}
+  constructor(
+    private readonly d: GuardDeps,
+    /** Where its admin sits: every change it makes is audited with it. */
+    readonly channel: AdminChannel = 'cli',
+  ) {}
+
+  /** The same facade, for changes made elsewhere (the web page). */
+  for(channel: AdminChannel): Guard {
+    return new Guard(this.d, channel);
+  }
+
+  /** What an audit entry adds for a change not made on the CLI (whose entries stay as they were). */
+  private get viaField(): { via?: AdminChannel } {
+    return this.channel === 'cli' ? {} : { via: this.channel };
+  }
 
   status(_: Args<'status'>) {
     return this.d.status();
@@ -74,14 +90,14 @@ export class Guard {
   }
 
   async ban(r: Args<'ban'>) {
-    const decision = this.request({ target: r.prefix, time: this.d.clock.now(), reason: 'manual', origin: 'cli', durationMs: r.for, note: r.reason, force: r.force === true });
+    const decision = this.request({ target: r.prefix, time: this.d.clock.now(), reason: 'manual', origin: 'cli', ...this.viaField, durationMs: r.for, note: r.reason, force: r.force === true });
     if (isRefusal(decision)) throw new GuardError('AG_ERR_CONTROL_REQUEST', `${describeRefusal(decision)}${decision.refused === 'spared' ? '; disallow it first if you mean it' : ''}`);
     await this.d.enforcer.drain();
     return { prefix: r.prefix.text, until: decision.durationMs === null ? null : decision.time + decision.durationMs, step: decision.step, ...storeNote(this.d) };
   }
 
   async unban(r: Args<'unban'>) {
-    if (!this.d.ledger.lift(r.prefix, this.d.clock.now(), 'cli')) throw notFound(`${r.prefix.text} is not banned`);
+    if (!this.d.ledger.lift(r.prefix, this.d.clock.now(), 'cli', this.viaField.via)) throw notFound(`${r.prefix.text} is not banned`);
     const fleet = this.d.fleet;
     if (fleet && r.local !== true) fleet.unbanEverywhere(r.prefix);
     await this.d.enforcer.drain({ flushes: false });
@@ -115,7 +131,7 @@ export class Guard {
     const now = this.d.clock.now();
     storeFirst(this.d, () => {
       this.d.store.allow(r.prefix, now);
-      this.d.store.audit({ time: now, action: 'allow', target: r.prefix.text, detail: { origin: 'cli' } });
+      this.d.store.audit({ time: now, action: 'allow', target: r.prefix.text, detail: { origin: 'cli', ...this.viaField } });
     });
     this.d.policy.neverBan.allow(r.prefix);
     await this.d.syncAllowed();
@@ -127,7 +143,7 @@ export class Guard {
     let removed = false;
     storeFirst(this.d, () => {
       removed = this.d.store.disallow(r.prefix);
-      if (removed) this.d.store.audit({ time: now, action: 'disallow', target: r.prefix.text, detail: { origin: 'cli' } });
+      if (removed) this.d.store.audit({ time: now, action: 'disallow', target: r.prefix.text, detail: { origin: 'cli', ...this.viaField } });
     });
     if (!removed) throw notFound(`${r.prefix.text} is not on the runtime allow-list (entries of the config file are changed there)`);
     this.d.policy.neverBan.disallow(r.prefix);
@@ -149,6 +165,12 @@ export class Guard {
     return { imported, skipped: r.bans.length - imported, ...storeNote(this.d) };
   }
 
+  'web-url'(_: Args<'web-url'>) {
+    if (this.channel !== 'cli') throw new GuardError('AG_ERR_CONTROL_REQUEST', 'a login URL is made on the PBX: asterisk-guard web-url');
+    if (!this.d.webLogin) throw new GuardError('AG_ERR_CONTROL_REQUEST', 'the web page is off: set web.enabled: true in the config (docs/web.md) and restart');
+    return { url: this.d.webLogin() };
+  }
+
   async fraud(r: Args<'fraud'>) {
     const f = this.d.tollFraud;
     if (!f) throw new GuardError('AG_ERR_CONTROL_REQUEST', 'the toll-fraud guard is off: add a fraud: section to the config (docs/fraud.md) and restart');
@@ -163,7 +185,7 @@ export class Guard {
     if (!f.guard.isBlocked(endpoint)) throw notFound(`endpoint ${endpoint} is not blocked`);
     storeFirst(this.d, () => {
       this.d.store.clearFraudBlock(endpoint);
-      this.d.store.audit({ time: now, action: 'fraud:clear', target: endpoint, detail: { origin: 'cli' } });
+      this.d.store.audit({ time: now, action: 'fraud:clear', target: endpoint, detail: { origin: 'cli', ...this.viaField } });
     });
     f.guard.clear(endpoint);
     return { endpoint, cleared: true, asterisk: await f.unblockInAsterisk(endpoint) };

@@ -35,6 +35,7 @@ export const requestSchema = z.discriminatedUnion('cmd', [
   z.object({ cmd: z.literal('allow'), prefix }).strict(),
   z.object({ cmd: z.literal('disallow'), prefix }).strict(),
   z.object({ cmd: z.literal('export') }).strict(),
+  z.object({ cmd: z.literal('web-url') }).strict(),
   z.object({ cmd: z.literal('import'), bans: z.array(importedBan).max(10_000) }).strict(),
   z
     .object({

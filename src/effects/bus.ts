@@ -2,7 +2,7 @@ import { EventEmitter } from 'eventemitter3';
 import type { IpPrefix } from '../net/ip-prefix.js';
 import type { SystemAlertKind } from '../notify/alert.js';
 import type { FraudDecision } from '../fraud/fraud-decision.js';
-import type { AlertDecision, BanDecision, BanOrigin, TrustDecision } from '../policy/decision.js';
+import type { AdminChannel, AlertDecision, BanDecision, BanOrigin, TrustDecision } from '../policy/decision.js';
 
 /** Latencies of one ban, in ms from the deciding event (null: that step failed). */
 export interface BanLatency {
@@ -31,7 +31,7 @@ export interface GuardEvents {
   /** The conntrack flushes of a committed ban are done. */
   flushed: (decision: BanDecision, latency: BanLatency) => void;
   /** A ban was lifted in the kernel. */
-  lifted: (prefix: IpPrefix, time: number, origin: BanOrigin) => void;
+  lifted: (prefix: IpPrefix, time: number, origin: BanOrigin, via?: AdminChannel) => void;
   alert: (decision: AlertDecision) => void;
   trust: (decision: TrustDecision) => void;
   /** A call judged by the toll-fraud guard (its ban, if any, comes as `committed`). */

@@ -20,7 +20,7 @@ export function logDecisions(bus: DecisionBus, log: Logger): void {
       `ban ${d.target.text}`,
     );
   });
-  bus.on('lifted', (prefix, _time, origin) => log.info({ decision: 'unban', prefix: prefix.text, origin }, `unban ${prefix.text}`));
+  bus.on('lifted', (prefix, _time, origin, via) => log.info({ decision: 'unban', prefix: prefix.text, origin, ...(via ? { via } : {}) }, `unban ${prefix.text}`));
   bus.on('fraud', (d) => {
     const fields = { decision: 'fraud', verdict: d.verdict, endpoint: d.endpoint, channel: d.channel, number: d.number, to: d.destination.e164, country: d.destination.country, kind: d.destination.kind, source: d.source?.text ?? null, banned: d.banned, rules: d.hits.map((h) => h.rule) };
     if (d.verdict === 'alert') log.warn(fields, `fraud ${d.endpoint}: ${d.text}`);

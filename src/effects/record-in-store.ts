@@ -11,13 +11,13 @@ export function recordInStore(bus: DecisionBus, store: Store, persister: Persist
     persister.write(`ban ${d.target.text}`, () => {
       store.recordBan({ prefix: d.target, since: d.time, until, reason: d.note ?? d.reason, origin: d.origin, step: d.step, evidence: d.evidence ?? null });
       if (d.evidence) store.recordOffense(d.target.text, d.evidence.events, d.evidence.accounts, d.evidence.firstSeen, d.evidence.lastSeen);
-      store.audit({ time: d.time, action: 'ban', target: d.target.text, detail: { origin: d.origin, reason: d.reason, ...(d.note ? { note: d.note } : {}), step: d.step, until: iso(until), evidence: d.evidence ?? null } });
+      store.audit({ time: d.time, action: 'ban', target: d.target.text, detail: { origin: d.origin, ...(d.via ? { via: d.via } : {}), reason: d.reason, ...(d.note ? { note: d.note } : {}), step: d.step, until: iso(until), evidence: d.evidence ?? null } });
     });
   });
-  bus.on('lifted', (prefix, time, origin) => {
+  bus.on('lifted', (prefix, time, origin, via) => {
     persister.write(`unban ${prefix.text}`, () => {
       store.liftBan(prefix, time);
-      store.audit({ time, action: 'unban', target: prefix.text, detail: { origin } });
+      store.audit({ time, action: 'unban', target: prefix.text, detail: { origin, ...(via ? { via } : {}) } });
     });
   });
   bus.on('alert', (d) => {

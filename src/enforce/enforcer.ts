@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { DecisionBus } from '../effects/bus.js';
 import type { LedgerSink } from '../ledger/ban-ledger.js';
 import type { IpPrefix, PrefixText } from '../net/ip-prefix.js';
-import type { BanDecision, BanOrigin } from '../policy/decision.js';
+import type { AdminChannel, BanDecision, BanOrigin } from '../policy/decision.js';
 import { backoff } from '../time/backoff.js';
 import type { Clock } from '../time/clock.js';
 import type { Ban, FirewallDriver, FlowDirection } from './firewall-driver.js';
@@ -35,7 +35,7 @@ interface BanOperation {
 
 type Operation =
   | BanOperation
-  | { readonly op: 'lift'; readonly prefix: IpPrefix; readonly time: number; readonly origin: BanOrigin }
+  | { readonly op: 'lift'; readonly prefix: IpPrefix; readonly time: number; readonly origin: BanOrigin; readonly via: AdminChannel | undefined }
   | { readonly op: 'allow'; readonly prefixes: readonly IpPrefix[] }
   | { readonly op: 'listed'; readonly prefixes: readonly PrefixText[] }
   | { readonly op: 'reconcile'; readonly bans: readonly Ban[] }
@@ -105,8 +105,8 @@ export class Enforcer implements LedgerSink {
     this.enqueue({ op: 'ban', decision, receivedAt: this.options.clock.monotonic(), refusals: 0 });
   }
 
-  lift(prefix: IpPrefix, time: number, origin: BanOrigin): void {
-    this.enqueue({ op: 'lift', prefix, time, origin });
+  lift(prefix: IpPrefix, time: number, origin: BanOrigin, via?: AdminChannel): void {
+    this.enqueue({ op: 'lift', prefix, time, origin, via });
   }
 
   /** The addresses the kernel accepts before any drop (both allow-lists). */
@@ -255,7 +255,7 @@ export class Enforcer implements LedgerSink {
       case 'lift': {
         const lifts = run as Array<Operation & { op: 'lift' }>;
         await this.driver.unban(lifts.map((l) => l.prefix));
-        for (const l of lifts) this.bus.emit('lifted', l.prefix, l.time, l.origin);
+        for (const l of lifts) this.bus.emit('lifted', l.prefix, l.time, l.origin, l.via);
         break;
       }
       // Only the latest list matters.

@@ -2,7 +2,7 @@ import { parseIpPrefix, widen, type IpPrefix } from '../net/ip-prefix.js';
 import { BanTable, ORIGINS, type OriginCode } from './ban-table.js';
 import { ExpiryHeap } from './expiry-heap.js';
 import type { NeverBan } from '../policy/never-ban.js';
-import type { BanDecision, BanOrigin, BanReason, BanRequest } from '../policy/decision.js';
+import type { AdminChannel, BanDecision, BanOrigin, BanReason, BanRequest } from '../policy/decision.js';
 import type { BanBook } from '../policy/ban-book.js';
 import { MAX_DURATION_MS } from '../time/duration.js';
 
@@ -38,6 +38,23 @@ export interface ActiveBan {
   readonly step: number;
 }
 
+/** The ban table read slot by slot (BanLedger.columns). */
+export interface BanColumns {
+  /** Slots are below this. */
+  readonly slotCount: number;
+  /** Does the slot hold a ban in force? */
+  live(slot: number): boolean;
+  since(slot: number): number;
+  /** Infinity: permanent. */
+  until(slot: number): number;
+  label(slot: number): string;
+  origin(slot: number): BanOrigin;
+  /** The prefix's key (net/prefix-key.ts): a tag for family and length, four words of address. */
+  tag(slot: number): number;
+  word(slot: number, i: number): number;
+  ban(slot: number): ActiveBan;
+}
+
 /** Why the ledger refused a request: built without text, the policy's refusals cost nothing; see describeRefusal. */
 export type Refusal =
   | { readonly refused: 'spared'; readonly target: IpPrefix; readonly by: string }
@@ -70,7 +87,7 @@ export function describeRefusal(r: Refusal): string {
 /** Where accepted changes go: the enforcer (kernel, conntrack, retries) in the daemon; nowhere in a replay. */
 export interface LedgerSink {
   ban(decision: BanDecision): void;
-  lift(prefix: IpPrefix, time: number, origin: BanOrigin): void;
+  lift(prefix: IpPrefix, time: number, origin: BanOrigin, via?: AdminChannel): void;
 }
 
 const NO_SINK: LedgerSink = { ban() {}, lift() {} };
@@ -164,18 +181,18 @@ export class BanLedger implements BanBook {
     if (!live) this.inForce++;
     if (until !== Infinity) this.expiries.push(until, slot, this.table.generation(slot));
     this.sweep(r.time);
-    const decision: BanDecision = { action: 'ban', target: r.target, time: r.time, durationMs, step, reason: r.reason, origin: r.origin, evidence: r.evidence, note: r.note, replaces };
+    const decision: BanDecision = { action: 'ban', target: r.target, time: r.time, durationMs, step, reason: r.reason, origin: r.origin, evidence: r.evidence, note: r.note, replaces, ...(r.via ? { via: r.via } : {}) };
     this.sink.ban(decision);
     return decision;
   }
 
   /** Lifts a ban in force; undefined (and nothing changes) when the prefix is not banned. */
-  lift(prefix: IpPrefix, time: number, origin: BanOrigin): ActiveBan | undefined {
+  lift(prefix: IpPrefix, time: number, origin: BanOrigin, via?: AdminChannel): ActiveBan | undefined {
     const slot = this.table.find(prefix);
     if (slot === -1 || !this.isLive(slot, time)) return undefined;
     const held = this.activeBan(slot);
     this.endBan(slot);
-    this.sink.lift(prefix, time, origin);
+    this.sink.lift(prefix, time, origin, via);
     return held;
   }
 
@@ -220,6 +237,25 @@ export class BanLedger implements BanBook {
   /** The bans in force at `time`. Each is made as it is visited: a million cost no memory held. */
   *bans(time: number): IterableIterator<ActiveBan> {
     for (const slot of this.table.slots()) if (this.table.active(slot) && this.table.until(slot) > time) yield this.activeBan(slot);
+  }
+
+  /**
+   * The bans in force as columns, read slot by slot: a query over a million of them (the web
+   * page's table) makes no object per ban. Valid until the ledger next changes.
+   */
+  columns(time: number): BanColumns {
+    const t = this.table;
+    return {
+      slotCount: t.slotCount,
+      live: (slot) => t.inUse(slot) && this.isLive(slot, time),
+      since: (slot) => t.since(slot),
+      until: (slot) => t.until(slot),
+      label: (slot) => t.label(slot),
+      origin: (slot) => ORIGINS[t.origin(slot)],
+      tag: (slot) => t.tag(slot),
+      word: (slot, i) => t.word(slot, i),
+      ban: (slot) => this.activeBan(slot),
+    };
   }
 
   /** Records held: bans in force and ended ones kept for their escalation history. */

@@ -180,6 +180,15 @@ export class BanTable {
     return this.fresh;
   }
 
+  /** The slot's key: its tag (family and length, 0: free) and the 4 words of its address. */
+  tag(slot: number): number {
+    return this.tags[slot]!;
+  }
+
+  word(slot: number, i: number): number {
+    return this.words[slot * 4 + i]!;
+  }
+
   inUse(slot: number): boolean {
     return this.tags[slot] !== 0;
   }

@@ -37,3 +37,21 @@ export function prefixOfKey(words: Uint32Array, at: number, tag: number): IpPref
 
 /** Tags above this are IPv6 prefixes longer than /64 (their last 64 bits are not zero). */
 export const LONGEST_SHORT_TAG = IPV6_TAG_BASE + 64;
+
+/** A key's family and prefix length, from its tag. */
+export function tagShape(tag: number): { readonly family: 4 | 6; readonly length: number } {
+  return tag >= IPV6_TAG_BASE ? { family: 6, length: tag - IPV6_TAG_BASE } : { family: 4, length: tag - 1 };
+}
+
+/** Do two keys' prefixes overlap (one holds the other)? The first given by a word reader. */
+export function keysOverlap(word: (i: number) => number, tag: number, other: Uint32Array, otherTag: number): boolean {
+  const a = tagShape(tag);
+  const b = tagShape(otherTag);
+  if (a.family !== b.family) return false;
+  let bits = Math.min(a.length, b.length);
+  for (let i = 0; bits > 0; i++, bits -= 32) {
+    const mask = bits >= 32 ? 0xffffffff : ~(0xffffffff >>> bits);
+    if (((word(i) ^ other[i]!) & mask) !== 0) return false;
+  }
+  return true;
+}

@@ -1,8 +1,8 @@
 import { timingSafeEqual } from 'node:crypto';
-import { chmodSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { DecisionLog } from '../feeds/decision-log.js';
 import { contains, parseIpAddress, parseIpPrefix, type IpPrefix } from '../net/ip-prefix.js';
+import { closeHttp, listenHttp } from './http-listen.js';
 import { changedKeys, type DaemonContext, type Part } from './part.js';
 
 /** Changes a bouncer can be behind by and still get only the changes (then everything again). */
@@ -64,24 +64,10 @@ export function bouncerApiPart(ctx: DaemonContext): Part {
   return {
     name: 'bouncer_api',
     async start() {
-      const listen = config.listen;
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', (e: NodeJS.ErrnoException) => reject(new Error(`bouncer_api.listen ${listen}: ${e.code === 'EADDRINUSE' ? 'in use by another program' : e.message}`)));
-        if (listen.startsWith('/')) {
-          rmSync(listen, { force: true });
-          server.listen(listen, () => resolve());
-        } else {
-          const at = listen.lastIndexOf(':');
-          server.listen(Number(listen.slice(at + 1)), listen.slice(0, at).replace(/^\[|\]$/g, ''), () => resolve());
-        }
-      });
-      if (listen.startsWith('/')) chmodSync(listen, 0o660);
-      log.info({ listen, bouncers: config.keys.map((k) => k.name) }, 'serving bans to CrowdSec bouncers');
+      await listenHttp(server, config.listen, 'bouncer_api.listen');
+      log.info({ listen: config.listen, bouncers: config.keys.map((k) => k.name) }, 'serving bans to CrowdSec bouncers');
     },
-    async stop() {
-      server.closeAllConnections();
-      await new Promise<void>((r) => server.close(() => r()));
-    },
+    stop: () => closeHttp(server),
     restartOnly: (running, next) => changedKeys(running, next, ['bouncer_api.listen']),
     status: () => ({ bouncer_api: { listen: config.listen, bouncers: Object.fromEntries([...pulls].map(([name, p]) => [name, { pulls: p.count, last_pull: new Date(p.last).toISOString() }])) } }),
   };

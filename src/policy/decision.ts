@@ -3,9 +3,11 @@ import type { Evidence } from '../detect/evidence.js';
 
 export type BanReason = 'brute-force' | 'slow-brute-force' | 'guessed-password' | 'tripwire' | 'subnet' | 'range' | 'siege' | 'manual' | 'import' | 'fleet' | 'toll-fraud';
 
-/** Who asked for a ban, in the store's words: the policy, the admin's CLI, an import. */
 /** Who asked: the policy, an admin, an import, or another node of the fleet. */
 export type BanOrigin = 'auto' | 'cli' | 'import' | 'fleet';
+
+/** Where an admin made a change: the CLI (admin socket) or the web page. Audited with it. */
+export type AdminChannel = 'cli' | 'web';
 
 /** What a ban source hands the ban ledger; the ledger decides the step and the length. */
 export interface BanRequest {
@@ -24,6 +26,8 @@ export interface BanRequest {
   readonly force?: boolean;
   /** Origin `fleet`: the node that decided it, whose share of the cap it takes. */
   readonly node?: string;
+  /** Origin `cli`: where the admin asked. */
+  readonly via?: AdminChannel;
 }
 
 /** A ban the ledger accepted: in force from `time`, on its way to the kernel. */
@@ -41,6 +45,8 @@ export interface BanDecision {
   readonly note: string | undefined;
   /** An element of an earlier ban of this prefix may still be in the kernel: replace it, not add. */
   readonly replaces: boolean;
+  /** An admin's ban: where it was asked for. */
+  readonly via?: AdminChannel;
 }
 
 export type AlertReason = 'stale-password' | 'trusted-failing' | 'guessed-password' | 'distributed-attack' | 'siege-ended' | 'decoy-authenticated';
