@@ -10,6 +10,7 @@ import type { DaemonMemoryResults } from './daemon-memory.js';
 import type { FeedKernelResults } from './feeds.js';
 import type { FleetResults } from './fleet.js';
 import type { FleetScaleResults } from './fleet-scale.js';
+import type { WebBansResults } from './web-bans.js';
 import type { runKernelBench } from './kernel.js';
 import { runPipelineBench } from './pipeline.js';
 import { runCallBench } from './calls.js';
@@ -51,6 +52,10 @@ say(`   a blocklist feed of 100k entries: ${n(seen.feed100k.bytesPerBan)} B per 
 say('12. a blocklist feed of 100k entries into the kernel, and a refresh with 1% changed while listed sources send (network namespace)...');
 const feeds = JSON.parse(await child('feeds-main.js')) as FeedKernelResults;
 say(`   load ${f(feeds.loadSeconds)} s; refresh (${n(feeds.changed)} elements changed) ${f(feeds.refreshSeconds)} s, the whole list replaced ${f(feeds.wholeSeconds)} s; listed packets that passed: ${feeds.passedListed} (of ~${n(feeds.sendRate)}/s sent); one nft process per entry ${f(feeds.processPerEntryMs)} ms`);
+say("13. the web page's bans table at 1M bans: one page of 50 (search, sort, rows), against every ban as an object, sorted...");
+const webBans = JSON.parse(await child('web-bans-main.js')) as WebBansResults;
+for (const p of webBans.pages) say(`   ${p.name}: ${f(p.ms, 1)} ms (${n(p.total)} matching)`);
+say(`   every ban as an object, sorted, the first page: ${n(webBans.referenceMs)} ms`);
 say('3-5. kernel: latency, mass ban, reconcile (network namespace)...');
 const k = JSON.parse(await child('kernel-main.js')) as Awaited<ReturnType<typeof runKernelBench>>;
 say(`   drop committed p50 ${f(k.latency.enforcerP50)} ms, p99 ${f(k.latency.enforcerP99)} ms from the enforcer, ${f(k.latency.kernelP50)} / ${f(k.latency.kernelP99)} ms from the AMI event; the source's flows deleted p50 ${f(k.latency.conntrackP50)} ms, p99 ${f(k.latency.conntrackP99)} ms; flows towards it p50 ${f(k.latency.conntrackToP50)} ms, p99 ${f(k.latency.conntrackToP99)} ms`);
@@ -121,6 +126,8 @@ writeFileSync(
 | 12 | a refresh with 1% changed (${n(feeds.changed)} elements: only the difference goes in); the whole list flushed and filled, same run | ${f(feeds.refreshSeconds)} s; ${f(feeds.wholeSeconds)} s | | |
 | 12 | packets from a source listed throughout that arrived after the list went in, through the refresh and the whole replacement (~${n(feeds.sendRate)} packets/s sent; before the list ${n(feeds.arrivedBeforeList)} arrived; the source the refresh removed: ${n(feeds.leftArrivedAfter)} arrived after it) | ${feeds.passedListed} | 0 | ${mark(feeds.passedListed === 0 && feeds.arrivedBeforeList > 0 && feeds.leftArrivedAfter > 0)} |
 | 12 | the daemon's RSS per feed entry as an admin sees it (\`asterisk-guard run\`, dry-run driver, 30 s after a 100,000-entry list came in, beyond the same daemon with 1,000) | ${n(seen.feed100k.bytesPerBan)} B (RSS ${n(seen.feed100k.rssMb)} MB; ${n(seen.feedBaselineMb)} MB with 1,000) | ≤ 100 B | ${mark(seen.feed100k.bytesPerBan <= 100)} |
+${webBans.pages.map((p) => `| 13 | the web page's bans table at ${n(webBans.bans)} bans: ${p.name} (${n(p.total)} matching; one page of 50 as GET /api/bans makes it, median of 5) | ${f(p.ms, 1)} ms | < 100 ms | ${mark(p.ms < 100)} |`).join('\n')}
+| 13 | … the obvious way, same run: every ban as an object, sorted, the first page | ${n(webBans.referenceMs)} ms | | |
 | 11 | \`asterisk-guard replay\` of a 1M-line default-format log (${n(logReplay.failureLines)} failure lines of 8 kinds from 10,000 sources, the rest noise as in \`full\`): wall time, peak RSS | ${f(logReplay.guard.seconds)} s, ${n(logReplay.guard.maxRssMb)} MB (${n(logReplay.guard.bans)} bans) | ≥ 10× faster than fail2ban-regex, less memory | ${mark(logReplay.guard.seconds * 10 <= logReplay.fail2ban.seconds && logReplay.guard.maxRssMb < logReplay.fail2ban.maxRssMb)} |
 | 11 | … \`fail2ban-regex\` with Debian's asterisk filter, same file, same run | ${f(logReplay.fail2ban.seconds)} s, ${n(logReplay.fail2ban.maxRssMb)} MB (${n(logReplay.fail2ban.matched)} lines matched): ${f(logReplay.fail2ban.seconds / logReplay.guard.seconds, 1)}× the time | | |
 

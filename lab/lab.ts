@@ -70,6 +70,8 @@ export const STALE_ACCOUNT = { user: '1003', password: 'lab-phone-1003-old-passw
 export const ACCOUNT_1003 = { user: '1003', password: 'lab-phone-1003-new-password' };
 /** The lab's alert inbox in the PBX's namespace (lab/alert-sink.ts). */
 const ALERT_PORT = 8099;
+/** The web page, on the host: a bridge to the guard's unix socket in the lab's directory. */
+export const WEB_PORT = 9472;
 
 /**
  * The lab's guard config: the core's defaults with every time window 10 times shorter, so the
@@ -195,7 +197,10 @@ export class Lab {
   readonly alertFile: string;
   /** The blocklist the lab's web peer serves the guard's feed (a plain list, as VoIPBL's). */
   readonly feedFile: string;
+  /** The guard's web page: a unix socket the namespaces share through the file system. */
+  readonly webSocket: string;
   private alertSink: ResultPromise | undefined;
+  private webBridge: ResultPromise | undefined;
 
   private constructor(
     readonly net: LabNetwork,
@@ -207,6 +212,7 @@ export class Lab {
     this.controlSocket = path.join(dir, 'control.sock');
     this.alertFile = path.join(dir, 'alerts.jsonl');
     this.feedFile = path.join(dir, 'voipbl.txt');
+    this.webSocket = path.join(dir, 'web.sock');
     writeFileSync(this.alertFile, '');
     writeFileSync(this.feedFile, labBlocklist());
     writeFileSync(this.configFile, guardConfig(asterisk.managerConf, dir, guardAllow, `asterisk_log:
@@ -219,6 +225,10 @@ alerts:
     - type: webhook
       url: http://127.0.0.1:${ALERT_PORT}/alerts
       min_severity: warning
+web:
+  enabled: true
+  listen: ${this.webSocket}
+  url: http://127.0.0.1:${WEB_PORT}
 `));
   }
 
@@ -247,6 +257,8 @@ alerts:
   }
 
   async down(): Promise<void> {
+    this.webBridge?.kill('SIGKILL');
+    await this.webBridge;
     this.guard?.kill('SIGKILL');
     await this.guard?.exit();
     this.guard = undefined;
@@ -267,6 +279,26 @@ alerts:
       sink.stdout!.once('data', () => resolve());
       void sink.then(() => reject(new Error('the lab alert sink exited')));
     });
+  }
+
+  /**
+   * Opens the guard's page on the host at 127.0.0.1:WEB_PORT (a TCP-to-unix bridge: the guard
+   * runs in the PBX's namespace). False when the port is taken (another lab's demo).
+   */
+  async openWebPage(): Promise<boolean> {
+    const bridge = execa(process.execPath, [compiled('lab/tcp-to-unix.js'), '127.0.0.1', String(WEB_PORT), this.webSocket], { reject: false, buffer: false });
+    const listening = await new Promise<boolean>((resolve) => {
+      bridge.stdout!.once('data', () => resolve(true));
+      void bridge.then(() => resolve(false));
+    });
+    if (listening) this.webBridge = bridge;
+    return listening;
+  }
+
+  /** A one-time login URL for the page (asterisk-guard web-url). */
+  async webLoginUrl(): Promise<string> {
+    const r = await execa(process.execPath, [compiled('src/cli.js'), 'web-url', '--socket', this.controlSocket]);
+    return String(r.stdout).trim();
   }
 
   /** The alerts the guard's webhook delivered so far. */

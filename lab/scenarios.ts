@@ -2,6 +2,7 @@ import { fleetScenario } from './fleet-lab.js';
 import { tollFraudScenario, usualCalls } from './toll-fraud-lab.js';
 import type { LogLine } from './guard-process.js';
 import { ATTACKERS, Lab, LAB_THRESHOLD, type Attacker, PBX6, PHONE, PHONE_ACCOUNT, STALE_ACCOUNT, STALE_PHONE, SWARMS, type Swarm } from './lab.js';
+import { webPageScenario } from './web-lab.js';
 
 // The lab's scenarios (issue 3), each asserted on what the real system shows. They run in one
 // order on one lab: the phones keep going in the background while the attackers take turns.
@@ -415,6 +416,7 @@ export async function runScenarios(lab: Lab, say: Say): Promise<ScenarioResult[]
   await run(7, 'Asterisk restarted mid-attack; the guard killed and started again', () => restartScenario(lab, say));
   await run(9, 'someone flushes the ruleset mid-attack', () => flushedRulesetScenario(lab, say));
   await run(12, 'a fleet: three PBXs share one defence over Redis', () => fleetScenario(say, LAB_THRESHOLD));
+  await run(18, 'the web page shows what the CLI shows', () => webPageScenario(lab, say));
   await run(3, 'the phone registers before, during and after, and stays registered', async () => {
     const tally = await phone.stop();
     const after = await lab.register('phone', PHONE_ACCOUNT);

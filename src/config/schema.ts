@@ -286,8 +286,12 @@ export const configSchema = z
         // or HOST behind a proxy on 443/80): any other name is refused (DNS rebinding). Default:
         // the listen address (and localhost's names for a loopback one).
         hosts: z.array(z.string().regex(/^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/, 'a host name or address, with :PORT unless it is 80/443')).optional(),
+        // The address admins open, printed by web-url: http://LISTEN by default; behind a proxy
+        // (and with a unix socket, required) the proxy's, served at its root: https://pbx.example.com:8443
+        url: z.url({ protocol: /^https?$/ }).refine((u) => /^https?:\/\/[^/?#@]+\/?$/.test(u), 'scheme, host and port only: the page is served at the root of its address').optional(),
       })
       .strict()
+      .refine((w) => !w.enabled || !w.listen.startsWith('/') || w.url !== undefined, { message: 'a unix socket listen needs web.url: the address your proxy serves the page at (https://pbx.example.com:8443)', path: ['url'] })
       .default({ enabled: false, listen: '127.0.0.1:9472' }),
     // Reports of the guard's own bans to AbuseIPDB (opt-in): single public addresses, once per
     // address per 15 minutes, within a daily budget (the free plan's is 1,000).

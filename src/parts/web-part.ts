@@ -20,7 +20,8 @@ const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString()
 export function webPart(ctx: DaemonContext, guard: () => Guard): Part & { readonly loginUrl: () => string } {
   const { log, clock, bus, core } = ctx;
   const config = ctx.config().web;
-  const hosts = config.hosts ?? defaultHosts(config.listen);
+  const base = (config.url ?? `http://${config.listen}`).replace(/\/$/, '');
+  const hosts = config.hosts ?? defaultHosts(new URL(base).host);
   const access = new WebAccess(new Set(hosts.map((h) => h.toLowerCase())));
   const activity = new Activity();
   const feed = new LiveFeed();
@@ -40,8 +41,6 @@ export function webPart(ctx: DaemonContext, guard: () => Guard): Part & { readon
   bus.on('trouble', (t) => feed.send('trouble', { kind: t.kind, time: iso(t.time), text: t.text }));
 
   let server: http.Server | undefined;
-  // A unix socket sits behind the admin's TLS proxy: the URL the browser uses is https.
-  const base = `${config.listen.startsWith('/') ? 'https' : 'http'}://${hosts[0]}`;
 
   return {
     name: 'web',

@@ -124,13 +124,12 @@ export function cookieValue(header: string | undefined, name: string): string | 
   return values.length === 1 ? values[0] : undefined;
 }
 
-/** The Host forms a listen address answers to: its own, and localhost's for a loopback one. */
-export function defaultHosts(listen: string): string[] {
-  if (listen.startsWith('/')) return ['localhost'];
-  const at = listen.lastIndexOf(':');
-  const host = listen.slice(0, at).toLowerCase();
-  const port = listen.slice(at + 1);
-  const names = [host];
+/** The Host forms a page answers to: its URL's host (HOST or HOST:PORT), and localhost's names for a loopback one. */
+export function defaultHosts(urlHost: string): string[] {
+  const m = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(urlHost.toLowerCase());
+  if (!m) return [urlHost.toLowerCase()];
+  const [, host, port] = m;
+  const names = [host!];
   if (host === '127.0.0.1' || host === '[::1]' || host === 'localhost') names.push('localhost', '127.0.0.1', '[::1]');
-  return [...new Set(names)].map((h) => `${h}:${port}`);
+  return [...new Set(names)].map((h) => (port ? `${h}:${port}` : h));
 }

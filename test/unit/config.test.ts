@@ -124,6 +124,13 @@ describe('config: the log, feeds and bouncer sections (issues 25, 26)', () => {
       ['abuseipdb: { daily_budget: 100 }', /abuseipdb\.key/],
       ['abuseipdb: { key: k, daily_budget: 0 }', /abuseipdb\.daily_budget/],
       ['abuseipdb: { key: k, url: "ftp://x" }', /abuseipdb\.url/],
+      ['web: { enabled: true, listen: /run/asterisk-guard/web.sock }', /web\.url: a unix socket listen needs web\.url/],
+      ['web: { enabled: true, listen: "0.0.0.0" }', /web\.listen: HOST:PORT/],
+      ['web: { enabled: true, url: "https://pbx.example.com/guard/" }', /web\.url: scheme, host and port only/],
+      ['web: { enabled: true, url: "javascript:alert(1)" }', /web\.url/],
+      ['web: { enabled: true, hosts: ["pbx.example.com/x"] }', /web\.hosts\.0: a host name or address/],
+      ['web: { enabled: yes please }', /web\.enabled/],
+      ['web: { enable: true }', /web/],
     ];
     for (const [yaml, message] of bad) expect(() => parseConfig(yaml, 'c.yaml'), yaml).toThrow(message);
   });
@@ -134,6 +141,8 @@ describe('config: the log, feeds and bouncer sections (issues 25, 26)', () => {
     expect(c.feeds[0]).toMatchObject({ max_entries: 100_000, widest: { ipv4: 16, ipv6: 32 } });
     expect(c.bouncer_api?.listen).toBe('127.0.0.1:8081');
     expect(parseConfig('abuseipdb: { key: k }', 'c.yaml').abuseipdb).toEqual({ key: 'k', url: 'https://api.abuseipdb.com/api/v2/report', daily_budget: 1000 });
+    expect(c.web).toEqual({ enabled: false, listen: '127.0.0.1:9472' });
+    expect(parseConfig('web: { enabled: true, listen: /run/ag/web.sock, url: "https://pbx.example.com:8443" }', 'c.yaml').web).toMatchObject({ url: 'https://pbx.example.com:8443' });
   });
 });
 

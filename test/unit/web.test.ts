@@ -4,7 +4,7 @@ import { buildCore } from '../../src/core.js';
 import { createLogger } from '../../src/log.js';
 import { parseIpPrefix, type IpPrefix } from '../../src/net/ip-prefix.js';
 import { Activity } from '../../src/web/activity.js';
-import { queryBans, smallest, type BanQuery } from '../../src/web/bans-query.js';
+import { queryBans, selectRange, smallest, type BanQuery } from '../../src/web/bans-query.js';
 import { cookieValue, defaultHosts, SESSION_IDLE_MS, WebAccess } from '../../src/web/web-access.js';
 
 const MIN = 60_000;
@@ -63,7 +63,8 @@ describe('web access: login tokens, sessions, hosts, origins', () => {
     for (const host of ['127.0.0.1:9472', 'localhost:9472', 'LOCALHOST:9472', '[::1]:9472']) expect(a.checkHost(host), host).toBeUndefined();
     for (const host of [undefined, '', 'evil.example:9472', '127.0.0.1', '127.0.0.1:80', 'localhost.evil.example:9472']) expect(a.checkHost(host), String(host)).toMatchObject({ status: 421 });
     expect(defaultHosts('192.0.2.1:9472')).toEqual(['192.0.2.1:9472']);
-    expect(defaultHosts('/run/asterisk-guard/web.sock')).toEqual(['localhost']);
+    expect(defaultHosts('pbx.example.com')).toEqual(['pbx.example.com']);
+    expect(defaultHosts('[2001:db8::1]:8443')).toEqual(['[2001:db8::1]:8443']);
   });
 
   it('takes a change only from the page itself, with a JSON body', () => {
@@ -180,6 +181,26 @@ describe('the bans table: search, sort, page', () => {
     const all = prefixes({ sort: 'prefix', descending: false });
     for (let offset = 0; offset < 5; offset++) for (let limit = 1; limit < 5; limit++) expect(prefixes({ sort: 'prefix', descending: false, offset, limit }), `${offset}+${limit}`).toEqual(all.slice(offset, offset + limit));
     expect(queryBans(ledger().columns(T0 + 5000), q({ offset: 99 }))).toEqual({ total: 4, rows: [] });
+  });
+
+  it('selects a page far from both ends in place: the same rows as a full sort, ties and sorted input included', () => {
+    let seed = 7;
+    const rnd = (n: number) => {
+      seed ^= seed << 13;
+      seed ^= seed >>> 17;
+      seed ^= seed << 5;
+      return (seed >>> 0) % n;
+    };
+    for (const make of [(i: number) => rnd(1000), (i: number) => i, (i: number) => 50_000 - i, () => 3]) {
+      const values = Array.from({ length: 50_000 }, (_, i) => make(i));
+      // Slots are indexes into values; ties broken by slot, as the table's sorts break them by address.
+      const order = (a: number, b: number) => values[a]! - values[b]! || a - b;
+      const sorted = Array.from({ length: values.length }, (_, i) => i).sort(order);
+      for (const [start, end] of [[25_000, 25_050], [0, 50], [49_950, 50_000], [30_001, 30_002]] as const) {
+        const slots = Int32Array.from({ length: values.length }, (_, i) => i);
+        expect(selectRange(slots, start, end, order)).toEqual(sorted.slice(start, end));
+      }
+    }
   });
 
   it('takes the k smallest in order in one pass', () => {
