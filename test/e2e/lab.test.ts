@@ -37,6 +37,7 @@ describe('the live lab', () => {
     [15, "AMI over HTTP digest (no security event): banned from Asterisk's log within threshold + 1"],
     [16, "IAX2 registrations with authdebug (no security event): banned from Asterisk's log within threshold + 1"],
     [17, 'a source a blocklist feed lists: 0 guesses reach Asterisk'],
+    [18, 'the web page, over its unix socket, shows the bans, status and attackers the CLI shows'],
   ])('scenario %i: %s', (id) => {
     const r = results.find((x) => x.id === id);
     expect(r, `scenario ${id} did not run:\n${story.join('\n')}`).toBeDefined();

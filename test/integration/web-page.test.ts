@@ -96,7 +96,6 @@ web:
 
   it('shows a ban made by a real attack as it arrives in the live feed, then in the table', async () => {
     await page.waitForSelector('.live-dot.on');
-    await page.screenshot({ path: path.join(SHOTS, 'before-attack.png') });
     const result = await amiBruteForce(net.ns('atk'), ATK, PBX, 15, 'admin');
     expect(result.answered).toBeLessThanOrEqual(6);
     // No reload: the live feed brings it, and the table follows.
@@ -152,6 +151,9 @@ web:
     expect(await phone.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(390);
     await phone.screenshot({ path: path.join(SHOTS, 'phone.png'), fullPage: true });
     await page.screenshot({ path: path.join(SHOTS, 'desktop.png'), fullPage: true });
+    await phone.locator('tr[data-prefix="198.51.100.0/24"] a').click();
+    await expect.poll(() => phone.getByRole('dialog').textContent(), { timeout: 5000 }).toContain('seen scanning');
+    await phone.screenshot({ path: path.join(SHOTS, 'why-phone.png') });
     await phone.close();
   });
 
