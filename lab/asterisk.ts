@@ -180,6 +180,17 @@ export class LabAsterisk {
     }
   }
 
+  /** Kills Asterisk outright (SIGKILL: no shutdown, as a crash); `start` brings it back. */
+  async kill(): Promise<void> {
+    const child = this.process;
+    this.process = undefined;
+    if (child && child.exitCode === null) {
+      this.downtimes.push({ from: Date.now(), to: undefined });
+      child.kill('SIGKILL');
+      await child;
+    }
+  }
+
   /** Was Asterisk down (stopped by the lab) at any time between `from` and `to`? */
   downBetween(from: number, to: number): boolean {
     return this.downtimes.some((d) => d.from <= to && (d.to ?? Infinity) >= from);

@@ -7,7 +7,7 @@ import { PROJECT_ROOT } from '../src/paths.js';
 import { compiled } from './compiled.js';
 import { GuardProcess } from './guard-process.js';
 import { guardConfig } from './lab.js';
-import { LabNetwork } from './netns.js';
+import { LabNetwork, type HostSpec } from './netns.js';
 import { LabRedis } from './redis.js';
 
 // The fleet's lab: three PBXs, each a real Asterisk 22 with its own guard in its own network
@@ -17,51 +17,78 @@ import { LabRedis } from './redis.js';
 export const FLEET_PBXS = { 'pbx-a': '192.0.2.11', 'pbx-b': '192.0.2.12', 'pbx-c': '192.0.2.13' } as const;
 export type FleetPbx = keyof typeof FLEET_PBXS;
 export const FLEET_ATTACKER = '203.0.113.90';
-const ROUTER = '198.51.100.1';
+export const ROUTER = '198.51.100.1';
+/** The PBXs' addresses, as the other hosts route to them. */
+const FLEET_SUBNET = '192.0.2.0/24';
 
-interface Member {
+export interface FleetMember {
   readonly asterisk: LabAsterisk;
-  readonly guard: GuardProcess;
+  guard: GuardProcess;
+  /** The guard's config file and its state directory. */
+  readonly config: string;
+  readonly dir: string;
+}
+
+export interface FleetOptions {
+  readonly cacheDir?: string;
+  /** Namespace prefix (one fleet lab at a time per prefix). */
+  readonly prefix?: string;
+  /** More hosts beside the attacker, reached through the router (the soak's attackers and phones). */
+  readonly peers?: readonly HostSpec[];
+  /** Prefixes the PBXs reach through the router besides the attacker (the peers' ranges). */
+  readonly routes?: readonly string[];
+  /** The state directory of a PBX's guard (default: a new temporary one). */
+  readonly dirOf?: (pbx: FleetPbx) => string;
+  /** More YAML for a PBX's guard config. */
+  readonly extraConfig?: (pbx: FleetPbx, asterisk: LabAsterisk) => string;
 }
 
 export class FleetLab {
   private constructor(
     readonly net: LabNetwork,
     readonly redis: LabRedis,
-    readonly members: ReadonlyMap<FleetPbx, Member>,
+    readonly members: ReadonlyMap<FleetPbx, FleetMember>,
   ) {}
 
-  static async up(say: (line: string) => void, cacheDir = DEFAULT_LAB_CACHE): Promise<FleetLab> {
-    const root = await ensureAsteriskRoot({ cacheDir, log: say });
+  static async up(say: (line: string) => void, o: FleetOptions = {}): Promise<FleetLab> {
+    const root = await ensureAsteriskRoot({ cacheDir: o.cacheDir ?? DEFAULT_LAB_CACHE, log: say });
     const names = Object.keys(FLEET_PBXS) as FleetPbx[];
-    const net = await LabNetwork.create('agfleet', { name: 'router', addresses: [ROUTER] }, [...names.map((n) => ({ name: n, addresses: [FLEET_PBXS[n]] })), { name: 'attacker', addresses: [FLEET_ATTACKER] }]);
-    const started: Member[] = [];
+    const peers = o.peers ?? [];
+    const net = await LabNetwork.create(o.prefix ?? 'agfleet', { name: 'router', addresses: [ROUTER] }, [...names.map((n) => ({ name: n, addresses: [FLEET_PBXS[n]] })), { name: 'attacker', addresses: [FLEET_ATTACKER] }, ...peers]);
+    const started: FleetMember[] = [];
     let redis: LabRedis | undefined;
     try {
       // The peers reach one another through the router.
       await execa('ip', ['netns', 'exec', net.ns('router'), 'sysctl', '-qw', 'net.ipv4.ip_forward=1']);
-      for (const n of names) await route(net.ns(n), FLEET_ATTACKER);
-      for (const n of names) await route(net.ns('attacker'), FLEET_PBXS[n]);
+      for (const n of names) for (const to of [`${FLEET_ATTACKER}/32`, ...(o.routes ?? [])]) await route(net.ns(n), to);
+      for (const host of ['attacker', ...peers.map((p) => p.name)]) await route(net.ns(host), FLEET_SUBNET);
       redis = await LabRedis.start({ namespace: net.ns('router'), host: ROUTER });
-      const members = new Map<FleetPbx, Member>();
+      const members = new Map<FleetPbx, FleetMember>();
       for (const n of names) {
-        const asterisk = new LabAsterisk({ root, namespace: net.ns(n), confDir: path.join(PROJECT_ROOT, 'asterisk-conf'), dir: `/opt/${n}` });
+        const asterisk = new LabAsterisk({ root, namespace: net.ns(n), confDir: path.join(PROJECT_ROOT, 'asterisk-conf'), dir: `/opt/${o.prefix ?? 'agfleet'}-${n}` });
         await asterisk.prepare();
         await asterisk.start();
-        const dir = mkdtempSync(path.join(tmpdir(), `ag-fleet-${n}-`));
+        const dir = o.dirOf?.(n) ?? mkdtempSync(path.join(tmpdir(), `ag-fleet-${n}-`));
         const config = path.join(dir, 'config.yaml');
-        writeFileSync(config, guardConfig(asterisk.managerConf, dir, [], `fleet:\n  redis: ${redis.url}\n  node: ${n}\n`), { mode: 0o600 });
-        const guard = GuardProcess.start(net.ns(n), ['run', '--config', config]);
-        started.push({ asterisk, guard });
-        members.set(n, { asterisk, guard });
-        await guard.waitFor((l) => l.msg === 'AMI connected, receiving security events', 20_000);
-        await guard.waitFor((l) => typeof l.msg === 'string' && l.msg.startsWith('fleet: linked to Redis'), 10_000);
+        writeFileSync(config, guardConfig(asterisk.managerConf, dir, [], `fleet:\n  redis: ${redis.url}\n  node: ${n}\n${o.extraConfig?.(n, asterisk) ?? ''}`), { mode: 0o600 });
+        const member: FleetMember = { asterisk, guard: GuardProcess.start(net.ns(n), ['run', '--config', config]), config, dir };
+        started.push(member);
+        members.set(n, member);
+        await awaitGuard(member.guard);
       }
       return new FleetLab(net, redis, members);
     } catch (e) {
       await teardown(started, redis, net);
       throw e;
     }
+  }
+
+  /** Starts a PBX's guard again (after a SIGKILL), waiting until it is linked as at start. */
+  async restartGuard(pbx: FleetPbx): Promise<GuardProcess> {
+    const m = this.members.get(pbx)!;
+    m.guard = GuardProcess.start(this.net.ns(pbx), ['run', '--config', m.config]);
+    await awaitGuard(m.guard);
+    return m.guard;
   }
 
   async down(): Promise<void> {
@@ -91,15 +118,20 @@ export class FleetLab {
   }
 }
 
-/** A host route to `to` through the router, on the namespace's one veth. */
+/** A route to `to` (a prefix) through the router, on the namespace's one veth. */
 async function route(namespace: string, to: string): Promise<void> {
   const links = String((await execa('ip', ['-n', namespace, '-o', 'link', 'show'])).stdout);
   const dev = /^\d+: ([^:@]+)[@:]/m.exec(links.split('\n').filter((l) => !/: lo:/.test(l)).join('\n'))?.[1];
   if (!dev) throw new Error(`no veth in ${namespace}`);
-  await execa('ip', ['-n', namespace, 'route', 'add', `${to}/32`, 'via', ROUTER, 'dev', dev, 'onlink']);
+  await execa('ip', ['-n', namespace, 'route', 'add', to, 'via', ROUTER, 'dev', dev, 'onlink']);
 }
 
-async function teardown(members: readonly Member[], redis: LabRedis | undefined, net: LabNetwork): Promise<void> {
+async function awaitGuard(guard: GuardProcess): Promise<void> {
+  await guard.waitFor((l) => l.msg === 'AMI connected, receiving security events', 20_000);
+  await guard.waitFor((l) => typeof l.msg === 'string' && l.msg.startsWith('fleet: linked to Redis'), 10_000);
+}
+
+async function teardown(members: readonly FleetMember[], redis: LabRedis | undefined, net: LabNetwork): Promise<void> {
   for (const m of members) {
     m.guard.kill('SIGKILL');
     await m.guard.exit();
@@ -116,7 +148,7 @@ async function teardown(members: readonly Member[], redis: LabRedis | undefined,
  */
 export async function fleetScenario(say: (line: string) => void, threshold: number): Promise<string> {
   say(`three PBXs (${Object.values(FLEET_PBXS).join(', ')}), each with Asterisk 22 and its own guard, share one Redis`);
-  const lab = await FleetLab.up(say, process.env['AG_LAB_CACHE'] ?? DEFAULT_LAB_CACHE);
+  const lab = await FleetLab.up(say, { cacheDir: process.env['AG_LAB_CACHE'] ?? DEFAULT_LAB_CACHE });
   try {
     say(`${FLEET_ATTACKER} guesses account 1001's password at the three in turn, one guess every 100 ms`);
     const pbxs = Object.keys(FLEET_PBXS) as FleetPbx[];

@@ -1,0 +1,126 @@
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { FleetPbx } from './fleet-lab.js';
+import { SMALL_DISK, type SoakLab } from './soak-lab.js';
+
+// The nemesis's faults (issue 28): each injected on one PBX (or the fleet's Redis), the next
+// attack wave sent while it holds, then healed. `alerts`: the alert kinds of which one must
+// reach the admins' webhook for it (none: the fault needs none, or cannot be told).
+
+export interface Fault {
+  readonly kind: string;
+  /** Only on this PBX (the one whose state is on the small tmpfs). */
+  readonly only?: FleetPbx;
+  readonly alerts: readonly string[];
+  inject(lab: SoakLab, pbx: FleetPbx): Promise<void>;
+  heal?(lab: SoakLab, pbx: FleetPbx): Promise<void>;
+}
+
+const member = (lab: SoakLab, pbx: FleetPbx) => lab.fleet.members.get(pbx)!;
+const stateFile = (lab: SoakLab, pbx: FleetPbx) => path.join(member(lab, pbx).dir, 'state.db');
+const guardUser = (lab: SoakLab, pbx: FleetPbx) => path.join(path.dirname(member(lab, pbx).asterisk.managerConf), 'manager.d', 'asterisk-guard.conf');
+const saved = new Map<FleetPbx, string>();
+
+export const FAULTS: readonly Fault[] = [
+  {
+    kind: 'asterisk-restart',
+    alerts: ['ami-lost'],
+    async inject(lab, pbx) {
+      await member(lab, pbx).asterisk.stop();
+      await member(lab, pbx).asterisk.start();
+    },
+  },
+  {
+    kind: 'asterisk-kill',
+    alerts: ['ami-lost'],
+    async inject(lab, pbx) {
+      await member(lab, pbx).asterisk.kill();
+      await member(lab, pbx).asterisk.start();
+    },
+  },
+  {
+    kind: 'guard-kill',
+    // Nothing is left to tell it: the restarted guard's bans are what count.
+    alerts: [],
+    async inject(lab, pbx) {
+      lab.guard(pbx).kill('SIGKILL');
+      await lab.guard(pbx).exit();
+      await lab.restartGuard(pbx);
+    },
+  },
+  {
+    kind: 'redis-kill',
+    alerts: ['fleet-lost'],
+    inject: (lab) => lab.fleet.redis.kill(),
+    heal: (lab) => lab.fleet.redis.up(),
+  },
+  {
+    kind: 'ruleset-flush',
+    alerts: ['table-restored'],
+    async inject(lab, pbx) {
+      await lab.exec(pbx, 'nft', ['flush', 'ruleset']);
+    },
+  },
+  {
+    kind: 'table-delete',
+    alerts: ['table-restored'],
+    async inject(lab, pbx) {
+      await lab.exec(pbx, 'nft', ['delete', 'table', 'inet', 'asterisk_guard']);
+    },
+  },
+  {
+    kind: 'store-delete',
+    alerts: ['store-recreated'],
+    async inject(lab, pbx) {
+      for (const suffix of ['', '-wal', '-shm']) rmSync(`${stateFile(lab, pbx)}${suffix}`, { force: true });
+    },
+  },
+  {
+    kind: 'store-replace',
+    alerts: ['store-recreated', 'store-failing'],
+    async inject(lab, pbx) {
+      const file = stateFile(lab, pbx);
+      writeFileSync(`${file}.other`, 'not a database, put here by someone else\n'.repeat(100));
+      renameSync(`${file}.other`, file);
+    },
+  },
+  {
+    kind: 'disk-full',
+    only: SMALL_DISK,
+    alerts: ['store-failing'],
+    async inject(lab, pbx) {
+      // Every free block of the tmpfs taken (dd stops at ENOSPC).
+      await lab.exec(pbx, 'dd', ['if=/dev/zero', `of=${path.join(member(lab, pbx).dir, 'filler')}`, 'bs=64k']);
+    },
+    async heal(lab, pbx) {
+      rmSync(path.join(member(lab, pbx).dir, 'filler'), { force: true });
+    },
+  },
+  {
+    kind: 'read-security-removed',
+    alerts: ['canary-missing'],
+    async inject(lab, pbx) {
+      const file = guardUser(lab, pbx);
+      const original = readFileSync(file, 'utf8');
+      saved.set(pbx, original);
+      writeFileSync(file, original.replace(/^read = .*$/gm, 'read = system'));
+      // The guard's session keeps its rights until it logs in again: Asterisk restarted.
+      await member(lab, pbx).asterisk.stop();
+      await member(lab, pbx).asterisk.start();
+      // Long enough for a canary to go unanswered (interval 5 s, timeout 3 s).
+      await new Promise((r) => setTimeout(r, 9000));
+    },
+    async heal(lab, pbx) {
+      writeFileSync(guardUser(lab, pbx), saved.get(pbx)!);
+      await member(lab, pbx).asterisk.stop();
+      await member(lab, pbx).asterisk.start();
+    },
+  },
+  {
+    kind: 'webhook-down',
+    // Checked apart: the alerts of the wave sent while it was down arrive after it is back.
+    alerts: [],
+    inject: (lab, pbx) => lab.stopWebhook(pbx),
+    heal: (lab, pbx) => lab.startWebhook(pbx),
+  },
+];

@@ -1,0 +1,200 @@
+import { execa, type ResultPromise } from 'execa';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { netnsRunner } from '../src/enforce/command-runner.js';
+import { NftablesDriver } from '../src/enforce/nftables-driver.js';
+import { compiled } from './compiled.js';
+import { FLEET_PBXS, FleetLab, type FleetPbx } from './fleet-lab.js';
+import type { GuardProcess, LogLine } from './guard-process.js';
+import { ACCOUNT_1003, PHONE_ACCOUNT } from './lab.js';
+
+// The soak's lab (issue 28): the fleet's three PBXs (each a real Asterisk 22 and its guard,
+// sharing one Redis), two phones registering and calling all along, attackers drawing fresh
+// source addresses for every wave, and a webhook receiver beside each guard. pbx-c keeps its
+// state on a small tmpfs, so that a full file system can be one of the faults.
+
+export const PBX_NAMES = Object.keys(FLEET_PBXS) as FleetPbx[];
+/** The PBX whose state directory is a small tmpfs. */
+export const SMALL_DISK: FleetPbx = 'pbx-c';
+const WEBHOOK_PORT = 8099;
+/**
+ * Single-source attackers, each in a /24 of its own (198.19.N.7): a range ban of one leaves the
+ * next wave's source outside it, and no attacker shares the phones' /24 or the router's.
+ */
+const SINGLES = range(1, 251).map((i) => `198.19.${i}.7`);
+export const PHONES = [
+  { name: 'phone', address: '198.51.100.10', account: PHONE_ACCOUNT, pbx: 'pbx-a' as FleetPbx },
+  { name: 'desk', address: '198.51.100.30', account: ACCOUNT_1003, pbx: 'pbx-b' as FleetPbx },
+];
+
+function range(from: number, to: number): number[] {
+  return Array.from({ length: to - from }, (_, i) => from + i);
+}
+
+/** A /24 swarm's 40 sources in 198.18.N.0/24. */
+function swarmSources(n: number): string[] {
+  return range(1, 41).map((i) => `198.18.${n}.${i * 6}`);
+}
+
+export interface SoakLabOptions {
+  readonly say: (line: string) => void;
+  /** How many /24 swarms the run may send (each needs its 40 addresses set up). */
+  readonly swarms: number;
+  readonly cacheDir?: string;
+}
+
+export class SoakLab {
+  private nextSingle = 0;
+  private nextSwarm = 0;
+  private readonly sinks = new Map<FleetPbx, ResultPromise>();
+  /** Every guard process each PBX ran, oldest first (a SIGKILLed one keeps its log lines). */
+  readonly guards = new Map<FleetPbx, GuardProcess[]>();
+
+  private constructor(
+    readonly fleet: FleetLab,
+    private readonly swarms: number,
+    readonly alertFiles: ReadonlyMap<FleetPbx, string>,
+    readonly smallDisk: string,
+  ) {
+    for (const [n, m] of fleet.members) this.guards.set(n, [m.guard]);
+  }
+
+  static async up(o: SoakLabOptions): Promise<SoakLab> {
+    const smallDisk = mkdtempSync(path.join(tmpdir(), 'ag-soak-disk-'));
+    await execa('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', smallDisk]);
+    const alertDir = mkdtempSync(path.join(tmpdir(), 'ag-soak-alerts-'));
+    const alertFiles = new Map<FleetPbx, string>(PBX_NAMES.map((n) => [n, path.join(alertDir, `${n}.jsonl`)]));
+    let fleet: FleetLab;
+    try {
+      fleet = await FleetLab.up(o.say, {
+        prefix: 'agsoak',
+        cacheDir: o.cacheDir,
+        peers: [
+          { name: 'atk', addresses: SINGLES },
+          { name: 'swarm', addresses: range(0, o.swarms).flatMap(swarmSources) },
+          { name: 'phones', addresses: PHONES.map((p) => p.address) },
+        ],
+        routes: ['198.19.0.0/16', '198.51.100.0/24', '198.18.0.0/16'],
+        dirOf: (n) => {
+          const dir = n === SMALL_DISK ? path.join(smallDisk, 'state') : mkdtempSync(path.join(tmpdir(), `ag-soak-${n}-`));
+          mkdirSync(dir, { recursive: true });
+          return dir;
+        },
+        extraConfig: (_n, asterisk) => `canary:
+  interval: 5s
+  timeout: 3s
+alerts:
+  channels:
+    - type: webhook
+      url: http://127.0.0.1:${WEBHOOK_PORT}/alerts
+      min_severity: warning
+asterisk_log:
+  files: [${path.join(asterisk.logDir, 'messages')}]
+  poll: 200ms
+`,
+      });
+    } catch (e) {
+      await execa('umount', [smallDisk], { reject: false });
+      throw e;
+    }
+    const lab = new SoakLab(fleet, o.swarms, alertFiles, smallDisk);
+    try {
+      for (const n of PBX_NAMES) await lab.startWebhook(n);
+    } catch (e) {
+      await lab.down();
+      throw e;
+    }
+    return lab;
+  }
+
+  async down(): Promise<void> {
+    for (const sink of this.sinks.values()) sink.kill('SIGKILL');
+    await Promise.all(this.sinks.values());
+    await this.fleet.down();
+    await execa('umount', [this.smallDisk], { reject: false });
+  }
+
+  ns(host: string): string {
+    return this.fleet.net.ns(host);
+  }
+
+  exec(host: string, command: string, args: readonly string[], timeout = 30_000) {
+    return execa('ip', ['netns', 'exec', this.ns(host), command, ...args], { reject: false, timeout });
+  }
+
+  guard(pbx: FleetPbx): GuardProcess {
+    return this.fleet.members.get(pbx)!.guard;
+  }
+
+  async restartGuard(pbx: FleetPbx): Promise<void> {
+    this.guards.get(pbx)!.push(await this.fleet.restartGuard(pbx));
+  }
+
+  /** Every log line of every guard process of the PBX, oldest first. */
+  guardLines(pbx: FleetPbx): LogLine[] {
+    return this.guards.get(pbx)!.flatMap((g) => g.lines);
+  }
+
+  /** A source no earlier wave used (bans last: a banned source cannot attack again). */
+  freshSource(): string {
+    const a = SINGLES[this.nextSingle++ % SINGLES.length]!;
+    return a;
+  }
+
+  freshSwarm(): string[] | undefined {
+    return this.nextSwarm < this.swarms ? swarmSources(this.nextSwarm++) : undefined;
+  }
+
+  /** The webhook receiver beside a PBX's guard (127.0.0.1:8099 in its namespace). */
+  async startWebhook(pbx: FleetPbx): Promise<void> {
+    const file = this.alertFiles.get(pbx)!;
+    writeFileSync(file, '', { flag: 'a' });
+    const list = `${file}.list`;
+    writeFileSync(list, '');
+    const sink = execa('ip', ['netns', 'exec', this.ns(pbx), process.execPath, compiled('lab/alert-sink.js'), String(WEBHOOK_PORT), file, list], { reject: false, buffer: false });
+    this.sinks.set(pbx, sink);
+    await new Promise<void>((resolve, reject) => {
+      sink.stdout!.once('data', () => resolve());
+      void sink.then(() => reject(new Error(`the webhook receiver of ${pbx} exited`)));
+    });
+  }
+
+  async stopWebhook(pbx: FleetPbx): Promise<void> {
+    const sink = this.sinks.get(pbx);
+    this.sinks.delete(pbx);
+    sink?.kill('SIGKILL');
+    await sink;
+  }
+
+  /** The alerts a PBX's webhook received: kind and arrival time of each. */
+  alerts(pbx: FleetPbx): Array<{ kind: string; at: number }> {
+    const out: Array<{ kind: string; at: number }> = [];
+    for (const line of readFileSync(this.alertFiles.get(pbx)!, 'utf8').split('\n')) {
+      if (line.trim() === '') continue;
+      const a = JSON.parse(line) as { alerts?: Array<{ kind: string; time?: string }>; kind?: string; time?: string };
+      for (const x of a.alerts ?? [a]) out.push({ kind: String(x.kind), at: Date.parse(String(x.time ?? '')) || 0 });
+    }
+    return out;
+  }
+
+  /** A REGISTER of a phone to its PBX (sipsak): ok, or what failed. */
+  async register(phone: (typeof PHONES)[number]): Promise<boolean> {
+    const to = FLEET_PBXS[phone.pbx];
+    const r = await this.exec('phones', 'sipsak', ['-U', '-C', `sip:${phone.account.user}@${phone.address}`, '-s', `sip:${phone.account.user}@${to}`, '--auth-username', phone.account.user, '-a', phone.account.password, '-x', '600', '-H', phone.address, '-i'], 10_000);
+    return r.exitCode === 0;
+  }
+
+  /** A call of a phone to a number it usually calls; the far end answers and it hangs up. */
+  async call(phone: (typeof PHONES)[number], number: string): Promise<string> {
+    const r = await this.exec('phones', process.execPath, [compiled('lab/sip-call.js'), phone.address, FLEET_PBXS[phone.pbx], phone.account.user, phone.account.password, number, '300'], 15_000);
+    const last = String(r.stdout).split('\n').filter((l) => l.trim() !== '').at(-1);
+    return last === undefined ? 'failed' : (JSON.parse(last) as { event: string }).event;
+  }
+
+  /** The bans in a PBX's kernel sets, read back by the driver as the guard reads them. */
+  async kernelBans(pbx: FleetPbx): Promise<Set<string>> {
+    const reader = new NftablesDriver(netnsRunner(this.ns(pbx)), { table: 'asterisk_guard', priority: -310 });
+    return new Set((await reader.list(Date.now()).catch(() => [])).map((b) => b.prefix.text));
+  }
+}

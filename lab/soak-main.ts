@@ -1,0 +1,35 @@
+#!/usr/bin/env node
+// `npm run soak [-- --minutes N] [--seed S]`: the chaos soak (lab/soak.ts). Exit 0 only when
+// nothing was lost, every fault that needs an alert was told, and the guards' resources stayed flat.
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { formatReport, runSoak } from './soak.js';
+
+const started = performance.now();
+const say = (line: string) => process.stdout.write(`[${((performance.now() - started) / 1000).toFixed(1).padStart(6)}s] ${line}\n`);
+
+let values;
+try {
+  ({ values } = parseArgs({ options: { minutes: { type: 'string', default: '20' }, seed: { type: 'string' } } }));
+} catch (e) {
+  process.stderr.write(`${(e as Error).message}\nusage: npm run soak -- [--minutes N] [--seed S]\n`);
+  process.exit(2);
+}
+const minutes = Number(values.minutes);
+const seed = values.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : Number(values.seed);
+if (!Number.isFinite(minutes) || minutes <= 0 || minutes > 24 * 60 || !Number.isInteger(seed) || seed < 0) {
+  process.stderr.write('usage: npm run soak -- [--minutes N (1 to 1440)] [--seed S (a whole number)]\n');
+  process.exit(2);
+}
+if (process.getuid?.() !== 0) {
+  process.stderr.write('the soak needs root: it creates network namespaces, nft tables, a tmpfs and a chroot\n');
+  process.exit(1);
+}
+try {
+  const report = await runSoak({ minutes, seed, say, cacheDir: process.env['AG_LAB_CACHE'] });
+  for (const line of formatReport(report)) process.stdout.write(`${line}\n`);
+  process.exitCode = report.verdict.ok ? 0 : 1;
+} catch (e) {
+  process.stderr.write(`soak failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  process.exitCode = 1;
+}

@@ -1,0 +1,332 @@
+import Database from 'better-sqlite3';
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { FleetPbx } from './fleet-lab.js';
+import { FAULTS, type Fault } from './soak-faults.js';
+import { PBX_NAMES, PHONES, SoakLab } from './soak-lab.js';
+import { sendWave, WAVE_KINDS, type WaveKind, type WaveResult } from './soak-waves.js';
+
+// `npm run soak [-- --minutes N] [-- --seed S]` (issue 28): a day of faults in twenty minutes.
+// The fleet lab under attack waves, phones registering and calling throughout, and a nemesis
+// that injects one fault at a time on a schedule drawn from the seed. Everything is measured
+// from outside the guards: the attackers' answered tries, the phones' REGISTERs and calls, the
+// kernels' sets, the stores' files, the webhooks' inboxes, /proc.
+
+type Say = (line: string) => void;
+
+export interface SoakOptions {
+  readonly minutes: number;
+  readonly seed: number;
+  readonly say: Say;
+  readonly cacheDir?: string;
+}
+
+export interface FaultRun {
+  readonly fault: string;
+  readonly pbx: FleetPbx;
+  readonly wave: WaveKind;
+  /** Guesses the wave sent while the fault held got through, and the same wave's with no fault. */
+  readonly during: number;
+  readonly control: number;
+  readonly alert: 'delivered' | 'missing' | 'not needed';
+  readonly alertKinds: readonly string[];
+  readonly from: number;
+  readonly to: number;
+}
+
+export interface ResourceTrend {
+  readonly pbx: FleetPbx;
+  /** Over the longest-lived guard process, after its first minute. */
+  readonly minutes: number;
+  readonly rssFirstMb: number;
+  readonly rssLastMb: number;
+  readonly rssSlopeMbPerHour: number;
+  readonly fdsFirst: number;
+  readonly fdsLast: number;
+  readonly fdsMax: number;
+  readonly childrenMax: number;
+}
+
+export interface SoakReport {
+  readonly seed: number;
+  readonly minutes: number;
+  readonly runs: readonly FaultRun[];
+  readonly phones: { readonly registrations: number; readonly failed: number; readonly failedWhileAsteriskDown: number; readonly calls: number; readonly callsFailed: number; readonly failures: readonly string[] };
+  readonly bans: { readonly decided: number; readonly inForce: number; readonly lost: readonly string[] };
+  readonly latency: { readonly duringP99: number | null; readonly betweenP99: number | null; readonly during: number; readonly between: number };
+  readonly resources: readonly ResourceTrend[];
+  readonly verdict: { readonly ok: boolean; readonly problems: readonly string[] };
+}
+
+/** xorshift32: the schedule from the seed, the same on every machine. */
+function random(seed: number): (n: number) => number {
+  let s = seed >>> 0 || 1;
+  return (n) => {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    return s % n;
+  };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function runSoak(o: SoakOptions): Promise<SoakReport> {
+  const rnd = random(o.seed);
+  const say = o.say;
+  const lab = await SoakLab.up({ say, swarms: Math.max(4, Math.ceil(o.minutes * 1.5)), cacheDir: o.cacheDir });
+  try {
+    say(`soak: seed ${o.seed}, ${o.minutes} min; three PBXs in a fleet, two phones, ${FAULTS.length} fault kinds`);
+    const stop = { now: false };
+    const phones = phoneLoops(lab, stop);
+    const samples = sampleResources(lab, stop);
+    const runs: FaultRun[] = [];
+    const end = Date.now() + o.minutes * 60_000;
+    while (Date.now() < end) {
+      const fault = FAULTS[rnd(FAULTS.length)]!;
+      const pbx = fault.only ?? PBX_NAMES[rnd(PBX_NAMES.length)]!;
+      const wave = WAVE_KINDS[rnd(WAVE_KINDS.length)]!;
+      runs.push(await faultRun(lab, fault, pbx, wave, say));
+      await sleep(1000 + rnd(3000));
+    }
+    stop.now = true;
+    const phoneTally = await phones;
+    const trends = await samples;
+    // Let the last retries land (store writes, kernel repairs) before counting what is lost.
+    await sleep(5000);
+    const bans = await lostBans(lab);
+    const latency = latencies(lab, runs);
+    const report: SoakReport = { seed: o.seed, minutes: o.minutes, runs, phones: phoneTally, bans, latency, resources: trends, verdict: { ok: true, problems: [] } };
+    return { ...report, verdict: judge(report) };
+  } finally {
+    await lab.down();
+  }
+}
+
+async function faultRun(lab: SoakLab, fault: Fault, pbx: FleetPbx, kind: WaveKind, say: Say): Promise<FaultRun> {
+  const alertsBefore = new Map(PBX_NAMES.map((n) => [n, lab.alerts(n).length]));
+  const from = Date.now();
+  say(`fault ${fault.kind} on ${fault.kind === 'redis-kill' ? 'the fleet' : pbx}; a ${kind} wave at ${pbx} while it holds`);
+  await fault.inject(lab, pbx);
+  let during = await sendWave(lab, kind, pbx);
+  // A swarm wave needs a fresh /24: past the last, an svcrack wave.
+  if (during === undefined) during = (await sendWave(lab, 'svcrack', pbx))!;
+  await fault.heal?.(lab, pbx);
+  const to = Date.now();
+  const alert = await awaitAlert(lab, fault, pbx, during, alertsBefore);
+  await sleep(2000);
+  const control = (await sendWave(lab, during.kind, pbx)) ?? (await sendWave(lab, 'svcrack', pbx))!;
+  say(`  ${during.answered} guesses got through while it held (the same wave with no fault: ${control.answered}); alert: ${alert}`);
+  return { fault: fault.kind, pbx, wave: during.kind, during: during.answered, control: control.answered, alert, alertKinds: fault.alerts, from, to };
+}
+
+/** Did the admins hear of it? Up to 30 s after the fault is healed. */
+async function awaitAlert(lab: SoakLab, fault: Fault, pbx: FleetPbx, wave: WaveResult, before: ReadonlyMap<FleetPbx, number>): Promise<FaultRun['alert']> {
+  // The webhook down: the alerts of the wave sent meanwhile (its bans) arrive once it is back.
+  const wanted = fault.kind === 'webhook-down' ? (a: { kind: string }) => a.kind === 'ban' || a.kind === 'subnet-ban' : (a: { kind: string }) => fault.alerts.includes(a.kind);
+  if (fault.kind !== 'webhook-down' && fault.alerts.length === 0) return 'not needed';
+  if (fault.kind === 'webhook-down' && wave.answered === 0) return 'not needed';
+  const where = fault.kind === 'redis-kill' ? PBX_NAMES : [pbx];
+  for (let i = 0; i < 60; i++) {
+    if (where.some((n) => lab.alerts(n).slice(before.get(n)).some(wanted))) return 'delivered';
+    await sleep(500);
+  }
+  return 'missing';
+}
+
+/** The phones register every 5 s and call every 30 s, all along. */
+async function phoneLoops(lab: SoakLab, stop: { now: boolean }): Promise<SoakReport['phones']> {
+  const tally = { registrations: 0, failed: 0, failedWhileAsteriskDown: 0, calls: 0, callsFailed: 0, failures: [] as string[] };
+  await Promise.all(
+    PHONES.map(async (phone) => {
+      let last = 0;
+      while (!stop.now) {
+        const at = Date.now();
+        const asterisk = lab.fleet.members.get(phone.pbx)!.asterisk;
+        const ok = await lab.register(phone);
+        tally.registrations++;
+        if (!ok) {
+          if (asterisk.downBetween(at - 1000, Date.now())) tally.failedWhileAsteriskDown++;
+          else {
+            tally.failed++;
+            tally.failures.push(`${new Date(at).toISOString()} REGISTER of ${phone.account.user} at ${phone.pbx} failed`);
+          }
+        }
+        if (Date.now() - last > 30_000) {
+          last = Date.now();
+          const event = await lab.call(phone, '02079460123');
+          tally.calls++;
+          if (event === 'failed' && !asterisk.downBetween(last - 1000, Date.now())) {
+            tally.callsFailed++;
+            tally.failures.push(`${new Date(last).toISOString()} call of ${phone.account.user} at ${phone.pbx}: ${event}`);
+          }
+        }
+        await sleep(5000);
+      }
+    }),
+  );
+  return tally;
+}
+
+interface Sample {
+  readonly pid: number;
+  readonly at: number;
+  readonly rssKb: number;
+  readonly fds: number;
+  readonly children: number;
+}
+
+/** Each guard's RSS, open descriptors and child processes, every 5 s, from /proc. */
+async function sampleResources(lab: SoakLab, stop: { now: boolean }): Promise<ResourceTrend[]> {
+  const samples = new Map<FleetPbx, Sample[]>(PBX_NAMES.map((n) => [n, []]));
+  while (!stop.now) {
+    for (const n of PBX_NAMES) {
+      const pid = lab.guard(n).child.pid;
+      if (pid === undefined) continue;
+      try {
+        const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+        const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
+        const fds = readdirSync(`/proc/${pid}/fd`).length;
+        const children = readdirSync(`/proc/${pid}/task`).reduce((k, t) => k + readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).length, 0);
+        samples.get(n)!.push({ pid, at: Date.now(), rssKb, fds, children });
+      } catch {
+        // The process ended between the listing and the read (a guard-kill fault).
+      }
+    }
+    await sleep(5000);
+  }
+  return PBX_NAMES.map((n) => trend(n, samples.get(n)!));
+}
+
+function trend(pbx: FleetPbx, all: readonly Sample[]): ResourceTrend {
+  const byPid = new Map<number, Sample[]>();
+  for (const s of all) byPid.set(s.pid, [...(byPid.get(s.pid) ?? []), s]);
+  const longest = [...byPid.values()].sort((a, b) => b.at(-1)!.at - b[0]!.at - (a.at(-1)!.at - a[0]!.at))[0] ?? [];
+  // After its first minute: start-up allocations are not a trend.
+  const settled = longest.filter((s) => s.at - longest[0]!.at >= 60_000);
+  const xs = settled.length >= 3 ? settled : longest;
+  const slope = xs.length < 2 ? 0 : leastSquares(xs.map((s) => [(s.at - xs[0]!.at) / 3_600_000, s.rssKb / 1024]));
+  return {
+    pbx,
+    minutes: xs.length < 2 ? 0 : (xs.at(-1)!.at - xs[0]!.at) / 60_000,
+    rssFirstMb: (xs[0]?.rssKb ?? 0) / 1024,
+    rssLastMb: (xs.at(-1)?.rssKb ?? 0) / 1024,
+    rssSlopeMbPerHour: slope,
+    fdsFirst: xs[0]?.fds ?? 0,
+    fdsLast: xs.at(-1)?.fds ?? 0,
+    fdsMax: Math.max(0, ...all.map((s) => s.fds)),
+    childrenMax: Math.max(0, ...all.map((s) => s.children)),
+  };
+}
+
+function leastSquares(points: ReadonlyArray<readonly [number, number]>): number {
+  const n = points.length;
+  const mx = points.reduce((a, p) => a + p[0], 0) / n;
+  const my = points.reduce((a, p) => a + p[1], 0) / n;
+  const sxy = points.reduce((a, p) => a + (p[0] - mx) * (p[1] - my), 0);
+  const sxx = points.reduce((a, p) => a + (p[0] - mx) ** 2, 0);
+  return sxx === 0 ? 0 : sxy / sxx;
+}
+
+/**
+ * Every ban decided and not yet ended (from the guards' own log lines, every process of each)
+ * must be in every PBX's kernel and in every PBX's store.
+ */
+async function lostBans(lab: SoakLab): Promise<SoakReport['bans']> {
+  const now = Date.now();
+  const until = new Map<string, number>();
+  let decided = 0;
+  for (const n of PBX_NAMES) {
+    for (const l of lab.guardLines(n)) {
+      if (typeof l.msg !== 'string' || typeof l.time !== 'number') continue;
+      if (l.msg.startsWith('ban ')) {
+        decided++;
+        const seconds = l['bantime_s'] as number | null;
+        const end = seconds === null ? Infinity : l.time + seconds * 1000;
+        until.set(l.msg.slice(4), Math.max(until.get(l.msg.slice(4)) ?? 0, end));
+      } else if (l.msg.startsWith('unban ')) until.delete(l.msg.slice(6));
+    }
+  }
+  // A margin: a ban ending within the next 30 s may be gone by the time it is looked for.
+  const inForce = [...until].filter(([, end]) => end > now + 30_000).map(([prefix]) => prefix);
+  const lost: string[] = [];
+  for (const n of PBX_NAMES) {
+    const kernel = await lab.kernelBans(n);
+    const stored = storedBans(path.join(lab.fleet.members.get(n)!.dir, 'state.db'), now);
+    for (const p of inForce) {
+      if (!kernel.has(p)) lost.push(`${p} not in ${n}'s kernel`);
+      if (!stored.has(p)) lost.push(`${p} not in ${n}'s store`);
+    }
+  }
+  return { decided, inForce: inForce.length, lost };
+}
+
+function storedBans(file: string, now: number): Set<string> {
+  try {
+    const db = new Database(file, { readonly: true, fileMustExist: true });
+    try {
+      return new Set((db.prepare('SELECT prefix FROM bans WHERE lifted IS NULL AND (until IS NULL OR until > ?)').all(now) as Array<{ prefix: string }>).map((r) => r.prefix));
+    } finally {
+      db.close();
+    }
+  } catch {
+    return new Set();
+  }
+}
+
+/** Event -> drop in the kernel, p99, for bans decided while a fault held and between faults. */
+function latencies(lab: SoakLab, runs: readonly FaultRun[]): SoakReport['latency'] {
+  const during: number[] = [];
+  const between: number[] = [];
+  for (const n of PBX_NAMES) {
+    for (const l of lab.guardLines(n)) {
+      const ms = (l['latency_ms'] as { kernel?: number } | undefined)?.kernel;
+      if (typeof ms !== 'number' || typeof l.time !== 'number' || l['origin'] !== 'auto') continue;
+      (runs.some((r) => l.time! >= r.from && l.time! <= r.to + 5000) ? during : between).push(ms);
+    }
+  }
+  const p99 = (xs: number[]) => (xs.length === 0 ? null : [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * 0.99))]!);
+  return { duringP99: p99(during), betweenP99: p99(between), during: during.length, between: between.length };
+}
+
+function judge(r: SoakReport): SoakReport['verdict'] {
+  const problems: string[] = [];
+  if (r.phones.failed > 0) problems.push(`${r.phones.failed} REGISTERs of the phones failed while their Asterisk was up`);
+  if (r.phones.callsFailed > 0) problems.push(`${r.phones.callsFailed} calls of the phones failed`);
+  if (r.bans.lost.length > 0) problems.push(`${r.bans.lost.length} bans lost (${r.bans.lost.slice(0, 3).join('; ')})`);
+  const missing = r.runs.filter((x) => x.alert === 'missing');
+  if (missing.length > 0) problems.push(`no alert for ${missing.length} faults (${[...new Set(missing.map((m) => m.fault))].join(', ')})`);
+  for (const t of r.resources) {
+    if (t.fdsLast - t.fdsFirst > 10) problems.push(`${t.pbx}'s guard: open files ${t.fdsFirst} -> ${t.fdsLast}`);
+    if (t.childrenMax > 8) problems.push(`${t.pbx}'s guard: up to ${t.childrenMax} child processes`);
+    if (t.minutes >= 10 && t.rssSlopeMbPerHour > 30) problems.push(`${t.pbx}'s guard: RSS grows ${t.rssSlopeMbPerHour.toFixed(1)} MB/h`);
+  }
+  return { ok: problems.length === 0, problems };
+}
+
+/** The report for people: a table per fault kind, the rest, and the verdict with the seed. */
+export function formatReport(r: SoakReport): string[] {
+  const lines: string[] = [];
+  const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
+  lines.push('| fault | runs | guesses through while it held: median (max) | the same waves, no fault: median (max) | alerts delivered / needed |');
+  lines.push('|---|---|---|---|---|');
+  for (const kind of [...new Set(r.runs.map((x) => x.fault))].sort()) {
+    const rs = r.runs.filter((x) => x.fault === kind);
+    const needed = rs.filter((x) => x.alert !== 'not needed');
+    lines.push(`| ${kind} | ${rs.length} | ${med(rs.map((x) => x.during))} (${Math.max(...rs.map((x) => x.during))}) | ${med(rs.map((x) => x.control))} (${Math.max(...rs.map((x) => x.control))}) | ${needed.length === 0 ? 'none needed' : `${needed.filter((x) => x.alert === 'delivered').length} / ${needed.length}`} |`);
+  }
+  const p = r.phones;
+  lines.push('');
+  lines.push(`phones: ${p.registrations} REGISTERs, ${p.failed} failed while their Asterisk was up (${p.failedWhileAsteriskDown} more while a fault had it down); ${p.calls} calls, ${p.callsFailed} failed`);
+  lines.push(`bans: ${r.bans.decided} decided, ${r.bans.inForce} in force at the end, lost: ${r.bans.lost.length}${r.bans.lost.length ? ` (${r.bans.lost.slice(0, 5).join('; ')})` : ''}`);
+  const ms = (x: number | null) => (x === null ? '-' : `${x.toFixed(1)} ms`);
+  lines.push(`event -> drop p99: ${ms(r.latency.duringP99)} while faults held (${r.latency.during} bans), ${ms(r.latency.betweenP99)} between (${r.latency.between})`);
+  for (const t of r.resources) {
+    lines.push(`${t.pbx}'s guard over ${t.minutes.toFixed(1)} min: RSS ${t.rssFirstMb.toFixed(0)} -> ${t.rssLastMb.toFixed(0)} MB (${t.rssSlopeMbPerHour >= 0 ? '+' : ''}${t.rssSlopeMbPerHour.toFixed(1)} MB/h), open files ${t.fdsFirst} -> ${t.fdsLast} (max ${t.fdsMax}), child processes at most ${t.childrenMax}`);
+  }
+  lines.push(`verdict (seed ${r.seed}, ${r.minutes} min): ${r.verdict.ok ? 'nothing lost, every fault told, resources flat' : `FAILED: ${r.verdict.problems.join('; ')}`}`);
+  lines.push(`again with: npm run soak -- --minutes ${r.minutes} --seed ${r.seed}`);
+  return lines;
+}
