@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { FleetPbx } from './fleet-lab.js';
 import { FAULTS, type Fault } from './soak-faults.js';
@@ -98,6 +99,12 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     await sleep(5000);
     const bans = await lostBans(lab);
     const latency = latencies(lab, runs);
+    // The guards' own story, every process of each, for a closer look at what went wrong.
+    for (const n of PBX_NAMES) {
+      const file = path.join(tmpdir(), `asterisk-guard-soak-${n}.log`);
+      writeFileSync(file, `${lab.guardLines(n).map((l) => JSON.stringify(l)).join('\n')}\n`);
+      say(`${n}'s guard log: ${file}`);
+    }
     const report: SoakReport = { seed: o.seed, minutes: o.minutes, runs, phones: phoneTally, bans, latency, resources: trends, verdict: { ok: true, problems: [] } };
     return { ...report, verdict: judge(report) };
   } finally {

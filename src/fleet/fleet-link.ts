@@ -87,6 +87,12 @@ export class FleetLink {
   private everUp = false;
   /** Decisions of this tick, saved to the outbox together on the next. */
   private fresh: Array<Record<string, string>> = [];
+  /**
+   * Decisions the store refused to keep (its disk full, its file gone): published from memory,
+   * after the stored ones and in order, rather than never (the soak found them dropped). Later
+   * decisions queue here too until it is empty, so the order holds.
+   */
+  private unstored: Array<Record<string, string>> = [];
   private readonly instance = randomUUID();
   /** Our name key was ours after the previous READ: a foreign holder now is a running twin. */
   private named = false;
@@ -103,7 +109,7 @@ export class FleetLink {
   }
 
   get pending(): number {
-    return this.o.outbox.outboxSize + this.fresh.length;
+    return this.o.outbox.outboxSize + this.unstored.length + this.fresh.length;
   }
 
   start(): void {
@@ -129,13 +135,25 @@ export class FleetLink {
     if (this.fresh.length === 0) return;
     const entries = this.fresh;
     this.fresh = [];
-    try {
-      this.stats.outboxDropped += this.o.outbox.outboxPush(entries, MAX_OUTBOX);
-    } catch (e) {
-      this.log.error({ err: e, entries: entries.length }, `fleet: could not keep ${entries.length} decisions for Redis (the store refuses writes): the other nodes will not hear of them`);
-      return;
+    if (this.unstored.length > 0) this.keepInMemory(entries);
+    else {
+      try {
+        this.stats.outboxDropped += this.o.outbox.outboxPush(entries, MAX_OUTBOX);
+      } catch (e) {
+        this.log.error({ err: e, entries: entries.length }, `fleet: the store refuses to keep ${entries.length} decisions for Redis: they wait in memory (lost if the daemon stops before Redis has them)`);
+        this.keepInMemory(entries);
+      }
     }
     if (this.up) void this.flushOutbox();
+  }
+
+  private keepInMemory(entries: ReadonlyArray<Record<string, string>>): void {
+    this.unstored.push(...entries);
+    const over = this.unstored.length - MAX_OUTBOX;
+    if (over > 0) {
+      this.unstored.splice(0, over);
+      this.stats.outboxDropped += over;
+    }
   }
 
   private connect(): void {
@@ -176,20 +194,31 @@ export class FleetLink {
           if (parsed.ok) entries.push(JSON.stringify(encodeEntry(parsed.entry)));
           else this.log.warn({ reason: parsed.reason }, `fleet: dropped a kept decision that cannot be published: ${parsed.reason}`);
         }
-        const now = this.o.clock.now();
-        try {
-          const repaired = (await this.writer.sendCommand(['EVAL', PUBLISH, '3', STREAM, ACTIVE, EXPIRY, String(now), `${Math.max(0, now - this.o.keepMs)}-0`, String(MAX_AHEAD_MS), ...entries])) as string[];
-          this.repaired(repaired);
-        } catch (e) {
-          this.failed(e as Error, 'publish');
-          return;
-        }
-        this.stats.published += entries.length;
+        if (!(await this.publishBatch(entries))) return;
         this.o.outbox.outboxDropThrough(batch[batch.length - 1]!.id);
+      }
+      while (this.unstored.length > 0 && !this.stopped) {
+        const batch = this.unstored.slice(0, PUBLISH_BATCH);
+        if (!(await this.publishBatch(batch.map((e) => JSON.stringify(e))))) return;
+        this.unstored.splice(0, batch.length);
       }
     } finally {
       this.flushing = false;
     }
+  }
+
+  /** One batch of encoded entries into Redis; false when it was not taken (said, retried later). */
+  private async publishBatch(entries: readonly string[]): Promise<boolean> {
+    const now = this.o.clock.now();
+    try {
+      const repaired = (await this.writer!.sendCommand(['EVAL', PUBLISH, '3', STREAM, ACTIVE, EXPIRY, String(now), `${Math.max(0, now - this.o.keepMs)}-0`, String(MAX_AHEAD_MS), ...entries])) as string[];
+      this.repaired(repaired);
+    } catch (e) {
+      this.failed(e as Error, 'publish');
+      return false;
+    }
+    this.stats.published += entries.length;
+    return true;
   }
 
   /**

@@ -1,3 +1,4 @@
+import { execa } from 'execa';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -327,6 +328,27 @@ describe('fleet over Redis, as someone holding its password would play it (issue
     }
     await until(() => banned(b, '203.0.113.97'), 'the ban on B once Redis answers', 8000);
     await until(() => a.link.connected && a.link.pending === 0, 'A linked again, outbox empty', 5000);
+  });
+
+  it('a node whose disk is full still shares its bans: the store refuses the outbox, Redis gets them from memory (found by the soak)', async () => {
+    const disk = mkdtempSync(path.join(tmpdir(), 'ag-full-'));
+    await execa('mount', ['-t', 'tmpfs', '-o', 'size=512k', 'tmpfs', disk]);
+    try {
+      const [, b] = await pair('disk');
+      const full = await startNode('full-disk', [], path.join(disk, 'state.db'), true, log, hostile);
+      // Every free block taken, as a runaway log would.
+      await execa('dd', ['if=/dev/zero', `of=${path.join(disk, 'filler')}`, 'bs=4k'], { reject: false });
+      for (let i = 0; i < 20; i++) adminBan(full, `203.0.113.${200 + i}`);
+      await until(() => Array.from({ length: 20 }, (_, i) => `203.0.113.${200 + i}`).every((x) => banned(b, x)), 'all 20 on B', 5000);
+      // Room again: what is decided next goes through the store's outbox as before.
+      await execa('rm', ['-f', path.join(disk, 'filler')]);
+      adminBan(full, '203.0.113.230');
+      await until(() => banned(b, '203.0.113.230'), 'the next one on B', 5000);
+      await full.stop();
+      nodes.delete('full-disk');
+    } finally {
+      await execa('umount', [disk], { reject: false });
+    }
   });
 
   it('two running nodes with one name: both say so', async () => {
