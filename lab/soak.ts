@@ -291,7 +291,8 @@ function latencies(lab: SoakLab, runs: readonly FaultRun[]): SoakReport['latency
     for (const l of lab.guardLines(n)) {
       const ms = (l['latency_ms'] as { kernel?: number } | undefined)?.kernel;
       if (typeof ms !== 'number' || typeof l.time !== 'number' || l['origin'] !== 'auto') continue;
-      (runs.some((r) => l.time! >= r.from && l.time! <= r.to + 5000) ? during : between).push(ms);
+      // While a fault held (and the second after its healing), or any other time: the control waves.
+      (runs.some((r) => l.time! >= r.from && l.time! <= r.to + 1000) ? during : between).push(ms);
     }
   }
   const p99 = (xs: number[]) => (xs.length === 0 ? null : [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * 0.99))]!);
