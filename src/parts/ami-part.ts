@@ -22,6 +22,11 @@ export interface AmiPart extends Part {
    */
   onCanary(listener: (account: string) => void): void;
   canaryEchoed(account: string): boolean;
+  /**
+   * Security events do not arrive over AMI now: not connected, or the last canary went
+   * unreported and no security event came since (`read = security` removed, an eventfilter).
+   */
+  blind(): boolean;
 }
 
 /**
@@ -36,7 +41,10 @@ export function amiPart(ctx: DaemonContext, amiOptions: ReturnType<typeof resolv
   const ami = new AmiClient({ ...amiOptions, clock, events: core.fraud ? 'security,call' : 'security' });
   const canaryListeners: Array<(account: string) => void> = [];
   const canary = config.canary.enabled ? buildCanary(ctx, config, amiOptions, (account) => canaryListeners.forEach((l) => l(account))) : undefined;
+  // When the last security event came (call events carry no Service and EventVersion).
+  let securitySeenAt = -Infinity;
   ami.on('event', (fields, arrival) => {
+    if (fields.get('Service') !== undefined && fields.get('EventVersion') !== undefined) securitySeenAt = clock.now();
     // The canary's own echo: proof of sight, never scored (asked only while one is awaited).
     if (canary?.awaiting && canary.echo(fields.get('AccountID'))) return;
     policy.ingest(fields, arrival);
@@ -67,6 +75,7 @@ export function amiPart(ctx: DaemonContext, amiOptions: ReturnType<typeof resolv
     client: ami,
     onCanary: (listener) => void canaryListeners.push(listener),
     canaryEchoed: (account) => canary?.last?.account === account && canary.last.ok === true,
+    blind: () => !ami.connected || (canary?.last?.ok === false && securitySeenAt < canary.last.sentAt),
     async start() {
       o.onStatus(`waiting for the first AMI login to ${where}; bans in the kernel hold`);
       const abandon = () => void ami.stop();

@@ -67,7 +67,8 @@ export function asteriskLogPart(ctx: DaemonContext, store: { store: Store; persi
         malformed: (kind, detail) => ctx.core.pipeline.problems.report(kind, `${name}: ${detail}`),
         line: (kind) => void kinds.set(kind, (kinds.get(kind) ?? 0) + 1),
       },
-      { besideAmi: true },
+      // While AMI is blind, the log is the only source: every kind is scored (found by the soak).
+      { besideAmi: () => !ami.blind() },
     );
     const follower = open(
       (lines, position) => {

@@ -45,7 +45,7 @@ export async function readCapture(file: string, sink: CaptureSink): Promise<Capt
     return format;
   }
   const modified = statSync(file).mtimeMs;
-  const reader = new LogLines(sink, { besideAmi: false });
+  const reader = new LogLines(sink, { besideAmi: () => false });
   // Lines split by hand, a chunk at a time: readline's async iterator (a promise and its
   // microtasks per line) was a tenth of a replay's time. Each line is decoded alone: a chunk
   // decoded whole is a 64 KiB string its lines are slices of, which the young generation

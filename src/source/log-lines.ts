@@ -18,9 +18,11 @@ export interface LogLineSink {
 export interface LogLinesOptions {
   /**
    * Live beside AMI: only the failures AMI never reports are scored, so each counts once;
-   * the others are counted as `reported-by-ami`. Replay scores them all.
+   * the others are counted as `reported-by-ami`. Asked at each line: while AMI is blind (its
+   * connection down, or the canary unreported) the log is the only source and scores them all,
+   * as replay does.
    */
-  readonly besideAmi: boolean;
+  readonly besideAmi: () => boolean;
 }
 
 /** Line kinds the security channel (and AMI) report too. */
@@ -107,7 +109,7 @@ export class LogLines {
     if (entry.message.startsWith('SecurityEvent="')) {
       this.seenSecurity = true;
       this.count('security');
-      if (this.o.besideAmi) return;
+      if (this.o.besideAmi()) return;
       const parsed = parseSecurityLogLine(entry.message);
       if (!parsed.ok) return this.sink.malformed(parsed.reason, parsed.detail);
       // A look-alike key in a value: counted, and the line still scored for the sender Asterisk named.
@@ -128,7 +130,7 @@ export class LogLines {
       this.held.delete(lwp);
       if (failure.line === 'ami-wrong-password' && sameAttempt(first.failure, failure)) {
         // The closing line of a login over AMI's port: one attempt, with its security event.
-        if (this.o.besideAmi) return this.count('reported-by-ami');
+        if (this.o.besideAmi()) return this.count('reported-by-ami');
         if (this.seenSecurity) return this.count('also-in-security-log');
         this.score(first.failure);
         return this.count('same-attempt');
@@ -142,7 +144,7 @@ export class LogLines {
       return;
     }
     if (SECURITY_EVENT_KINDS.has(failure.line)) {
-      if (this.o.besideAmi) return this.count('reported-by-ami');
+      if (this.o.besideAmi()) return this.count('reported-by-ami');
       if (this.seenSecurity) return this.count('also-in-security-log');
     }
     this.score(failure);

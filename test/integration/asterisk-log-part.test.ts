@@ -41,7 +41,8 @@ function setup() {
   h.bus.on('trouble', (t) => troubles.push(t));
   let canary: ((account: string) => void) | undefined;
   let echoed = true;
-  const ami = { name: 'ami', client: undefined, onCanary: (l: (a: string) => void) => (canary = l), canaryEchoed: () => echoed } as unknown as AmiPart;
+  let blind = false;
+  const ami = { name: 'ami', client: undefined, onCanary: (l: (a: string) => void) => (canary = l), canaryEchoed: () => echoed, blind: () => blind } as unknown as AmiPart;
   const part = asteriskLogPart(
     { log: createLogger('silent', 'stderr'), clock: systemClock, bus: h.bus, core: h.core, config: () => config },
     { store: h.store, persister: h.persister },
@@ -49,7 +50,7 @@ function setup() {
     ami,
   );
   const banned = () => h.fw.committed.flat().map((b): string => b.prefix.text);
-  return { file, part, h, troubles, banned, sendCanary: (a: string) => canary!(a), setEchoed: (v: boolean) => (echoed = v) };
+  return { file, part, h, troubles, banned, sendCanary: (a: string) => canary!(a), setEchoed: (v: boolean) => (echoed = v), setBlind: (v: boolean) => (blind = v) };
 }
 
 describe('asterisk_log part', () => {
@@ -73,6 +74,25 @@ describe('asterisk_log part', () => {
     // Where it stopped is kept: the next start goes on from there.
     await h.clock.advance(1);
     expect(JSON.parse(h.store.cursor(`log:${file}`)!)).toMatchObject({ offset: expect.any(Number) });
+  });
+
+  it('scores every kind from the log while AMI is blind, and only what AMI never reports once it sees again (found by the soak)', async () => {
+    const { file, part, banned, setBlind } = setup();
+    await part.start!();
+    const pjsip = (src: string, i: number) => `${stamp()} NOTICE[556] res_pjsip/pjsip_distributor.c: Request 'REGISTER' from '<sip:100${i}@192.0.2.1>' failed for '${src}:5060' (callid: c${i}) - No matching endpoint found`;
+    // AMI sees: these are its to report.
+    appendFileSync(file, `${Array.from({ length: 6 }, (_, i) => pjsip('203.0.113.40', i)).join('\n')}\n`);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(banned()).not.toContain('203.0.113.40');
+    // `read = security` gone: the log is the only source.
+    setBlind(true);
+    appendFileSync(file, `${Array.from({ length: 6 }, (_, i) => pjsip('203.0.113.41', i)).join('\n')}\n`);
+    await until(() => banned().includes('203.0.113.41'));
+    setBlind(false);
+    appendFileSync(file, `${Array.from({ length: 6 }, (_, i) => pjsip('203.0.113.42', i)).join('\n')}\n`);
+    await new Promise((r) => setTimeout(r, 500));
+    await part.stop!();
+    expect(banned()).toEqual(['203.0.113.41']);
   });
 
   it('alerts once when the canary login shows over AMI but not in the log, and again when it is back', async () => {

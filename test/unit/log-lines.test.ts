@@ -24,7 +24,7 @@ function run(lines: readonly string[], besideAmi: boolean, finish: (r: LogLines)
       malformed: (k) => events.push(`malformed ${k}`),
       line: (k) => void counts.set(k, (counts.get(k) ?? 0) + 1),
     },
-    { besideAmi },
+    { besideAmi: () => besideAmi },
   );
   for (const line of lines) reader.push(readLogPrefix(line, 2026), line);
   finish(reader);
@@ -59,7 +59,7 @@ describe('LogLines beside AMI (the live follower)', () => {
 
   it('holds a lone manager.c line until its thread closes it or the wait ends', () => {
     const seen: string[] = [];
-    const reader = new LogLines({ fields: (f) => seen.push(String(f.get('RemoteAddress'))), malformed: () => {} }, { besideAmi: true });
+    const reader = new LogLines({ fields: (f) => seen.push(String(f.get('RemoteAddress'))), malformed: () => {} }, { besideAmi: () => true });
     const [a1, a2] = TCP_UNKNOWN(700);
     reader.push(readLogPrefix(a1!, 2026), a1!, 1000);
     reader.push(readLogPrefix(DIGEST_UNKNOWN(701), 2026), DIGEST_UNKNOWN(701), 1000);
