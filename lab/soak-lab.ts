@@ -62,7 +62,10 @@ export class SoakLab {
 
   static async up(o: SoakLabOptions): Promise<SoakLab> {
     const smallDisk = mkdtempSync(path.join(tmpdir(), 'ag-soak-disk-'));
-    await execa('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', smallDisk]);
+    // Room for the store and its WAL (autocheckpoint at 1,000 pages: 4 MB), so that a full disk is
+    // the fault's doing and its healing frees it (with 4 MB, writes still failed long after the
+    // filler was gone: a 20-minute run's 477 bans and their audit filled it).
+    await execa('mount', ['-t', 'tmpfs', '-o', 'size=64m', 'tmpfs', smallDisk]);
     const alertDir = mkdtempSync(path.join(tmpdir(), 'ag-soak-alerts-'));
     const alertFiles = new Map<FleetPbx, string>(PBX_NAMES.map((n) => [n, path.join(alertDir, `${n}.jsonl`)]));
     let fleet: FleetLab;
@@ -85,10 +88,14 @@ export class SoakLab {
   interval: 5s
   timeout: 3s
 alerts:
+  # Every ban told (a single source's is info), in digests a few seconds apart, retried sooner
+  # than by default: the soak checks that what the webhook missed while down arrives after.
+  digest_interval: 5s
+  retries: [1s, 2s, 5s, 10s, 20s]
   channels:
     - type: webhook
       url: http://127.0.0.1:${WEBHOOK_PORT}/alerts
-      min_severity: warning
+      min_severity: info
 asterisk_log:
   files: [${path.join(asterisk.logDir, 'messages')}]
   poll: 200ms

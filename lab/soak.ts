@@ -129,14 +129,14 @@ async function faultRun(lab: SoakLab, fault: Fault, pbx: FleetPbx, kind: WaveKin
   return { fault: fault.kind, pbx, wave: during.kind, during: during.answered, control: control.answered, alert, alertKinds: fault.alerts, from, to };
 }
 
-/** Did the admins hear of it? Up to 30 s after the fault is healed. */
+/** Did the admins hear of it? Up to 40 s after the fault is healed (the lab's retries: 1, 2, 5, 10, 20 s). */
 async function awaitAlert(lab: SoakLab, fault: Fault, pbx: FleetPbx, wave: WaveResult, before: ReadonlyMap<FleetPbx, number>): Promise<FaultRun['alert']> {
   // The webhook down: the alerts of the wave sent meanwhile (its bans) arrive once it is back.
   const wanted = fault.kind === 'webhook-down' ? (a: { kind: string }) => a.kind === 'ban' || a.kind === 'subnet-ban' : (a: { kind: string }) => fault.alerts.includes(a.kind);
   if (fault.kind !== 'webhook-down' && fault.alerts.length === 0) return 'not needed';
   if (fault.kind === 'webhook-down' && wave.answered === 0) return 'not needed';
   const where = fault.kind === 'redis-kill' ? PBX_NAMES : [pbx];
-  for (let i = 0; i < 60; i++) {
+  for (let i = 0; i < 80; i++) {
     if (where.some((n) => lab.alerts(n).slice(before.get(n)).some(wanted))) return 'delivered';
     await sleep(500);
   }
