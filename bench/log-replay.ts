@@ -88,8 +88,18 @@ export async function runLogReplayBench(): Promise<LogReplayResults> {
   try {
     const file = path.join(dir, 'full');
     const failureLines = await writeLog(file);
-    const guard = await timed(process.execPath, ['--max-semi-space-size=2', path.join(PROJECT_ROOT, 'dist/src/cli.js'), 'replay', file]);
-    const fail2ban = await timed('fail2ban-regex', [file, '/etc/fail2ban/filter.d/asterisk.conf']);
+    // The file's 132 MB written back first: the first reader must not share the disk with it.
+    await execa('sync');
+    // Two runs each, alternating, the faster of each kept: a busy second on a 2-core machine
+    // (measured: the guard's replay 1.6 s alone, 2.05 s right after the lab's teardown) moves one run.
+    const guardRun = () => timed(process.execPath, ['--max-semi-space-size=2', path.join(PROJECT_ROOT, 'dist/src/cli.js'), 'replay', file]);
+    const fail2banRun = () => timed('fail2ban-regex', [file, '/etc/fail2ban/filter.d/asterisk.conf']);
+    const runs = { guard: [await guardRun()], fail2ban: [await fail2banRun()] };
+    runs.guard.push(await guardRun());
+    runs.fail2ban.push(await fail2banRun());
+    const faster = <T extends { seconds: number }>(xs: T[]) => xs.reduce((a, b) => (b.seconds < a.seconds ? b : a));
+    const guard = faster(runs.guard);
+    const fail2ban = faster(runs.fail2ban);
     const matched = Number(/Lines: \d+ lines, \d+ ignored, (\d+) matched/.exec(fail2ban.stdout)?.[1] ?? NaN);
     return {
       lines: LINES,
