@@ -18,8 +18,12 @@ export const FLEET_PBXS = { 'pbx-a': '192.0.2.11', 'pbx-b': '192.0.2.12', 'pbx-c
 export type FleetPbx = keyof typeof FLEET_PBXS;
 export const FLEET_ATTACKER = '203.0.113.90';
 export const ROUTER = '198.51.100.1';
+/** With `ipv6`: the PBXs' IPv6 addresses and the router's. */
+export const FLEET_PBXS6: Readonly<Record<FleetPbx, string>> = { 'pbx-a': '2001:db8::11', 'pbx-b': '2001:db8::12', 'pbx-c': '2001:db8::13' };
+const ROUTER6 = '2001:db8:ff::1';
 /** The PBXs' addresses, as the other hosts route to them. */
 const FLEET_SUBNET = '192.0.2.0/24';
+const FLEET_SUBNET6 = '2001:db8::/64';
 
 export interface FleetMember {
   readonly asterisk: LabAsterisk;
@@ -39,8 +43,12 @@ export interface FleetOptions {
   readonly routes?: readonly string[];
   /** The state directory of a PBX's guard (default: a new temporary one). */
   readonly dirOf?: (pbx: FleetPbx) => string;
+  /** The PBXs and the router get IPv6 addresses too (FLEET_PBXS6), forwarded by the router. */
+  readonly ipv6?: boolean;
   /** More YAML for a PBX's guard config. */
   readonly extraConfig?: (pbx: FleetPbx, asterisk: LabAsterisk) => string;
+  /** Runs once the namespaces are up, before any guard starts (servers the guards reach at start). */
+  readonly beforeGuards?: (net: LabNetwork) => Promise<void>;
 }
 
 export class FleetLab {
@@ -54,15 +62,17 @@ export class FleetLab {
     const root = await ensureAsteriskRoot({ cacheDir: o.cacheDir ?? DEFAULT_LAB_CACHE, log: say });
     const names = Object.keys(FLEET_PBXS) as FleetPbx[];
     const peers = o.peers ?? [];
-    const net = await LabNetwork.create(o.prefix ?? 'agfleet', { name: 'router', addresses: [ROUTER] }, [...names.map((n) => ({ name: n, addresses: [FLEET_PBXS[n]] })), { name: 'attacker', addresses: [FLEET_ATTACKER] }, ...peers]);
+    const v6 = o.ipv6 === true;
+    const net = await LabNetwork.create(o.prefix ?? 'agfleet', { name: 'router', addresses: [ROUTER, ...(v6 ? [ROUTER6] : [])] }, [...names.map((n) => ({ name: n, addresses: [FLEET_PBXS[n], ...(v6 ? [FLEET_PBXS6[n]] : [])] })), { name: 'attacker', addresses: [FLEET_ATTACKER] }, ...peers]);
     const started: FleetMember[] = [];
     let redis: LabRedis | undefined;
     try {
       // The peers reach one another through the router.
-      await execa('ip', ['netns', 'exec', net.ns('router'), 'sysctl', '-qw', 'net.ipv4.ip_forward=1']);
+      await execa('ip', ['netns', 'exec', net.ns('router'), 'sysctl', '-qw', 'net.ipv4.ip_forward=1', ...(v6 ? ['net.ipv6.conf.all.forwarding=1'] : [])]);
       for (const n of names) for (const to of [`${FLEET_ATTACKER}/32`, ...(o.routes ?? [])]) await route(net.ns(n), to);
-      for (const host of ['attacker', ...peers.map((p) => p.name)]) await route(net.ns(host), FLEET_SUBNET);
+      for (const host of ['attacker', ...peers.map((p) => p.name)]) for (const to of [FLEET_SUBNET, ...(v6 ? [FLEET_SUBNET6] : [])]) await route(net.ns(host), to);
       redis = await LabRedis.start({ namespace: net.ns('router'), host: ROUTER });
+      await o.beforeGuards?.(net);
       const members = new Map<FleetPbx, FleetMember>();
       for (const n of names) {
         const asterisk = new LabAsterisk({ root, namespace: net.ns(n), confDir: path.join(PROJECT_ROOT, 'asterisk-conf'), dir: `/opt/${o.prefix ?? 'agfleet'}-${n}` });
@@ -123,7 +133,7 @@ async function route(namespace: string, to: string): Promise<void> {
   const links = String((await execa('ip', ['-n', namespace, '-o', 'link', 'show'])).stdout);
   const dev = /^\d+: ([^:@]+)[@:]/m.exec(links.split('\n').filter((l) => !/: lo:/.test(l)).join('\n'))?.[1];
   if (!dev) throw new Error(`no veth in ${namespace}`);
-  await execa('ip', ['-n', namespace, 'route', 'add', to, 'via', ROUTER, 'dev', dev, 'onlink']);
+  await execa('ip', ['-n', namespace, 'route', 'add', to, 'via', to.includes(':') ? ROUTER6 : ROUTER, 'dev', dev, 'onlink']);
 }
 
 async function awaitGuard(guard: GuardProcess): Promise<void> {

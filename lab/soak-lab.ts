@@ -23,6 +23,8 @@ const WEBHOOK_PORT = 8099;
  * next wave's source outside it, and no attacker shares the phones' /24 or the router's.
  */
 const SINGLES = range(1, 251).map((i) => `198.19.${i}.7`);
+/** Sources the lab's blocklist lists (served to each guard's feed): dropped before a first guess. */
+export const LISTED = range(251, 255).map((i) => `198.19.${i}.9`);
 export const PHONES = [
   { name: 'phone', address: '198.51.100.10', account: PHONE_ACCOUNT, pbx: 'pbx-a' as FleetPbx },
   { name: 'desk', address: '198.51.100.30', account: ACCOUNT_1003, pbx: 'pbx-b' as FleetPbx },
@@ -32,9 +34,31 @@ function range(from: number, to: number): number[] {
   return Array.from({ length: to - from }, (_, i) => from + i);
 }
 
+/**
+ * The webhook receiver beside a PBX's guard (127.0.0.1:8099 in its namespace), which also serves
+ * the lab's blocklist on GET.
+ */
+async function startReceiver(namespace: string, file: string): Promise<{ readonly sink: ResultPromise }> {
+  writeFileSync(file, '', { flag: 'a' });
+  const list = `${file}.list`;
+  writeFileSync(list, `# the soak's blocklist\n${LISTED.join('\n')}\n`);
+  const sink = execa('ip', ['netns', 'exec', namespace, process.execPath, compiled('lab/alert-sink.js'), String(WEBHOOK_PORT), file, list], { reject: false, buffer: false });
+  await new Promise<void>((resolve, reject) => {
+    sink.stdout!.once('data', () => resolve());
+    void sink.then(() => reject(new Error(`the webhook receiver in ${namespace} exited`)));
+  });
+  // Wrapped: a subprocess is a promise, which an async function's return would await.
+  return { sink };
+}
+
 /** A /24 swarm's 40 sources in 198.18.N.0/24. */
 function swarmSources(n: number): string[] {
   return range(1, 41).map((i) => `198.18.${n}.${i * 6}`);
+}
+
+/** An IPv6 siege's 40 sources, each in a /48 of its own: 2001:db8:X::66, X from 0x1000 on. */
+function siegeSources(n: number): string[] {
+  return range(0, 40).map((i) => `2001:db8:${(0x1000 + n * 40 + i).toString(16)}::66`);
 }
 
 export interface SoakLabOptions {
@@ -47,7 +71,9 @@ export interface SoakLabOptions {
 export class SoakLab {
   private nextSingle = 0;
   private nextSwarm = 0;
-  private readonly sinks = new Map<FleetPbx, ResultPromise>();
+  private nextListed = 0;
+  private nextSiege = 0;
+  readonly sinks = new Map<FleetPbx, ResultPromise>();
   /** Every guard process each PBX ran, oldest first (a SIGKILLed one keeps its log lines). */
   readonly guards = new Map<FleetPbx, GuardProcess[]>();
 
@@ -68,17 +94,24 @@ export class SoakLab {
     await execa('mount', ['-t', 'tmpfs', '-o', 'size=64m', 'tmpfs', smallDisk]);
     const alertDir = mkdtempSync(path.join(tmpdir(), 'ag-soak-alerts-'));
     const alertFiles = new Map<FleetPbx, string>(PBX_NAMES.map((n) => [n, path.join(alertDir, `${n}.jsonl`)]));
+    const sinks = new Map<FleetPbx, ResultPromise>();
     let fleet: FleetLab;
     try {
       fleet = await FleetLab.up(o.say, {
         prefix: 'agsoak',
         cacheDir: o.cacheDir,
         peers: [
-          { name: 'atk', addresses: SINGLES },
+          { name: 'atk', addresses: [...SINGLES, ...LISTED] },
           { name: 'swarm', addresses: range(0, o.swarms).flatMap(swarmSources) },
+          { name: 'siege', addresses: range(0, o.swarms).flatMap(siegeSources) },
           { name: 'phones', addresses: PHONES.map((p) => p.address) },
         ],
-        routes: ['198.19.0.0/16', '198.51.100.0/24', '198.18.0.0/16'],
+        routes: ['198.19.0.0/16', '198.51.100.0/24', '198.18.0.0/16', '2001:db8:1000::/36'],
+        ipv6: true,
+        // The receivers first: each guard's feed pulls its list at start.
+        beforeGuards: async (net) => {
+          for (const n of PBX_NAMES) sinks.set(n, (await startReceiver(net.ns(n), alertFiles.get(n)!)).sink);
+        },
         dirOf: (n) => {
           const dir = n === SMALL_DISK ? path.join(smallDisk, 'state') : mkdtempSync(path.join(tmpdir(), `ag-soak-${n}-`));
           mkdirSync(dir, { recursive: true });
@@ -99,19 +132,17 @@ alerts:
 asterisk_log:
   files: [${path.join(asterisk.logDir, 'messages')}]
   poll: 200ms
+feeds:
+  - { name: lab-list, type: list, url: "http://127.0.0.1:${WEBHOOK_PORT}/list.txt", interval: 1m }
 `,
       });
     } catch (e) {
+      for (const sink of sinks.values()) sink.kill('SIGKILL');
       await execa('umount', [smallDisk], { reject: false });
       throw e;
     }
     const lab = new SoakLab(fleet, o.swarms, alertFiles, smallDisk);
-    try {
-      for (const n of PBX_NAMES) await lab.startWebhook(n);
-    } catch (e) {
-      await lab.down();
-      throw e;
-    }
+    for (const [n, sink] of sinks) lab.sinks.set(n, sink);
     return lab;
   }
 
@@ -126,8 +157,8 @@ asterisk_log:
     return this.fleet.net.ns(host);
   }
 
-  exec(host: string, command: string, args: readonly string[], timeout = 30_000) {
-    return execa('ip', ['netns', 'exec', this.ns(host), command, ...args], { reject: false, timeout });
+  exec(host: string, command: string, args: readonly string[], timeout = 30_000, cwd?: string) {
+    return execa('ip', ['netns', 'exec', this.ns(host), command, ...args], { reject: false, timeout, ...(cwd ? { cwd } : {}) });
   }
 
   guard(pbx: FleetPbx): GuardProcess {
@@ -149,22 +180,33 @@ asterisk_log:
     return a;
   }
 
+  /** A source the blocklist lists, in turn (never banned: the feed's set drops it first). */
+  listedSource(): string {
+    return LISTED[this.nextListed++ % LISTED.length]!;
+  }
+
+  /** Failures of a source in a PBX's security log (svwar prints no count of its own). */
+  securityFailures(pbx: FleetPbx, source: string): number {
+    try {
+      return readFileSync(path.join(this.fleet.members.get(pbx)!.asterisk.logDir, 'security'), 'utf8')
+        .split('\n')
+        .filter((l) => l.includes(`/${source}/`) && !l.includes('SecurityEvent="ChallengeSent"') && !l.includes('SecurityEvent="SuccessfulAuth"')).length;
+    } catch {
+      return 0;
+    }
+  }
+
   freshSwarm(): string[] | undefined {
     return this.nextSwarm < this.swarms ? swarmSources(this.nextSwarm++) : undefined;
   }
 
-  /** The webhook receiver beside a PBX's guard (127.0.0.1:8099 in its namespace). */
+  freshSiege(): string[] | undefined {
+    return this.nextSiege < this.swarms ? siegeSources(this.nextSiege++) : undefined;
+  }
+
+  /** The webhook receiver beside a PBX's guard, again (after the webhook-down fault). */
   async startWebhook(pbx: FleetPbx): Promise<void> {
-    const file = this.alertFiles.get(pbx)!;
-    writeFileSync(file, '', { flag: 'a' });
-    const list = `${file}.list`;
-    writeFileSync(list, '');
-    const sink = execa('ip', ['netns', 'exec', this.ns(pbx), process.execPath, compiled('lab/alert-sink.js'), String(WEBHOOK_PORT), file, list], { reject: false, buffer: false });
-    this.sinks.set(pbx, sink);
-    await new Promise<void>((resolve, reject) => {
-      sink.stdout!.once('data', () => resolve());
-      void sink.then(() => reject(new Error(`the webhook receiver of ${pbx} exited`)));
-    });
+    this.sinks.set(pbx, (await startReceiver(this.ns(pbx), this.alertFiles.get(pbx)!)).sink);
   }
 
   async stopWebhook(pbx: FleetPbx): Promise<void> {

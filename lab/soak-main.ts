@@ -25,8 +25,15 @@ if (process.getuid?.() !== 0) {
   process.stderr.write('the soak needs root: it creates network namespaces, nft tables, a tmpfs and a chroot\n');
   process.exit(1);
 }
+const stop = new AbortController();
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    say(`${signal}: ending after the fault in hand, then tearing the lab down`);
+    stop.abort();
+  });
+}
 try {
-  const report = await runSoak({ minutes, seed, say, cacheDir: process.env['AG_LAB_CACHE'] });
+  const report = await runSoak({ minutes, seed, say, cacheDir: process.env['AG_LAB_CACHE'], signal: stop.signal });
   for (const line of formatReport(report)) process.stdout.write(`${line}\n`);
   process.exitCode = report.verdict.ok ? 0 : 1;
 } catch (e) {

@@ -1,12 +1,13 @@
+import { tmpdir } from 'node:os';
 import { compiled } from './compiled.js';
-import { FLEET_PBXS, type FleetPbx } from './fleet-lab.js';
+import { FLEET_PBXS, FLEET_PBXS6, type FleetPbx } from './fleet-lab.js';
 import type { SoakLab } from './soak-lab.js';
 
 // The soak's attack waves: each from fresh sources at one PBX, counted from the attacker's side
 // (how many tries Asterisk answered: the guesses that reached it; the tools stop after three
 // unanswered tries in a row).
 
-export const WAVE_KINDS = ['svcrack', 'swarm', 'ami', 'invite-scan', 'ami-http', 'iax2'] as const;
+export const WAVE_KINDS = ['svcrack', 'swarm', 'siege', 'ami', 'invite-scan', 'ami-http', 'iax2', 'svwar', 'listed'] as const;
 export type WaveKind = (typeof WAVE_KINDS)[number];
 
 export interface WaveResult {
@@ -41,6 +42,14 @@ export async function sendWave(lab: SoakLab, kind: WaveKind, pbx: FleetPbx): Pro
       r = await tool('swarm', 'lab/sip-guess.js', [swarm.join(','), to, '1004', '6', '20']);
       break;
     }
+    case 'siege': {
+      // 40 sources in 40 IPv6 /48s on one account, over IPv6.
+      const siege = lab.freshSiege();
+      if (!siege) return undefined;
+      sources = siege.length;
+      r = await tool('siege', 'lab/sip-guess.js', [siege.join(','), FLEET_PBXS6[pbx], '1005', '6', '20']);
+      break;
+    }
     case 'ami':
       r = await tool('atk', 'lab/ami-attack.js', [to, '5038', '20', 'admin', lab.freshSource()]);
       break;
@@ -53,6 +62,17 @@ export async function sendWave(lab: SoakLab, kind: WaveKind, pbx: FleetPbx): Pro
     case 'iax2':
       r = await tool('atk', 'lab/iax-guess.js', [lab.freshSource(), to, String(IAX_PORT), '20']);
       break;
+    case 'listed':
+      // svcrack's pace from a source the blocklist lists: nothing should reach Asterisk.
+      r = await tool('atk', 'lab/sip-guess.js', [lab.listedSource(), to, '1001', '10', '6']);
+      break;
+    case 'svwar': {
+      // SIPVicious's own extension scanner, bound to the fresh source; counted in Asterisk's
+      // security log (it prints no count).
+      const source = lab.freshSource();
+      await lab.exec('atk', 'svwar', ['-e', '100-160', '--force', '-b', source, '-x', source, to], 60_000, tmpdir());
+      return { kind, pbx, sources, answered: lab.securityFailures(pbx, source), startedAt, ms: Date.now() - startedAt };
+    }
   }
   const last = String(r.stdout).split('\n').filter((l) => l.trim() !== '').at(-1);
   if (last === undefined) throw new Error(`${kind} wave at ${pbx}: the tool said nothing (exit ${r.exitCode}): ${String(r.stderr).slice(0, 300)}`);

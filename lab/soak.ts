@@ -20,6 +20,8 @@ export interface SoakOptions {
   readonly seed: number;
   readonly say: Say;
   readonly cacheDir?: string;
+  /** Ctrl-C: the run ends after the fault in hand, and the lab is torn down. */
+  readonly signal?: AbortSignal;
 }
 
 export interface FaultRun {
@@ -85,7 +87,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     const samples = sampleResources(lab, stop);
     const runs: FaultRun[] = [];
     const end = Date.now() + o.minutes * 60_000;
-    while (Date.now() < end) {
+    while (Date.now() < end && o.signal?.aborted !== true) {
       const fault = FAULTS[rnd(FAULTS.length)]!;
       const pbx = fault.only ?? PBX_NAMES[rnd(PBX_NAMES.length)]!;
       const wave = WAVE_KINDS[rnd(WAVE_KINDS.length)]!;
