@@ -39,7 +39,10 @@ export interface FaultRun {
 
 export interface ResourceTrend {
   readonly pbx: FleetPbx;
-  /** Over the longest-lived guard process, after its first minute. */
+  /**
+   * Over the longest-lived guard process, after its first minute (a start opens its files and
+   * fills its heap: not a trend); 0 when no process lived long enough to judge.
+   */
   readonly minutes: number;
   readonly rssFirstMb: number;
   readonly rssLastMb: number;
@@ -213,13 +216,14 @@ function trend(pbx: FleetPbx, all: readonly Sample[]): ResourceTrend {
   const byPid = new Map<number, Sample[]>();
   for (const s of all) byPid.set(s.pid, [...(byPid.get(s.pid) ?? []), s]);
   const longest = [...byPid.values()].sort((a, b) => b.at(-1)!.at - b[0]!.at - (a.at(-1)!.at - a[0]!.at))[0] ?? [];
-  // After its first minute: start-up allocations are not a trend.
-  const settled = longest.filter((s) => s.at - longest[0]!.at >= 60_000);
-  const xs = settled.length >= 3 ? settled : longest;
-  const slope = xs.length < 2 ? 0 : leastSquares(xs.map((s) => [(s.at - xs[0]!.at) / 3_600_000, s.rssKb / 1024]));
+  // After its first minute: start-up allocations and the files a start opens are not a trend
+  // (a guard SIGKILLed and started again in a short run once read as open files 19 -> 40).
+  const xs = longest.filter((s) => s.at - longest[0]!.at >= 60_000);
+  const judged = xs.length >= 3;
+  const slope = judged ? leastSquares(xs.map((s) => [(s.at - xs[0]!.at) / 3_600_000, s.rssKb / 1024])) : 0;
   return {
     pbx,
-    minutes: xs.length < 2 ? 0 : (xs.at(-1)!.at - xs[0]!.at) / 60_000,
+    minutes: judged ? (xs.at(-1)!.at - xs[0]!.at) / 60_000 : 0,
     rssFirstMb: (xs[0]?.rssKb ?? 0) / 1024,
     rssLastMb: (xs.at(-1)?.rssKb ?? 0) / 1024,
     rssSlopeMbPerHour: slope,
@@ -309,7 +313,7 @@ function judge(r: SoakReport): SoakReport['verdict'] {
   const missing = r.runs.filter((x) => x.alert === 'missing');
   if (missing.length > 0) problems.push(`no alert for ${missing.length} faults (${[...new Set(missing.map((m) => m.fault))].join(', ')})`);
   for (const t of r.resources) {
-    if (t.fdsLast - t.fdsFirst > 10) problems.push(`${t.pbx}'s guard: open files ${t.fdsFirst} -> ${t.fdsLast}`);
+    if (t.minutes > 0 && t.fdsLast - t.fdsFirst > 10) problems.push(`${t.pbx}'s guard: open files ${t.fdsFirst} -> ${t.fdsLast}`);
     if (t.childrenMax > 8) problems.push(`${t.pbx}'s guard: up to ${t.childrenMax} child processes`);
     if (t.minutes >= 10 && t.rssSlopeMbPerHour > 30) problems.push(`${t.pbx}'s guard: RSS grows ${t.rssSlopeMbPerHour.toFixed(1)} MB/h`);
   }
@@ -334,6 +338,10 @@ export function formatReport(r: SoakReport): string[] {
   const ms = (x: number | null) => (x === null ? '-' : `${x.toFixed(1)} ms`);
   lines.push(`event -> drop p99: ${ms(r.latency.duringP99)} while faults held (${r.latency.during} bans), ${ms(r.latency.betweenP99)} between (${r.latency.between})`);
   for (const t of r.resources) {
+    if (t.minutes === 0) {
+      lines.push(`${t.pbx}'s guard: no process lived a minute past its start (not judged); open files at most ${t.fdsMax}, child processes at most ${t.childrenMax}`);
+      continue;
+    }
     lines.push(`${t.pbx}'s guard over ${t.minutes.toFixed(1)} min: RSS ${t.rssFirstMb.toFixed(0)} -> ${t.rssLastMb.toFixed(0)} MB (${t.rssSlopeMbPerHour >= 0 ? '+' : ''}${t.rssSlopeMbPerHour.toFixed(1)} MB/h), open files ${t.fdsFirst} -> ${t.fdsLast} (max ${t.fdsMax}), child processes at most ${t.childrenMax}`);
   }
   lines.push(`verdict (seed ${r.seed}, ${r.minutes} min): ${r.verdict.ok ? 'nothing lost, every fault told, resources flat' : `FAILED: ${r.verdict.problems.join('; ')}`}`);
