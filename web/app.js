@@ -231,6 +231,12 @@ function App() {
   const [message, setMessage] = useState(null);
 
   const say = useCallback((text, bad = false) => setMessage({ text, bad, at: Date.now() }), []);
+  // A message goes after a few seconds: it sits over the page's foot (once it hid a link there).
+  useEffect(() => {
+    if (!message) return;
+    const timer = setTimeout(() => setMessage(null), message.bad ? 10_000 : 4000);
+    return () => clearTimeout(timer);
+  }, [message]);
   const refresh = useCallback(() => {
     api('/api/status').then(setStatus, (e) => say(e.message, true));
     api('/api/fraud').then(setFraud, () => {});
