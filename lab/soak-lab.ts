@@ -176,8 +176,7 @@ feeds:
 
   /** A source no earlier wave used (bans last: a banned source cannot attack again). */
   freshSource(): string {
-    const a = SINGLES[this.nextSingle++ % SINGLES.length]!;
-    return a;
+    return SINGLES[this.nextSingle++ % SINGLES.length]!;
   }
 
   /** A source the blocklist lists, in turn (never banned: the feed's set drops it first). */
@@ -216,13 +215,13 @@ feeds:
     await sink;
   }
 
-  /** The alerts a PBX's webhook received: kind and arrival time of each. */
-  alerts(pbx: FleetPbx): Array<{ kind: string; at: number }> {
-    const out: Array<{ kind: string; at: number }> = [];
+  /** The alerts a PBX's webhook received, in arrival order: the kind of each. */
+  alerts(pbx: FleetPbx): Array<{ kind: string }> {
+    const out: Array<{ kind: string }> = [];
     for (const line of readFileSync(this.alertFiles.get(pbx)!, 'utf8').split('\n')) {
       if (line.trim() === '') continue;
-      const a = JSON.parse(line) as { alerts?: Array<{ kind: string; time?: string }>; kind?: string; time?: string };
-      for (const x of a.alerts ?? [a]) out.push({ kind: String(x.kind), at: Date.parse(String(x.time ?? '')) || 0 });
+      const a = JSON.parse(line) as { alerts?: Array<{ kind: string }>; kind?: string };
+      for (const x of a.alerts ?? [a]) out.push({ kind: String(x.kind) });
     }
     return out;
   }

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { guardHandler, type Guard } from '../control/guard.js';
-import { RowStream, requestSchema, type Request } from '../control/protocol.js';
+import { requestSchema, type Request } from '../control/protocol.js';
 import { isGuardError } from '../errors.js';
 import type { BanColumns } from '../ledger/ban-ledger.js';
 import type { Activity } from './activity.js';
@@ -212,9 +212,8 @@ function sendAsset(req: IncomingMessage, res: ServerResponse, asset: Asset): voi
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  const rows = body instanceof RowStream ? [...body.rows] : undefined;
   res.writeHead(status, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' });
-  res.end(JSON.stringify(rows ?? body));
+  res.end(JSON.stringify(body));
 }
 
 function sendText(res: ServerResponse, status: number, text: string): void {
