@@ -1,5 +1,6 @@
 import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { compiled } from './compiled.js';
 import type { FleetPbx } from './fleet-lab.js';
 import { SMALL_DISK, type SoakLab } from './soak-lab.js';
 
@@ -12,6 +13,8 @@ export interface Fault {
   /** Only on this PBX (the one whose state is on the small tmpfs). */
   readonly only?: FleetPbx;
   readonly alerts: readonly string[];
+  /** While it holds the PBX drops every new flow: the phones' failures then are the fault's own. */
+  readonly outage?: boolean;
   inject(lab: SoakLab, pbx: FleetPbx): Promise<void>;
   heal?(lab: SoakLab, pbx: FleetPbx): Promise<void>;
 }
@@ -20,6 +23,9 @@ const member = (lab: SoakLab, pbx: FleetPbx) => lab.fleet.members.get(pbx)!;
 const stateFile = (lab: SoakLab, pbx: FleetPbx) => path.join(member(lab, pbx).dir, 'state.db');
 const guardUser = (lab: SoakLab, pbx: FleetPbx) => path.join(path.dirname(member(lab, pbx).asterisk.managerConf), 'manager.d', 'asterisk-guard.conf');
 const saved = new Map<FleetPbx, string>();
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** How long the filler's flows are kept (seconds; the kernel's default is 120). */
+const FILLED_FOR_S = 3600;
 
 export const FAULTS: readonly Fault[] = [
   {
@@ -114,6 +120,29 @@ export const FAULTS: readonly Fault[] = [
       writeFileSync(guardUser(lab, pbx), saved.get(pbx)!);
       await member(lab, pbx).asterisk.stop();
       await member(lab, pbx).asterisk.start();
+    },
+  },
+  {
+    kind: 'conntrack-full',
+    alerts: ['conntrack-full'],
+    outage: true,
+    async inject(lab, pbx) {
+      // The soak's PBXs have no stateful firewall (nothing is tracked, nothing could fill): this
+      // fault gives one the usual `ct state established,related accept`, then fills its table.
+      await lab.exec(pbx, 'nft', ['add table inet lab_stateful { chain input { type filter hook input priority 0; policy accept; ct state established,related accept; }; }']);
+      await lab.exec(pbx, 'sysctl', ['-qw', `net.netfilter.nf_conntrack_udp_timeout_stream=${FILLED_FOR_S}`]);
+      const r = await lab.exec(pbx, process.execPath, [compiled('lab/conntrack-fill.js')], 120_000);
+      const { entries, max } = JSON.parse(String(r.stdout).trim().split('\n').at(-1) ?? '{}') as { entries?: number; max?: number };
+      if (entries === undefined || max === undefined || entries < max) throw new Error(`conntrack-full on ${pbx}: the filler left room (${String(r.stdout).trim()} ${String(r.stderr).trim().slice(0, 300)})`);
+      // Long enough for the guard to look (firewall.check_interval: 10 s).
+      await sleep(11_000);
+    },
+    async heal(lab, pbx) {
+      // The namespace's whole table (its flows are picked up again as they go on): deleting the
+      // filler's 262,144 one by one takes seconds.
+      await lab.exec(pbx, 'conntrack', ['-F'], 60_000);
+      await lab.exec(pbx, 'nft', ['delete', 'table', 'inet', 'lab_stateful']);
+      await lab.exec(pbx, 'sysctl', ['-qw', 'net.netfilter.nf_conntrack_udp_timeout_stream=120']);
     },
   },
   {

@@ -74,6 +74,8 @@ export class SoakLab {
   private nextListed = 0;
   private nextSiege = 0;
   readonly sinks = new Map<FleetPbx, ResultPromise>();
+  /** Times a fault had a PBX drop every new flow (`to` undefined: it still does). */
+  readonly outages: Array<{ readonly pbx: FleetPbx; readonly from: number; to?: number }> = [];
   /** Every guard process each PBX ran, oldest first (a SIGKILLed one keeps its log lines). */
   readonly guards = new Map<FleetPbx, GuardProcess[]>();
 
@@ -174,6 +176,11 @@ feeds:
     return this.guards.get(pbx)!.flatMap((g) => g.lines);
   }
 
+  /** Was the PBX unreachable for everyone at some time between the two: Asterisk down, or a fault's outage? */
+  unreachableBetween(pbx: FleetPbx, from: number, to: number): boolean {
+    return this.fleet.members.get(pbx)!.asterisk.downBetween(from, to) || this.outages.some((o) => o.pbx === pbx && o.from <= to && (o.to ?? Infinity) >= from);
+  }
+
   /** A source no earlier wave used (bans last: a banned source cannot attack again). */
   freshSource(): string {
     return SINGLES[this.nextSingle++ % SINGLES.length]!;
@@ -238,6 +245,15 @@ feeds:
     const r = await this.exec('phones', process.execPath, [compiled('lab/sip-call.js'), phone.address, FLEET_PBXS[phone.pbx], phone.account.user, phone.account.password, number, '300'], 15_000);
     const last = String(r.stdout).split('\n').filter((l) => l.trim() !== '').at(-1);
     return last === undefined ? 'failed' : (JSON.parse(last) as { event: string }).event;
+  }
+
+  /**
+   * `asterisk-guard fraud clear ENDPOINT`, as the admin runs it: false when the guard refused it for
+   * another reason than that the endpoint is not blocked (a fault keeping its store from writing).
+   */
+  async clearFraudBlock(pbx: FleetPbx, endpoint: string): Promise<boolean> {
+    const r = await execa(process.execPath, [compiled('src/cli.js'), 'fraud', 'clear', endpoint, '--socket', path.join(this.fleet.members.get(pbx)!.dir, 'control.sock')], { reject: false, timeout: 20_000 });
+    return r.exitCode === 0 || String(r.stderr).includes('is not blocked');
   }
 
   /** The bans in a PBX's kernel sets, read back by the driver as the guard reads them. */

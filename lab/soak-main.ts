@@ -1,24 +1,43 @@
 #!/usr/bin/env node
-// `npm run soak [-- --minutes N] [--seed S]`: the chaos soak (lab/soak.ts). Exit 0 only when
+// `npm run soak [-- --minutes N] [--seed S] [--faults K,K] [--waves K,K]`: the chaos soak
+// (lab/soak.ts); --faults and --waves draw from those kinds only (a new one tried, a schedule narrowed). Exit 0 only when
 // nothing was lost, every fault that needs an alert was told, and the guards' resources stayed flat.
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
+import { FAULTS } from './soak-faults.js';
 import { formatReport, runSoak } from './soak.js';
+import { WAVE_KINDS, type WaveKind } from './soak-waves.js';
+
+const USAGE = `usage: npm run soak -- [--minutes N (1 to 1440)] [--seed S (a whole number)] [--faults ${FAULTS.map((f) => f.kind).join(',')}] [--waves ${WAVE_KINDS.join(',')}]`;
 
 const started = performance.now();
 const say = (line: string) => process.stdout.write(`[${((performance.now() - started) / 1000).toFixed(1).padStart(6)}s] ${line}\n`);
 
 let values;
 try {
-  ({ values } = parseArgs({ options: { minutes: { type: 'string', default: '20' }, seed: { type: 'string' } } }));
+  ({ values } = parseArgs({ options: { minutes: { type: 'string', default: '20' }, seed: { type: 'string' }, faults: { type: 'string' }, waves: { type: 'string' } } }));
 } catch (e) {
-  process.stderr.write(`${(e as Error).message}\nusage: npm run soak -- [--minutes N] [--seed S]\n`);
+  process.stderr.write(`${(e as Error).message}\n${USAGE}\n`);
   process.exit(2);
 }
+
+/** The kinds a comma-separated option names, each one known; all of them without the option. */
+function kinds<K extends string>(option: string, text: string | undefined, known: readonly K[]): K[] {
+  if (text === undefined) return [...known];
+  const named = text.split(',').map((k) => k.trim());
+  const unknown = named.filter((k) => !(known as readonly string[]).includes(k));
+  if (unknown.length > 0 || named.length === 0) {
+    process.stderr.write(`--${option}: ${unknown.length > 0 ? `no ${option.slice(0, -1)} kind ${unknown.join(', ')}` : 'name at least one kind'}\n${USAGE}\n`);
+    process.exit(2);
+  }
+  return named as K[];
+}
+const faults = kinds('faults', values.faults, FAULTS.map((f) => f.kind));
+const waves = kinds<WaveKind>('waves', values.waves, WAVE_KINDS);
 const minutes = Number(values.minutes);
 const seed = values.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : Number(values.seed);
 if (!Number.isFinite(minutes) || minutes <= 0 || minutes > 24 * 60 || !Number.isInteger(seed) || seed < 0) {
-  process.stderr.write('usage: npm run soak -- [--minutes N (1 to 1440)] [--seed S (a whole number)]\n');
+  process.stderr.write(`${USAGE}\n`);
   process.exit(2);
 }
 if (process.getuid?.() !== 0) {
@@ -33,7 +52,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 try {
-  const report = await runSoak({ minutes, seed, say, cacheDir: process.env['AG_LAB_CACHE'], signal: stop.signal });
+  const report = await runSoak({ minutes, seed, faults, waves, say, cacheDir: process.env['AG_LAB_CACHE'], signal: stop.signal });
   for (const line of formatReport(report)) process.stdout.write(`${line}\n`);
   process.exitCode = report.verdict.ok ? 0 : 1;
 } catch (e) {

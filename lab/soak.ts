@@ -18,6 +18,9 @@ type Say = (line: string) => void;
 export interface SoakOptions {
   readonly minutes: number;
   readonly seed: number;
+  /** The fault and wave kinds drawn from (default: all). */
+  readonly faults?: readonly string[];
+  readonly waves?: readonly WaveKind[];
   readonly say: Say;
   readonly cacheDir?: string;
   /** Ctrl-C: the run ends after the fault in hand, and the lab is torn down. */
@@ -56,8 +59,10 @@ export interface ResourceTrend {
 export interface SoakReport {
   readonly seed: number;
   readonly minutes: number;
+  /** The options that run the same schedule again. */
+  readonly again: string;
   readonly runs: readonly FaultRun[];
-  readonly phones: { readonly registrations: number; readonly failed: number; readonly failedWhileAsteriskDown: number; readonly calls: number; readonly callsFailed: number; readonly failures: readonly string[] };
+  readonly phones: { readonly registrations: number; readonly failed: number; readonly failedWhileUnreachable: number; readonly calls: number; readonly callsFailed: number; readonly failures: readonly string[] };
   readonly bans: { readonly decided: number; readonly inForce: number; readonly lost: readonly string[] };
   readonly latency: { readonly duringP99: number | null; readonly betweenP99: number | null; readonly during: number; readonly between: number };
   readonly resources: readonly ResourceTrend[];
@@ -84,16 +89,18 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
   const say = o.say;
   const lab = await SoakLab.up({ say, swarms: Math.max(4, Math.ceil(o.minutes * 1.5)), cacheDir: o.cacheDir });
   try {
-    say(`soak: seed ${o.seed}, ${o.minutes} min; three PBXs in a fleet, two phones, ${FAULTS.length} fault kinds`);
+    const faults = FAULTS.filter((f) => o.faults?.includes(f.kind) ?? true);
+    const waves = o.waves ?? WAVE_KINDS;
+    say(`soak: seed ${o.seed}, ${o.minutes} min; three PBXs in a fleet, two phones, ${faults.length} fault kinds, ${waves.length} wave kinds`);
     const stop = { now: false };
     const phones = phoneLoops(lab, stop);
     const samples = sampleResources(lab, stop);
     const runs: FaultRun[] = [];
     const end = Date.now() + o.minutes * 60_000;
     while (Date.now() < end && o.signal?.aborted !== true) {
-      const fault = FAULTS[rnd(FAULTS.length)]!;
+      const fault = faults[rnd(faults.length)]!;
       const pbx = fault.only ?? PBX_NAMES[rnd(PBX_NAMES.length)]!;
-      const wave = WAVE_KINDS[rnd(WAVE_KINDS.length)]!;
+      const wave = waves[rnd(waves.length)]!;
       runs.push(await faultRun(lab, fault, pbx, wave, say));
       await sleep(1000 + rnd(3000));
     }
@@ -110,7 +117,9 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
       writeFileSync(file, `${lab.guardLines(n).map((l) => JSON.stringify(l)).join('\n')}\n`);
       say(`${n}'s guard log: ${file}`);
     }
-    const report: SoakReport = { seed: o.seed, minutes: o.minutes, runs, phones: phoneTally, bans, latency, resources: trends, verdict: { ok: true, problems: [] } };
+    const narrowed = [o.faults ? ` --faults ${o.faults.join(',')}` : '', o.waves ? ` --waves ${o.waves.join(',')}` : ''].join('');
+    const again = `--minutes ${o.minutes} --seed ${o.seed}${narrowed}`;
+    const report: SoakReport = { seed: o.seed, minutes: o.minutes, again, runs, phones: phoneTally, bans, latency, resources: trends, verdict: { ok: true, problems: [] } };
     return { ...report, verdict: judge(report) };
   } finally {
     await lab.down();
@@ -121,16 +130,20 @@ async function faultRun(lab: SoakLab, fault: Fault, pbx: FleetPbx, kind: WaveKin
   const alertsBefore = new Map(PBX_NAMES.map((n) => [n, lab.alerts(n).length]));
   const from = Date.now();
   say(`fault ${fault.kind} on ${fault.kind === 'redis-kill' ? 'the fleet' : pbx}; a ${kind} wave at ${pbx} while it holds`);
+  const outage: SoakLab['outages'][number] | undefined = fault.outage ? { pbx, from } : undefined;
+  if (outage) lab.outages.push(outage);
   await fault.inject(lab, pbx);
   let during = await sendWave(lab, kind, pbx);
   // A swarm wave needs a fresh /24: past the last, an svcrack wave.
   if (during === undefined) during = (await sendWave(lab, 'svcrack', pbx))!;
   await fault.heal?.(lab, pbx);
   const to = Date.now();
+  if (outage) outage.to = to;
   const alert = await awaitAlert(lab, fault, pbx, during, alertsBefore);
   await sleep(2000);
   const control = (await sendWave(lab, during.kind, pbx)) ?? (await sendWave(lab, 'svcrack', pbx))!;
-  say(`  ${during.answered} guesses got through while it held (the same wave with no fault: ${control.answered}); alert: ${alert}`);
+  for (const w of [during, control]) if (w.note) say(`  ${w.note}`);
+  say(`  ${during.answered} ${during.kind === 'toll-fraud' ? 'fraudulent calls connected' : 'guesses got through'} while it held (the same wave with no fault: ${control.answered}); alert: ${alert}`);
   return { fault: fault.kind, pbx, wave: during.kind, during: during.answered, control: control.answered, alert, alertKinds: fault.alerts, from, to };
 }
 
@@ -150,17 +163,16 @@ async function awaitAlert(lab: SoakLab, fault: Fault, pbx: FleetPbx, wave: WaveR
 
 /** The phones register every 5 s and call every 30 s, all along. */
 async function phoneLoops(lab: SoakLab, stop: { now: boolean }): Promise<SoakReport['phones']> {
-  const tally = { registrations: 0, failed: 0, failedWhileAsteriskDown: 0, calls: 0, callsFailed: 0, failures: [] as string[] };
+  const tally = { registrations: 0, failed: 0, failedWhileUnreachable: 0, calls: 0, callsFailed: 0, failures: [] as string[] };
   await Promise.all(
     PHONES.map(async (phone) => {
       let last = 0;
       while (!stop.now) {
         const at = Date.now();
-        const asterisk = lab.fleet.members.get(phone.pbx)!.asterisk;
         const ok = await lab.register(phone);
         tally.registrations++;
         if (!ok) {
-          if (asterisk.downBetween(at - 1000, Date.now())) tally.failedWhileAsteriskDown++;
+          if (lab.unreachableBetween(phone.pbx, at - 1000, Date.now())) tally.failedWhileUnreachable++;
           else {
             tally.failed++;
             tally.failures.push(`${new Date(at).toISOString()} REGISTER of ${phone.account.user} at ${phone.pbx} failed`);
@@ -170,7 +182,7 @@ async function phoneLoops(lab: SoakLab, stop: { now: boolean }): Promise<SoakRep
           last = Date.now();
           const event = await lab.call(phone, '02079460123');
           tally.calls++;
-          if (event === 'failed' && !asterisk.downBetween(last - 1000, Date.now())) {
+          if (event === 'failed' && !lab.unreachableBetween(phone.pbx, last - 1000, Date.now())) {
             tally.callsFailed++;
             tally.failures.push(`${new Date(last).toISOString()} call of ${phone.account.user} at ${phone.pbx}: ${event}`);
           }
@@ -307,7 +319,7 @@ function latencies(lab: SoakLab, runs: readonly FaultRun[]): SoakReport['latency
 
 function judge(r: SoakReport): SoakReport['verdict'] {
   const problems: string[] = [];
-  if (r.phones.failed > 0) problems.push(`${r.phones.failed} REGISTERs of the phones failed while their Asterisk was up`);
+  if (r.phones.failed > 0) problems.push(`${r.phones.failed} REGISTERs of the phones failed while their PBX was reachable`);
   if (r.phones.callsFailed > 0) problems.push(`${r.phones.callsFailed} calls of the phones failed`);
   if (r.bans.lost.length > 0) problems.push(`${r.bans.lost.length} bans lost (${r.bans.lost.slice(0, 3).join('; ')})`);
   const missing = r.runs.filter((x) => x.alert === 'missing');
@@ -324,16 +336,18 @@ function judge(r: SoakReport): SoakReport['verdict'] {
 export function formatReport(r: SoakReport): string[] {
   const lines: string[] = [];
   const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
-  lines.push('| fault | runs | guesses through while it held: median (max) | the same waves, no fault: median (max) | alerts delivered / needed |');
+  lines.push('| fault | runs | tries through while it held: median (max) | the same waves, no fault: median (max) | alerts delivered / needed |');
   lines.push('|---|---|---|---|---|');
   for (const kind of [...new Set(r.runs.map((x) => x.fault))].sort()) {
     const rs = r.runs.filter((x) => x.fault === kind);
     const needed = rs.filter((x) => x.alert !== 'not needed');
     lines.push(`| ${kind} | ${rs.length} | ${med(rs.map((x) => x.during))} (${Math.max(...rs.map((x) => x.during))}) | ${med(rs.map((x) => x.control))} (${Math.max(...rs.map((x) => x.control))}) | ${needed.length === 0 ? 'none needed' : `${needed.filter((x) => x.alert === 'delivered').length} / ${needed.length}`} |`);
   }
+  lines.push('');
+  lines.push('(tries: the guesses Asterisk answered; for a toll-fraud wave, the fraudulent calls the carrier answered)');
   const p = r.phones;
   lines.push('');
-  lines.push(`phones: ${p.registrations} REGISTERs, ${p.failed} failed while their Asterisk was up (${p.failedWhileAsteriskDown} more while a fault had it down); ${p.calls} calls, ${p.callsFailed} failed`);
+  lines.push(`phones: ${p.registrations} REGISTERs, ${p.failed} failed while their PBX was reachable (${p.failedWhileUnreachable} more while a fault had it down or dropping every new flow); ${p.calls} calls, ${p.callsFailed} failed`);
   lines.push(`bans: ${r.bans.decided} decided, ${r.bans.inForce} in force at the end, lost: ${r.bans.lost.length}${r.bans.lost.length ? ` (${r.bans.lost.slice(0, 5).join('; ')})` : ''}`);
   const ms = (x: number | null) => (x === null ? '-' : `${x.toFixed(1)} ms`);
   lines.push(`event -> drop p99: ${ms(r.latency.duringP99)} while faults held (${r.latency.during} bans), ${ms(r.latency.betweenP99)} between (${r.latency.between})`);
@@ -345,6 +359,6 @@ export function formatReport(r: SoakReport): string[] {
     lines.push(`${t.pbx}'s guard over ${t.minutes.toFixed(1)} min: RSS ${t.rssFirstMb.toFixed(0)} -> ${t.rssLastMb.toFixed(0)} MB (${t.rssSlopeMbPerHour >= 0 ? '+' : ''}${t.rssSlopeMbPerHour.toFixed(1)} MB/h), open files ${t.fdsFirst} -> ${t.fdsLast} (max ${t.fdsMax}), child processes at most ${t.childrenMax}`);
   }
   lines.push(`verdict (seed ${r.seed}, ${r.minutes} min): ${r.verdict.ok ? 'nothing lost, every fault told, resources flat' : `FAILED: ${r.verdict.problems.join('; ')}`}`);
-  lines.push(`again with: npm run soak -- --minutes ${r.minutes} --seed ${r.seed}`);
+  lines.push(`again with: npm run soak -- ${r.again}`);
   return lines;
 }

@@ -13,7 +13,8 @@ const USUAL = ['02079460123', '02079460456', '02079460789'];
 /** A number in the phones' country they never called: Leeds. */
 const NEW_IN_COUNTRY = '01134960123';
 const PREMIUM = '09098790000';
-const FRAUD_NUMBERS = [PREMIUM, '0037167000000', '00881612345678', '09098790001', '0037167000001'];
+/** Premium-rate (UK 09...), Latvia and a satellite network: what a fraudster calls, the first premium. */
+export const FRAUD_NUMBERS = [PREMIUM, '0037167000000', '00881612345678', '09098790001', '0037167000001'];
 
 /**
  * Before the attacks: 1002 and 1003's desk phone place their usual calls (the guard's lab config

@@ -75,6 +75,8 @@ export type SystemAlertKind =
   | 'kernel-bans-kept'
   | 'ban-cap-reached'
   | 'table-restored'
+  | 'conntrack-full'
+  | 'conntrack-restored'
   | 'canary-missing'
   | 'canary-restored'
   | 'fleet-lost'
@@ -91,7 +93,7 @@ export type SystemAlertKind =
   | 'abuse-report-refused'
   | 'test';
 
-const INFO: ReadonlySet<SystemAlertKind> = new Set(['ami-restored', 'canary-restored', 'asterisk-log-restored', 'feed-restored', 'test']);
+const INFO: ReadonlySet<SystemAlertKind> = new Set(['ami-restored', 'conntrack-restored', 'canary-restored', 'asterisk-log-restored', 'feed-restored', 'test']);
 const WARNING: ReadonlySet<SystemAlertKind> = new Set(['ami-lost', 'table-restored', 'kernel-bans-kept', 'fleet-lost', 'fleet-restored', 'fleet-twin', 'fleet-write-refused', 'asterisk-log-lost', 'feed-failing', 'abuse-report-refused']);
 
 export function systemAlert(kind: SystemAlertKind, time: number, text: string): Alert {

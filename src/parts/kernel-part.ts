@@ -2,6 +2,7 @@ import type { Config } from '../config/schema.js';
 import { buildDriver } from '../enforce/build-driver.js';
 import { processRunner } from '../enforce/command-runner.js';
 import { Enforcer } from '../enforce/enforcer.js';
+import { ConntrackWatch, readConntrackLoad, type ConntrackLoad } from '../enforce/conntrack-load.js';
 import { TableWatch } from '../enforce/table-watch.js';
 import type { IpPrefix, PrefixText } from '../net/ip-prefix.js';
 import type { Store, StoredBan } from '../store/store.js';
@@ -54,6 +55,8 @@ export function kernelPart(ctx: DaemonContext, enforcer: Enforcer, store: Store)
           log,
         )
       : undefined;
+  const conntrack = conntrackLook(ctx);
+  let conntrackTimer: NodeJS.Timeout | undefined;
   return {
     name: 'kernel',
     syncAllowed: (c) => syncAllowed(enforcer, allowed(c)),
@@ -77,8 +80,12 @@ export function kernelPart(ctx: DaemonContext, enforcer: Enforcer, store: Store)
         log.info({ bans: active.length, ms: Math.round(clock.monotonic() - started) }, 'kernel bans reconciled with the store');
       }
       watch?.start();
+      conntrack.look();
+      conntrackTimer = setInterval(conntrack.look, config.firewall.check_interval);
+      conntrackTimer.unref();
     },
     async stop() {
+      clearInterval(conntrackTimer);
       watch?.stop();
       await enforcer.finish(FLUSH_BUDGET_MS);
       enforcer.stop();
@@ -89,9 +96,40 @@ export function kernelPart(ctx: DaemonContext, enforcer: Enforcer, store: Store)
       firewall: { driver: enforcer.driverName, committed: enforcer.stats.committed, errors: enforcer.stats.firewallErrors },
       // What the kernel holds, as last inspected, not only what the guard believes.
       kernel: watch ? tableStatus(watch) : null,
+      conntrack: conntrack.last() ?? null,
     }),
     checks: () => (watch ? tableCheck(tableStatus(watch)) : []),
-    metrics: () => kernelMetrics({ firewallErrors: () => enforcer.stats.firewallErrors, conntrackErrors: () => enforcer.stats.conntrackErrors, tableRepairs: () => watch?.repairs ?? 0 }),
+    metrics: () => kernelMetrics({ firewallErrors: () => enforcer.stats.firewallErrors, conntrackErrors: () => enforcer.stats.conntrackErrors, tableRepairs: () => watch?.repairs ?? 0, conntrack: conntrack.last }),
+  };
+}
+
+/**
+ * The connection tracking table's load, looked at every `firewall.check_interval`: a full table
+ * drops the phones' new flows (and a flood's), which nothing else would tell the admins.
+ */
+function conntrackLook({ log, clock, bus }: DaemonContext): { look: () => void; last: () => ConntrackLoad | undefined } {
+  const watch = new ConntrackWatch();
+  let last: ConntrackLoad | undefined;
+  let lastAt = clock.monotonic();
+  let unreadable = false;
+  return {
+    look() {
+      try {
+        last = readConntrackLoad();
+        unreadable = false;
+      } catch (e) {
+        if (!unreadable) log.warn({ err: e }, 'the connection tracking table could not be read: a full table would go untold');
+        unreadable = true;
+        return;
+      }
+      const now = clock.monotonic();
+      const change = last && watch.look(last, now - lastAt);
+      lastAt = now;
+      if (!change) return;
+      (change.kind === 'conntrack-full' ? log.error.bind(log) : log.info.bind(log))({ entries: last!.entries, max: last!.max, drops: last!.drops }, change.text);
+      bus.emit('trouble', { kind: change.kind, time: clock.now(), text: change.text });
+    },
+    last: () => last,
   };
 }
 
@@ -113,7 +151,7 @@ export function tableCheck(k: Pick<TableStatus, 'table' | 'repairs'>): PartCheck
   return [{ check: 'kernel table', status: 'ok', detail: `${k.table}; restored ${k.repairs} time(s) since start` }];
 }
 
-export function kernelMetrics(s: { firewallErrors: () => number; conntrackErrors: () => number; tableRepairs: () => number }): MetricFamily[] {
+export function kernelMetrics(s: { firewallErrors: () => number; conntrackErrors: () => number; tableRepairs: () => number; conntrack: () => ConntrackLoad | undefined }): MetricFamily[] {
   return [
     {
       name: 'asterisk_guard_firewall_errors_total',
@@ -126,6 +164,10 @@ export function kernelMetrics(s: { firewallErrors: () => number; conntrackErrors
       ],
     },
     { name: 'asterisk_guard_table_repairs_total', help: 'Times our nft table was found changed by something else and rebuilt', type: 'counter', read: s.tableRepairs },
+    // As last looked at (every firewall.check_interval); 0 where the kernel tracks no connections.
+    { name: 'asterisk_guard_conntrack_entries', help: "Entries in the kernel's connection tracking table", type: 'gauge', read: () => s.conntrack()?.entries ?? 0 },
+    { name: 'asterisk_guard_conntrack_max', help: 'Room in the connection tracking table (net.netfilter.nf_conntrack_max; 0: conntrack not loaded)', type: 'gauge', read: () => s.conntrack()?.max ?? 0 },
+    { name: 'asterisk_guard_conntrack_drops_total', help: 'Packets of new connections the kernel dropped because the table was full', type: 'counter', read: () => s.conntrack()?.drops ?? 0 },
   ];
 }
 

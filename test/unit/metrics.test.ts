@@ -20,7 +20,7 @@ const core = {
 const families: MetricFamily[] = [
   ...coreMetrics(core, new Map([['tripwire', 1]]), () => 0),
   ...amiMetrics({ connected: () => true, reconnects: () => 4, canaryOk: () => 0 }),
-  ...kernelMetrics({ firewallErrors: () => 0, conntrackErrors: () => 1, tableRepairs: () => 2 }),
+  ...kernelMetrics({ firewallErrors: () => 0, conntrackErrors: () => 1, tableRepairs: () => 2, conntrack: () => ({ entries: 261_000, max: 262_144, drops: 17 }) }),
   ...alertMetrics({ sent: 5, failed: 1 }),
 ];
 const metrics = new Metrics(families);
@@ -42,12 +42,20 @@ describe('metrics', () => {
       'asterisk_guard_firewall_errors_total{command="conntrack"} 1',
       'asterisk_guard_alerts_total{result="failed"} 1',
       'asterisk_guard_table_repairs_total 2',
+      'asterisk_guard_conntrack_entries 261000',
+      'asterisk_guard_conntrack_max 262144',
+      'asterisk_guard_conntrack_drops_total 17',
       'asterisk_guard_canary_ok 0',
       'asterisk_guard_sieges_active 1',
       'asterisk_guard_input_skipped_total{kind="oversized-line"} 2',
     ]) {
       expect(text).toContain(line);
     }
+  });
+
+  it('says 0 of 0 where the kernel has no connection tracking loaded', async () => {
+    const text = await new Metrics(kernelMetrics({ firewallErrors: () => 0, conntrackErrors: () => 0, tableRepairs: () => 0, conntrack: () => undefined })).registry.metrics();
+    for (const line of ['asterisk_guard_conntrack_entries 0', 'asterisk_guard_conntrack_max 0', 'asterisk_guard_conntrack_drops_total 0']) expect(text).toContain(line);
   });
 
   it('counts the toll-fraud guard\'s verdicts and blocked endpoints when it is on', async () => {

@@ -1,0 +1,65 @@
+import { execa } from 'execa';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GuardProcess } from '../../lab/guard-process.js';
+import { LabNetwork } from '../../lab/netns.js';
+import { writeConfig } from '../support/lab.js';
+
+// A PBX's connection tracking table filled to the kernel's limit (nf_conntrack_max cannot be
+// lowered in a namespace: the lab's filler takes all of it) drops every new flow; the daemon
+// tells so within its check interval, and tells again once there is room.
+
+const FILL = new URL('../../dist/lab/conntrack-fill.js', import.meta.url).pathname;
+const CLI = new URL('../../dist/src/cli.js', import.meta.url).pathname;
+
+let net: LabNetwork;
+let guard: GuardProcess | undefined;
+const dir = mkdtempSync(path.join(tmpdir(), 'ag-ct-'));
+const inNs = (command: string, ...args: string[]) => execa('ip', ['netns', 'exec', net.ns('pbx'), command, ...args], { reject: false, timeout: 120_000 });
+
+describe('a full connection tracking table', () => {
+  beforeAll(async () => {
+    net = await LabNetwork.create('agct', { name: 'pbx', addresses: ['192.0.2.1'] }, []);
+    // The admin's stateful firewall: what makes the kernel track connections at all.
+    await inNs('nft', 'add table inet admin { chain input { type filter hook input priority 0; policy accept; ct state established,related accept; }; }');
+    await inNs('sysctl', '-qw', 'net.netfilter.nf_conntrack_udp_timeout_stream=600');
+    // No Asterisk: a daemon waiting for its first AMI login already watches the kernel.
+    const config = writeConfig(`ami:\n  secret: x\n  port: 1\nstore:\n  path: ${dir}/state.db\ncontrol:\n  socket: ${dir}/control.sock\nfirewall:\n  check_interval: 1s\nlog:\n  level: info\n`);
+    guard = GuardProcess.start(net.ns('pbx'), ['run', '--config', config]);
+    await guard.waitFor((l) => l.msg === 'kernel bans reconciled with the store', 15_000);
+  });
+
+  afterAll(async () => {
+    guard?.kill('SIGKILL');
+    await net?.destroy();
+  });
+
+  it('is told within the check interval, with what to do, and told again once there is room', async () => {
+    const filled = await inNs(process.execPath, FILL);
+    const { entries, max } = JSON.parse(String(filled.stdout)) as { entries: number; max: number };
+    expect(entries).toBe(max);
+    // A new flow now: a datagram from a port nothing used yet, dropped by the kernel.
+    await inNs(process.execPath, '-e', "const s=require('dgram').createSocket('udp4');s.send('x',9,'127.0.0.1',()=>s.close())");
+    const full = await guard!.waitFor((l) => typeof l.msg === 'string' && l.msg.startsWith('the connection tracking table is full'), 5000);
+    expect(full.level).toBe(50);
+    expect(full.msg).toContain(`of ${max.toLocaleString('en')} entries`);
+    // Told at 95% if a look fell while the filler was at work, else at the first drop.
+    expect(full.msg).toMatch(/(dropped [\d,]+|about to drop) packets of new connections/);
+    expect(full.msg).toContain('net.netfilter.nf_conntrack_max');
+    // The new flow's datagram was dropped: counted, as the kernel counts it.
+    const status = async () => (JSON.parse(String((await execa(process.execPath, [CLI, 'status', '--json', '--socket', `${dir}/control.sock`], { reject: false })).stdout)) as { conntrack: { entries: number; max: number; drops: number } }).conntrack;
+    let seen = await status();
+    for (let i = 0; i < 50 && seen.drops === 0; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      seen = await status();
+    }
+    expect(seen).toMatchObject({ entries: max, max });
+    expect(seen.drops).toBeGreaterThan(0);
+
+    await inNs('conntrack', '-F');
+    const roomy = await guard!.waitFor((l) => typeof l.msg === 'string' && l.msg.startsWith('the connection tracking table has room again'), 5000);
+    expect(roomy.level).toBe(30);
+  });
+});
