@@ -2,6 +2,7 @@ import Database from 'better-sqlite3';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { request } from '../src/control/client.js';
 import type { FleetPbx } from './fleet-lab.js';
 import { FAULTS, type Fault } from './soak-faults.js';
 import { PBX_NAMES, PHONES, SoakLab } from './soak-lab.js';
@@ -50,6 +51,12 @@ export interface ResourceTrend {
   readonly rssFirstMb: number;
   readonly rssLastMb: number;
   readonly rssSlopeMbPerHour: number;
+  /** Over the later half only: a heap filling up to its working size slows; a leak does not. */
+  readonly rssLateSlopeMbPerHour: number;
+  /** V8's heap in use, as the guard's `status` says (after its own collections): what RSS holds of live objects. */
+  readonly heapFirstMb: number;
+  readonly heapLastMb: number;
+  readonly heapSlopeMbPerHour: number;
   readonly fdsFirst: number;
   readonly fdsLast: number;
   readonly fdsMax: number;
@@ -198,6 +205,8 @@ interface Sample {
   readonly pid: number;
   readonly at: number;
   readonly rssKb: number;
+  /** NaN when the guard did not answer `status` in time. */
+  readonly heapMb: number;
   readonly fds: number;
   readonly children: number;
 }
@@ -214,7 +223,8 @@ async function sampleResources(lab: SoakLab, stop: { now: boolean }): Promise<Re
         const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
         const fds = readdirSync(`/proc/${pid}/fd`).length;
         const children = readdirSync(`/proc/${pid}/task`).reduce((k, t) => k + readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).length, 0);
-        samples.get(n)!.push({ pid, at: Date.now(), rssKb, fds, children });
+        const heapMb = await heapUsedMb(path.join(lab.fleet.members.get(n)!.dir, 'control.sock'));
+        samples.get(n)!.push({ pid, at: Date.now(), rssKb, heapMb, fds, children });
       } catch {
         // The process ended between the listing and the read (a guard-kill fault).
       }
@@ -222,6 +232,15 @@ async function sampleResources(lab: SoakLab, stop: { now: boolean }): Promise<Re
     await sleep(5000);
   }
   return PBX_NAMES.map((n) => trend(n, samples.get(n)!));
+}
+
+async function heapUsedMb(socket: string): Promise<number> {
+  try {
+    const status = (await request(socket, { cmd: 'status' }, 2000)) as { memory?: { heap_used_bytes?: number } };
+    return (status.memory?.heap_used_bytes ?? NaN) / 1048576;
+  } catch {
+    return NaN;
+  }
 }
 
 function trend(pbx: FleetPbx, all: readonly Sample[]): ResourceTrend {
@@ -232,13 +251,20 @@ function trend(pbx: FleetPbx, all: readonly Sample[]): ResourceTrend {
   // (a guard SIGKILLed and started again in a short run once read as open files 19 -> 40).
   const xs = longest.filter((s) => s.at - longest[0]!.at >= 60_000);
   const judged = xs.length >= 3;
-  const slope = judged ? leastSquares(xs.map((s) => [(s.at - xs[0]!.at) / 3_600_000, s.rssKb / 1024])) : 0;
+  const hours = (s: Sample) => (s.at - xs[0]!.at) / 3_600_000;
+  const slope = judged ? leastSquares(xs.map((s) => [hours(s), s.rssKb / 1024])) : 0;
+  const late = xs.slice(Math.floor(xs.length / 2));
+  const heaps = xs.filter((s) => !Number.isNaN(s.heapMb));
   return {
     pbx,
     minutes: judged ? (xs.at(-1)!.at - xs[0]!.at) / 60_000 : 0,
     rssFirstMb: (xs[0]?.rssKb ?? 0) / 1024,
     rssLastMb: (xs.at(-1)?.rssKb ?? 0) / 1024,
     rssSlopeMbPerHour: slope,
+    rssLateSlopeMbPerHour: judged && late.length >= 3 ? leastSquares(late.map((s) => [hours(s), s.rssKb / 1024])) : 0,
+    heapFirstMb: heaps[0]?.heapMb ?? NaN,
+    heapLastMb: heaps.at(-1)?.heapMb ?? NaN,
+    heapSlopeMbPerHour: judged && heaps.length >= 3 ? leastSquares(heaps.map((s) => [hours(s), s.heapMb])) : 0,
     fdsFirst: xs[0]?.fds ?? 0,
     fdsLast: xs.at(-1)?.fds ?? 0,
     fdsMax: Math.max(0, ...all.map((s) => s.fds)),
@@ -356,7 +382,8 @@ export function formatReport(r: SoakReport): string[] {
       lines.push(`${t.pbx}'s guard: no process lived a minute past its start (not judged); open files at most ${t.fdsMax}, child processes at most ${t.childrenMax}`);
       continue;
     }
-    lines.push(`${t.pbx}'s guard over ${t.minutes.toFixed(1)} min: RSS ${t.rssFirstMb.toFixed(0)} -> ${t.rssLastMb.toFixed(0)} MB (${t.rssSlopeMbPerHour >= 0 ? '+' : ''}${t.rssSlopeMbPerHour.toFixed(1)} MB/h), open files ${t.fdsFirst} -> ${t.fdsLast} (max ${t.fdsMax}), child processes at most ${t.childrenMax}`);
+    const rate = (x: number) => `${x >= 0 ? '+' : ''}${x.toFixed(1)} MB/h`;
+    lines.push(`${t.pbx}'s guard over ${t.minutes.toFixed(1)} min: RSS ${t.rssFirstMb.toFixed(0)} -> ${t.rssLastMb.toFixed(0)} MB (${rate(t.rssSlopeMbPerHour)}; later half ${rate(t.rssLateSlopeMbPerHour)}), heap in use ${t.heapFirstMb.toFixed(0)} -> ${t.heapLastMb.toFixed(0)} MB (${rate(t.heapSlopeMbPerHour)}), open files ${t.fdsFirst} -> ${t.fdsLast} (max ${t.fdsMax}), child processes at most ${t.childrenMax}`);
   }
   lines.push(`verdict (seed ${r.seed}, ${r.minutes} min): ${r.verdict.ok ? 'nothing lost, every fault told, resources flat' : `FAILED: ${r.verdict.problems.join('; ')}`}`);
   lines.push(`again with: npm run soak -- ${r.again}`);
