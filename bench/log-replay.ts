@@ -7,6 +7,7 @@ import { execa } from 'execa';
 import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { xorshift32 } from '../lab/xorshift.js';
 import { PROJECT_ROOT } from '../src/paths.js';
 
 export interface LogReplayResults {
@@ -30,15 +31,7 @@ export async function writeLog(file: string): Promise<number> {
   const out = createWriteStream(file);
   const start = new Date(2026, 11, 4, 0, 0, 0).getTime();
   let failures = 0;
-  // xorshift32: a linear congruential generator's low bits repeat within a few steps, which
-  // once gave this log one failure kind from 210 sources instead of eight from thousands.
-  let seed = 12345;
-  const rnd = (n: number) => {
-    seed ^= seed << 13;
-    seed ^= seed >>> 17;
-    seed ^= seed << 5;
-    return (seed >>> 0) % n;
-  };
+  const rnd = xorshift32(12345);
   let chunk = '';
   for (let i = 0; i < LINES; i++) {
     const at = stamp(start + i * 43);

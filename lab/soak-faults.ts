@@ -93,7 +93,8 @@ export const FAULTS: readonly Fault[] = [
   {
     kind: 'disk-full',
     only: SMALL_DISK,
-    alerts: ['store-failing'],
+    // Told by the room watch within 10 s, or by the first write refused, whichever comes first.
+    alerts: ['store-disk-low', 'store-failing'],
     async inject(lab, pbx) {
       // Every free block of the tmpfs taken (dd stops at ENOSPC).
       await lab.exec(pbx, 'dd', ['if=/dev/zero', `of=${path.join(member(lab, pbx).dir, 'filler')}`, 'bs=64k']);

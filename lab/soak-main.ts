@@ -21,9 +21,9 @@ try {
   process.exit(2);
 }
 
-/** The kinds a comma-separated option names, each one known; all of them without the option. */
-function kinds<K extends string>(option: string, text: string | undefined, known: readonly K[]): K[] {
-  if (text === undefined) return [...known];
+/** The kinds a comma-separated option names, each one known; undefined (all of them) without the option. */
+function kinds<K extends string>(option: string, text: string | undefined, known: readonly K[]): K[] | undefined {
+  if (text === undefined) return undefined;
   const named = text.split(',').map((k) => k.trim());
   const unknown = named.filter((k) => !(known as readonly string[]).includes(k));
   if (unknown.length > 0 || named.length === 0) {

@@ -6,6 +6,7 @@ import { request } from '../src/control/client.js';
 import type { FleetPbx } from './fleet-lab.js';
 import { FAULTS, type Fault } from './soak-faults.js';
 import { PBX_NAMES, PHONES, SoakLab } from './soak-lab.js';
+import { xorshift32 } from './xorshift.js';
 import { sendWave, WAVE_KINDS, type WaveKind, type WaveResult } from './soak-waves.js';
 
 // `npm run soak [-- --minutes N] [-- --seed S]` (issue 28): a day of faults in twenty minutes.
@@ -57,6 +58,9 @@ export interface ResourceTrend {
   readonly heapFirstMb: number;
   readonly heapLastMb: number;
   readonly heapSlopeMbPerHour: number;
+  /** V8's heap reserved, and the memory outside it (Buffers, typed arrays), first and last. */
+  readonly heapTotalMb: readonly [number, number];
+  readonly externalMb: readonly [number, number];
   readonly fdsFirst: number;
   readonly fdsLast: number;
   readonly fdsMax: number;
@@ -76,23 +80,12 @@ export interface SoakReport {
   readonly verdict: { readonly ok: boolean; readonly problems: readonly string[] };
 }
 
-/** xorshift32: the schedule from the seed, the same on every machine. */
-function random(seed: number): (n: number) => number {
-  let s = seed >>> 0 || 1;
-  return (n) => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s % n;
-  };
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function runSoak(o: SoakOptions): Promise<SoakReport> {
-  const rnd = random(o.seed);
+  // The schedule from the seed, the same on every machine.
+  const rnd = xorshift32(o.seed);
   const say = o.say;
   const lab = await SoakLab.up({ say, swarms: Math.max(4, Math.ceil(o.minutes * 1.5)), cacheDir: o.cacheDir });
   try {
@@ -207,6 +200,8 @@ interface Sample {
   readonly rssKb: number;
   /** NaN when the guard did not answer `status` in time. */
   readonly heapMb: number;
+  readonly heapTotalMb: number;
+  readonly externalMb: number;
   readonly fds: number;
   readonly children: number;
 }
@@ -223,8 +218,8 @@ async function sampleResources(lab: SoakLab, stop: { now: boolean }): Promise<Re
         const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
         const fds = readdirSync(`/proc/${pid}/fd`).length;
         const children = readdirSync(`/proc/${pid}/task`).reduce((k, t) => k + readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).length, 0);
-        const heapMb = await heapUsedMb(path.join(lab.fleet.members.get(n)!.dir, 'control.sock'));
-        samples.get(n)!.push({ pid, at: Date.now(), rssKb, heapMb, fds, children });
+        const memory = await guardMemory(path.join(lab.fleet.members.get(n)!.dir, 'control.sock'));
+        samples.get(n)!.push({ pid, at: Date.now(), rssKb, ...memory, fds, children });
       } catch {
         // The process ended between the listing and the read (a guard-kill fault).
       }
@@ -234,12 +229,14 @@ async function sampleResources(lab: SoakLab, stop: { now: boolean }): Promise<Re
   return PBX_NAMES.map((n) => trend(n, samples.get(n)!));
 }
 
-async function heapUsedMb(socket: string): Promise<number> {
+/** What the guard's `status` says of its memory, in MB (NaN: no answer in time). */
+async function guardMemory(socket: string): Promise<{ heapMb: number; heapTotalMb: number; externalMb: number }> {
   try {
-    const status = (await request(socket, { cmd: 'status' }, 2000)) as { memory?: { heap_used_bytes?: number } };
-    return (status.memory?.heap_used_bytes ?? NaN) / 1048576;
+    const status = (await request(socket, { cmd: 'status' }, 2000)) as { memory?: { heap_used_bytes?: number; heap_total_bytes?: number; external_bytes?: number } };
+    const mb = (x: number | undefined) => (x ?? NaN) / 1048576;
+    return { heapMb: mb(status.memory?.heap_used_bytes), heapTotalMb: mb(status.memory?.heap_total_bytes), externalMb: mb(status.memory?.external_bytes) };
   } catch {
-    return NaN;
+    return { heapMb: NaN, heapTotalMb: NaN, externalMb: NaN };
   }
 }
 
@@ -265,6 +262,8 @@ function trend(pbx: FleetPbx, all: readonly Sample[]): ResourceTrend {
     heapFirstMb: heaps[0]?.heapMb ?? NaN,
     heapLastMb: heaps.at(-1)?.heapMb ?? NaN,
     heapSlopeMbPerHour: judged && heaps.length >= 3 ? leastSquares(heaps.map((s) => [hours(s), s.heapMb])) : 0,
+    heapTotalMb: [heaps[0]?.heapTotalMb ?? NaN, heaps.at(-1)?.heapTotalMb ?? NaN],
+    externalMb: [heaps[0]?.externalMb ?? NaN, heaps.at(-1)?.externalMb ?? NaN],
     fdsFirst: xs[0]?.fds ?? 0,
     fdsLast: xs.at(-1)?.fds ?? 0,
     fdsMax: Math.max(0, ...all.map((s) => s.fds)),
@@ -383,7 +382,7 @@ export function formatReport(r: SoakReport): string[] {
       continue;
     }
     const rate = (x: number) => `${x >= 0 ? '+' : ''}${x.toFixed(1)} MB/h`;
-    lines.push(`${t.pbx}'s guard over ${t.minutes.toFixed(1)} min: RSS ${t.rssFirstMb.toFixed(0)} -> ${t.rssLastMb.toFixed(0)} MB (${rate(t.rssSlopeMbPerHour)}; later half ${rate(t.rssLateSlopeMbPerHour)}), heap in use ${t.heapFirstMb.toFixed(0)} -> ${t.heapLastMb.toFixed(0)} MB (${rate(t.heapSlopeMbPerHour)}), open files ${t.fdsFirst} -> ${t.fdsLast} (max ${t.fdsMax}), child processes at most ${t.childrenMax}`);
+    lines.push(`${t.pbx}'s guard over ${t.minutes.toFixed(1)} min: RSS ${t.rssFirstMb.toFixed(0)} -> ${t.rssLastMb.toFixed(0)} MB (${rate(t.rssSlopeMbPerHour)}; later half ${rate(t.rssLateSlopeMbPerHour)}), heap in use ${t.heapFirstMb.toFixed(0)} -> ${t.heapLastMb.toFixed(0)} MB (${rate(t.heapSlopeMbPerHour)}), reserved ${t.heapTotalMb[0].toFixed(0)} -> ${t.heapTotalMb[1].toFixed(0)} MB, outside V8 ${t.externalMb[0].toFixed(0)} -> ${t.externalMb[1].toFixed(0)} MB, open files ${t.fdsFirst} -> ${t.fdsLast} (max ${t.fdsMax}), child processes at most ${t.childrenMax}`);
   }
   lines.push(`verdict (seed ${r.seed}, ${r.minutes} min): ${r.verdict.ok ? 'nothing lost, every fault told, resources flat' : `FAILED: ${r.verdict.problems.join('; ')}`}`);
   lines.push(`again with: npm run soak -- ${r.again}`);

@@ -72,6 +72,8 @@ export type SystemAlertKind =
   | 'firewall-failing'
   | 'store-failing'
   | 'store-recreated'
+  | 'store-disk-low'
+  | 'store-disk-restored'
   | 'kernel-bans-kept'
   | 'ban-cap-reached'
   | 'table-restored'
@@ -93,8 +95,8 @@ export type SystemAlertKind =
   | 'abuse-report-refused'
   | 'test';
 
-const INFO: ReadonlySet<SystemAlertKind> = new Set(['ami-restored', 'conntrack-restored', 'canary-restored', 'asterisk-log-restored', 'feed-restored', 'test']);
-const WARNING: ReadonlySet<SystemAlertKind> = new Set(['ami-lost', 'table-restored', 'kernel-bans-kept', 'fleet-lost', 'fleet-restored', 'fleet-twin', 'fleet-write-refused', 'asterisk-log-lost', 'feed-failing', 'abuse-report-refused']);
+const INFO: ReadonlySet<SystemAlertKind> = new Set(['ami-restored', 'conntrack-restored', 'store-disk-restored', 'canary-restored', 'asterisk-log-restored', 'feed-restored', 'test']);
+const WARNING: ReadonlySet<SystemAlertKind> = new Set(['ami-lost', 'store-disk-low', 'table-restored', 'kernel-bans-kept', 'fleet-lost', 'fleet-restored', 'fleet-twin', 'fleet-write-refused', 'asterisk-log-lost', 'feed-failing', 'abuse-report-refused']);
 
 export function systemAlert(kind: SystemAlertKind, time: number, text: string): Alert {
   const severity: Severity = INFO.has(kind) ? 'info' : WARNING.has(kind) ? 'warning' : 'critical';

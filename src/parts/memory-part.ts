@@ -54,7 +54,9 @@ export function memoryPart(ctx: DaemonContext): Part {
     },
     status: () => {
       const m = process.memoryUsage();
-      return { memory: { resident_bytes: m.rss, heap_used_bytes: m.heapUsed, collections_after_bulk: collections } };
+      // What of the resident memory is V8's heap (in use, and reserved), and what lies outside it
+      // (Buffers, typed arrays such as the scoreboard's index): where to look when it grows.
+      return { memory: { resident_bytes: m.rss, heap_used_bytes: m.heapUsed, heap_total_bytes: m.heapTotal, external_bytes: m.external, collections_after_bulk: collections } };
     },
     metrics: (): MetricFamily[] => [{ name: 'asterisk_guard_resident_bytes', help: 'Resident memory of the daemon (what ps shows)', type: 'gauge', read: () => process.memoryUsage().rss }],
   };

@@ -1,4 +1,7 @@
+import { statfs } from 'node:fs/promises';
+import path from 'node:path';
 import { MAX_ENDPOINTS } from '../fraud/fraud-config.js';
+import { DiskRoomWatch } from '../store/disk-room.js';
 import { recordInStore } from '../effects/record-in-store.js';
 import { Persister } from '../store/persister.js';
 import { StoreKeeper } from '../store/store-keeper.js';
@@ -9,6 +12,8 @@ import { changedKeys, type DaemonContext, type Part } from './part.js';
 const PRUNE_BATCH = 1000;
 const PRUNE_BUSY_MS = 200;
 const PRUNE_IDLE_MS = 60_000;
+/** The room left on the store's file system is looked at this often (one statfs). */
+const ROOM_CHECK_MS = 10_000;
 
 /** The state database: bans, history, audit, trust. Every change on the bus is recorded in it. */
 export interface StorePart extends Part {
@@ -58,6 +63,26 @@ export function storePart(ctx: DaemonContext): StorePart {
     }
     cancelPrune = clock.after(gone > 0 ? PRUNE_BUSY_MS : PRUNE_IDLE_MS, prune);
   };
+  const dir = path.dirname(file);
+  const room = new DiskRoomWatch(dir);
+  let roomUnreadable = false;
+  let cancelRoom = () => {};
+  let stopped = false;
+  const lookAtRoom = async () => {
+    try {
+      const fs = await statfs(dir);
+      roomUnreadable = false;
+      const change = room.look(fs.bavail * fs.bsize);
+      if (change) {
+        (change.kind === 'store-disk-low' ? log.error.bind(log) : log.info.bind(log))({ free_bytes: fs.bavail * fs.bsize }, change.text);
+        bus.emit('trouble', { kind: change.kind, time: clock.now(), text: change.text });
+      }
+    } catch (e) {
+      if (!roomUnreadable) log.warn({ err: e }, `the room left on ${dir} could not be read: a disk filling up would be told only when a write fails`);
+      roomUnreadable = true;
+    }
+    if (!stopped) cancelRoom = clock.after(ROOM_CHECK_MS, () => void lookAtRoom());
+  };
   return {
     name: 'store',
     store,
@@ -71,9 +96,12 @@ export function storePart(ctx: DaemonContext): StorePart {
     async start() {
       recordInStore(bus, store, persister);
       cancelPrune = clock.after(PRUNE_BUSY_MS, prune);
+      void lookAtRoom();
     },
     async stop() {
       cancelPrune();
+      stopped = true;
+      cancelRoom();
       persister.flush();
       persister.stop();
       store.close();

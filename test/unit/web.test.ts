@@ -6,6 +6,7 @@ import { parseIpPrefix, type IpPrefix } from '../../src/net/ip-prefix.js';
 import { Activity } from '../../src/web/activity.js';
 import { queryBans, selectRange, smallest, type BanQuery } from '../../src/web/bans-query.js';
 import { cookieValue, defaultHosts, SESSION_IDLE_MS, WebAccess } from '../../src/web/web-access.js';
+import { xorshift32 } from '../../lab/xorshift.js';
 
 const MIN = 60_000;
 const T0 = Date.UTC(2026, 11, 5, 10, 0, 0);
@@ -184,13 +185,7 @@ describe('the bans table: search, sort, page', () => {
   });
 
   it('selects a page far from both ends in place: the same rows as a full sort, ties and sorted input included', () => {
-    let seed = 7;
-    const rnd = (n: number) => {
-      seed ^= seed << 13;
-      seed ^= seed >>> 17;
-      seed ^= seed << 5;
-      return (seed >>> 0) % n;
-    };
+    const rnd = xorshift32(7);
     for (const make of [(i: number) => rnd(1000), (i: number) => i, (i: number) => 50_000 - i, () => 3]) {
       const values = Array.from({ length: 50_000 }, (_, i) => make(i));
       // Slots are indexes into values; ties broken by slot, as the table's sorts break them by address.

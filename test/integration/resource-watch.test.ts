@@ -1,5 +1,5 @@
 import { execa } from 'execa';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,21 +7,26 @@ import { GuardProcess } from '../../lab/guard-process.js';
 import { LabNetwork } from '../../lab/netns.js';
 import { writeConfig } from '../support/lab.js';
 
-// A PBX's connection tracking table filled to the kernel's limit (nf_conntrack_max cannot be
-// lowered in a namespace: the lab's filler takes all of it) drops every new flow; the daemon
-// tells so within its check interval, and tells again once there is room.
+// What the daemon watches besides Asterisk. A PBX's connection tracking table filled to the
+// kernel's limit (nf_conntrack_max cannot be lowered in a namespace: the lab's filler takes all
+// of it) drops every new flow; the daemon tells so within its check interval, and tells again
+// once there is room. And the file system of its state database running out of room is told
+// before a write fails.
 
 const FILL = new URL('../../dist/lab/conntrack-fill.js', import.meta.url).pathname;
 const CLI = new URL('../../dist/src/cli.js', import.meta.url).pathname;
 
 let net: LabNetwork;
 let guard: GuardProcess | undefined;
-const dir = mkdtempSync(path.join(tmpdir(), 'ag-ct-'));
+const dir = mkdtempSync(path.join(tmpdir(), 'ag-watch-'));
 const inNs = (command: string, ...args: string[]) => execa('ip', ['netns', 'exec', net.ns('pbx'), command, ...args], { reject: false, timeout: 120_000 });
 
-describe('a full connection tracking table', () => {
+describe('what the daemon watches besides Asterisk', () => {
   beforeAll(async () => {
     net = await LabNetwork.create('agct', { name: 'pbx', addresses: ['192.0.2.1'] }, []);
+    // The store on a 24 MB file system of which 10 MB are taken: 14 MB free, under the 16 MB mark.
+    await execa('mount', ['-t', 'tmpfs', '-o', 'size=24m', 'tmpfs', dir]);
+    writeFileSync(path.join(dir, 'filler'), Buffer.alloc(10 * 1024 * 1024));
     // The admin's stateful firewall: what makes the kernel track connections at all.
     await inNs('nft', 'add table inet admin { chain input { type filter hook input priority 0; policy accept; ct state established,related accept; }; }');
     await inNs('sysctl', '-qw', 'net.netfilter.nf_conntrack_udp_timeout_stream=600');
@@ -33,10 +38,19 @@ describe('a full connection tracking table', () => {
 
   afterAll(async () => {
     guard?.kill('SIGKILL');
+    await guard?.exit();
+    await execa('umount', [dir], { reject: false });
     await net?.destroy();
   });
 
-  it('is told within the check interval, with what to do, and told again once there is room', async () => {
+  it('tells at start that the state database has little room left, naming where and what to do', async () => {
+    const low = await guard!.waitFor((l) => typeof l.msg === 'string' && l.msg.includes('free on the file system of'), 5000);
+    expect(low.level).toBe(50);
+    expect(low.msg).toMatch(new RegExp(`^1[34]\\.\\d MB free on the file system of ${dir}, where the state database is`));
+    expect(low.msg).toContain('move store.path');
+  });
+
+  it('tells a full connection tracking table within the check interval, with what to do, and again once there is room', async () => {
     const filled = await inNs(process.execPath, FILL);
     const { entries, max } = JSON.parse(String(filled.stdout)) as { entries: number; max: number };
     expect(entries).toBe(max);
