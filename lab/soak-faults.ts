@@ -98,6 +98,9 @@ export const FAULTS: readonly Fault[] = [
     async inject(lab, pbx) {
       // Every free block of the tmpfs taken (dd stops at ENOSPC).
       await lab.exec(pbx, 'dd', ['if=/dev/zero', `of=${path.join(member(lab, pbx).dir, 'filler')}`, 'bs=64k']);
+      // Long enough for the guard's look at the room (every 10 s): a wave that writes nothing
+      // (a blocklisted source's) ended within it, and the full disk went by unseen.
+      await sleep(11_000);
     },
     async heal(lab, pbx) {
       rmSync(path.join(member(lab, pbx).dir, 'filler'), { force: true });
