@@ -80,7 +80,6 @@ export interface SoakReport {
   readonly verdict: { readonly ok: boolean; readonly problems: readonly string[] };
 }
 
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function runSoak(o: SoakOptions): Promise<SoakReport> {

@@ -5,7 +5,7 @@ import { readDatedPrefix } from '../source/log-prefix.js';
 import type { Store } from '../store/store.js';
 import type { Persister } from '../store/persister.js';
 import type { AmiPart } from './ami-part.js';
-import { changedKeys, type DaemonContext, type MetricFamily, type Part, type PartCheck } from './part.js';
+import { changedKeys, tellTrouble, type DaemonContext, type MetricFamily, type Part, type PartCheck } from './part.js';
 import type { PolicyPart } from './policy-part.js';
 
 /**
@@ -45,15 +45,12 @@ interface Followed {
  * while AMI did is silent (logger.conf sends it no NOTICE lines, or Asterisk stopped writing it).
  */
 export function asteriskLogPart(ctx: DaemonContext, store: { store: Store; persister: Persister }, policy: PolicyPart, ami: AmiPart): Part {
-  const { log, clock, bus } = ctx;
+  const { log, clock } = ctx;
   const config = ctx.config().asterisk_log!;
   const kinds = new Map<string, number>();
   const expecting = new Map<string, { seen: Set<string>; cancel: () => void }>();
   let silent = false;
-  const trouble = (kind: 'asterisk-log-lost' | 'asterisk-log-restored', text: string) => {
-    (kind === 'asterisk-log-lost' ? log.error : log.info).call(log, text);
-    bus.emit('trouble', { kind, time: clock.now(), text });
-  };
+  const trouble = (kind: 'asterisk-log-lost' | 'asterisk-log-restored', text: string) => tellTrouble(ctx, kind, text, kind === 'asterisk-log-lost');
 
   const follow = (name: string, open: (lines: (lines: readonly string[], position: string) => void, event: (e: { kind: string; error?: string; why?: string }) => void) => Follower): Followed => {
     const counts = { lines: 0, failures: 0, state: 'following' as 'following' | 'missing' };

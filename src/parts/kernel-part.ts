@@ -6,7 +6,7 @@ import { ConntrackWatch, readConntrackLoad, type ConntrackLoad } from '../enforc
 import { TableWatch } from '../enforce/table-watch.js';
 import type { IpPrefix, PrefixText } from '../net/ip-prefix.js';
 import type { Store, StoredBan } from '../store/store.js';
-import { changedKeys, type DaemonContext, type MetricFamily, type Part, type PartCheck } from './part.js';
+import { changedKeys, tellTrouble, type DaemonContext, type MetricFamily, type Part, type PartCheck } from './part.js';
 
 /** How long a stop waits for kernel updates in flight. */
 const FLUSH_BUDGET_MS = 2000;
@@ -107,7 +107,8 @@ export function kernelPart(ctx: DaemonContext, enforcer: Enforcer, store: Store)
  * The connection tracking table's load, looked at every `firewall.check_interval`: a full table
  * drops the phones' new flows (and a flood's), which nothing else would tell the admins.
  */
-function conntrackLook({ log, clock, bus }: DaemonContext): { look: () => void; last: () => ConntrackLoad | undefined } {
+function conntrackLook(ctx: DaemonContext): { look: () => void; last: () => ConntrackLoad | undefined } {
+  const { log, clock } = ctx;
   const watch = new ConntrackWatch();
   let last: ConntrackLoad | undefined;
   let lastAt = clock.monotonic();
@@ -125,9 +126,7 @@ function conntrackLook({ log, clock, bus }: DaemonContext): { look: () => void; 
       const now = clock.monotonic();
       const change = last && watch.look(last, now - lastAt);
       lastAt = now;
-      if (!change) return;
-      (change.kind === 'conntrack-full' ? log.error.bind(log) : log.info.bind(log))({ entries: last!.entries, max: last!.max, drops: last!.drops }, change.text);
-      bus.emit('trouble', { kind: change.kind, time: clock.now(), text: change.text });
+      if (change) tellTrouble(ctx, change.kind, change.text, change.kind === 'conntrack-full', { ...last });
     },
     last: () => last,
   };

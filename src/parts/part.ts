@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import type { Core } from '../core.js';
-import type { DecisionBus } from '../effects/bus.js';
+import type { DecisionBus, Trouble } from '../effects/bus.js';
 import type { Clock } from '../time/clock.js';
 
 // The daemon is a list of parts (src/service.ts). A part owns what it opens: it starts it,
@@ -113,6 +113,15 @@ export interface DaemonContext {
   readonly core: Core;
   /** The config as last applied (a reload replaces it; restart-only keys keep their start values). */
   readonly config: () => Config;
+}
+
+/**
+ * A change of the guard's own state, told twice: in its log (error when something went wrong,
+ * info when it mended) and to the admins (an alert of `kind`).
+ */
+export function tellTrouble({ log, bus, clock }: Pick<DaemonContext, 'log' | 'bus' | 'clock'>, kind: Trouble['kind'], text: string, wrong: boolean, fields: Record<string, unknown> = {}): void {
+  (wrong ? log.error : log.info).call(log, fields, text);
+  bus.emit('trouble', { kind, time: clock.now(), text });
 }
 
 /**

@@ -6,7 +6,7 @@ import { recordInStore } from '../effects/record-in-store.js';
 import { Persister } from '../store/persister.js';
 import { StoreKeeper } from '../store/store-keeper.js';
 import { Store } from '../store/store.js';
-import { changedKeys, type DaemonContext, type Part } from './part.js';
+import { changedKeys, tellTrouble, type DaemonContext, type Part } from './part.js';
 
 /** Rows forgotten per table and step, and how soon the next step runs while rows go, or not. */
 const PRUNE_BATCH = 1000;
@@ -35,10 +35,7 @@ export function storePart(ctx: DaemonContext): StorePart {
       const now = clock.now();
       return { bans: [...core.ledger.bans(now)].map((b) => ({ ...b, evidence: null })), trust: core.policy.trust.entries(now) };
     },
-    onRecreated(text) {
-      log.error(text);
-      bus.emit('trouble', { kind: 'store-recreated', time: clock.now(), text });
-    },
+    onRecreated: (text) => tellTrouble(ctx, 'store-recreated', text, true),
   });
   const persister = new Persister(log, {
     clock,
@@ -72,11 +69,9 @@ export function storePart(ctx: DaemonContext): StorePart {
     try {
       const fs = await statfs(dir);
       roomUnreadable = false;
-      const change = room.look(fs.bavail * fs.bsize);
-      if (change) {
-        (change.kind === 'store-disk-low' ? log.error.bind(log) : log.info.bind(log))({ free_bytes: fs.bavail * fs.bsize }, change.text);
-        bus.emit('trouble', { kind: change.kind, time: clock.now(), text: change.text });
-      }
+      const free = fs.bavail * fs.bsize;
+      const change = room.look(free);
+      if (change) tellTrouble(ctx, change.kind, change.text, change.kind === 'store-disk-low', { free_bytes: free });
     } catch (e) {
       if (!roomUnreadable) log.warn({ err: e }, `the room left on ${dir} could not be read: a disk filling up would be told only when a write fails`);
       roomUnreadable = true;
