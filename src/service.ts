@@ -83,7 +83,7 @@ export async function startService(config: Config, daemonLog: Logger, clock: Clo
   const policy = policyPart(ctx, store.store);
   const ami = amiPart(ctx, amiOptions, policy, { stopping: o.stopping, onStatus: o.onStatus ?? (() => {}) });
   const fraud = core.fraud ? fraudPart(ctx, core.fraud, ami.client, amiOptions, store) : undefined;
-  const kernel = kernelPart(ctx, enforcer, store.store);
+  const kernel = kernelPart(ctx, enforcer, store);
   const fleet = config.fleet ? fleetPart(ctx, store.store) : undefined;
   const feeds = config.feeds.length > 0 ? feedsPart(ctx, store, { setListed: (p) => kernel.setListed(p), ...(config.fleet ? { share: redisFeedShare(config.fleet) } : {}) }) : undefined;
   // The page calls the admin facade; the facade mints the page's login URLs.

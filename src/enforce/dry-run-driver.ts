@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { IpPrefix, PrefixText } from '../net/ip-prefix.js';
-import type { Ban, FirewallDriver, FlowDirection } from './firewall-driver.js';
+import type { Ban, FirewallDriver, FlowDirection, KernelBan } from './firewall-driver.js';
 
 /**
  * A real backend that changes nothing: says what it would do. It keeps no copy of the bans
@@ -39,7 +39,7 @@ export class DryRunDriver implements FirewallDriver {
     this.log.info({ entries: prefixes.length }, 'dry-run: would drop what the feeds list');
   }
 
-  async list(): Promise<Ban[]> {
+  async list(): Promise<KernelBan[]> {
     return [];
   }
 

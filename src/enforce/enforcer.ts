@@ -5,7 +5,7 @@ import type { IpPrefix, PrefixText } from '../net/ip-prefix.js';
 import type { AdminChannel, BanDecision, BanOrigin } from '../policy/decision.js';
 import { backoff } from '../time/backoff.js';
 import type { Clock } from '../time/clock.js';
-import type { Ban, FirewallDriver, FlowDirection } from './firewall-driver.js';
+import type { Ban, FirewallDriver, FlowDirection, KernelBan } from './firewall-driver.js';
 import { Fifo } from './fifo.js';
 
 export interface EnforcerOptions {
@@ -134,7 +134,7 @@ export class Enforcer implements LedgerSink {
   }
 
   /** The bans the kernel's table holds now, read from it (a failure reads as none). */
-  async kernelBans(now: number): Promise<Ban[]> {
+  async kernelBans(now: number): Promise<KernelBan[]> {
     try {
       return await this.driver.list(now);
     } catch (error) {

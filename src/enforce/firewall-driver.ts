@@ -10,6 +10,14 @@ export interface Ban {
   readonly replaces?: boolean;
 }
 
+/** A ban as the kernel holds it. */
+export interface KernelBan extends Ban {
+  /** Added by the guard (its elements carry a mark), not by someone's `nft add element`. */
+  readonly ours: boolean;
+  /** When it was added, from its timeout and what is left of it; null without a timeout. */
+  readonly added: number | null;
+}
+
 /**
  * What enforcement needs from a firewall, after cs-firewall-bouncer's backend interface.
  * `ban` is one transaction for the whole list: either all of it is in the kernel or none.
@@ -27,7 +35,7 @@ export interface FirewallDriver {
   /** The feeds' entries (issue 26): dropped as bans are, without a timeout; replaces the last list in one transaction. */
   setListed(prefixes: readonly PrefixText[]): Promise<void>;
   /** The bans the kernel holds now (our table only). */
-  list(now: number): Promise<Ban[]>;
+  list(now: number): Promise<KernelBan[]>;
   /** What is missing from our table (its chain, a set, a rule), or undefined when it is whole. Cheap: no elements read. */
   inspect(): Promise<string | undefined>;
   /** Builds the whole table anew, with these bans, allowed addresses and feed entries, in one transaction. */

@@ -130,6 +130,13 @@ export function elementText(prefix: IpPrefix | PrefixText): string {
   return slash === -1 ? text : text.slice(0, slash);
 }
 
+/**
+ * The comment on every element the guard adds to a banned set. At a start after a crash, an
+ * element with it that the store has no record of is a decision whose record was lost (a full
+ * disk queued it in memory): it is kept. One without it was added by someone else: removed.
+ */
+export const ELEMENT_MARK = 'asterisk-guard';
+
 export type ElementChange =
   /** `replaces`: an element of the prefix may be in the set already (an `add` would keep its timeout). */
   | { readonly op: 'add'; readonly prefix: IpPrefix; readonly until: number | null; readonly replaces: boolean }
@@ -148,7 +155,7 @@ export function elementStatements(names: NftNames, changes: readonly ElementChan
   const phases: Array<['add' | 'delete', (c: ElementChange) => string | undefined]> = [
     ['add', (c) => (c.op === 'delete' || c.replaces ? elementText(c.prefix) : undefined)],
     ['delete', (c) => (c.op === 'delete' || c.replaces ? elementText(c.prefix) : undefined)],
-    ['add', (c) => (c.op === 'add' ? elementText(c.prefix) + (c.until !== null ? ` timeout ${timeoutText(c.until - now)}` : '') : undefined)],
+    ['add', (c) => (c.op === 'add' ? elementText(c.prefix) + (c.until !== null ? ` timeout ${timeoutText(c.until - now)}` : '') + ` comment "${ELEMENT_MARK}"` : undefined)],
   ];
   const lines: string[] = [];
   for (const [verb, item] of phases) {

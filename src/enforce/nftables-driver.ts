@@ -1,6 +1,6 @@
 import { contains, parseIpPrefix, shapeOfText, type IpPrefix, type PrefixText } from '../net/ip-prefix.js';
 import { commandFailure, type CommandResult, type CommandRunner } from './command-runner.js';
-import type { Ban, FirewallDriver, FlowDirection } from './firewall-driver.js';
+import type { Ban, FirewallDriver, FlowDirection, KernelBan } from './firewall-driver.js';
 import { NftSession } from './nft-session.js';
 import {
   allowedSetName,
@@ -8,6 +8,7 @@ import {
   bannedSetName,
   bannedSetStatements,
   elementStatements,
+  ELEMENT_MARK,
   elementText,
   FAMILIES,
   initScript,
@@ -151,9 +152,9 @@ export class NftablesDriver implements FirewallDriver {
   }
 
   /** What the kernel holds, read from it. */
-  async list(now: number): Promise<Ban[]> {
+  async list(now: number): Promise<KernelBan[]> {
     await this.relearnSets();
-    const bans: Ban[] = [];
+    const bans: KernelBan[] = [];
     for (const [name, key] of this.sets) bans.push(...parseSetJson(await this.nft(['-j', 'list', 'set', 'inet', this.names.table, name]), key, now));
     return bans;
   }
@@ -319,13 +320,13 @@ function outlasts(a: number | null, b: number | null): boolean {
 }
 
 interface NftJsonElem {
-  elem?: { val: unknown; timeout?: number; expires?: number };
+  elem?: { val: unknown; timeout?: number; expires?: number; comment?: unknown };
 }
 
 /** Reads `nft -j list set` output of one banned set into bans; elements we can't parse are left out. */
-export function parseSetJson(json: string, key: SetKey, now: number): Ban[] {
+export function parseSetJson(json: string, key: SetKey, now: number): KernelBan[] {
   const doc = JSON.parse(json) as { nftables?: Array<{ set?: { elem?: unknown[] } }> };
-  const out: Ban[] = [];
+  const out: KernelBan[] = [];
   for (const item of doc.nftables ?? []) {
     for (const e of item.set?.elem ?? []) {
       const wrapped = (e as NftJsonElem).elem;
@@ -333,8 +334,9 @@ export function parseSetJson(json: string, key: SetKey, now: number): Ban[] {
       if (typeof val !== 'string') continue;
       const parsed = parseIpPrefix(`${val}/${key.length}`);
       if (!parsed.ok || parsed.value.family !== key.family || elementText(parsed.value) !== val) continue;
-      const expires = wrapped?.expires;
-      out.push({ prefix: parsed.value, until: typeof expires === 'number' ? now + expires * 1000 : null });
+      const { expires, timeout } = wrapped ?? {};
+      const timed = typeof expires === 'number' && typeof timeout === 'number';
+      out.push({ prefix: parsed.value, until: timed ? now + expires * 1000 : null, ours: wrapped?.comment === ELEMENT_MARK, added: timed ? now - (timeout - expires) * 1000 : null });
     }
   }
   return out;

@@ -5,6 +5,8 @@ import { Enforcer } from '../enforce/enforcer.js';
 import { ConntrackWatch, readConntrackLoad, type ConntrackLoad } from '../enforce/conntrack-load.js';
 import { TableWatch } from '../enforce/table-watch.js';
 import type { IpPrefix, PrefixText } from '../net/ip-prefix.js';
+import { unrecordedBans } from '../enforce/unrecorded-bans.js';
+import type { Persister } from '../store/persister.js';
 import type { Store, StoredBan } from '../store/store.js';
 import { changedKeys, tellTrouble, type DaemonContext, type MetricFamily, type Part, type PartCheck } from './part.js';
 
@@ -26,10 +28,10 @@ export function buildEnforcer(ctx: Omit<DaemonContext, 'core'>): Enforcer {
 
 /**
  * The kernel: at start the ledger takes back the store's bans and the kernel is made to match
- * them in one transaction (the store is the truth); then a watch restores our table when
- * someone else's `nft flush ruleset` takes it.
+ * them in one transaction (the store is the truth, but for the guard's own bans whose records a
+ * crash lost); then a watch restores our table when someone else's `nft flush ruleset` takes it.
  */
-export function kernelPart(ctx: DaemonContext, enforcer: Enforcer, store: Store): KernelPart {
+export function kernelPart(ctx: DaemonContext, enforcer: Enforcer, { store, persister }: { store: Store; persister: Persister }): KernelPart {
   const { log, clock, bus, core } = ctx;
   const config = ctx.config();
   const allowed = (c: Config) => [...c.policy.allow, ...store.allowed()];
@@ -71,7 +73,7 @@ export function kernelPart(ctx: DaemonContext, enforcer: Enforcer, store: Store)
     async start() {
       const now = clock.now();
       const prepared = await enforcer.prepare();
-      const active = prepared && store.created ? await keptFromKernel(ctx, enforcer, store, now) : store.activeBans(now);
+      const active = prepared ? await withKernelEvidence(ctx, enforcer, store, persister, now) : store.activeBans(now);
       core.ledger.restore(active, store.banHistory(now - config.policy.lookback));
       if (prepared) {
         const started = clock.monotonic();
@@ -171,15 +173,23 @@ export function kernelMetrics(s: { firewallErrors: () => number; conntrackErrors
 }
 
 /**
- * A store created by this start next to a kernel that holds bans went missing (or was moved
- * aside): the kernel's bans are evidence too, and are kept and recorded in the new store.
+ * The store's bans in force, and what the kernel holds that the store should have had: all of
+ * its bans when the store is new (it went missing, or was moved aside), the guard's own bans
+ * without a record after a run that did not stop cleanly. Those are kept and recorded.
  */
-async function keptFromKernel({ log, bus, config }: DaemonContext, enforcer: Enforcer, store: Store, now: number): Promise<StoredBan[]> {
-  const kept = (await enforcer.kernelBans(now)).map((b): StoredBan => ({ prefix: b.prefix, since: now, until: b.until, reason: 'kept from the kernel', origin: 'import', step: 0, evidence: null }));
-  if (kept.length === 0) return store.activeBans(now);
-  store.recordBans(kept);
-  const text = `the state database ${config().store.path} is new, but the kernel's table holds ${kept.length} bans: they are kept (reason "kept from the kernel") and recorded in the new store. If the old store was lost, its history and audit are gone; restore a backup to get them back`;
+async function withKernelEvidence({ log, bus, config }: DaemonContext, enforcer: Enforcer, store: Store, persister: Persister, now: number): Promise<StoredBan[]> {
+  if (!store.created && store.stoppedCleanly) return store.activeBans(now);
+  const kernel = await enforcer.kernelBans(now);
+  const found = store.created ? kernel : unrecordedBans(kernel, (p) => store.banRows(p), now);
+  if (found.length === 0) return store.activeBans(now);
+  const kept = found.map((b): StoredBan => ({ prefix: b.prefix, since: b.added ?? now, until: b.until, reason: 'kept from the kernel', origin: 'import', step: 0, evidence: null }));
+  persister.write(`${kept.length} bans kept from the kernel`, () => store.recordBans(kept));
+  const file = config().store.path;
+  const text = store.created
+    ? `the state database ${file} is new, but the kernel's table holds ${kept.length} bans: they are kept (reason "kept from the kernel") and recorded in the new store. If the old store was lost, its history and audit are gone; restore a backup to get them back`
+    : `the last run did not stop cleanly and the kernel holds ${kept.length} of the guard's bans the state database ${file} has no record of (their writes were still queued: a full disk, or a crash right after the ban): they are kept (reason "kept from the kernel") and recorded now`;
   log.warn({ bans: kept.length }, text);
   bus.emit('trouble', { kind: 'kernel-bans-kept', time: now, text });
-  return kept;
+  // The store's first: the ledger keeps the last of a prefix, and a kept one outlasts any record.
+  return [...store.activeBans(now), ...kept];
 }

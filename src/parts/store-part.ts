@@ -98,8 +98,9 @@ export function storePart(ctx: DaemonContext): StorePart {
       stopped = true;
       cancelRoom();
       persister.flush();
+      const clean = persister.pending === 0;
       persister.stop();
-      store.close();
+      store.close(clean);
     },
   };
 }

@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { accessSync, chmodSync, closeSync, constants, existsSync, mkdirSync, openSync, renameSync, statSync } from 'node:fs';
+import { accessSync, chmodSync, closeSync, constants, existsSync, mkdirSync, openSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { GuardError } from '../errors.js';
 import { parseIpPrefix, type IpPrefix } from '../net/ip-prefix.js';
@@ -82,6 +82,20 @@ const MIGRATIONS: readonly string[] = [
   `CREATE TABLE cursors (name TEXT PRIMARY KEY, value TEXT NOT NULL, updated INTEGER NOT NULL);`,
 ];
 
+function stoppedMark(file: string): string {
+  return `${file}.stopped`;
+}
+
+/** Unlinks the file; false when there was none, or it could not go (then the start is taken for one after a crash: the safe side). */
+function removed(file: string): boolean {
+  try {
+    unlinkSync(file);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function prefixOf(text: string): IpPrefix {
   const p = parseIpPrefix(text);
   if (!p.ok) throw new GuardError('AG_ERR_STORE_CORRUPT', `the store holds a bad prefix ${JSON.stringify(text)}: ${p.reason}`);
@@ -123,6 +137,11 @@ export class Store {
     private identity: { dev: number; ino: number } | undefined,
     /** Created by this open (no file was there). */
     readonly created: boolean,
+    /**
+     * The last run closed it after writing everything it had: no decision can be missing. After a
+     * crash (or a stop whose writes failed), the kernel may hold bans whose records were lost.
+     */
+    readonly stoppedCleanly: boolean,
   ) {
     this.allowCache = new Map(this.allowed().map((p) => [p.text, p]));
   }
@@ -161,11 +180,26 @@ export class Store {
         { cause: e },
       );
     }
-    return new Store(db, file, memory ? undefined : fileIdentity(file), !existed && !memory);
+    // Taken away now, put back by a clean close: an unlink needs no room on a full disk, so a
+    // run that dies is always seen as one.
+    return new Store(db, file, memory ? undefined : fileIdentity(file), !existed && !memory, !memory && removed(stoppedMark(file)));
   }
 
-  close(): void {
+  /** `clean`: every write reached the file (the next open trusts it to be complete). */
+  close(clean = false): void {
     this.db.close();
+    if (clean && this.file !== ':memory:') {
+      try {
+        writeFileSync(stoppedMark(this.file), '', { mode: 0o600 });
+      } catch {
+        // Without the mark the next start reads the kernel's bans: slower, nothing lost.
+      }
+    }
+  }
+
+  /** When each ban of the prefix in the store ends and whether it was lifted (for the kernel's bans at a start after a crash). */
+  banRows(prefix: IpPrefix): Array<{ until: number | null; lifted: number | null }> {
+    return this.sql('SELECT until, lifted FROM bans WHERE prefix = ?').all(prefix.text) as Array<{ until: number | null; lifted: number | null }>;
   }
 
   /** A prepared statement, made once: preparing one per write cost more than the write (benchmark 7). */

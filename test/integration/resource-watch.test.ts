@@ -1,5 +1,5 @@
 import { execa } from 'execa';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,8 +18,15 @@ const CLI = new URL('../../dist/src/cli.js', import.meta.url).pathname;
 
 let net: LabNetwork;
 let guard: GuardProcess | undefined;
+let config: string;
 const dir = mkdtempSync(path.join(tmpdir(), 'ag-watch-'));
 const inNs = (command: string, ...args: string[]) => execa('ip', ['netns', 'exec', net.ns('pbx'), command, ...args], { reject: false, timeout: 120_000 });
+const cli = (...args: string[]) => execa(process.execPath, [CLI, ...args, '--socket', `${dir}/control.sock`], { reject: false });
+const bannedInKernel = async () => String((await inNs('nft', 'list', 'set', 'inet', 'asterisk_guard', 'banned_v4_32')).stdout);
+const start = async () => {
+  guard = GuardProcess.start(net.ns('pbx'), ['run', '--config', config]);
+  return guard.waitFor((l) => l.msg === 'kernel bans reconciled with the store', 15_000);
+};
 
 describe('what the daemon watches besides Asterisk', () => {
   beforeAll(async () => {
@@ -31,9 +38,8 @@ describe('what the daemon watches besides Asterisk', () => {
     await inNs('nft', 'add table inet admin { chain input { type filter hook input priority 0; policy accept; ct state established,related accept; }; }');
     await inNs('sysctl', '-qw', 'net.netfilter.nf_conntrack_udp_timeout_stream=600');
     // No Asterisk: a daemon waiting for its first AMI login already watches the kernel.
-    const config = writeConfig(`ami:\n  secret: x\n  port: 1\nstore:\n  path: ${dir}/state.db\ncontrol:\n  socket: ${dir}/control.sock\nfirewall:\n  check_interval: 1s\nlog:\n  level: info\n`);
-    guard = GuardProcess.start(net.ns('pbx'), ['run', '--config', config]);
-    await guard.waitFor((l) => l.msg === 'kernel bans reconciled with the store', 15_000);
+    config = writeConfig(`ami:\n  secret: x\n  port: 1\nstore:\n  path: ${dir}/state.db\ncontrol:\n  socket: ${dir}/control.sock\nfirewall:\n  check_interval: 1s\nlog:\n  level: info\n`);
+    await start();
   });
 
   afterAll(async () => {
@@ -75,5 +81,34 @@ describe('what the daemon watches besides Asterisk', () => {
     await inNs('conntrack', '-F');
     const roomy = await guard!.waitFor((l) => typeof l.msg === 'string' && l.msg.startsWith('the connection tracking table has room again'), 5000);
     expect(roomy.level).toBe(30);
+  });
+
+  it('keeps a ban decided while the disk was full through a SIGKILL: kept from the kernel and recorded; a hand-added element goes', async () => {
+    // The rest of the file system taken: the store's next writes fail and wait in memory.
+    await execa('dd', ['if=/dev/zero', `of=${dir}/full`, 'bs=1M'], { reject: false });
+    const refused = await cli('ban', '198.51.100.61', '--for', '1h');
+    expect(refused.exitCode).toBe(0);
+    expect(String(refused.stdout)).toMatch(/refuses writes, so its record is queued/);
+    expect(await bannedInKernel()).toContain('198.51.100.61');
+    guard!.kill('SIGKILL');
+    await guard!.exit();
+    rmSync(`${dir}/full`);
+    await inNs('nft', 'add', 'element', 'inet', 'asterisk_guard', 'banned_v4_32', '{ 198.51.100.200 timeout 1h }');
+
+    const reconciled = await start();
+    expect(reconciled['bans']).toBe(1);
+    const kept = await guard!.waitFor((l) => typeof l.msg === 'string' && l.msg.startsWith('the last run did not stop cleanly'), 1000);
+    expect(kept.msg).toMatch(/the kernel holds 1 of the guard's bans the state database .*state\.db has no record of/);
+    const set = await bannedInKernel();
+    expect(set).toContain('198.51.100.61');
+    expect(set).not.toContain('198.51.100.200');
+    expect(String((await cli('list')).stdout)).toMatch(/198\.51\.100\.61 .*kept from the kernel/);
+
+    // Recorded: after a clean stop the next start trusts the store alone, and the ban is in it.
+    guard!.kill('SIGTERM');
+    expect((await guard!.exit()).exitCode).toBe(0);
+    expect((await start())['bans']).toBe(1);
+    expect(guard!.lines.some((l) => typeof l.msg === 'string' && l.msg.startsWith('the last run did not stop cleanly'))).toBe(false);
+    expect(await bannedInKernel()).toContain('198.51.100.61');
   });
 });

@@ -1,4 +1,4 @@
-import type { Ban, FirewallDriver, FlowDirection } from '../../src/enforce/firewall-driver.js';
+import type { Ban, FirewallDriver, FlowDirection, KernelBan } from '../../src/enforce/firewall-driver.js';
 import { GuardError } from '../../src/errors.js';
 import type { IpPrefix, PrefixText } from '../../src/net/ip-prefix.js';
 
@@ -37,8 +37,8 @@ export class FlakyFirewall implements FirewallDriver {
   async rebuild(bans: readonly Ban[], allowed: readonly IpPrefix[], _now: number, listed: readonly PrefixText[] = []) {
     this.calls.push(`rebuild ${bans.length} ${allowed.length} ${listed.length}`);
   }
-  async list() {
-    return this.committed.flat();
+  async list(): Promise<KernelBan[]> {
+    return this.committed.flat().map((b) => ({ ...b, ours: true, added: null }));
   }
   async flushConnections(prefix: IpPrefix, direction: FlowDirection) {
     this.flushed.push(`${direction} ${prefix.text}`);

@@ -39,7 +39,7 @@ describe('nft scripts', () => {
     for (const bad of ['banned_v4', 'banned_v4_33', 'banned_v6_0', 'banned_v5_24', 'banned_v4_24x', 'allowed_v4']) expect(parseBannedSetName(bad)).toBeUndefined();
   });
 
-  it('batches per set and phase: deletes and replacements made present, deleted, then the adds; elements without their length', () => {
+  it('batches per set and phase: deletes and replacements made present, deleted, then the adds, marked; elements without their length', () => {
     const now = 1_000_000;
     const s = elementStatements(
       names,
@@ -55,20 +55,21 @@ describe('nft scripts', () => {
     expect(s).toEqual([
       'add element inet asterisk_guard banned_v4_32 { 203.0.113.66, 198.51.100.7 }',
       'delete element inet asterisk_guard banned_v4_32 { 203.0.113.66, 198.51.100.7 }',
-      'add element inet asterisk_guard banned_v4_24 { 203.0.113.0 timeout 600s }',
-      'add element inet asterisk_guard banned_v6_64 { 2001:db8:66:: }',
-      'add element inet asterisk_guard banned_v4_32 { 198.51.100.7 timeout 1s, 203.0.113.66 timeout 120s }',
+      'add element inet asterisk_guard banned_v4_24 { 203.0.113.0 timeout 600s comment "asterisk-guard" }',
+      'add element inet asterisk_guard banned_v6_64 { 2001:db8:66:: comment "asterisk-guard" }',
+      'add element inet asterisk_guard banned_v4_32 { 198.51.100.7 timeout 1s comment "asterisk-guard", 203.0.113.66 timeout 120s comment "asterisk-guard" }',
     ]);
   });
 
-  it('reads a banned set back with its length, skipping what it cannot parse or what the mask would never match', () => {
+  it('reads a banned set back with its length, whose it is and when it came, skipping what it cannot parse or what the mask would never match', () => {
     const json = JSON.stringify({
       nftables: [
         { metainfo: {} },
         {
           set: {
             elem: [
-              { elem: { val: '198.51.100.0', timeout: 60, expires: 59 } },
+              { elem: { val: '198.51.100.0', timeout: 60, expires: 59, comment: 'asterisk-guard' } },
+              { elem: { val: '203.0.113.0', comment: 'asterisk-guard' } },
               '192.0.2.0',
               { elem: { val: 'garbage' } },
               { elem: { val: { prefix: { addr: '198.51.100.0', len: 24 } } } },
@@ -79,10 +80,13 @@ describe('nft scripts', () => {
         },
       ],
     });
-    expect(parseSetJson(json, { family: 4, length: 24 }, 0).map((b) => [b.prefix.text, b.until])).toEqual([
-      ['198.51.100.0/24', 59_000],
-      ['192.0.2.0/24', null],
+    expect(parseSetJson(json, { family: 4, length: 24 }, 100_000).map((b) => [b.prefix.text, b.until, b.ours, b.added])).toEqual([
+      ['198.51.100.0/24', 159_000, true, 99_000],
+      ['203.0.113.0/24', null, true, null],
+      ['192.0.2.0/24', null, false, null],
     ]);
+    const other = JSON.stringify({ nftables: [{ set: { elem: [{ elem: { val: '192.0.2.9', timeout: 60, expires: 30, comment: 'fail2ban' } }] } }] });
+    expect(parseSetJson(other, { family: 4, length: 32 }, 100_000)).toMatchObject([{ until: 130_000, ours: false, added: 70_000 }]);
   });
 });
 

@@ -111,6 +111,34 @@ describe('Store files', () => {
     s.close();
   });
 
+  it('knows whether the last run closed it cleanly: only a clean close, and only once', () => {
+    const file = path.join(dir(), 'state.db');
+    const first = Store.open(file);
+    expect(first.stoppedCleanly).toBe(false);
+    first.close(true);
+    const second = Store.open(file);
+    expect(second.stoppedCleanly).toBe(true);
+    // A run that dies here (or closes with writes still queued) leaves no mark behind.
+    second.close(false);
+    expect(Store.open(file).stoppedCleanly).toBe(false);
+  });
+
+  it('gives every record of a prefix, lifted or not, for the kernel bans a crash may have kept from it', () => {
+    const s = Store.open(':memory:');
+    s.recordBans([
+      { prefix: p('203.0.113.66'), since: 1, until: 100, reason: 'x', origin: 'auto', step: 0, evidence: null },
+      { prefix: p('203.0.113.66'), since: 200, until: null, reason: 'x', origin: 'auto', step: 1, evidence: null },
+      { prefix: p('203.0.113.67'), since: 1, until: null, reason: 'x', origin: 'auto', step: 0, evidence: null },
+    ]);
+    s.liftBan(p('203.0.113.66'), 300);
+    expect(s.banRows(p('203.0.113.66'))).toEqual([
+      { until: 100, lifted: null },
+      { until: null, lifted: 300 },
+    ]);
+    expect(s.banRows(p('198.51.100.1'))).toEqual([]);
+    s.close();
+  });
+
   it('reports a store the daemon may not write as AG_ERR_STORE_ACCESS, not as damage', () => {
     const d = dir();
     chmodSync(d, 0o755);
