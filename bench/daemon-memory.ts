@@ -12,16 +12,9 @@ import type { AddressInfo } from 'node:net';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { CLI, DAEMON_FLAGS, UNIT_ENV } from '../lab/guard-process.js';
 import { amiPeer } from './ami-peer.js';
 
-const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
-/** The V8 flags of the daemon's own command line: its shebang's (install-service writes the same into the unit). */
-const DAEMON_FLAGS = /^#!.*\bnode\s+(.*)$/m.exec(readFileSync(CLI, 'utf8').split('\n')[0]!)?.[1]?.split(/\s+/) ?? [];
-/** The unit's Environment= lines (MALLOC_ARENA_MAX): the daemon runs as systemd runs it. */
-const UNIT_ENV = Object.fromEntries(
-  [...readFileSync(fileURLToPath(new URL('../../systemd/asterisk-guard.service', import.meta.url)), 'utf8').matchAll(/^Environment=(\w+)=(\S+)$/gm)].map((m) => [m[1]!, m[2]!]),
-);
 const SETTLE_MS = 30_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

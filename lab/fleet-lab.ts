@@ -1,5 +1,5 @@
 import { execa } from 'execa';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DEFAULT_LAB_CACHE, ensureAsteriskRoot, LabAsterisk } from './asterisk.js';
@@ -150,6 +150,7 @@ async function teardown(members: readonly FleetMember[], redis: LabRedis | undef
   for (const m of [...members].reverse()) await m.asterisk.dispose();
   await redis?.kill();
   await net.destroy();
+  for (const m of members) rmSync(m.dir, { recursive: true, force: true });
 }
 
 /**

@@ -1,8 +1,17 @@
 import { execa, type ResultPromise } from 'execa';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { createInterface } from 'node:readline';
+import { PROJECT_ROOT } from '../src/paths.js';
 import { compiled } from './compiled.js';
 
-const CLI = compiled('src/cli.js');
+export const CLI = compiled('src/cli.js');
+/** The V8 flags of the daemon's own command line: its shebang's (install-service writes the same into the unit). */
+export const DAEMON_FLAGS: readonly string[] = /^#!.*\bnode\s+(.*)$/.exec(readFileSync(CLI, 'utf8').split('\n')[0]!)?.[1]?.split(/\s+/) ?? [];
+/** The unit's Environment= lines (MALLOC_ARENA_MAX): the daemon runs as systemd runs it. */
+export const UNIT_ENV: Readonly<Record<string, string>> = Object.fromEntries(
+  [...readFileSync(path.join(PROJECT_ROOT, 'systemd', 'asterisk-guard.service'), 'utf8').matchAll(/^Environment=(\w+)=(\S+)$/gm)].map((m) => [m[1]!, m[2]!]),
+);
 
 export type LogLine = Record<string, unknown> & { msg?: string; time?: number };
 
@@ -24,9 +33,13 @@ export class GuardProcess {
     createInterface({ input: child.stderr! }).on('line', (line) => this.stderr.push(line));
   }
 
-  /** Run at the priority the systemd unit gives it (Nice=-10): ahead of an Asterisk under attack. */
+  /**
+   * Run as the systemd unit runs it: its priority (Nice=-10: ahead of an Asterisk under attack),
+   * its environment, the V8 flags of its command line (without them the soak measured a heap
+   * V8 sizes differently: semi-spaces of 16 MB, short-lived objects pretenured).
+   */
   static start(namespace: string, args: string[], env: Readonly<Record<string, string>> = {}): GuardProcess {
-    return new GuardProcess(execa('ip', ['netns', 'exec', namespace, 'nice', '-n', '-10', process.execPath, CLI, ...args], { reject: false, buffer: false, env }));
+    return new GuardProcess(execa('ip', ['netns', 'exec', namespace, 'nice', '-n', '-10', process.execPath, ...DAEMON_FLAGS, CLI, ...args], { reject: false, buffer: false, env: { ...UNIT_ENV, ...env } }));
   }
 
   /** Resolves with the first log line (from `from` on) matching, or rejects after `ms`. */

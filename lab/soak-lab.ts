@@ -1,5 +1,5 @@
 import { execa, type ResultPromise } from 'execa';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { netnsRunner } from '../src/enforce/command-runner.js';
@@ -153,6 +153,7 @@ feeds:
     await Promise.all(this.sinks.values());
     await this.fleet.down();
     await execa('umount', [this.smallDisk], { reject: false });
+    for (const dir of [this.smallDisk, path.dirname([...this.alertFiles.values()][0]!)]) rmSync(dir, { recursive: true, force: true });
   }
 
   ns(host: string): string {
