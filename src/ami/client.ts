@@ -35,6 +35,20 @@ export interface AmiClientOptions {
 /** Asterisk's answer to an action, fields copied out of the frame. */
 export type AmiResponse = Readonly<Record<string, string>>;
 
+/** An action answered with a list (DBGetTree): its response, and the fields asked for of each item event. */
+export interface AmiList {
+  readonly response: AmiResponse;
+  readonly items: readonly AmiResponse[];
+}
+
+interface Waiter {
+  readonly resolve: (r: AmiList) => void;
+  readonly reject: (e: Error) => void;
+  readonly cancel: () => void;
+  /** For a list action: the item fields to copy, the items so far, its response once come. */
+  readonly list?: { readonly want: readonly string[]; readonly items: AmiResponse[]; response?: AmiResponse };
+}
+
 export interface AmiClientEvents {
   /** A frame with an `Event` field, and the wall-clock time its bytes arrived. */
   /** `fields` is valid during the call only (see AmiFrame). */
@@ -67,7 +81,9 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
   private everLoggedIn = false;
   private closeReason: string | undefined;
   private firstLogin: { resolve: () => void; reject: (e: Error) => void } | undefined;
-  private readonly waiting = new Map<string, { resolve: (r: AmiResponse) => void; reject: (e: Error) => void; cancel: () => void }>();
+  private readonly waiting = new Map<string, Waiter>();
+  /** List actions in flight: while none is, an event is never looked up among the waiters. */
+  private lists = 0;
   readonly stats = { reconnects: 0, pings: 0, deadPeers: 0 };
 
   constructor(private readonly options: AmiClientOptions) {
@@ -148,28 +164,50 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
     // A whole frame answers a Ping; bytes dribbled one at a time do not.
     this.awaitingPing = false;
     if (frame.get('Event') !== undefined) {
-      this.emit('event', frame, this.clock.now());
+      if (this.lists === 0 || !this.onListItem(frame)) this.emit('event', frame, this.clock.now());
       return;
     }
     const id = frame.get('ActionID') ?? '';
     if (id.startsWith('login-')) this.onLoginResponse(frame);
     const waiter = this.waiting.get(id);
     if (!waiter) return;
+    const response = copyFields(frame, ['Response', 'Message', 'Val']);
+    // A list's items follow its Success, and end with an event saying it is complete.
+    if (waiter.list && response['Response'] === 'Success') waiter.list.response = response;
+    else this.settle(id, waiter, { response, items: [] });
+  }
+
+  /** An event of a list action in flight (same ActionID): kept for it, not emitted. */
+  private onListItem(frame: AmiFrame): boolean {
+    const id = frame.get('ActionID') ?? '';
+    const waiter = this.waiting.get(id);
+    if (!waiter?.list) return false;
+    if (frame.get('EventList') === 'Complete') this.settle(id, waiter, { response: waiter.list.response ?? {}, items: waiter.list.items });
+    else waiter.list.items.push(copyFields(frame, waiter.list.want));
+    return true;
+  }
+
+  private settle(id: string, waiter: Waiter, answer: AmiList): void {
     this.waiting.delete(id);
+    if (waiter.list) this.lists--;
     waiter.cancel();
-    const response: Record<string, string> = {};
-    for (const name of ['Response', 'Message', 'Val']) {
-      const v = frame.get(name);
-      if (v !== undefined) response[name] = v;
-    }
-    waiter.resolve(response);
+    waiter.resolve(answer);
   }
 
   /**
    * Sends an action once logged in; resolves with Asterisk's answer (`Response: Error` too: the
    * caller reads it), rejects when not connected, or no answer came within `timeoutMs`.
    */
-  send(name: string, fields: Record<string, string>, timeoutMs: number): Promise<AmiResponse> {
+  async send(name: string, fields: Record<string, string>, timeoutMs: number): Promise<AmiResponse> {
+    return (await this.request(name, fields, timeoutMs)).response;
+  }
+
+  /** Sends an action answered with a list of events (DBGetTree); `want`: the fields kept of each. */
+  sendList(name: string, fields: Record<string, string>, want: readonly string[], timeoutMs: number): Promise<AmiList> {
+    return this.request(name, fields, timeoutMs, want);
+  }
+
+  private request(name: string, fields: Record<string, string>, timeoutMs: number, want?: readonly string[]): Promise<AmiList> {
     const socket = this.socket;
     if (this.state !== 'ready' || !socket) return Promise.reject(new Error('AMI is not connected'));
     let text: string;
@@ -181,10 +219,12 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
     const id = `${name.toLowerCase()}-${this.actionSeq}`;
     return new Promise((resolve, reject) => {
       const cancel = this.clock.after(timeoutMs, () => {
+        if (this.waiting.get(id)?.list) this.lists--;
         this.waiting.delete(id);
         reject(new Error(`no answer to AMI ${name} within ${timeoutMs} ms`));
       });
-      this.waiting.set(id, { resolve, reject, cancel });
+      this.waiting.set(id, { resolve, reject, cancel, ...(want ? { list: { want, items: [] } } : {}) });
+      if (want) this.lists++;
       socket.write(text);
     });
   }
@@ -246,6 +286,7 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
       w.reject(new Error(`AMI connection lost (${reason})`));
     }
     this.waiting.clear();
+    this.lists = 0;
     this.socket = undefined;
     if (this.state === 'stopped') return;
     this.state = 'connecting';
@@ -275,4 +316,13 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
     }
     return `${text}\r\n`;
   }
+}
+
+function copyFields(frame: AmiFrame, names: readonly string[]): AmiResponse {
+  const out: Record<string, string> = {};
+  for (const name of names) {
+    const v = frame.get(name);
+    if (v !== undefined) out[name] = v;
+  }
+  return out;
 }

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { AmiResponse } from '../ami/client.js';
+import type { AmiList, AmiResponse } from '../ami/client.js';
 import type { FraudBlock, FraudHit } from '../fraud/fraud-decision.js';
 import type { Clock } from '../time/clock.js';
 import type { DecisionBus, Trouble } from './bus.js';
@@ -8,8 +8,11 @@ import type { DecisionBus, Trouble } from './bus.js';
 export const BLOCK_FAMILY = 'asterisk-guard/blocked';
 const ANSWER_WITHIN_MS = 2000;
 
-/** The AMI actions the cutter needs: AmiClient.send, or a test's recorder. */
-export type SendAction = (name: string, fields: Record<string, string>, timeoutMs: number) => Promise<AmiResponse>;
+/** The AMI actions the cutter needs: AmiClient's, or a test's recorder. */
+export interface AmiActions {
+  send(name: string, fields: Record<string, string>, timeoutMs: number): Promise<AmiResponse>;
+  sendList(name: string, fields: Record<string, string>, want: readonly string[], timeoutMs: number): Promise<AmiList>;
+}
 
 /** What the AstDB key of a block holds: when, and the rules that caused it. */
 function blockValue(since: number, hits: readonly FraudHit[]): string {
@@ -18,17 +21,18 @@ function blockValue(since: number, hits: readonly FraudHit[]): string {
 
 export interface FraudCutter {
   /**
-   * Puts every block into the AstDB again: at each AMI login, since a DBPut sent while AMI was
-   * away is lost, and the store, not Asterisk, is the truth (`fraud clear` lifts both).
+   * Makes the AstDB's blocks the store's, at each AMI login: a DBPut sent while AMI was away is
+   * lost, and so is the DBDel of a block cleared meanwhile (`fraud clear`); the store, not
+   * Asterisk, is the truth. The blocks go in first, then the keys the store no longer holds go.
    */
-  reassert(blocks: readonly FraudBlock[]): void;
+  reassert(blocks: readonly FraudBlock[]): Promise<void>;
 }
 
 /**
  * Cuts what the toll-fraud guard judged: AMI Hangup of the call (before anything else is done
  * about it), and for a block the AstDB key that stops the endpoint's next calls in the dialplan.
  */
-export function cutFraudulentCalls(bus: DecisionBus, send: SendAction, log: Logger, clock: Clock): FraudCutter {
+export function cutFraudulentCalls(bus: DecisionBus, ami: AmiActions, log: Logger, clock: Clock): FraudCutter {
   const troubleOnce = new Set<string>();
   const trouble = (key: string, text: string) => {
     log.error(text);
@@ -41,7 +45,7 @@ export function cutFraudulentCalls(bus: DecisionBus, send: SendAction, log: Logg
     const started = clock.monotonic();
     let r: AmiResponse;
     try {
-      r = await send(action, fields, ANSWER_WITHIN_MS);
+      r = await ami.send(action, fields, ANSWER_WITHIN_MS);
     } catch (e) {
       trouble(`${action}-${(e as Error).message}`, `toll fraud on endpoint ${d.endpoint}: AMI ${action} failed: ${(e as Error).message}`);
       return;
@@ -67,8 +71,25 @@ export function cutFraudulentCalls(bus: DecisionBus, send: SendAction, log: Logg
     if (d.verdict === 'block' && d.whileBlocked === 0) void act(d, 'DBPut', { Family: BLOCK_FAMILY, Key: d.endpoint, Val: blockValue(d.time, d.hits) }, blocked(d.endpoint));
   });
   return {
-    reassert(blocks) {
+    async reassert(blocks) {
       for (const b of blocks) void act(b, 'DBPut', { Family: BLOCK_FAMILY, Key: b.endpoint, Val: blockValue(b.since, b.decision.hits) }, blocked(b.endpoint));
+      const held = new Set(blocks.map((b) => b.endpoint));
+      let tree: AmiList;
+      try {
+        tree = await ami.sendList('DBGetTree', { Family: BLOCK_FAMILY }, ['Key'], ANSWER_WITHIN_MS);
+      } catch (e) {
+        log.warn({ err: e }, `the AstDB's blocks (${BLOCK_FAMILY}) could not be read: a block cleared while AMI was away may still stop its endpoint's calls`);
+        return;
+      }
+      if (tree.response['Response'] !== 'Success') {
+        log.warn({ message: tree.response['Message'] }, `Asterisk refused AMI DBGetTree (${tree.response['Message'] ?? 'no reason given'}): a block cleared while AMI was away may still stop its endpoint's calls; see \`asterisk -rx "database show ${BLOCK_FAMILY}"\``);
+        return;
+      }
+      const prefix = `/${BLOCK_FAMILY}/`;
+      for (const { Key: key } of tree.items) {
+        const endpoint = key?.startsWith(prefix) ? key.slice(prefix.length) : undefined;
+        if (endpoint && !held.has(endpoint)) void act({ endpoint }, 'DBDel', { Family: BLOCK_FAMILY, Key: endpoint }, `deleted AstDB ${BLOCK_FAMILY}/${endpoint}: the store holds no block of endpoint ${endpoint} (cleared while AMI was away)`);
+      }
     },
   };
 }

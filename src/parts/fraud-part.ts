@@ -28,7 +28,7 @@ export interface FraudPart extends Part {
 export function fraudPart(ctx: DaemonContext, fraud: FraudGuard, ami: AmiClient, amiOptions: ReturnType<typeof resolveAmiOptions>, store: { readonly store: Store; readonly persister: Persister }): FraudPart {
   const { log, clock, bus } = ctx;
   const config = ctx.config();
-  const cutter = cutFraudulentCalls(bus, (name, fields, ms) => ami.send(name, fields, ms), log, clock);
+  const cutter = cutFraudulentCalls(bus, ami, log, clock);
   // The guard would watch nothing, or cut nothing, and say so only when fraud happens.
   const missing = amiOptions.source === 'config' ? [] : callRightsProblems(config.ami.manager_conf, amiOptions.username);
   for (const text of missing) log.error({ manager_conf: config.ami.manager_conf }, `toll-fraud guard: ${text}; turn on the ;toll-fraud lines of asterisk-conf/manager.d/asterisk-guard.conf (docs/fraud.md), then \`manager reload\``);
@@ -36,7 +36,7 @@ export function fraudPart(ctx: DaemonContext, fraud: FraudGuard, ami: AmiClient,
     // Hangups sent while the connection was down are lost: the calls it counted up are not known.
     // And the blocks go into the AstDB again (one decided while it was down never got there).
     fraud.forgetCalls();
-    cutter.reassert(fraud.blockList());
+    void cutter.reassert(fraud.blockList());
   });
   // Trunks Asterisk identifies by address: their calls are inbound, never judged.
   const leaveTrunksAlone = (c: Config) => {
@@ -94,6 +94,6 @@ async function unblockInAsterisk(ami: AmiClient, endpoint: string): Promise<stri
     if (r.Response === 'Success') return `AstDB key ${key} deleted`;
     return `Asterisk did not delete AstDB key ${key} (${r.Message ?? 'no reason given'}); if it is there, run: asterisk -rx "database del ${BLOCK_FAMILY} ${endpoint}"`;
   } catch (e) {
-    return `AstDB key ${key} not deleted (${(e as Error).message}); run: asterisk -rx "database del ${BLOCK_FAMILY} ${endpoint}"`;
+    return `AstDB key ${key} not deleted (${(e as Error).message}); it goes at the next AMI login, or now with: asterisk -rx "database del ${BLOCK_FAMILY} ${endpoint}"`;
   }
 }

@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import net from 'node:net';
-import { AmiClient, type AmiResponse } from '../../src/ami/client.js';
+import { AmiClient, type AmiList, type AmiResponse } from '../../src/ami/client.js';
 import { recordReader } from '../../src/events/fields.js';
 import { parseConfig } from '../../src/config/load.js';
 import { parseRequest } from '../../src/control/protocol.js';
 import { buildCore } from '../../src/core.js';
 import { decisionBus, type Trouble } from '../../src/effects/bus.js';
-import { cutFraudulentCalls } from '../../src/effects/cut-fraudulent-calls.js';
+import { cutFraudulentCalls, type AmiActions } from '../../src/effects/cut-fraudulent-calls.js';
 import { isGuardError } from '../../src/errors.js';
 import type { Baseline } from '../../src/fraud/baseline.js';
 import { isWorthTelling, type FraudDecision } from '../../src/fraud/fraud-decision.js';
@@ -137,25 +137,49 @@ describe('cutting a judged call', () => {
     destination: { country: 'GB', kind: 'premium_rate', e164: '+449098790000' }, source: undefined, banned: false, escalated: false,
     hits: [{ rule: 'risky-number', action: 'block', why: 'premium' }], time: T0, text: 'premium', whileBlocked: 0,
   });
-  function cutter(answer: (name: string) => AmiResponse | Error) {
+  /** `tree`: the AstDB's keys as DBGetTree lists them, or its refusal. */
+  function cutter(answer: (name: string) => AmiResponse | Error, tree: AmiList | Error = { response: { Response: 'Success' }, items: [] }) {
     const bus = decisionBus();
     const sent: string[] = [];
     const troubles: Trouble[] = [];
     bus.on('trouble', (t) => troubles.push(t));
-    const cut = cutFraudulentCalls(bus, async (name, fields) => {
-      sent.push(`${name} ${Object.values(fields).join(' ')}`);
-      const a = answer(name);
-      if (a instanceof Error) throw a;
-      return a;
-    }, log, new ManualClock(T0));
+    const ami: AmiActions = {
+      async send(name, fields) {
+        sent.push(`${name} ${Object.values(fields).join(' ')}`);
+        const a = answer(name);
+        if (a instanceof Error) throw a;
+        return a;
+      },
+      async sendList(name, fields) {
+        sent.push(`${name} ${Object.values(fields).join(' ')}`);
+        if (tree instanceof Error) throw tree;
+        return tree;
+      },
+    };
+    const cut = cutFraudulentCalls(bus, ami, log, new ManualClock(T0));
     return { bus, sent, troubles, cut };
   }
+  const block = (endpoint: string, since: number) => ({ endpoint, since, decision: { ...decision('block'), source: null, endpoint } });
 
   it('puts every block into the AstDB again at an AMI login (one decided while AMI was away never got there)', async () => {
     const { cut, sent } = cutter(() => ({ Response: 'Success' }));
-    const block = (endpoint: string, since: number) => ({ endpoint, since, decision: { ...decision('block'), source: null, endpoint } });
-    cut.reassert([block('1003', T0), block('1005', T0 + 1000)]);
-    expect(sent).toEqual(['DBPut asterisk-guard/blocked 1003 2026-11-26T01:00:00.000Z risky-number', 'DBPut asterisk-guard/blocked 1005 2026-11-26T01:00:01.000Z risky-number']);
+    await cut.reassert([block('1003', T0), block('1005', T0 + 1000)]);
+    expect(sent).toEqual(['DBPut asterisk-guard/blocked 1003 2026-11-26T01:00:00.000Z risky-number', 'DBPut asterisk-guard/blocked 1005 2026-11-26T01:00:01.000Z risky-number', 'DBGetTree asterisk-guard/blocked']);
+  });
+
+  it('deletes at an AMI login the AstDB keys of blocks the store no longer holds (cleared while AMI was away), after the puts', async () => {
+    const keys = ['/asterisk-guard/blocked/1003', '/asterisk-guard/blocked/1004', '/asterisk-guard/other/1006', '/asterisk-guard/blocked/'];
+    const { cut, sent } = cutter(() => ({ Response: 'Success' }), { response: { Response: 'Success' }, items: [...keys.map((Key) => ({ Key })), {}] });
+    await cut.reassert([block('1003', T0)]);
+    expect(sent).toEqual(['DBPut asterisk-guard/blocked 1003 2026-11-26T01:00:00.000Z risky-number', 'DBGetTree asterisk-guard/blocked', 'DBDel asterisk-guard/blocked 1004']);
+  });
+
+  it('still puts the blocks when Asterisk refuses or never answers DBGetTree, and deletes nothing', async () => {
+    for (const tree of [{ response: { Response: 'Error', Message: 'Permission denied' }, items: [] }, new Error('no answer to AMI DBGetTree within 2000 ms')]) {
+      const { cut, sent } = cutter(() => ({ Response: 'Success' }), tree);
+      await cut.reassert([block('1003', T0)]);
+      expect(sent).toEqual(['DBPut asterisk-guard/blocked 1003 2026-11-26T01:00:00.000Z risky-number', 'DBGetTree asterisk-guard/blocked']);
+    }
   });
 
   it("cuts every call of a blocked endpoint, but puts its AstDB key once per block (issue 24)", () => {
@@ -189,7 +213,7 @@ describe('cutting a judged call', () => {
 });
 
 describe('AmiClient.send', () => {
-  it('answers an action by its ActionID, and fails when Asterisk is silent or gone', async () => {
+  it('answers an action by its ActionID, a list action with its items, and fails when Asterisk is silent or gone', async () => {
     let socket: net.Socket | undefined;
     const server = net.createServer((s) => {
       socket = s;
@@ -201,6 +225,22 @@ describe('AmiClient.send', () => {
         const hangup = /Action: Hangup\r\nActionID: (hangup-\d+)/.exec(text);
         // An event in between, and an answer to someone else's action, change nothing.
         if (hangup) s.write(`Event: Hangup\r\nUniqueid: 1.1\r\n\r\nResponse: Success\r\nActionID: other-1\r\n\r\nResponse: Success\r\nActionID: ${hangup[1]}\r\nMessage: Channel Hungup\r\n\r\n`);
+        // As main/db.c answers: a list ack, an event per key, the completion; a security event
+        // and an item of someone else's list in between.
+        const tree = /Action: DBGetTree\r\nActionID: (dbgettree-\d+)/.exec(text);
+        if (tree) {
+          const id = tree[1];
+          s.write(
+            `Response: Success\r\nActionID: ${id}\r\nEventList: start\r\nMessage: Result will follow\r\n\r\n` +
+              `Event: DBGetTreeResponse\r\nKey: /asterisk-guard/blocked/1003\r\nVal: x\r\nActionID: ${id}\r\n\r\n` +
+              `Event: InvalidPassword\r\nRemoteAddress: IPV4/UDP/203.0.113.9/5060\r\n\r\n` +
+              `Event: DBGetTreeResponse\r\nKey: /other/1\r\nVal: y\r\nActionID: other-2\r\n\r\n` +
+              `Event: DBGetTreeResponse\r\nKey: /asterisk-guard/blocked/1004\r\nVal: z\r\nActionID: ${id}\r\n\r\n` +
+              `Event: DBGetTreeComplete\r\nActionID: ${id}\r\nEventList: Complete\r\nListItems: 2\r\n\r\n`,
+          );
+        }
+        const refused = /Action: DBDelTree\r\nActionID: (dbdeltree-\d+)/.exec(text);
+        if (refused) s.write(`Response: Error\r\nActionID: ${refused[1]}\r\nMessage: Permission denied\r\n\r\n`);
       });
       s.on('error', () => {});
     });
@@ -210,6 +250,15 @@ describe('AmiClient.send', () => {
     await expect(client.send('Hangup', { Channel: 'x' }, 1000)).rejects.toThrow(/not connected/);
     await client.start();
     expect(await client.send('Hangup', { Channel: 'PJSIP/1003-0000000a' }, 1000)).toEqual({ Response: 'Success', Message: 'Channel Hungup' });
+    const events: string[] = [];
+    client.on('event', (f) => events.push(`${f.get('Event')} ${f.get('Key') ?? ''}`.trim()));
+    expect(await client.sendList('DBGetTree', { Family: 'asterisk-guard/blocked' }, ['Key'], 1000)).toEqual({
+      response: { Response: 'Success', Message: 'Result will follow' },
+      items: [{ Key: '/asterisk-guard/blocked/1003' }, { Key: '/asterisk-guard/blocked/1004' }],
+    });
+    expect(events).toEqual(['InvalidPassword', 'DBGetTreeResponse /other/1']);
+    // A list action refused is answered at once, with no items.
+    expect(await client.sendList('DBDelTree', { Family: 'x' }, ['Key'], 1000)).toEqual({ response: { Response: 'Error', Message: 'Permission denied' }, items: [] });
     await expect(client.send('DBPut', { Family: 'a\r\nAction: Originate' }, 1000)).rejects.toThrow(/line break/);
     const silent = expect(client.send('DBPut', { Family: 'f', Key: 'k', Val: 'v' }, 1000)).rejects.toThrow(/no answer to AMI DBPut within 1000 ms/);
     await clock.advance(1000);
