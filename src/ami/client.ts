@@ -82,8 +82,6 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
   private closeReason: string | undefined;
   private firstLogin: { resolve: () => void; reject: (e: Error) => void } | undefined;
   private readonly waiting = new Map<string, Waiter>();
-  /** List actions in flight: while none is, an event is never looked up among the waiters. */
-  private lists = 0;
   readonly stats = { reconnects: 0, pings: 0, deadPeers: 0 };
 
   constructor(private readonly options: AmiClientOptions) {
@@ -164,7 +162,8 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
     // A whole frame answers a Ping; bytes dribbled one at a time do not.
     this.awaitingPing = false;
     if (frame.get('Event') !== undefined) {
-      if (this.lists === 0 || !this.onListItem(frame)) this.emit('event', frame, this.clock.now());
+      // While no action waits for its answer (nearly always), an event is not looked up.
+      if (this.waiting.size === 0 || !this.onListItem(frame)) this.emit('event', frame, this.clock.now());
       return;
     }
     const id = frame.get('ActionID') ?? '';
@@ -189,7 +188,6 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
 
   private settle(id: string, waiter: Waiter, answer: AmiList): void {
     this.waiting.delete(id);
-    if (waiter.list) this.lists--;
     waiter.cancel();
     waiter.resolve(answer);
   }
@@ -219,12 +217,10 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
     const id = `${name.toLowerCase()}-${this.actionSeq}`;
     return new Promise((resolve, reject) => {
       const cancel = this.clock.after(timeoutMs, () => {
-        if (this.waiting.get(id)?.list) this.lists--;
         this.waiting.delete(id);
         reject(new Error(`no answer to AMI ${name} within ${timeoutMs} ms`));
       });
       this.waiting.set(id, { resolve, reject, cancel, ...(want ? { list: { want, items: [] } } : {}) });
-      if (want) this.lists++;
       socket.write(text);
     });
   }
@@ -286,7 +282,6 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
       w.reject(new Error(`AMI connection lost (${reason})`));
     }
     this.waiting.clear();
-    this.lists = 0;
     this.socket = undefined;
     if (this.state === 'stopped') return;
     this.state = 'connecting';

@@ -335,8 +335,9 @@ export function parseSetJson(json: string, key: SetKey, now: number): KernelBan[
       const parsed = parseIpPrefix(`${val}/${key.length}`);
       if (!parsed.ok || parsed.value.family !== key.family || elementText(parsed.value) !== val) continue;
       const { expires, timeout } = wrapped ?? {};
-      const timed = typeof expires === 'number' && typeof timeout === 'number';
-      out.push({ prefix: parsed.value, until: timed ? now + expires * 1000 : null, ours: wrapped?.comment === ELEMENT_MARK, added: timed ? now - (timeout - expires) * 1000 : null });
+      const until = typeof expires === 'number' ? now + expires * 1000 : null;
+      const added = until !== null && typeof timeout === 'number' ? until - timeout * 1000 : null;
+      out.push({ prefix: parsed.value, until, ours: wrapped?.comment === ELEMENT_MARK, added });
     }
   }
   return out;
