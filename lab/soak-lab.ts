@@ -51,7 +51,7 @@ async function startReceiver(namespace: string, file: string): Promise<{ readonl
   return { sink };
 }
 
-/** A /24 swarm's 40 sources in 198.18.N.0/24. */
+/** A /24 swarm's 40 sources in 198.18.N.0/24 (N up to 255: a run longer than 170 minutes sends svcrack waves past the last). */
 function swarmSources(n: number): string[] {
   return range(1, 41).map((i) => `198.18.${n}.${i * 6}`);
 }

@@ -1,21 +1,23 @@
 #!/usr/bin/env node
-// `npm run soak [-- --minutes N] [--seed S] [--faults K,K] [--waves K,K]`: the chaos soak
-// (lab/soak.ts); --faults and --waves draw from those kinds only (a new one tried, a schedule narrowed). Exit 0 only when
+// `npm run soak [-- --minutes N] [--seed S] [--faults K,K] [--waves K,K] [--witness PBX]`: the chaos soak
+// (lab/soak.ts); --faults and --waves draw from those kinds only (a new one tried, a schedule narrowed);
+// --witness spares that PBX's guard the guard-kill fault (a long run's memory trend). Exit 0 only when
 // nothing was lost, every fault that needs an alert was told, and the guards' resources stayed flat.
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { FAULTS } from './soak-faults.js';
+import { PBX_NAMES } from './soak-lab.js';
 import { formatReport, runSoak } from './soak.js';
 import { WAVE_KINDS, type WaveKind } from './soak-waves.js';
 
-const USAGE = `usage: npm run soak -- [--minutes N (1 to 1440)] [--seed S (a whole number)] [--faults ${FAULTS.map((f) => f.kind).join(',')}] [--waves ${WAVE_KINDS.join(',')}]`;
+const USAGE = `usage: npm run soak -- [--minutes N (1 to 1440)] [--seed S (a whole number)] [--faults ${FAULTS.map((f) => f.kind).join(',')}] [--waves ${WAVE_KINDS.join(',')}] [--witness ${PBX_NAMES.join('|')}]`;
 
 const started = performance.now();
 const say = (line: string) => process.stdout.write(`[${((performance.now() - started) / 1000).toFixed(1).padStart(6)}s] ${line}\n`);
 
 let values;
 try {
-  ({ values } = parseArgs({ options: { minutes: { type: 'string', default: '20' }, seed: { type: 'string' }, faults: { type: 'string' }, waves: { type: 'string' } } }));
+  ({ values } = parseArgs({ options: { minutes: { type: 'string', default: '20' }, seed: { type: 'string' }, faults: { type: 'string' }, waves: { type: 'string' }, witness: { type: 'string' } } }));
 } catch (e) {
   process.stderr.write(`${(e as Error).message}\n${USAGE}\n`);
   process.exit(2);
@@ -34,6 +36,11 @@ function kinds<K extends string>(option: string, text: string | undefined, known
 }
 const faults = kinds('faults', values.faults, FAULTS.map((f) => f.kind));
 const waves = kinds<WaveKind>('waves', values.waves, WAVE_KINDS);
+const witness = PBX_NAMES.find((n) => n === values.witness);
+if (values.witness !== undefined && witness === undefined) {
+  process.stderr.write(`--witness: no PBX ${values.witness} (one of ${PBX_NAMES.join(', ')})\n${USAGE}\n`);
+  process.exit(2);
+}
 const minutes = Number(values.minutes);
 const seed = values.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : Number(values.seed);
 if (!Number.isFinite(minutes) || minutes <= 0 || minutes > 24 * 60 || !Number.isInteger(seed) || seed < 0) {
@@ -52,7 +59,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 try {
-  const report = await runSoak({ minutes, seed, faults, waves, say, cacheDir: process.env['AG_LAB_CACHE'], signal: stop.signal });
+  const report = await runSoak({ minutes, seed, faults, waves, witness, say, cacheDir: process.env['AG_LAB_CACHE'], signal: stop.signal });
   for (const line of formatReport(report)) process.stdout.write(`${line}\n`);
   process.exitCode = report.verdict.ok ? 0 : 1;
 } catch (e) {

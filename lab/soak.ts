@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { request } from '../src/control/client.js';
@@ -27,6 +27,11 @@ export interface SoakOptions {
   readonly cacheDir?: string;
   /** Ctrl-C: the run ends after the fault in hand, and the lab is torn down. */
   readonly signal?: AbortSignal;
+  /**
+   * The PBX whose guard no guard-kill fault draws: one process that lives the whole run under
+   * every other fault, for a long run's memory trend (a SIGKILL starts the slope again).
+   */
+  readonly witness?: FleetPbx;
 }
 
 export interface FaultRun {
@@ -61,6 +66,8 @@ export interface ResourceTrend {
   /** V8's heap reserved, and the memory outside it (Buffers, typed arrays), first and last. */
   readonly heapTotalMb: readonly [number, number];
   readonly externalMb: readonly [number, number];
+  /** Every quarter hour of that process's life: what a long run shows levelling off, or not. */
+  readonly quarterHours: ReadonlyArray<{ readonly rssMb: number; readonly heapMb: number; readonly heapTotalMb: number }>;
   readonly fdsFirst: number;
   readonly fdsLast: number;
   readonly fdsMax: number;
@@ -86,19 +93,21 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
   // The schedule from the seed, the same on every machine.
   const rnd = xorshift32(o.seed);
   const say = o.say;
-  const lab = await SoakLab.up({ say, swarms: Math.max(4, Math.ceil(o.minutes * 1.5)), cacheDir: o.cacheDir });
+  const lab = await SoakLab.up({ say, swarms: Math.min(256, Math.max(4, Math.ceil(o.minutes * 1.5))), cacheDir: o.cacheDir });
   try {
     const faults = FAULTS.filter((f) => o.faults?.includes(f.kind) ?? true);
     const waves = o.waves ?? WAVE_KINDS;
     say(`soak: seed ${o.seed}, ${o.minutes} min; three PBXs in a fleet, two phones, ${faults.length} fault kinds, ${waves.length} wave kinds`);
     const stop = { now: false };
     const phones = phoneLoops(lab, stop);
-    const samples = sampleResources(lab, stop);
+    const samplesFile = path.join(tmpdir(), 'asterisk-guard-soak-resources.jsonl');
+    const samples = sampleResources(lab, stop, samplesFile);
     const runs: FaultRun[] = [];
     const end = Date.now() + o.minutes * 60_000;
     while (Date.now() < end && o.signal?.aborted !== true) {
       const fault = faults[rnd(faults.length)]!;
-      const pbx = fault.only ?? PBX_NAMES[rnd(PBX_NAMES.length)]!;
+      const drawn = fault.kind === 'guard-kill' ? PBX_NAMES.filter((n) => n !== o.witness) : PBX_NAMES;
+      const pbx = fault.only ?? drawn[rnd(drawn.length)]!;
       const wave = waves[rnd(waves.length)]!;
       runs.push(await faultRun(lab, fault, pbx, wave, say));
       await sleep(1000 + rnd(3000));
@@ -116,7 +125,8 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
       writeFileSync(file, `${lab.guardLines(n).map((l) => JSON.stringify(l)).join('\n')}\n`);
       say(`${n}'s guard log: ${file}`);
     }
-    const narrowed = [o.faults ? ` --faults ${o.faults.join(',')}` : '', o.waves ? ` --waves ${o.waves.join(',')}` : ''].join('');
+    say(`the guards' resources every 5 s: ${samplesFile}`);
+    const narrowed = [o.faults ? ` --faults ${o.faults.join(',')}` : '', o.waves ? ` --waves ${o.waves.join(',')}` : '', o.witness ? ` --witness ${o.witness}` : ''].join('');
     const again = `--minutes ${o.minutes} --seed ${o.seed}${narrowed}`;
     const report: SoakReport = { seed: o.seed, minutes: o.minutes, again, runs, phones: phoneTally, bans, latency, resources: trends, verdict: { ok: true, problems: [] } };
     return { ...report, verdict: judge(report) };
@@ -205,9 +215,13 @@ interface Sample {
   readonly children: number;
 }
 
-/** Each guard's RSS, open descriptors and child processes, every 5 s, from /proc. */
-async function sampleResources(lab: SoakLab, stop: { now: boolean }): Promise<ResourceTrend[]> {
+/**
+ * Each guard's RSS, open descriptors and child processes, every 5 s, from /proc; each sample
+ * also a line of `file`, for a look at the trend in other windows than the report's.
+ */
+async function sampleResources(lab: SoakLab, stop: { now: boolean }, file: string): Promise<ResourceTrend[]> {
   const samples = new Map<FleetPbx, Sample[]>(PBX_NAMES.map((n) => [n, []]));
+  writeFileSync(file, '');
   while (!stop.now) {
     for (const n of PBX_NAMES) {
       const pid = lab.guard(n).child.pid;
@@ -218,7 +232,9 @@ async function sampleResources(lab: SoakLab, stop: { now: boolean }): Promise<Re
         const fds = readdirSync(`/proc/${pid}/fd`).length;
         const children = readdirSync(`/proc/${pid}/task`).reduce((k, t) => k + readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).length, 0);
         const memory = await guardMemory(path.join(lab.fleet.members.get(n)!.dir, 'control.sock'));
-        samples.get(n)!.push({ pid, at: Date.now(), rssKb, ...memory, fds, children });
+        const sample = { pid, at: Date.now(), rssKb, ...memory, fds, children };
+        samples.get(n)!.push(sample);
+        appendFileSync(file, `${JSON.stringify({ pbx: n, ...sample })}\n`);
       } catch {
         // The process ended between the listing and the read (a guard-kill fault).
       }
@@ -263,11 +279,23 @@ function trend(pbx: FleetPbx, all: readonly Sample[]): ResourceTrend {
     heapSlopeMbPerHour: judged && heaps.length >= 3 ? leastSquares(heaps.map((s) => [hours(s), s.heapMb])) : 0,
     heapTotalMb: [heaps[0]?.heapTotalMb ?? NaN, heaps.at(-1)?.heapTotalMb ?? NaN],
     externalMb: [heaps[0]?.externalMb ?? NaN, heaps.at(-1)?.externalMb ?? NaN],
+    quarterHours: judged ? quarterHours(xs) : [],
     fdsFirst: xs[0]?.fds ?? 0,
     fdsLast: xs.at(-1)?.fds ?? 0,
     fdsMax: Math.max(0, ...all.map((s) => s.fds)),
     childrenMax: Math.max(0, ...all.map((s) => s.children)),
   };
+}
+
+const QUARTER_HOUR_MS = 15 * 60_000;
+
+/** The first sample at or after each quarter hour from the first (heap figures may be NaN: no answer). */
+function quarterHours(xs: readonly Sample[]): ResourceTrend['quarterHours'] {
+  const marks: Array<ResourceTrend['quarterHours'][number]> = [];
+  for (const s of xs) {
+    if (s.at - xs[0]!.at >= marks.length * QUARTER_HOUR_MS) marks.push({ rssMb: s.rssKb / 1024, heapMb: s.heapMb, heapTotalMb: s.heapTotalMb });
+  }
+  return marks;
 }
 
 function leastSquares(points: ReadonlyArray<readonly [number, number]>): number {
@@ -381,6 +409,10 @@ export function formatReport(r: SoakReport): string[] {
       continue;
     }
     const rate = (x: number) => `${x >= 0 ? '+' : ''}${x.toFixed(1)} MB/h`;
+    if (t.quarterHours.length >= 3) {
+      const each = (f: (q: ResourceTrend['quarterHours'][number]) => number) => t.quarterHours.map((q) => f(q).toFixed(0)).join(', ');
+      lines.push(`${t.pbx}'s guard every 15 min: RSS ${each((q) => q.rssMb)} MB; heap in use ${each((q) => q.heapMb)} MB; reserved ${each((q) => q.heapTotalMb)} MB`);
+    }
     lines.push(`${t.pbx}'s guard over ${t.minutes.toFixed(1)} min: RSS ${t.rssFirstMb.toFixed(0)} -> ${t.rssLastMb.toFixed(0)} MB (${rate(t.rssSlopeMbPerHour)}; later half ${rate(t.rssLateSlopeMbPerHour)}), heap in use ${t.heapFirstMb.toFixed(0)} -> ${t.heapLastMb.toFixed(0)} MB (${rate(t.heapSlopeMbPerHour)}), reserved ${t.heapTotalMb[0].toFixed(0)} -> ${t.heapTotalMb[1].toFixed(0)} MB, outside V8 ${t.externalMb[0].toFixed(0)} -> ${t.externalMb[1].toFixed(0)} MB, open files ${t.fdsFirst} -> ${t.fdsLast} (max ${t.fdsMax}), child processes at most ${t.childrenMax}`);
   }
   lines.push(`verdict (seed ${r.seed}, ${r.minutes} min): ${r.verdict.ok ? 'nothing lost, every fault told, resources flat' : `FAILED: ${r.verdict.problems.join('; ')}`}`);
