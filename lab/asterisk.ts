@@ -42,7 +42,6 @@ export interface AsteriskOptions {
   readonly dir?: string;
 }
 
-/** The shipped AMI section with its `;toll-fraud ` lines turned on (docs/fraud.md, step 1). */
 /**
  * The doors through which failures reach only Asterisk's log (issue 25), opened as PBXs open
  * them: an anonymous endpoint, AMI over HTTP, IAX2 with authdebug. Lab-only: asterisk-conf/
@@ -63,6 +62,7 @@ function withLogOnlyDoors(etc: string): void {
 export const IAX_PORT = 4569;
 export const HTTP_PORT = 8088;
 
+/** The shipped AMI section with its `;toll-fraud ` lines turned on (docs/fraud.md, step 1). */
 export function withTollFraudRights(section: string): string {
   const on = section.replaceAll('\n;toll-fraud ', '\n');
   if (on === section) throw new Error('asterisk-conf/manager.d/asterisk-guard.conf has no ;toll-fraud lines to turn on');

@@ -25,6 +25,11 @@ async function ip(args: string[]): Promise<void> {
   await execa('ip', args);
 }
 
+/** Many `ip` commands in one namespace, one process: a soak's 14,000 addresses took 7 minutes one by one. */
+async function ipBatch(namespace: string, commands: readonly string[]): Promise<void> {
+  if (commands.length > 0) await execa('ip', ['-n', namespace, '-batch', '-'], { input: `${commands.join('\n')}\n` });
+}
+
 /** The namespace of a host of the star made with this prefix. */
 export const namespaceOf = (prefix: string, host: string): string => `${prefix}-${host}`;
 
@@ -90,10 +95,8 @@ export class LabNetwork {
       for (const a of this.hub.addresses.filter((x) => x.includes(':'))) {
         await ip(['-n', hubNs, 'addr', 'add', hostPrefix(a), 'dev', hubIf, 'nodad']);
       }
-      for (const a of peer.addresses) {
-        await ip(['-n', peerNs, 'addr', 'add', hostPrefix(a), 'dev', peerIf, ...nodad(a)]);
-        await ip(['-n', hubNs, 'route', 'add', hostPrefix(a), 'dev', hubIf]);
-      }
+      await ipBatch(peerNs, peer.addresses.map((a) => ['addr', 'add', hostPrefix(a), 'dev', peerIf, ...nodad(a)].join(' ')));
+      await ipBatch(hubNs, peer.addresses.map((a) => `route add ${hostPrefix(a)} dev ${hubIf}`));
       for (const a of this.hub.addresses) await ip(['-n', peerNs, 'route', 'add', hostPrefix(a), 'dev', peerIf]);
     }
   }

@@ -313,11 +313,12 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
   }
 }
 
+/** The named fields that stand once (a repeat is a value that made a field of itself: left out). */
 function copyFields(frame: AmiFrame, names: readonly string[]): AmiResponse {
   const out: Record<string, string> = {};
   for (const name of names) {
-    const v = frame.get(name);
-    if (v !== undefined) out[name] = v;
+    const v = frame.single(name);
+    if (typeof v === 'string') out[name] = v;
   }
   return out;
 }

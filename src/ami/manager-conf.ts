@@ -56,10 +56,10 @@ export function callRightsProblems(file: string, username: string): string[] {
   const where = (e: ConfEntry | undefined, key: string) => (e ? `${e.file}:${e.line} \`${key} = ${e.value}\`` : `[${username}] (no ${key} line)`);
   const problems: string[] = [];
   const read = last(entries, 'read');
-  if (!read || !hasClass(read.value, 'call')) problems.push(`${where(read, 'read')} lacks call: no call event reaches the guard, no call is judged`);
+  if (!read || !hasClass(read.value, 'call')) problems.push(`${where(read, 'read')} lacks call: no call event reaches the guard, which finds calls only in the channel list (fraud.channel_poll): one may connect before it is judged`);
   const write = last(entries, 'write');
   if (!write || (!hasClass(write.value, 'system') && !hasClass(write.value, 'call'))) problems.push(`${where(write, 'write')} lacks system: a fraudulent call is neither hung up nor its endpoint blocked`);
-  else if (!hasClass(write.value, 'system')) problems.push(`${where(write, 'write')} lacks system: fraudulent calls are hung up but the endpoint is not blocked (AMI DBPut)`);
+  else if (!hasClass(write.value, 'system')) problems.push(`${where(write, 'write')} lacks system: fraudulent calls are hung up but the endpoint is not blocked (AMI DBPut), and calls no event told of are not found (AMI CoreShowChannels)`);
   // Include filters, new style (`eventfilter(action(include),name(X)) =`; keys come lower-cased)
   // or old (`eventfilter = Event: X`, a regex; `!` excludes): with any, nothing else passes.
   const includes = entries.filter((e) => (e.key.startsWith('eventfilter(') && e.key.includes('action(include)')) || (e.key === 'eventfilter' && !e.value.startsWith('!')));

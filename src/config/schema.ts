@@ -345,6 +345,12 @@ export const configSchema = z
         // Shorter numbers are extensions and feature codes: never judged.
         min_digits: z.number().int().min(3).max(15).default(6),
         learning: z.object({ period: duration(0).default(7 * 86_400_000), calls: z.number().int().min(0).default(20) }).strict().prefault({}),
+        // How often Asterisk's channel list is read (AMI CoreShowChannels): a call no DialBegin
+        // told of (the AMI user's read lost `call`) is judged all the same, a lost Hangup does not
+        // count a call up for ever. 0: never.
+        channel_poll: duration(0)
+          .default(1000)
+          .refine((ms) => ms === 0 || ms >= 200, 'must be 0 (never) or at least 200ms'),
         // Endpoints never judged: trunks that deliver inbound calls, a dialler.
         ignore_endpoints: z
           .array(z.string().refine(isEndpointName, 'an endpoint name as the guard writes it: 1003 for PJSIP, SIP/1003 for other technologies'))

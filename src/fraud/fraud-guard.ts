@@ -1,4 +1,5 @@
 import type { DialEvent, CallEvent } from '../calls/call-event.js';
+import type { ChannelListing } from '../calls/channel-listing.js';
 import { scoringKey } from '../detect/scoreboard.js';
 import type { SecurityEvent } from '../events/security-event.js';
 import type { BanLedger } from '../ledger/ban-ledger.js';
@@ -62,6 +63,8 @@ export interface FraudEndpointStatus {
 export class FraudGuard {
   private readonly endpoints = new Map<string, EndpointState>();
   private readonly calls = new Map<string, ActiveCall>();
+  /** Calls it cut (uniqueid -> when), until their end is seen: a DialBegin or listing after the cut is not a new call. */
+  private readonly cut = new Map<string, number>();
   private readonly lastAuth = new Map<string, { source: IpPrefix; time: number }>();
   private readonly failures = new Map<string, { count: number; since: number }>();
   private readonly blocks = new Map<string, FraudBlock>();
@@ -87,6 +90,7 @@ export class FraudGuard {
   /** A call event: a decision when a dialled call is judged fraud (alert, cut or block). */
   handleCall(e: CallEvent): FraudDecision | undefined {
     if (e.kind === 'dial') return this.dial(e);
+    if (e.kind === 'hangup') this.cut.delete(e.uniqueid);
     const call = this.calls.get(e.uniqueid);
     if (!call) return undefined;
     if (e.kind === 'answer') {
@@ -120,8 +124,27 @@ export class FraudGuard {
     }
   }
 
+  /**
+   * What Asterisk's channel list says (fraud-part's poll): a caller in Dial that no DialBegin
+   * told of is judged as one, an answer seen is noted, and a call counted up that is no longer
+   * listed has ended. Calls dialled after the list was asked for may be missing from it: kept.
+   */
+  reconcile(listing: ChannelListing): FraudDecision[] {
+    const decisions: FraudDecision[] = [];
+    for (const { dial, answered } of listing.dials) {
+      const d = this.handleCall(dial);
+      if (d) decisions.push(d);
+      if (answered) this.handleCall({ kind: 'answer', uniqueid: dial.uniqueid, time: listing.time });
+    }
+    for (const [id, call] of this.calls) {
+      if (call.dialled < listing.askedAt && !listing.uniqueids.has(id)) this.handleCall({ kind: 'hangup', uniqueid: id, time: listing.time });
+    }
+    for (const [id, at] of this.cut) if (at < listing.askedAt && !listing.uniqueids.has(id)) this.cut.delete(id);
+    return decisions;
+  }
+
   private dial(e: DialEvent): FraudDecision | undefined {
-    if (this.ignored.has(e.endpoint) || this.trunks.has(e.endpoint)) return undefined;
+    if (this.ignored.has(e.endpoint) || this.trunks.has(e.endpoint) || this.cut.has(e.uniqueid)) return undefined;
     // One Dial ringing several phones or trunks: a DialBegin each, one call.
     const known = this.calls.get(e.uniqueid);
     if (known?.number === e.number) return undefined;
@@ -134,8 +157,11 @@ export class FraudGuard {
     const firstSeen = source ? state.baseline.sources[source.text] : undefined;
     const sourceIsNew = source !== undefined && (firstSeen === undefined || e.time - firstSeen < this.config.newSourceMs);
     while (state.dials.length > 0 && e.time - state.dials[0]! >= 3_600_000) state.dials.shift();
+    // The dials up to this one's time: a call the channel list found may be older than the last.
+    let upTo = state.dials.length;
+    while (upTo > 0 && state.dials[upTo - 1]! > e.time) upTo--;
     let lastMinute = 0;
-    for (let i = state.dials.length - 1; i >= 0 && e.time - state.dials[i]! < 60_000; i--) lastMinute++;
+    for (let i = upTo - 1; i >= 0 && e.time - state.dials[i]! < 60_000; i--) lastMinute++;
     const run = state.run && state.run.number === e.number && e.time - state.run.since <= this.config.rules.shortCalls.windowMs ? state.run.count : 0;
     const fail = this.failures.get(e.endpoint);
     const { learning } = this.config;
@@ -148,7 +174,7 @@ export class FraudGuard {
       learned: state.baseline.calls >= learning.calls && e.time - state.baseline.since >= learning.periodMs,
       concurrent: state.active + 1,
       perMinute: lastMinute + 1,
-      perHour: state.dials.length + 1,
+      perHour: upTo + 1,
       shortRun: run,
       source: source?.text,
       sourceIsNew,
@@ -165,7 +191,7 @@ export class FraudGuard {
       const why = rule.check(ctx, this.config);
       if (why !== undefined) hits.push({ rule: rule.name, action, why });
     }
-    state.dials.push(e.time);
+    state.dials.splice(upTo, 0, e.time);
     if (state.dials.length > MAX_DIALS) state.dials.shift();
     let verdict: FraudVerdict | undefined;
     for (const h of hits) verdict = verdict ? strongest(verdict, h.action) : h.action;
@@ -201,6 +227,7 @@ export class FraudGuard {
     if (blocked) this.cutWhileBlocked.set(e.endpoint, whileBlocked);
     const d: FraudDecision = { action: 'fraud', verdict, endpoint: e.endpoint, channel: e.channel, uniqueid: e.uniqueid, number: e.number, destination, source, banned, escalated, hits, time: e.time, text: blocked ? `${text} (call ${whileBlocked} cut since the block)` : text, whileBlocked };
     if (verdict === 'block' && !this.blocks.has(e.endpoint)) this.blocks.set(e.endpoint, { endpoint: e.endpoint, since: e.time, decision: fraudRecord(d) });
+    if (verdict !== 'alert') bounded(this.cut, e.uniqueid, e.time, MAX_CALLS);
     state.decisions.push(d);
     if (state.decisions.length > DECISIONS_KEPT) state.decisions.shift();
     this.verdicts[verdict]++;

@@ -239,6 +239,17 @@ describe('AmiClient.send', () => {
               `Event: DBGetTreeComplete\r\nActionID: ${id}\r\nEventList: Complete\r\nListItems: 2\r\n\r\n`,
           );
         }
+        // As main/manager.c answers CoreShowChannels (Asterisk 22): the second caller's name made
+        // an Exten line of itself, before the real one.
+        const channels = /Action: CoreShowChannels\r\nActionID: (coreshowchannels-\d+)/.exec(text);
+        if (channels) {
+          const id = channels[1];
+          const item = (name: string, exten: string) =>
+            `Event: CoreShowChannel\r\nActionID: ${id}\r\nChannel: PJSIP/1004-00000001\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: 1004\r\nCallerIDName: ${name}\r\n` +
+            `ConnectedLineNum: <unknown>\r\nConnectedLineName: <unknown>\r\nLanguage: en\r\nAccountCode: \r\nContext: lab\r\nExten: ${exten}\r\nPriority: 2\r\nUniqueid: 1795658536.7\r\n` +
+            `Linkedid: 1795658536.7\r\nApplication: Dial\r\nApplicationData: PJSIP/${exten}@carrier\r\nDuration: 00:00:03\r\nBridgeId: \r\n\r\n`;
+          s.write(`Response: Success\r\nActionID: ${id}\r\nEventList: start\r\nMessage: Channels will follow\r\n\r\n${item('Alice', '09098790000')}${item('Bob\r\nExten: 02079460123', '09098790000')}Event: CoreShowChannelsComplete\r\nActionID: ${id}\r\nEventList: Complete\r\nListItems: 2\r\n\r\n`);
+        }
         const refused = /Action: DBDelTree\r\nActionID: (dbdeltree-\d+)/.exec(text);
         if (refused) s.write(`Response: Error\r\nActionID: ${refused[1]}\r\nMessage: Permission denied\r\n\r\n`);
       });
@@ -257,6 +268,11 @@ describe('AmiClient.send', () => {
       items: [{ Key: '/asterisk-guard/blocked/1003' }, { Key: '/asterisk-guard/blocked/1004' }],
     });
     expect(events).toEqual(['InvalidPassword', 'DBGetTreeResponse /other/1']);
+    // A field that stands twice is left out of the item: a value must not choose the number judged.
+    expect((await client.sendList('CoreShowChannels', {}, ['Channel', 'Exten', 'Duration'], 1000)).items).toEqual([
+      { Channel: 'PJSIP/1004-00000001', Exten: '09098790000', Duration: '00:00:03' },
+      { Channel: 'PJSIP/1004-00000001', Duration: '00:00:03' },
+    ]);
     // A list action refused is answered at once, with no items.
     expect(await client.sendList('DBDelTree', { Family: 'x' }, ['Key'], 1000)).toEqual({ response: { Response: 'Error', Message: 'Permission denied' }, items: [] });
     await expect(client.send('DBPut', { Family: 'a\r\nAction: Originate' }, 1000)).rejects.toThrow(/line break/);

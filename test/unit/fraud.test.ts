@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { endpointOfChannel, parseCallEvent, parseTimestamp } from '../../src/calls/call-event.js';
+import { readChannelListing } from '../../src/calls/channel-listing.js';
 import { parseConfig } from '../../src/config/load.js';
 import { buildCore } from '../../src/core.js';
 import { recordReader } from '../../src/events/fields.js';
@@ -292,5 +293,75 @@ describe('the toll-fraud rules', () => {
     expect(parseBaseline('not json')).toBeUndefined();
     expect(parseBaseline(JSON.stringify({ ...emptyBaseline(0), hours: [1, 2] }))).toBeUndefined();
     expect(parseBaseline(JSON.stringify({ ...emptyBaseline(0), countries: { GB: -1 } }))).toBeUndefined();
+  });
+});
+
+describe("Asterisk's channel list (CoreShowChannels, every fraud.channel_poll)", () => {
+  /** A CoreShowChannel item as AmiClient.sendList copies it (LISTING_FIELDS). */
+  const caller = (endpoint: string, number: string, uniqueid: string, o: { duration?: string; bridge?: string; application?: string } = {}) => ({
+    Channel: `PJSIP/${endpoint}-0000001${uniqueid.slice(-1)}`,
+    Exten: number,
+    Uniqueid: uniqueid,
+    Application: o.application ?? 'Dial',
+    BridgeId: o.bridge ?? '',
+    Duration: o.duration ?? '00:00:01',
+  });
+  const trunkLeg = { Channel: 'PJSIP/carrier-00000020', Exten: 's', Uniqueid: '1795658536.90', Application: 'AppDial', BridgeId: '', Duration: '00:00:01' };
+
+  it('reads callers in Dial as dials made when their channel was, every listed channel as up, and names what it skips', () => {
+    const l = readChannelListing(
+      [
+        caller('1003', '09098790000', '1795658536.1', { duration: '00:01:05', bridge: 'b1' }),
+        trunkLeg,
+        caller('1003', '600', '1795658536.2'),
+        { Channel: 'Local/0900@carrier-00000000;1', Exten: '09098790000', Uniqueid: '1795658536.3', Application: 'Dial', BridgeId: '', Duration: '00:00:01' },
+        { Exten: '09098790000', Uniqueid: '1795658536.4', Application: 'Dial' },
+        caller('1003', '09098790000', 'bad uniqueid'),
+        caller('1003', '09098790000', '1795658536.5', { duration: '1:2' }),
+      ],
+      T0 - 100,
+      T0,
+    );
+    expect(l.dials.map((d) => [d.dial.endpoint, d.dial.number, d.dial.uniqueid, d.dial.time - T0, d.answered])).toEqual([
+      ['1003', '09098790000', '1795658536.1', -65_000, true],
+      // An extension dialled is no call out (the guard judges none shorter than min_digits).
+      ['1003', '600', '1795658536.2', -1000, false],
+      // A Duration it cannot read: dialled when listed.
+      ['1003', '09098790000', '1795658536.5', 0, false],
+    ]);
+    expect([...l.uniqueids]).toEqual(['1795658536.1', '1795658536.90', '1795658536.2', '1795658536.3', '1795658536.5']);
+    expect(l.skipped).toEqual(['CoreShowChannel: Channel or Exten missing or repeated', 'CoreShowChannel: Uniqueid missing, repeated or malformed']);
+  });
+
+  it('judges a dial no DialBegin told of (read lost `call`), once, and not again when its DialBegin comes late', () => {
+    const g = setup();
+    const listed = readChannelListing([caller('1004', '09098790000', '1795658536.1'), trunkLeg], T0, T0 + 20);
+    const [d, ...more] = g.fraud.reconcile(listed);
+    expect(more).toEqual([]);
+    expect(d).toMatchObject({ verdict: 'block', endpoint: '1004', channel: 'PJSIP/1004-00000011', number: '09098790000', hits: [{ rule: 'risky-number' }] });
+    // The cut call still listed a second later (its Hangup under way), and its DialBegin: not judged again.
+    expect(g.fraud.reconcile(readChannelListing([caller('1004', '09098790000', '1795658536.1')], T0 + 1000, T0 + 1020))).toEqual([]);
+    expect(g.feed({ Event: 'DialBegin', Channel: 'PJSIP/1004-00000011', Exten: '09098790000', Uniqueid: '1795658536.1' }, T0 + 1030)).toEqual([]);
+    expect(g.fraud.verdicts.block).toBe(1);
+  });
+
+  it('ends a call counted up that is no longer listed, but not one dialled after the list was asked for', () => {
+    const g = setup();
+    for (const i of [0, 1, 2]) g.dial('1002', '02079460123', T0 + i * 20_000);
+    const late = g.dial('1002', '02079460123', T0 + 70_000);
+    // Asked for at T0 + 65 s: the three ended (their Hangups lost), the fourth not yet listed.
+    g.fraud.reconcile(readChannelListing([], T0 + 65_000, T0 + 70_010));
+    expect(g.fraud.status('1002', T0 + 71_000)?.active).toBe(1);
+    // Without the list the last of these would be one call too many at once (floor 4).
+    for (const i of [1, 2, 3]) expect(g.dial('1002', `0207946013${i}`, T0 + 70_000 + i * 10_000).verdict).toBeUndefined();
+    expect(g.fraud.reconcile(readChannelListing([caller('1002', '02079460123', late.uniqueid)], T0 + 101_000, T0 + 101_010))).toEqual([]);
+    expect(g.fraud.status('1002', T0 + 102_000)?.active).toBe(1);
+  });
+
+  it('counts a call placed while AMI was away in the minute it was placed', () => {
+    const g = setup();
+    const listed = [0, 1, 2, 3, 4, 5, 6].map((i) => caller('1002', `0207946012${i}`, `1795658536.${i}`, { duration: `00:0${i}:00` }));
+    // Seven calls over seven minutes, found at once: not seven in a minute (per_minute floor 6).
+    expect(g.fraud.reconcile(readChannelListing(listed, T0, T0 + 10)).map((d) => d.hits.map((h) => h.rule))).toEqual([['concurrent'], ['concurrent'], ['concurrent']]);
   });
 });
