@@ -98,7 +98,10 @@ export type SystemAlertKind =
 const INFO: ReadonlySet<SystemAlertKind> = new Set(['ami-restored', 'conntrack-restored', 'store-disk-restored', 'canary-restored', 'asterisk-log-restored', 'feed-restored', 'test']);
 const WARNING: ReadonlySet<SystemAlertKind> = new Set(['ami-lost', 'store-disk-low', 'table-restored', 'kernel-bans-kept', 'fleet-lost', 'fleet-restored', 'fleet-twin', 'fleet-write-refused', 'asterisk-log-lost', 'feed-failing', 'abuse-report-refused']);
 
+export function systemSeverity(kind: SystemAlertKind): Severity {
+  return INFO.has(kind) ? 'info' : WARNING.has(kind) ? 'warning' : 'critical';
+}
+
 export function systemAlert(kind: SystemAlertKind, time: number, text: string): Alert {
-  const severity: Severity = INFO.has(kind) ? 'info' : WARNING.has(kind) ? 'warning' : 'critical';
-  return { kind, severity, time, title: `asterisk-guard: ${text}`, lines: [text] };
+  return { kind, severity: systemSeverity(kind), time, title: `asterisk-guard: ${text}`, lines: [text] };
 }

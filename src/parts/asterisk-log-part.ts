@@ -50,7 +50,7 @@ export function asteriskLogPart(ctx: DaemonContext, store: { store: Store; persi
   const kinds = new Map<string, number>();
   const expecting = new Map<string, { seen: Set<string>; cancel: () => void }>();
   let silent = false;
-  const trouble = (kind: 'asterisk-log-lost' | 'asterisk-log-restored', text: string) => tellTrouble(ctx, kind, text, kind === 'asterisk-log-lost');
+  const trouble = (kind: 'asterisk-log-lost' | 'asterisk-log-restored', text: string) => tellTrouble(ctx, kind, text);
 
   const follow = (name: string, open: (lines: (lines: readonly string[], position: string) => void, event: (e: { kind: string; error?: string; why?: string }) => void) => Follower): Followed => {
     const counts = { lines: 0, failures: 0, state: 'following' as 'following' | 'missing' };

@@ -128,7 +128,7 @@ function conntrackLook(ctx: DaemonContext): { look: () => void; last: () => Conn
       const now = clock.monotonic();
       const change = last && watch.look(last, now - lastAt);
       lastAt = now;
-      if (change) tellTrouble(ctx, change.kind, change.text, change.kind === 'conntrack-full', { ...last });
+      if (change) tellTrouble(ctx, change.kind, change.text, { ...last });
     },
     last: () => last,
   };
@@ -177,19 +177,18 @@ export function kernelMetrics(s: { firewallErrors: () => number; conntrackErrors
  * its bans when the store is new (it went missing, or was moved aside), the guard's own bans
  * without a record after a run that did not stop cleanly. Those are kept and recorded.
  */
-async function withKernelEvidence({ log, bus, config }: DaemonContext, enforcer: Enforcer, store: Store, persister: Persister, now: number): Promise<StoredBan[]> {
+async function withKernelEvidence(ctx: DaemonContext, enforcer: Enforcer, store: Store, persister: Persister, now: number): Promise<StoredBan[]> {
   if (!store.created && store.stoppedCleanly) return store.activeBans(now);
   const kernel = await enforcer.kernelBans(now);
   const found = store.created ? kernel : unrecordedBans(kernel, (p) => store.banRows(p), now);
   if (found.length === 0) return store.activeBans(now);
   const kept = found.map((b): StoredBan => ({ prefix: b.prefix, since: b.added ?? now, until: b.until, reason: 'kept from the kernel', origin: 'import', step: 0, evidence: null }));
   persister.write(`${kept.length} bans kept from the kernel`, () => store.recordBans(kept));
-  const file = config().store.path;
+  const file = ctx.config().store.path;
   const text = store.created
     ? `the state database ${file} is new, but the kernel's table holds ${kept.length} bans: they are kept (reason "kept from the kernel") and recorded in the new store. If the old store was lost, its history and audit are gone; restore a backup to get them back`
     : `the last run did not stop cleanly and the kernel holds ${kept.length} of the guard's bans the state database ${file} has no record of (their writes were still queued: a full disk, or a crash right after the ban): they are kept (reason "kept from the kernel") and recorded now`;
-  log.warn({ bans: kept.length }, text);
-  bus.emit('trouble', { kind: 'kernel-bans-kept', time: now, text });
+  tellTrouble(ctx, 'kernel-bans-kept', text, { bans: kept.length });
   // The store's first: the ledger keeps the last of a prefix, and a kept one outlasts any record.
   return [...store.activeBans(now), ...kept];
 }

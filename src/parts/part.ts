@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import type { Core } from '../core.js';
 import type { DecisionBus, Trouble } from '../effects/bus.js';
+import { systemSeverity } from '../notify/alert.js';
 import type { Clock } from '../time/clock.js';
 
 // The daemon is a list of parts (src/service.ts). A part owns what it opens: it starts it,
@@ -115,12 +116,14 @@ export interface DaemonContext {
   readonly config: () => Config;
 }
 
+const LOG_LEVEL = { info: 'info', warning: 'warn', critical: 'error' } as const;
+
 /**
- * A change of the guard's own state, told twice: in its log (error when something went wrong,
- * info when it mended) and to the admins (an alert of `kind`).
+ * A change of the guard's own state, told twice: in its log, at the level of the alert's
+ * severity, and to the admins (an alert of `kind`).
  */
-export function tellTrouble({ log, bus, clock }: Pick<DaemonContext, 'log' | 'bus' | 'clock'>, kind: Trouble['kind'], text: string, wrong: boolean, fields: Record<string, unknown> = {}): void {
-  (wrong ? log.error : log.info).call(log, fields, text);
+export function tellTrouble({ log, bus, clock }: Pick<DaemonContext, 'log' | 'bus' | 'clock'>, kind: Trouble['kind'], text: string, fields: Record<string, unknown> = {}): void {
+  log[LOG_LEVEL[systemSeverity(kind)]](fields, text);
   bus.emit('trouble', { kind, time: clock.now(), text });
 }
 

@@ -35,7 +35,7 @@ export function storePart(ctx: DaemonContext): StorePart {
       const now = clock.now();
       return { bans: [...core.ledger.bans(now)].map((b) => ({ ...b, evidence: null })), trust: core.policy.trust.entries(now) };
     },
-    onRecreated: (text) => tellTrouble(ctx, 'store-recreated', text, true),
+    onRecreated: (text) => tellTrouble(ctx, 'store-recreated', text),
   });
   const persister = new Persister(log, {
     clock,
@@ -71,7 +71,7 @@ export function storePart(ctx: DaemonContext): StorePart {
       roomUnreadable = false;
       const free = fs.bavail * fs.bsize;
       const change = room.look(free);
-      if (change) tellTrouble(ctx, change.kind, change.text, change.kind === 'store-disk-low', { free_bytes: free });
+      if (change) tellTrouble(ctx, change.kind, change.text, { free_bytes: free });
     } catch (e) {
       if (!roomUnreadable) log.warn({ err: e }, `the room left on ${dir} could not be read: a disk filling up would be told only when a write fails`);
       roomUnreadable = true;
