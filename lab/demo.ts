@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Lab, WEB_PORT } from './lab.js';
+import { outliveTheReader } from './outlive-reader.js';
 import { runScenarios } from './scenarios.js';
 
 const keep = process.argv.slice(2).includes('--keep');
@@ -16,6 +17,7 @@ if (unknown.length > 0) {
   process.stderr.write(`usage: npm run demo [-- --keep]  (unknown: ${unknown.join(' ')})\n`);
   process.exit(2);
 }
+outliveTheReader();
 const started = performance.now();
 const say = (line: string) => {
   const t = ((performance.now() - started) / 1000).toFixed(1).padStart(5);

@@ -3,8 +3,12 @@
 // (lab/soak.ts); --faults and --waves draw from those kinds only (a new one tried, a schedule narrowed);
 // --witness spares that PBX's guard the guard-kill fault (a long run's memory trend). Exit 0 only when
 // nothing was lost, every fault that needs an alert was told, and the guards' resources stayed flat.
+import { writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
+import { outliveTheReader } from './outlive-reader.js';
 import { FAULTS } from './soak-faults.js';
 import { PBX_NAMES } from './soak-lab.js';
 import { formatReport, runSoak } from './soak.js';
@@ -12,6 +16,7 @@ import { WAVE_KINDS, type WaveKind } from './soak-waves.js';
 
 const USAGE = `usage: npm run soak -- [--minutes N (1 to 1440)] [--seed S (a whole number)] [--faults ${FAULTS.map((f) => f.kind).join(',')}] [--waves ${WAVE_KINDS.join(',')}] [--witness ${PBX_NAMES.join('|')}]`;
 
+outliveTheReader();
 const started = performance.now();
 const say = (line: string) => process.stdout.write(`[${((performance.now() - started) / 1000).toFixed(1).padStart(6)}s] ${line}\n`);
 
@@ -60,7 +65,11 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 }
 try {
   const report = await runSoak({ minutes, seed, faults, waves, witness, say, cacheDir: process.env['AG_LAB_CACHE'], signal: stop.signal });
-  for (const line of formatReport(report)) process.stdout.write(`${line}\n`);
+  // Also in a file: a long run's report outlives the terminal that started it.
+  const text = `${formatReport(report).join('\n')}\n`;
+  const file = path.join(tmpdir(), 'asterisk-guard-soak-report.txt');
+  writeFileSync(file, text);
+  process.stdout.write(`${text}(this report: ${file})\n`);
   process.exitCode = report.verdict.ok ? 0 : 1;
 } catch (e) {
   process.stderr.write(`soak failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
