@@ -38,6 +38,8 @@ for (let i = 0; i < 3; i++) {
 }
 const mid = (xs: number[]) => [...xs].sort((a, b) => a - b)[1]!;
 say(`   ${n(calls.callEventsPerSecond)} call events/s (runs: ${calls.runs.map(n).join(', ')}; ${n(calls.decisions)} verdicts); security events ${n(mid(overhead.off))}/s without a fraud: section, ${n(mid(overhead.on))}/s with`);
+const listAsEvents = (calls.listMicros / 1e6) * calls.callEventsPerSecond;
+say(`   the channel list (fraud.channel_poll) with 250 calls up: ${f(calls.listMicros / 1000)} ms a list, the time of ${n(listAsEvents)} call events`);
 say('2. memory (1M and 2M distinct sources, cap 1M)...');
 const memory = JSON.parse(await child('memory-main.js', ['--expose-gc'])) as { baselineMb: number; at1MMb: number; at2MMb: number; tracked: number };
 say(`   ${n(memory.at1MMb)} MB at 1M, ${n(memory.at2MMb)} MB at 2M (baseline ${n(memory.baselineMb)} MB)`);
@@ -117,7 +119,7 @@ writeFileSync(
 | 9 | fleet scale: ${n(scale.nodes)} simulated nodes (a reader and a writer each) on one Redis, ${n(scale.failuresPerSecond)} shared-score steps/s and ${n(scale.bansPerSecond)} bans/s: a ban at every node, p50 / p99 | ${f(scale.propagationP50)} / ${f(scale.propagationP99)} ms | | |
 | 9 | … per ban, its first node (Redis's part: this one process then works through the other ${n(scale.nodes - 1)} deliveries on the same 2 cores) | ${f(scale.firstP50)} / ${f(scale.firstP99)} ms | | |
 | 9 | … Redis's CPU meanwhile (one core = 100%) | ${f(scale.redisCpuPercent, 0)}% | | |
-| 10 | toll-fraud guard: call events (DialBegin, DialEnd, 3 Hangups a call) through framing, parsing, number reading and the rules, one core, 60,000 calls by 1,000 endpoints to 50,000 numbers (median of 3) | ${n(calls.callEventsPerSecond)} events/s (runs: ${calls.runs.map(n).join(', ')}) | ≥ 100,000 events/s | ${mark(calls.callEventsPerSecond >= 100_000)} |
+| 10 | toll-fraud guard: call events (DialBegin, DialEnd, 3 Hangups a call) through framing, parsing, number reading and the rules, one core, 60,000 calls by 1,000 endpoints to 50,000 numbers (median of 3) | ${n(calls.callEventsPerSecond)} events/s (runs: ${calls.runs.map(n).join(', ')}); a channel list of 250 calls up (fraud.channel_poll): ${f(calls.listMicros / 1000)} ms, the time of ${n(listAsEvents)} call events | ≥ 100,000 events/s | ${mark(calls.callEventsPerSecond >= 100_000)} |
 | 10 | … benchmark 1 with a \`fraud:\` section against without, 3 processes each, alternating (medians) | ${n(mid(overhead.on))} vs ${n(mid(overhead.off))} events/s: ${f(1e9 / mid(overhead.on) - 1e9 / mid(overhead.off), 0)} ns an event (processes without: ${overhead.off.map(n).join(', ')}; with: ${overhead.on.map(n).join(', ')}) | none measurable | ${mark(mid(overhead.on) >= mid(overhead.off) * 0.95)} |
 | 6 | failed svcrack guesses that reached Asterisk before the drop (threshold ${side.threshold}): asterisk-guard | ${side.guard.guesses}${side.guard.banned ? '' : ' (no ban!)'} | ≤ threshold + 1 | ${mark(side.guard.banned && side.guard.guesses <= side.threshold + 1)} |
 | 6 | … fail2ban (Debian's, asterisk jail, nftables action), same run, same Asterisk | ${side.fail2ban.guesses}${side.fail2ban.banned ? `, banned ${f(side.fail2ban.secondsToBan)} s after the attack began` : ' (no ban within the attack)'} | | |
@@ -187,6 +189,10 @@ How each part is measured, and where the time goes:
   same pass varies by between processes; the guard adds one call and a map lookup per security
   event (who authenticated from where, which accounts are guessed), and libphonenumber-js's 2.3
   MB of heap, loaded only with a \`fraud:\` section (docs/decisions.md: V8's pretenuring).
+  The channel list (\`fraud.channel_poll\`, once a second by default): Asterisk 22's
+  CoreShowChannels answer for 250 calls up (500 channels, all known from their DialBegins),
+  framed, its fields copied, read and reconciled, median of 3 runs of 200 lists; beside it, how
+  many call events the same time judges.
 - **8**: \`bench/fleet.ts\`: two guards in one process inside a network namespace with a
   redis-server (Debian's) on its loopback: A (dry-run driver) bans by admin request, one ban
   every 50 ms; the time runs until C's nftables driver has committed it (A's commit, the

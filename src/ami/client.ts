@@ -314,7 +314,7 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
 }
 
 /** The named fields that stand once (a repeat is a value that made a field of itself: left out). */
-function copyFields(frame: AmiFrame, names: readonly string[]): AmiResponse {
+export function copyFields(frame: AmiFrame, names: readonly string[]): AmiResponse {
   const out: Record<string, string> = {};
   for (const name of names) {
     const v = frame.single(name);
