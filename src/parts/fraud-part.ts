@@ -2,8 +2,8 @@ import path from 'node:path';
 import type { AmiClient } from '../ami/client.js';
 import { callRightsProblems } from '../ami/manager-conf.js';
 import { readIdentifiedAddresses } from '../ami/pjsip-identify.js';
-import { LISTING_FIELDS, readChannelListing } from '../calls/channel-listing.js';
 import type { resolveAmiOptions } from '../ami/settings.js';
+import { LISTING_FIELDS, readChannelListing } from '../calls/channel-listing.js';
 import type { Config } from '../config/schema.js';
 import { fraudConfig } from '../core.js';
 import { BLOCK_FAMILY, cutFraudulentCalls } from '../effects/cut-fraudulent-calls.js';
@@ -79,7 +79,8 @@ export function fraudPart(ctx: DaemonContext, fraud: FraudGuard, ami: AmiClient,
     reload(c) {
       const fc = fraudConfig(c);
       if (fc) fraud.reconfigure(fc);
-      listing.every(c.fraud!.channel_poll);
+      // A fraud: section taken out applies at the next restart (the AMI login changes): the list goes on till then.
+      if (c.fraud) listing.every(c.fraud.channel_poll);
       leaveTrunksAlone(c);
     },
     unblockInAsterisk: (endpoint) => unblockInAsterisk(ami, endpoint),
