@@ -79,7 +79,6 @@ export function fraudPart(ctx: DaemonContext, fraud: FraudGuard, ami: AmiClient,
     reload(c) {
       const fc = fraudConfig(c);
       if (fc) fraud.reconfigure(fc);
-      // A fraud: section taken out applies at the next restart (the AMI login changes): the list goes on till then.
       if (c.fraud) listing.every(c.fraud.channel_poll);
       leaveTrunksAlone(c);
     },
