@@ -7,6 +7,7 @@ import type { FleetPbx } from './fleet-lab.js';
 import { FAULTS, type Fault } from './soak-faults.js';
 import { PBX_NAMES, PHONES, SoakLab } from './soak-lab.js';
 import { xorshift32 } from './xorshift.js';
+import { resourceProblems, trend, type ResourceTrend, type Sample } from './soak-trend.js';
 import { sendWave, WAVE_KINDS, type WaveKind, type WaveResult } from './soak-waves.js';
 
 // `npm run soak [-- --minutes N] [-- --seed S]` (issue 28): a day of faults in twenty minutes.
@@ -45,33 +46,6 @@ export interface FaultRun {
   readonly alertKinds: readonly string[];
   readonly from: number;
   readonly to: number;
-}
-
-export interface ResourceTrend {
-  readonly pbx: FleetPbx;
-  /**
-   * Over the longest-lived guard process, after its first minute (a start opens its files and
-   * fills its heap: not a trend); 0 when no process lived long enough to judge.
-   */
-  readonly minutes: number;
-  readonly rssFirstMb: number;
-  readonly rssLastMb: number;
-  readonly rssSlopeMbPerHour: number;
-  /** Over the later half only: a heap filling up to its working size slows; a leak does not. */
-  readonly rssLateSlopeMbPerHour: number;
-  /** V8's heap in use, as the guard's `status` says (after its own collections): what RSS holds of live objects. */
-  readonly heapFirstMb: number;
-  readonly heapLastMb: number;
-  readonly heapSlopeMbPerHour: number;
-  /** V8's heap reserved, and the memory outside it (Buffers, typed arrays), first and last. */
-  readonly heapTotalMb: readonly [number, number];
-  readonly externalMb: readonly [number, number];
-  /** Every quarter hour of that process's life: what a long run shows levelling off, or not. */
-  readonly quarterHours: ReadonlyArray<{ readonly rssMb: number; readonly heapMb: number; readonly heapTotalMb: number }>;
-  readonly fdsFirst: number;
-  readonly fdsLast: number;
-  readonly fdsMax: number;
-  readonly childrenMax: number;
 }
 
 export interface SoakReport {
@@ -203,18 +177,6 @@ async function phoneLoops(lab: SoakLab, stop: { now: boolean }): Promise<SoakRep
   return tally;
 }
 
-interface Sample {
-  readonly pid: number;
-  readonly at: number;
-  readonly rssKb: number;
-  /** NaN when the guard did not answer `status` in time. */
-  readonly heapMb: number;
-  readonly heapTotalMb: number;
-  readonly externalMb: number;
-  readonly fds: number;
-  readonly children: number;
-}
-
 /**
  * Each guard's RSS, open descriptors and child processes, every 5 s, from /proc; each sample
  * also a line of `file`, for a look at the trend in other windows than the report's.
@@ -253,58 +215,6 @@ async function guardMemory(socket: string): Promise<{ heapMb: number; heapTotalM
   } catch {
     return { heapMb: NaN, heapTotalMb: NaN, externalMb: NaN };
   }
-}
-
-function trend(pbx: FleetPbx, all: readonly Sample[]): ResourceTrend {
-  const byPid = new Map<number, Sample[]>();
-  for (const s of all) byPid.set(s.pid, [...(byPid.get(s.pid) ?? []), s]);
-  const longest = [...byPid.values()].sort((a, b) => b.at(-1)!.at - b[0]!.at - (a.at(-1)!.at - a[0]!.at))[0] ?? [];
-  // After its first minute: start-up allocations and the files a start opens are not a trend
-  // (a guard SIGKILLed and started again in a short run once read as open files 19 -> 40).
-  const xs = longest.filter((s) => s.at - longest[0]!.at >= 60_000);
-  const judged = xs.length >= 3;
-  const hours = (s: Sample) => (s.at - xs[0]!.at) / 3_600_000;
-  const slope = judged ? leastSquares(xs.map((s) => [hours(s), s.rssKb / 1024])) : 0;
-  const late = xs.slice(Math.floor(xs.length / 2));
-  const heaps = xs.filter((s) => !Number.isNaN(s.heapMb));
-  return {
-    pbx,
-    minutes: judged ? (xs.at(-1)!.at - xs[0]!.at) / 60_000 : 0,
-    rssFirstMb: (xs[0]?.rssKb ?? 0) / 1024,
-    rssLastMb: (xs.at(-1)?.rssKb ?? 0) / 1024,
-    rssSlopeMbPerHour: slope,
-    rssLateSlopeMbPerHour: judged && late.length >= 3 ? leastSquares(late.map((s) => [hours(s), s.rssKb / 1024])) : 0,
-    heapFirstMb: heaps[0]?.heapMb ?? NaN,
-    heapLastMb: heaps.at(-1)?.heapMb ?? NaN,
-    heapSlopeMbPerHour: judged && heaps.length >= 3 ? leastSquares(heaps.map((s) => [hours(s), s.heapMb])) : 0,
-    heapTotalMb: [heaps[0]?.heapTotalMb ?? NaN, heaps.at(-1)?.heapTotalMb ?? NaN],
-    externalMb: [heaps[0]?.externalMb ?? NaN, heaps.at(-1)?.externalMb ?? NaN],
-    quarterHours: judged ? quarterHours(xs) : [],
-    fdsFirst: xs[0]?.fds ?? 0,
-    fdsLast: xs.at(-1)?.fds ?? 0,
-    fdsMax: Math.max(0, ...all.map((s) => s.fds)),
-    childrenMax: Math.max(0, ...all.map((s) => s.children)),
-  };
-}
-
-const QUARTER_HOUR_MS = 15 * 60_000;
-
-/** The first sample at or after each quarter hour from the first (heap figures may be NaN: no answer). */
-function quarterHours(xs: readonly Sample[]): ResourceTrend['quarterHours'] {
-  const marks: Array<ResourceTrend['quarterHours'][number]> = [];
-  for (const s of xs) {
-    if (s.at - xs[0]!.at >= marks.length * QUARTER_HOUR_MS) marks.push({ rssMb: s.rssKb / 1024, heapMb: s.heapMb, heapTotalMb: s.heapTotalMb });
-  }
-  return marks;
-}
-
-function leastSquares(points: ReadonlyArray<readonly [number, number]>): number {
-  const n = points.length;
-  const mx = points.reduce((a, p) => a + p[0], 0) / n;
-  const my = points.reduce((a, p) => a + p[1], 0) / n;
-  const sxy = points.reduce((a, p) => a + (p[0] - mx) * (p[1] - my), 0);
-  const sxx = points.reduce((a, p) => a + (p[0] - mx) ** 2, 0);
-  return sxx === 0 ? 0 : sxy / sxx;
 }
 
 /**
@@ -376,11 +286,7 @@ function judge(r: SoakReport): SoakReport['verdict'] {
   if (r.bans.lost.length > 0) problems.push(`${r.bans.lost.length} bans lost (${r.bans.lost.slice(0, 3).join('; ')})`);
   const missing = r.runs.filter((x) => x.alert === 'missing');
   if (missing.length > 0) problems.push(`no alert for ${missing.length} faults (${[...new Set(missing.map((m) => m.fault))].join(', ')})`);
-  for (const t of r.resources) {
-    if (t.minutes > 0 && t.fdsLast - t.fdsFirst > 10) problems.push(`${t.pbx}'s guard: open files ${t.fdsFirst} -> ${t.fdsLast}`);
-    if (t.childrenMax > 8) problems.push(`${t.pbx}'s guard: up to ${t.childrenMax} child processes`);
-    if (t.minutes >= 10 && t.rssSlopeMbPerHour > 30) problems.push(`${t.pbx}'s guard: RSS grows ${t.rssSlopeMbPerHour.toFixed(1)} MB/h`);
-  }
+  for (const t of r.resources) problems.push(...resourceProblems(t));
   return { ok: problems.length === 0, problems };
 }
 
