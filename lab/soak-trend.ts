@@ -100,11 +100,25 @@ function leastSquares(points: ReadonlyArray<readonly [number, number]>): number 
   return sxx === 0 ? 0 : sxy / sxx;
 }
 
+/**
+ * RSS may rise over the later half of the longest life no more than this, or no faster than
+ * this an hour. Measured on a guard that lived 33 minutes under every fault but its own SIGKILL
+ * (docs/reliability.md): it rose 6 MB in its first quarter hour (a start's warm-up, over before
+ * the later half of a life of 30 minutes) and not after; its slopes over 10-minute windows spread
+ * from -32 to +45 MB/h, about 5 MB either way, V8's sawtooth. So a short life is judged by how
+ * much it rose (a fast leak), a long one by how fast (a leak of 10 MB an hour fails a 2-hour run).
+ */
+const LATE_RISE_MB = 10;
+const LATE_SLOPE_MB_PER_HOUR = 10;
+
 /** What in a guard's trend fails the run: descriptors or child processes piling up, RSS growing. */
 export function resourceProblems(t: ResourceTrend): string[] {
   const problems: string[] = [];
   if (t.minutes > 0 && t.fdsLast - t.fdsFirst > 10) problems.push(`${t.pbx}'s guard: open files ${t.fdsFirst} -> ${t.fdsLast}`);
   if (t.childrenMax > 8) problems.push(`${t.pbx}'s guard: up to ${t.childrenMax} child processes`);
-  if (t.minutes >= 10 && t.rssSlopeMbPerHour > 30) problems.push(`${t.pbx}'s guard: RSS grows ${t.rssSlopeMbPerHour.toFixed(1)} MB/h`);
+  const rise = (t.rssLateSlopeMbPerHour * t.minutes) / 2 / 60;
+  if (t.minutes >= 10 && rise > LATE_RISE_MB && t.rssLateSlopeMbPerHour > LATE_SLOPE_MB_PER_HOUR) {
+    problems.push(`${t.pbx}'s guard: RSS grows ${t.rssLateSlopeMbPerHour.toFixed(1)} MB/h over the later half of its ${t.minutes.toFixed(0)} minutes (${rise.toFixed(1)} MB)`);
+  }
   return problems;
 }

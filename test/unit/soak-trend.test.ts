@@ -34,3 +34,23 @@ describe('the soak judges each guard by its longest-lived process', () => {
     expect(resourceProblems(trend('pbx-b', leaking))).toEqual(["pbx-b's guard: open files 40 -> 58", "pbx-b's guard: up to 9 child processes"]);
   });
 });
+
+describe('the soak judges RSS by the later half of that life', () => {
+  it("passes a start's warm-up, which the whole life's slope failed (40-minute run of session 13: +34 MB/h over a 12-minute life)", () => {
+    const t = trend('pbx-a', life(1, T0, 13, warmUpThenFlat));
+    expect(t.rssSlopeMbPerHour).toBeGreaterThan(30);
+    expect(resourceProblems(t)).toEqual([]);
+  });
+
+  it('fails a leak of 15 MB an hour over two hours, which a bound of 30 MB/h let through', () => {
+    const t = trend('pbx-c', life(1, T0, 121, (m) => warmUpThenFlat(m) + (15 * m) / 60));
+    expect(t.rssSlopeMbPerHour).toBeLessThan(30);
+    expect(resourceProblems(t)).toEqual([expect.stringMatching(/^pbx-c's guard: RSS grows 1[45]\.\d MB\/h over the later half of its 120 minutes \(\d\d\.\d MB\)$/)]);
+  });
+
+  it('fails a fast leak in a short life, and leaves a life under 10 minutes unjudged', () => {
+    const leak = (m: number) => warmUpThenFlat(m) + (150 * m) / 60;
+    expect(resourceProblems(trend('pbx-b', life(1, T0, 13, leak)))).toHaveLength(1);
+    expect(resourceProblems(trend('pbx-b', life(1, T0, 9, leak)))).toEqual([]);
+  });
+});
