@@ -110,7 +110,7 @@ function listCost(): number {
   const answer = Buffer.from(items.join(''));
   const once = (t: number) => {
     const listed: Array<Record<string, string>> = [];
-    const decoder = new AmiFrameDecoder({ frame: (f) => void listed.push({ ...copyFields(f, LISTING_FIELDS) }), banner: () => {}, malformed: () => {} });
+    const decoder = new AmiFrameDecoder({ frame: (f) => void listed.push(copyFields(f, LISTING_FIELDS)), banner: () => {}, malformed: () => {} });
     decoder.push(answer);
     const listing = readChannelListing(listed, t, t + 1);
     // A list that read no call, or judged one, would measure something else.
