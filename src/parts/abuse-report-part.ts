@@ -41,7 +41,7 @@ export function abuseReportPart(ctx: DaemonContext, store: { store: Store; persi
   let cancelWake: (() => void) | undefined;
 
   const dayOf = (ms: number) => new Date(ms).toISOString().slice(0, 10);
-  const persist = () => store.persister.write('abuse reports', () => store.store.setCursor(CURSOR, JSON.stringify(state), clock.now()));
+  const persist = () => store.persister.writeLatest('abuse reports', () => store.store.setCursor(CURSOR, JSON.stringify(state), clock.now()));
 
   bus.on('committed', (d) => {
     const r = reportOf(d);

@@ -85,7 +85,7 @@ export function asteriskLogPart(ctx: DaemonContext, store: { store: Store; persi
             reader.expire(clock.monotonic(), HOLD_MS);
           });
         }
-        store.persister.write(`position of ${name}`, () => store.store.setCursor(cursorName(name), position, clock.now()));
+        store.persister.writeLatest(`position of ${name}`, () => store.store.setCursor(cursorName(name), position, clock.now()));
       },
       (e) => {
         if (e.kind === 'missing') {
@@ -147,7 +147,7 @@ export function asteriskLogPart(ctx: DaemonContext, store: { store: Store; persi
         await f.follower.stop();
         f.reader.end();
         const position = f.follower.position();
-        if (position) store.persister.write(`position of ${f.path}`, () => store.store.setCursor(cursorName(f.path), position, clock.now()));
+        if (position) store.persister.writeLatest(`position of ${f.path}`, () => store.store.setCursor(cursorName(f.path), position, clock.now()));
       }
     },
     restartOnly: (running, next) => changedKeys(running, next, ['asterisk_log']),

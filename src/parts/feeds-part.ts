@@ -105,7 +105,7 @@ export function feedsPart(ctx: DaemonContext, store: { store: Store; persister: 
   /** The new list in force: kept in the store, into the kernel. */
   const adopt = async (f: Feed, state: FeedState) => {
     f.state = state;
-    store.persister.write(`feed ${f.spec.name}`, () => store.store.setCursor(cursorName(f.spec.name), serialize(state), clock.now()));
+    store.persister.writeLatest(`feed ${f.spec.name}`, () => store.store.setCursor(cursorName(f.spec.name), serialize(state), clock.now()));
     await push();
   };
 

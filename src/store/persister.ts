@@ -27,6 +27,8 @@ const BATCH = 1000;
 export class Persister {
   private queue: Array<{ what: string; write: () => void }> = [];
   private head = 0;
+  /** Where each queued writeLatest waits in the queue, by its `what`. */
+  private readonly latest = new Map<string, number>();
   private cancel: (() => void) | undefined;
   private failures = 0;
   failed = 0;
@@ -48,6 +50,22 @@ export class Persister {
   write(what: string, write: () => void): void {
     this.queue.push({ what, write });
     if (!this.cancel) this.cancel = this.options.clock.after(0, () => this.flush());
+  }
+
+  /**
+   * A write that a later one with the same `what` makes moot (a file's read position, a feed's
+   * cursor): one still queued takes the later write in its place. While the disk stays full,
+   * a log read a thousand times then waits as one write, not a thousand.
+   */
+  writeLatest(what: string, write: () => void): void {
+    const at = this.latest.get(what);
+    // A batch is retried whole from the head, so anything at or past it is not yet written.
+    if (at !== undefined && at >= this.head) {
+      this.queue[at] = { what, write };
+      return;
+    }
+    this.latest.set(what, this.queue.length);
+    this.write(what, write);
   }
 
   /** Writes what is queued now (shutdown); what still fails is logged. */
@@ -83,6 +101,7 @@ export class Persister {
     }
     this.queue = [];
     this.head = 0;
+    this.latest.clear();
   }
 
   stop(): void {

@@ -111,6 +111,33 @@ describe('asterisk_log part', () => {
     expect(troubles[1]).toMatchObject({ kind: 'asterisk-log-restored' });
   });
 
+  it('keeps one position write waiting while the disk is full, however often the log is read (found by the soak review)', async () => {
+    const { file, part, h } = setup();
+    const setCursor = h.store.setCursor.bind(h.store);
+    let full = true;
+    h.store.setCursor = (...a) => {
+      if (full) throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+      setCursor(...a);
+    };
+    await part.start!();
+    const read = () => (part.status!() as { asterisk_log: { files: Array<{ lines: number; offset: number }> } }).asterisk_log.files[0]!;
+    for (let i = 1; i <= 20; i++) {
+      appendFileSync(file, `${stamp()} VERBOSE[${i}] pbx.c: Executing [100@phones:1] NoOp("PJSIP/100-${i}", "") in new stack\n`);
+      await until(() => read().lines === i);
+      // The persister tries, and the disk refuses.
+      await h.clock.advance(100);
+    }
+    // Before: one write per read waited in memory (20 here; a day of a busy log's reads on a full disk).
+    expect(h.persister.pending).toBe(1);
+    expect(h.persister.failed).toBeGreaterThan(0);
+    full = false;
+    await h.clock.advance(100);
+    expect(h.persister.pending).toBe(0);
+    // What landed is where the follower is now, not where it was when the disk filled.
+    expect(JSON.parse(h.store.cursor(`log:${file}`)!)).toMatchObject({ offset: read().offset });
+    await part.stop!();
+  });
+
   it('says nothing of the log when the canary did not come over AMI either (the AMI canary alerts)', async () => {
     const { part, troubles, sendCanary, setEchoed } = setup();
     setEchoed(false);
