@@ -156,7 +156,7 @@ export const FAULTS: readonly Fault[] = [
           await sleep(11_000);
           return;
         }
-        failed = `exit ${r.exitCode ?? r.signal}: ${String(r.stdout).trim().slice(-200)} ${String(r.stderr).trim().slice(0, 400)}`;
+        failed = `${r.timedOut ? 'timed out after 120 s' : `exit ${r.exitCode ?? r.signal}`}: ${String(r.stdout).trim().slice(-200)} ${String(r.stderr).trim().slice(0, 400)}`;
         await lab.exec(pbx, 'conntrack', ['-F'], 60_000);
       }
       throw new Error(`conntrack-full on ${pbx}: the filler left room twice (${failed})`);
